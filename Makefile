@@ -1,0 +1,130 @@
+# Sibyl build. Plain GNU Make: every .c under src/ is part of the program,
+# every tests/unit/<subsystem>/test_*.c is one unit-test executable, every
+# tests/fuzz/fuzz_*.c is one libFuzzer target. Nothing needs listing here.
+#
+#   make            release build: build/sibyl
+#   make asan       ASan+UBSan build: build/asan/sibyl (tests run against it)
+#   make test       install deps, build everything, run every test
+#   make demo       install deps, build, start a node and the simulator
+#   make bench      run the benchmarks in bench/
+#   make fuzz FUZZ_SECONDS=600   run each fuzz target for longer
+
+CC      ?= cc
+FUZZCC  ?= clang
+DEPS_OK := build/.deps-ok
+
+WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
+INC     := -Isrc -Ibuild/gen
+LIBS    := -lrocksdb -lh2o -luv -lyaml -ljansson -lz -lssl -lcrypto -lpthread -lm -ldl
+TLIBS   := -lcmocka
+
+REL_CFLAGS  := $(WARN) $(INC) -O2 -g
+ASAN_CFLAGS := $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+FUZZ_CFLAGS := $(WARN) $(INC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined
+
+SRC     := $(shell find src -name '*.c' | sort)
+LEMON_Y := $(shell find src -name '*.y' | sort)
+RE2C_RE := $(shell find src -name '*.re' | sort)
+GEN_C   := $(patsubst src/%.y,build/gen/%.c,$(LEMON_Y)) $(patsubst src/%.re,build/gen/%.c,$(RE2C_RE))
+GEN_H   := $(patsubst src/%.y,build/gen/%.h,$(LEMON_Y))
+LIB_SRC := $(filter-out src/main.c,$(SRC)) $(GEN_C)
+
+objs = $(patsubst build/gen/%.c,build/obj/$(1)/gen/%.o,$(patsubst src/%.c,build/obj/$(1)/%.o,$(2)))
+REL_OBJ  := $(call objs,rel,$(LIB_SRC))
+ASAN_OBJ := $(call objs,asan,$(LIB_SRC))
+FUZZ_OBJ := $(call objs,fuzz,$(LIB_SRC))
+
+UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
+UNIT_BIN  := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+FUZZ_SRC  := $(shell find tests/fuzz -name 'fuzz_*.c' 2>/dev/null | sort)
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
+BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
+BENCH_BIN := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
+
+.PHONY: all asan test unit fuzz demo bench deps clean format web
+.SECONDARY:
+
+all: build/sibyl
+
+$(DEPS_OK): scripts/deps.sh
+	@mkdir -p build
+	bash scripts/deps.sh
+	@touch $@
+
+deps: $(DEPS_OK)
+
+# --- generated parsers --------------------------------------------------
+build/gen/%.c build/gen/%.h: src/%.y | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	lemon -q -d$(dir $@) -T/usr/share/lemon/lempar.c $<
+
+build/gen/%.c: src/%.re $(GEN_H) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	re2c -W --no-generation-date -o $@ $<
+
+# --- objects ------------------------------------------------------------
+build/obj/rel/%.o: src/%.c $(GEN_H) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -MMD -MP -c $< -o $@
+build/obj/rel/gen/%.o: build/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -Wno-unused-variable -Wno-unused-but-set-variable -MMD -MP -c $< -o $@
+build/obj/asan/%.o: src/%.c $(GEN_H) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
+build/obj/asan/gen/%.o: build/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -Wno-unused-variable -Wno-unused-but-set-variable -MMD -MP -c $< -o $@
+build/obj/fuzz/%.o: src/%.c $(GEN_H) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+build/obj/fuzz/gen/%.o: build/gen/%.c $(GEN_H)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_CFLAGS) -Wno-unused-variable -Wno-unused-but-set-variable -Wno-unused-but-set-variable -MMD -MP -c $< -o $@
+
+# --- programs -----------------------------------------------------------
+build/sibyl: build/obj/rel/main.o $(REL_OBJ)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/sibyl: build/obj/asan/main.o $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) $(LIBS) $(TLIBS)
+
+build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@mkdir -p $(dir $@)
+	$(FUZZCC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+
+build/bench/%: bench/%.c $(REL_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_OBJ) $(LIBS)
+
+asan: build/asan/sibyl $(UNIT_BIN)
+
+# --- entry points -------------------------------------------------------
+test: $(DEPS_OK) build/sibyl build/asan/sibyl $(UNIT_BIN) $(FUZZ_BIN)
+	bash scripts/run-tests.sh
+
+unit: $(UNIT_BIN)
+	bash scripts/run-tests.sh unit
+
+fuzz: $(FUZZ_BIN)
+	bash scripts/run-tests.sh fuzz $(or $(FUZZ_SECONDS),600)
+
+demo: $(DEPS_OK) build/sibyl
+	bash scripts/demo.sh
+
+bench: $(DEPS_OK) build/sibyl $(BENCH_BIN)
+	bash bench/run.sh
+
+format:
+	clang-format -i $$(find src tests bench -name '*.[ch]')
+
+clean:
+	rm -rf build
+
+-include $(shell find build/obj -name '*.d' 2>/dev/null)

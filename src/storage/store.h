@@ -1,0 +1,221 @@
+/*
+ * The storage engine: Cassandra's data model on RocksDB.
+ *
+ * One RocksDB database per node; the default column family holds the
+ * schema, each table has its own column family (so compaction strategy and
+ * TTL options are per table, and DROP/TRUNCATE are cheap).
+ *
+ * Key layout inside a table's column family (all order-preserving, see
+ * sb_keyenc_append):
+ *
+ *   token(8, big-endian, sign bit flipped) | partition key components |
+ *   section(1) | ...
+ *
+ *   section 0x10: partition header (partition deletion, static row)
+ *   section 0x20: range tombstones: start bound | end bound
+ *   section 0x30: rows: clustering components
+ *
+ * so a token range is one contiguous scan, a partition is one contiguous
+ * scan, and rows come in clustering order (DESC columns are encoded
+ * inverted).
+ *
+ * Values are row fragments merged by a RocksDB merge operator with
+ * Cassandra's reconciliation: per cell, the higher timestamp wins; on equal
+ * timestamps a tombstone wins, then the later expiry, then the larger
+ * value. Row deletions, range tombstones and partition deletions shadow
+ * cells with timestamps <= theirs. A compaction filter drops expired cells
+ * (turning them into tombstones until gc_grace passes) and purges
+ * tombstones older than gc_grace_seconds.
+ *
+ * Durability: writes go through a commit thread that applies queued
+ * batches to RocksDB (WAL on) and, in `group` mode, fsyncs the WAL once for
+ * everything it applied before completing those writes; in `periodic`
+ * mode writes complete as soon as they are applied and a timer thread
+ * fsyncs every period_ms. Completions are delivered on the event loop.
+ * Nothing slow runs on the caller's thread.
+ *
+ * Threading: all functions except sb_store_write's completion are called
+ * from the event loop thread; iterators may be used from a worker thread as
+ * long as no DDL runs on their table meanwhile.
+ */
+#ifndef SB_STORE_H
+#define SB_STORE_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "storage/schema.h"
+#include "storage/types.h"
+
+typedef struct sb_store sb_store;
+
+typedef enum sb_sync_mode {
+    SB_SYNC_GROUP,    /* ack after fsync; concurrent writes share one fsync */
+    SB_SYNC_PERIODIC, /* ack after apply; fsync every period_ms */
+} sb_sync_mode;
+
+typedef struct sb_store_opts {
+    sb_sync_mode sync_mode;
+    int sync_period_ms;        /* periodic mode; default 10000 as Cassandra */
+    size_t block_cache_bytes;  /* default 8 MiB */
+    size_t write_buffer_bytes; /* memtable size per table, default 4 MiB */
+    int max_queued_writes;     /* commit queue bound; beyond it writes fail
+                                  with SB_EOVERLOADED. default 65536 */
+} sb_store_opts;
+
+void sb_store_opts_default(sb_store_opts *o);
+
+/* Opens (creating if needed) the database under dir and loads the schema.
+ * loop may be NULL for tools and unit tests; then only sb_store_write_sync
+ * may be used to write. errmsg gets the reason on failure. */
+int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv_loop_t *loop,
+                  char *errmsg);
+/* Waits for queued writes, syncs, closes. */
+void sb_store_close(sb_store *s);
+
+/* The current schema; valid until the next DDL call. */
+const sb_schema *sb_store_schema(sb_store *s);
+
+/* --- DDL (persisted before returning; schema version changes) ---------- */
+/* Takes ownership of k / t on success and on failure. */
+int sb_store_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg);
+int sb_store_alter_keyspace(sb_store *s, sb_keyspace *k, char *errmsg);
+int sb_store_drop_keyspace(sb_store *s, const char *name, char *errmsg);
+/* t->id must be set (or zero to have one generated); columns need ids 
+ * assigned (0 = assign), next_col_id is maintained by the store. */
+int sb_store_create_table(sb_store *s, sb_table *t, char *errmsg);
+/* Replaces the table definition (ALTER); the column family stays. */
+int sb_store_alter_table(sb_store *s, sb_table *t, char *errmsg);
+int sb_store_drop_table(sb_store *s, const char *ks, const char *name, char *errmsg);
+int sb_store_truncate(sb_store *s, const char *ks, const char *name, char *errmsg);
+
+/* --- writes ------------------------------------------------------------- */
+
+enum {
+    SB_CELL_TOMBSTONE = 1,       /* cell deletion (value absent) */
+    SB_CELL_COMPLEX_DELETE = 2,  /* whole-collection deletion at ts: shadows
+                                    all elements with ts <= this ts */
+};
+
+/* One cell of a write. For non-frozen collections, each element is a cell
+ * with elem set: map key / set element / list position id (a 16-byte
+ * timeuuid-like id that orders by insertion); value is the map value /
+ * empty for sets / the list element. */
+typedef struct sb_cell {
+    uint16_t col;
+    uint8_t flags;
+    int64_t ts_us;
+    int32_t ttl_s;      /* 0 = no TTL */
+    sb_value elem;      /* {NULL,-1} for simple cells */
+    sb_value value;     /* {NULL,-1} for tombstones */
+} sb_cell;
+
+/* A clustering bound for range deletions and reads: a prefix of the
+ * clustering key plus inclusivity. n = 0 means unbounded. */
+typedef struct sb_bound {
+    const sb_value *vals;
+    int n;
+    int inclusive;
+} sb_bound;
+
+typedef struct sb_wbatch sb_wbatch;
+
+sb_wbatch *sb_wbatch_new(void);
+void sb_wbatch_free(sb_wbatch *b);
+size_t sb_wbatch_count(const sb_wbatch *b);
+
+/* Upsert a row fragment. pk has t->npk values, ck t->nck values (all
+ * non-null). liveness_ts >= 0 writes a row marker (INSERT does; UPDATE does
+ * not), with liveness_ttl_s. cells may be empty. now_s is the local time
+ * used to compute expiry of TTL cells. */
+int sb_wbatch_upsert(sb_wbatch *b, const sb_table *t, const sb_value *pk, const sb_value *ck,
+                     int64_t liveness_ts, int32_t liveness_ttl_s, const sb_cell *cells,
+                     int ncells, int64_t now_s, char *errmsg);
+/* Delete one row (all clustering values given). */
+int sb_wbatch_delete_row(sb_wbatch *b, const sb_table *t, const sb_value *pk, const sb_value *ck,
+                         int64_t ts_us, int64_t now_s, char *errmsg);
+/* Delete a clustering range of a partition. */
+int sb_wbatch_delete_range(sb_wbatch *b, const sb_table *t, const sb_value *pk,
+                           const sb_bound *start, const sb_bound *end, int64_t ts_us,
+                           int64_t now_s, char *errmsg);
+/* Delete a whole partition. */
+int sb_wbatch_delete_partition(sb_wbatch *b, const sb_table *t, const sb_value *pk, int64_t ts_us,
+                               int64_t now_s, char *errmsg);
+
+/* Called on the event loop once the batch is durable per the sync mode
+ * (status 0) or failed (negative code). */
+typedef void (*sb_write_cb)(void *arg, int status);
+
+/* Queues the batch; takes ownership of b in every case. Returns
+ * SB_EOVERLOADED without queueing when the commit queue is full (cb is not
+ * called then); otherwise 0 and cb is called exactly once later. */
+int sb_store_write(sb_store *s, sb_wbatch *b, sb_write_cb cb, void *arg);
+/* Blocking variant for tools and tests: applies and syncs. Takes b. */
+int sb_store_write_sync(sb_store *s, sb_wbatch *b, char *errmsg);
+
+/* --- reads -------------------------------------------------------------- */
+
+typedef struct sb_read_cell {
+    uint16_t col;
+    int64_t ts_us;
+    int32_t ttl_s;       /* remaining TTL origin: the TTL it was written with */
+    int64_t expire_s;    /* 0 = never */
+    sb_value elem;       /* collection element key, {NULL,-1} for simple */
+    sb_value value;
+} sb_read_cell;
+
+/* One live row after reconciliation. Pointers stay valid until the next
+ * sb_iter_next or sb_iter_free. Cells are ordered by column id, then
+ * element key; only live cells appear (tombstoned and expired ones are
+ * removed). A row appears if it has a live row marker or a live cell. */
+typedef struct sb_row {
+    int64_t token;
+    const sb_value *pk; /* npk values */
+    const sb_value *ck; /* nck values */
+    int64_t liveness_ts; /* -1 if no live row marker */
+    int32_t liveness_ttl_s;
+    const sb_read_cell *cells;
+    int ncells;
+    int new_partition; /* first row of its partition in this iteration */
+} sb_row;
+
+typedef struct sb_read {
+    const sb_table *t;
+    /* Either one partition (pk != NULL, npk values) ... */
+    const sb_value *pk;
+    /* ... or a token range (tok_lo, tok_hi], both inclusive flags below. */
+    int64_t tok_lo;
+    int64_t tok_hi;
+    int tok_lo_inclusive;
+    /* Clustering slice within each partition (n = 0: unbounded). */
+    sb_bound start;
+    sb_bound end;
+    int reversed; /* iterate rows of each partition in reverse clustering order */
+    int64_t now_s; /* for TTL expiry */
+} sb_read;
+
+typedef struct sb_iter sb_iter;
+
+int sb_store_iter(sb_store *s, const sb_read *r, sb_iter **out, char *errmsg);
+/* 1 and fills row, 0 at end, negative on error. */
+int sb_iter_next(sb_iter *it, sb_row *row);
+void sb_iter_free(sb_iter *it);
+
+/* --- statistics (for /metrics) ----------------------------------------- */
+typedef struct sb_store_stats {
+    uint64_t live_bytes;      /* estimated live data size */
+    uint64_t sst_bytes;       /* total SST file size */
+    uint64_t memtable_bytes;
+    uint64_t sst_files;
+    uint64_t compactions;     /* completed since start */
+    uint64_t wal_syncs;       /* commit-log fsyncs since start */
+    double wal_sync_seconds;  /* total time spent in them */
+    uint64_t writes;          /* batches committed */
+    uint64_t queued;          /* current commit queue depth */
+} sb_store_stats;
+
+void sb_store_get_stats(sb_store *s, sb_store_stats *st);
+/* Forces a flush and full compaction of every table (benchmarks, tests). */
+int sb_store_compact_all(sb_store *s, char *errmsg);
+
+#endif
