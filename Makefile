@@ -91,17 +91,26 @@ build/asan/sibyl: build/obj/asan/main.o $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -o $@ $^ $(LIBS)
 
-build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+# Tests, fuzz targets and benchmarks link against static archives, so each
+# pulls in only the modules it uses.
+build/%/libsibyl.a:
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) -Itests/unit -o $@ $< $(ASAN_OBJ) $(LIBS) $(TLIBS)
+	rm -f $@ && ar rcs $@ $^
+build/rel/libsibyl.a: $(REL_OBJ)
+build/asan/libsibyl.a: $(ASAN_OBJ)
+build/fuzz/libsibyl.a: $(FUZZ_OBJ)
 
-build/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+build/asan/tests/%: tests/unit/%.c build/asan/libsibyl.a
 	@mkdir -p $(dir $@)
-	$(FUZZCC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_OBJ) $(LIBS)
+	$(CC) $(ASAN_CFLAGS) -Itests/unit -o $@ $< build/asan/libsibyl.a $(LIBS) $(TLIBS)
 
-build/bench/%: bench/%.c $(REL_OBJ)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libsibyl.a
 	@mkdir -p $(dir $@)
-	$(CC) $(REL_CFLAGS) -o $@ $< $(REL_OBJ) $(LIBS)
+	$(FUZZCC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libsibyl.a $(LIBS)
+
+build/bench/%: bench/%.c build/rel/libsibyl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(REL_CFLAGS) -o $@ $< build/rel/libsibyl.a $(LIBS)
 
 asan: build/asan/sibyl $(UNIT_BIN)
 
