@@ -1,13 +1,43 @@
-/* sibyl: one binary, subcommands. */
+/*
+ * sibyl: one binary, one subcommand per job.
+ *
+ *   sibyl node   run a database node
+ *   sibyl sim    run the sensor-fleet simulator against a node
+ *   sibyl demo   (later issues) a local cluster, simulator and dashboard
+ */
 #include <stdio.h>
 #include <string.h>
+
+#include "node/node.h"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: sibyl <command> [options]\n"
+               "\n"
+               "commands:\n"
+               "  node    run a database node (sibyl node --help)\n"
+               "  sim     run the sensor simulator against a node (sibyl sim --help)\n"
+               "  version print the version\n");
+}
 
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: sibyl <node|demo|sim|cql|status|ring> [options]\n");
+        usage(stderr);
         return 2;
     }
-    fprintf(stderr, "sibyl: unknown command '%s'\n", argv[1]);
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "node"))
+        return sb_node_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("sibyl 0.1.0\n");
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "sibyl: unknown command '%s'\n", cmd);
+    usage(stderr);
     return 2;
 }

@@ -1,0 +1,154 @@
+/*
+ * HTTP API routes (see docs/http-api.md):
+ *
+ *   GET  /health                 liveness + readiness
+ *   GET  /metrics                Prometheus text format
+ *   POST /api/v1/cql             {"query": "...", "consistency": "..."}
+ *   POST /api/v2/write           InfluxDB 2 line protocol (?bucket=&precision=)
+ *   POST /api/v1/admin/compact   flush and compact every table (benchmarks)
+ *
+ * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
+ * 5xx status.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "http/handlers.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "node/node.h"
+#include "storage/store.h"
+#include "util/err.h"
+
+static int eq(const char *a, size_t alen, const char *lit)
+{
+    size_t n = strlen(lit);
+    return alen == n && memcmp(a, lit, n) == 0;
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void handle_health(sb_node *n, sb_http_req *req)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    sb_buf_printf(&b, "{\"status\": \"ok\", \"uptime_seconds\": %.3f, \"http\": ",
+                  wall_s() - n->start_time_s);
+    sb_json_append_string(&b, n->cfg.http_addr, strlen(n->cfg.http_addr));
+    sb_buf_printf(&b, ", \"dc\": ");
+    sb_json_append_string(&b, n->cfg.dc, strlen(n->cfg.dc));
+    sb_buf_printf(&b, ", \"rack\": ");
+    sb_json_append_string(&b, n->cfg.rack, strlen(n->cfg.rack));
+    sb_buf_printf(&b, "}\n");
+    sb_http_reply(req->pending, 200, NULL, b.data, b.len);
+    sb_buf_free(&b);
+}
+
+static void handle_metrics(sb_node *n, sb_http_req *req)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    if (sb_metrics_render(n->metrics, &b) != 0)
+        sb_http_reply_error(req->pending, 500, "server_error", "out of memory rendering metrics");
+    else
+        sb_http_reply(req->pending, 200, SB_METRICS_CONTENT_TYPE, b.data, b.len);
+    sb_buf_free(&b);
+}
+
+static void handle_compact(sb_node *n, sb_http_req *req)
+{
+    char errmsg[SB_ERRMSG_SIZE] = "";
+    /* Synchronous by design: an operator/benchmark tool, documented as
+     * blocking the node while it runs. */
+    if (sb_store_compact_all(n->store, errmsg) != 0)
+        sb_http_reply_error(req->pending, 500, "server_error", errmsg);
+    else
+        sb_http_reply(req->pending, 200, NULL, "{\"status\": \"ok\"}\n", 17);
+}
+
+void sb_http_dispatch(sb_node *n, sb_http_req *req)
+{
+    int get = eq(req->method, req->method_len, "GET") || eq(req->method, req->method_len, "HEAD");
+    int post = eq(req->method, req->method_len, "POST");
+    static const struct {
+        const char *path;
+        int method; /* 0 GET, 1 POST */
+        void (*fn)(sb_node *, sb_http_req *);
+    } routes[] = {
+        {"/health", 0, handle_health},
+        {"/metrics", 0, handle_metrics},
+        {"/api/v1/cql", 1, sb_http_handle_cql},
+        {"/api/v2/write", 1, sb_http_handle_write},
+        {"/api/v1/admin/compact", 1, handle_compact},
+    };
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if (!eq(req->path, req->path_len, routes[i].path))
+            continue;
+        sb_http_pending_set_endpoint(req->pending, routes[i].path);
+        if ((routes[i].method == 0 && !get) || (routes[i].method == 1 && !post)) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "%s only accepts %s", routes[i].path,
+                     routes[i].method ? "POST" : "GET");
+            sb_http_reply_error(req->pending, 405, "method_not_allowed", msg);
+            return;
+        }
+        routes[i].fn(n, req);
+        return;
+    }
+    char msg[300];
+    snprintf(msg, sizeof msg, "no such endpoint: %.*s",
+             (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
+    sb_http_reply_error(req->pending, 404, "not_found", msg);
+}
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int sb_http_query_param(const sb_http_req *req, const char *name, char *out, size_t outlen)
+{
+    const char *q = req->query, *end = req->query + req->query_len;
+    size_t nlen = strlen(name);
+    if (!q)
+        return 0;
+    while (q < end) {
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const char *pe = amp ? amp : end;
+        const char *eqs = memchr(q, '=', (size_t)(pe - q));
+        const char *ke = eqs ? eqs : pe;
+        if ((size_t)(ke - q) == nlen && memcmp(q, name, nlen) == 0) {
+            size_t o = 0;
+            for (const char *v = eqs ? eqs + 1 : pe; v < pe; v++) {
+                int c = (unsigned char)*v;
+                if (c == '+') {
+                    c = ' ';
+                } else if (c == '%') {
+                    if (pe - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0)
+                        return -1;
+                    c = hexval(v[1]) * 16 + hexval(v[2]);
+                    v += 2;
+                }
+                if (o + 1 >= outlen)
+                    return -1;
+                out[o++] = (char)c;
+            }
+            out[o] = 0;
+            return 1;
+        }
+        q = pe + 1;
+    }
+    return 0;
+}

@@ -1,0 +1,152 @@
+/*
+ * POST /api/v1/cql: {"query": "...", "consistency": "QUORUM",
+ *                    "keyspace": "ks", "page_size": 100, "paging_state": "hex"}
+ * Only "query" is required. HTTP is stateless, so "keyspace" stands in for
+ * USE; the answer is {"columns": [...], "rows": [[...], ...]}.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cql/cql.h"
+#include "http/handlers.h"
+#include "node/node_metrics.h"
+#include "util/err.h"
+
+static int http_status_of(const sb_cql_result *r)
+{
+    switch (r->err.code) {
+    case SB_CQL_ERR_SYNTAX:
+    case SB_CQL_ERR_INVALID:
+    case SB_CQL_ERR_CONFIG:
+    case SB_CQL_ERR_PROTOCOL:
+        return 400;
+    case SB_CQL_ERR_UNAUTHORIZED:
+    case SB_CQL_ERR_BAD_CREDENTIALS:
+        return 403;
+    case SB_CQL_ERR_ALREADY_EXISTS:
+        return 409;
+    case SB_CQL_ERR_UNAVAILABLE:
+    case SB_CQL_ERR_OVERLOADED:
+    case SB_CQL_ERR_IS_BOOTSTRAPPING:
+        return 503;
+    case SB_CQL_ERR_WRITE_TIMEOUT:
+    case SB_CQL_ERR_READ_TIMEOUT:
+        return 504;
+    default:
+        return 500;
+    }
+}
+
+typedef struct cql_call {
+    sb_http_pending *pending;
+    sb_node *node;
+} cql_call;
+
+static void on_result(void *arg, sb_cql_result *res)
+{
+    cql_call *c = arg;
+    sb_buf b;
+    sb_buf_init(&b);
+    int ok = res->kind != SB_CQL_RESULT_ERROR;
+    if (c->node->m)
+        node_metrics_add_cql(c->node->m, "http", ok);
+    if (sb_cql_result_to_json(res, &b) != 0 || sb_buf_putc(&b, '\n') != 0)
+        sb_http_reply_error(c->pending, 500, "ServerError", "out of memory rendering result");
+    else
+        sb_http_reply(c->pending, ok ? 200 : http_status_of(res), NULL, b.data, b.len);
+    sb_buf_free(&b);
+    sb_cql_result_free(res);
+    free(c);
+}
+
+static int unhex(const char *s, size_t n, uint8_t *out)
+{
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v;
+        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+            return -1;
+        out[i] = (uint8_t)v;
+    }
+    return (n % 2) ? -1 : 0;
+}
+
+void sb_http_handle_cql(sb_node *n, sb_http_req *req)
+{
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
+    char msg[SB_ERRMSG_SIZE];
+    if (!root) {
+        snprintf(msg, sizeof msg, "request body is not valid JSON: %s at line %d column %d",
+                 jerr.text, jerr.line, jerr.column);
+        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        return;
+    }
+    json_t *q = json_object_get(root, "query");
+    json_t *cl = json_object_get(root, "consistency");
+    json_t *ks = json_object_get(root, "keyspace");
+    json_t *ps = json_object_get(root, "page_size");
+    json_t *pst = json_object_get(root, "paging_state");
+    sb_cql_opts opts;
+    sb_cql_session sess;
+    uint8_t *state = NULL;
+    sb_cql_opts_default(&opts);
+    sb_cql_session_init(&sess);
+    if (!json_is_object(root) || !json_is_string(q)) {
+        sb_http_reply_error(req->pending, 400, "bad_request",
+                            "request body must be a JSON object with a string \"query\"");
+        goto done;
+    }
+    if (cl && (!json_is_string(cl) ||
+               sb_cql_consistency_parse(json_string_value(cl), json_string_length(cl),
+                                        &opts.consistency) != 0)) {
+        snprintf(msg, sizeof msg,
+                 "\"consistency\" must be one of ANY, ONE, TWO, THREE, QUORUM, ALL, "
+                 "LOCAL_QUORUM, EACH_QUORUM, SERIAL, LOCAL_SERIAL, LOCAL_ONE");
+        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        goto done;
+    }
+    if (ks) {
+        if (!json_is_string(ks) || json_string_length(ks) >= sizeof sess.keyspace) {
+            sb_http_reply_error(req->pending, 400, "bad_request",
+                                "\"keyspace\" must be a keyspace name");
+            goto done;
+        }
+        snprintf(sess.keyspace, sizeof sess.keyspace, "%s", json_string_value(ks));
+    }
+    if (ps) {
+        if (!json_is_integer(ps) || json_integer_value(ps) < 1 ||
+            json_integer_value(ps) > 1000000) {
+            sb_http_reply_error(req->pending, 400, "bad_request",
+                                "\"page_size\" must be an integer in [1, 1000000]");
+            goto done;
+        }
+        opts.page_size = (int32_t)json_integer_value(ps);
+    }
+    if (pst) {
+        size_t len = json_is_string(pst) ? json_string_length(pst) : 0;
+        state = malloc(len / 2 + 1);
+        if (!json_is_string(pst) || !state || unhex(json_string_value(pst), len, state) != 0) {
+            sb_http_reply_error(req->pending, 400, "bad_request",
+                                "\"paging_state\" must be the hex string a previous page returned");
+            goto done;
+        }
+        opts.paging_state = state;
+        opts.paging_state_len = len / 2;
+    }
+    cql_call *c = malloc(sizeof *c);
+    if (!c) {
+        sb_http_reply_error(req->pending, 500, "ServerError", "out of memory");
+        goto done;
+    }
+    c->pending = req->pending;
+    c->node = n;
+    if (sb_cql_execute(n->cql, &sess, json_string_value(q), json_string_length(q), NULL, 0, &opts,
+                       on_result, c) != 0) {
+        free(c);
+        sb_http_reply_error(req->pending, 500, "ServerError", "out of memory");
+    }
+done:
+    free(state);
+    json_decref(root);
+}

@@ -1,0 +1,17 @@
+/* Handlers for the HTTP API routes that live in their own files. */
+#ifndef SB_HTTP_HANDLERS_H
+#define SB_HTTP_HANDLERS_H
+
+#include "http/server.h"
+#include "node/node.h"
+
+/* POST /api/v1/cql (cql_api.c) */
+void sb_http_handle_cql(sb_node *n, sb_http_req *req);
+/* POST /api/v2/write (write_api.c) */
+void sb_http_handle_write(sb_node *n, sb_http_req *req);
+
+/* Value of a query-string parameter, percent-decoded into out (NUL-
+ * terminated). 1 if present, 0 if absent, -1 if too long or malformed. */
+int sb_http_query_param(const sb_http_req *req, const char *name, char *out, size_t outlen);
+
+#endif

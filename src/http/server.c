@@ -1,0 +1,262 @@
+/*
+ * h2o plumbing for the HTTP API.
+ *
+ * h2o buffers the whole request entity (bounded by max_request_entity_size,
+ * beyond which it answers 413 itself) before calling us, so handlers get
+ * the complete body. Each request gets an sb_http_pending; a small slot in
+ * the request's memory pool points back at it and is disposed by h2o when
+ * the request ends for any reason, which is how a late reply learns that
+ * its client is gone.
+ */
+#include "http/server.h"
+
+#include <h2o.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/config.h"
+#include "node/node.h"
+#include "util/err.h"
+#include "util/log.h"
+
+struct sb_http {
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    h2o_accept_ctx_t accept_ctx;
+    uv_tcp_t listener;
+    struct sb_node *node;
+    int started;
+};
+
+struct sb_http_pending {
+    h2o_req_t *req; /* NULL once the request is gone */
+    sb_http_pending **slot;
+    struct sb_node *node;
+    const char *endpoint;
+    uint64_t start_ns;
+};
+
+typedef struct http_handler {
+    h2o_handler_t super;
+    sb_http *http;
+} http_handler;
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void on_slot_dispose(void *p)
+{
+    sb_http_pending **slot = p;
+    if (*slot) {
+        (*slot)->req = NULL;
+        (*slot)->slot = NULL;
+    }
+}
+
+static int on_req(h2o_handler_t *self, h2o_req_t *req)
+{
+    sb_http *h = ((http_handler *)self)->http;
+    sb_http_pending *p = calloc(1, sizeof *p);
+    if (!p)
+        return -1;
+    p->req = req;
+    p->node = h->node;
+    p->endpoint = "other";
+    p->start_ns = now_ns();
+    p->slot = h2o_mem_alloc_shared(&req->pool, sizeof *p->slot, on_slot_dispose);
+    *p->slot = p;
+
+    sb_http_req r;
+    memset(&r, 0, sizeof r);
+    r.method = req->method.base;
+    r.method_len = req->method.len;
+    r.path = req->path.base;
+    r.path_len = req->query_at != SIZE_MAX ? req->query_at : req->path.len;
+    if (req->query_at != SIZE_MAX) {
+        r.query = req->path.base + req->query_at + 1;
+        r.query_len = req->path.len - req->query_at - 1;
+    }
+    r.body = (const uint8_t *)req->entity.base;
+    r.body_len = req->entity.base ? req->entity.len : 0;
+    ssize_t ce = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_ENCODING, -1);
+    if (ce != -1) {
+        r.content_encoding = req->headers.entries[ce].value.base;
+        r.content_encoding_len = req->headers.entries[ce].value.len;
+    }
+    r.pending = p;
+    sb_http_dispatch(h->node, &r);
+    return 0;
+}
+
+static const char *reason_of(int status)
+{
+    switch (status) {
+    case 200:
+        return "OK";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Payload Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 422:
+        return "Unprocessable Entity";
+    case 500:
+        return "Internal Server Error";
+    case 503:
+        return "Service Unavailable";
+    default:
+        return "Status";
+    }
+}
+
+void sb_http_reply(sb_http_pending *p, int status, const char *content_type, const void *body,
+                   size_t len)
+{
+    h2o_req_t *req = p->req;
+    double secs = (double)(now_ns() - p->start_ns) / 1e9;
+    sb_node_observe_http(p->node, p->endpoint, status, secs);
+    if (req) {
+        *p->slot = NULL;
+        req->res.status = status;
+        req->res.reason = reason_of(status);
+        const char *ct = content_type ? content_type : "application/json";
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+        if (status == 204)
+            h2o_send_inline(req, "", 0);
+        else
+            h2o_send_inline(req, body ? body : "", body ? len : 0);
+    }
+    free(p);
+}
+
+int sb_json_append_string(sb_buf *out, const char *s, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rv = sb_buf_putc(out, '"');
+    for (size_t i = 0; i < len && rv == 0; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            uint8_t e[2] = {'\\', c};
+            rv = sb_buf_append(out, e, 2);
+        } else if (c < 0x20) {
+            uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
+            rv = sb_buf_append(out, e, 6);
+        } else {
+            rv = sb_buf_putc(out, c);
+        }
+    }
+    return rv ? rv : sb_buf_putc(out, '"');
+}
+
+void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const char *msg)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    sb_buf_printf(&b, "{\"error\": {\"code\": ");
+    sb_json_append_string(&b, code, strlen(code));
+    sb_buf_printf(&b, ", \"message\": ");
+    sb_json_append_string(&b, msg, strlen(msg));
+    sb_buf_printf(&b, "}}\n");
+    sb_http_reply(p, status, NULL, b.data, b.len);
+    sb_buf_free(&b);
+}
+
+const char *sb_http_pending_endpoint(const sb_http_pending *p)
+{
+    return p->endpoint;
+}
+
+void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint)
+{
+    p->endpoint = endpoint;
+}
+
+static void on_accept(uv_stream_t *listener, int status)
+{
+    sb_http *h = listener->data;
+    if (status != 0)
+        return;
+    uv_tcp_t *conn = malloc(sizeof *conn);
+    if (!conn)
+        return;
+    uv_tcp_init(listener->loop, conn);
+    if (uv_accept(listener, (uv_stream_t *)conn) != 0) {
+        uv_close((uv_handle_t *)conn, (uv_close_cb)free);
+        return;
+    }
+    uv_tcp_nodelay(conn, 1);
+    h2o_socket_t *sock = h2o_uv_socket_create((uv_stream_t *)conn, (uv_close_cb)free);
+    h2o_accept(&h->accept_ctx, sock);
+}
+
+int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t max_body_bytes,
+                  struct sb_node *node, char *errmsg)
+{
+    char host[128];
+    int port, rv;
+    struct sockaddr_storage addr;
+    if (sb_parse_hostport(hostport, 8080, host, sizeof host, &port) != 0)
+        return sb_seterr(errmsg, SB_ECONFIG, "invalid HTTP address '%s'", hostport);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&addr) != 0)
+        return sb_seterr(errmsg, SB_ECONFIG, "invalid HTTP host '%s' (expected an IP address)",
+                         host);
+
+    sb_http *h = calloc(1, sizeof *h);
+    if (!h)
+        return SB_ENOMEM;
+    h->node = node;
+    h2o_config_init(&h->config);
+    h->config.max_request_entity_size = max_body_bytes;
+    h->config.server_name = h2o_iovec_init(H2O_STRLIT("sibyl"));
+    h2o_hostconf_t *hc =
+        h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
+    h2o_pathconf_t *pc = h2o_config_register_path(hc, "/", 0);
+    http_handler *hd = (http_handler *)h2o_create_handler(pc, sizeof *hd);
+    hd->super.on_req = on_req;
+    hd->http = h;
+    h2o_context_init(&h->ctx, loop, &h->config);
+    h->accept_ctx.ctx = &h->ctx;
+    h->accept_ctx.hosts = h->config.hosts;
+    h->started = 1;
+
+    uv_tcp_init(loop, &h->listener);
+    h->listener.data = h;
+    if ((rv = uv_tcp_bind(&h->listener, (struct sockaddr *)&addr, 0)) != 0 ||
+        (rv = uv_listen((uv_stream_t *)&h->listener, 1024, on_accept)) != 0) {
+        sb_seterr(errmsg, SB_EIO, "cannot listen for HTTP on %s: %s", hostport, uv_strerror(rv));
+        sb_http_stop(h);
+        return SB_EIO;
+    }
+    *out = h;
+    return 0;
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    sb_http *h = handle->data;
+    h2o_context_dispose(&h->ctx);
+    h2o_config_dispose(&h->config);
+    free(h);
+}
+
+void sb_http_stop(sb_http *h)
+{
+    if (!h)
+        return;
+    uv_close((uv_handle_t *)&h->listener, on_listener_closed);
+}

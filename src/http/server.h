@@ -1,0 +1,59 @@
+/*
+ * HTTP server: h2o on the node's libuv loop.
+ *
+ * server.c owns the listener and h2o plumbing; api.c maps paths to
+ * handlers. A handler either answers at once (sb_http_reply) or keeps an
+ * sb_http_pending and answers later from the loop thread; the pending
+ * object survives the client going away (the reply is then dropped), so
+ * asynchronous completions never touch a freed request.
+ */
+#ifndef SB_HTTP_SERVER_H
+#define SB_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "util/buf.h"
+
+typedef struct sb_http sb_http;
+typedef struct sb_http_pending sb_http_pending;
+struct sb_node;
+
+/* A request as handlers see it. Strings are not NUL-terminated. */
+typedef struct sb_http_req {
+    const char *method;
+    size_t method_len;
+    const char *path; /* without the query string */
+    size_t path_len;
+    const char *query; /* after '?', may be NULL */
+    size_t query_len;
+    const uint8_t *body;
+    size_t body_len;
+    const char *content_encoding; /* may be NULL */
+    size_t content_encoding_len;
+    sb_http_pending *pending; /* reply through this */
+} sb_http_req;
+
+int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t max_body_bytes,
+                  struct sb_node *node, char *errmsg);
+/* Stops accepting and closes the listener; in-flight replies are dropped. */
+void sb_http_stop(sb_http *h);
+
+/* Sends the reply and frees p. body may be NULL. Safe after the client
+ * disconnected (then only frees). content_type NULL means JSON. */
+void sb_http_reply(sb_http_pending *p, int status, const char *content_type, const void *body,
+                   size_t len);
+/* Replies with {"error": {"code": code, "message": msg}}. */
+void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const char *msg);
+/* The endpoint label used for metrics ("/api/v1/cql", "other"). */
+const char *sb_http_pending_endpoint(const sb_http_pending *p);
+void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint);
+
+/* Appends s as a JSON string literal (with quotes). */
+int sb_json_append_string(sb_buf *out, const char *s, size_t len);
+
+/* Defined in api.c: routes one request. */
+void sb_http_dispatch(struct sb_node *node, sb_http_req *req);
+
+#endif

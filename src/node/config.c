@@ -1,0 +1,313 @@
+/*
+ * Node configuration loading. The YAML file is a flat mapping of scalar
+ * keys (Cassandra-style names where Cassandra has one):
+ *
+ *   data_directory: /var/lib/sibyl
+ *   listen_address: 127.0.0.1:7000
+ *   native_transport_address: 127.0.0.1:9042
+ *   http_address: 127.0.0.1:8080
+ *   seeds: "127.0.0.1:7000,127.0.0.2:7000"
+ *   dc: dc1
+ *   rack: rack1
+ *   cluster_name: Sibyl
+ *   commitlog_sync: group            # or periodic
+ *   commitlog_sync_period_in_ms: 10000
+ *   max_request_bytes: 67108864
+ *   log_level: info
+ */
+#include "node/config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "util/err.h"
+#include "util/log.h"
+
+void sb_config_default(sb_config *c)
+{
+    memset(c, 0, sizeof *c);
+    snprintf(c->data_dir, sizeof c->data_dir, "./sibyl-data");
+    snprintf(c->listen_addr, sizeof c->listen_addr, "127.0.0.1:7000");
+    snprintf(c->cql_addr, sizeof c->cql_addr, "127.0.0.1:9042");
+    snprintf(c->http_addr, sizeof c->http_addr, "127.0.0.1:8080");
+    snprintf(c->dc, sizeof c->dc, "datacenter1");
+    snprintf(c->rack, sizeof c->rack, "rack1");
+    snprintf(c->cluster_name, sizeof c->cluster_name, "Sibyl Cluster");
+    c->sync_mode = SB_SYNC_GROUP;
+    c->sync_period_ms = 10000;
+    c->max_request_bytes = 64u << 20;
+    c->log_level = SB_LOG_INFO;
+}
+
+int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    size_t hl;
+    if (!s || !*s)
+        return SB_EINVAL;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb)
+            return SB_EINVAL;
+        hl = (size_t)(rb - s - 1);
+        if (hl == 0 || hl >= hostlen)
+            return SB_EINVAL;
+        memcpy(host, s + 1, hl);
+        host[hl] = 0;
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (!colon && rb[1])
+            return SB_EINVAL;
+    } else {
+        colon = strrchr(s, ':');
+        hl = colon ? (size_t)(colon - s) : strlen(s);
+        if (hl == 0 || hl >= hostlen)
+            return SB_EINVAL;
+        memcpy(host, s, hl);
+        host[hl] = 0;
+    }
+    if (!colon) {
+        *port = default_port;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+        return SB_EINVAL;
+    *port = (int)p;
+    return 0;
+}
+
+static int set_addr(char *dst, const char *key, const char *v, int default_port, char *errmsg)
+{
+    char host[SB_ADDR_MAX];
+    int port;
+    if (sb_parse_hostport(v, default_port, host, sizeof host, &port) != 0)
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: invalid address '%s' (expected HOST:PORT)", key,
+                         v);
+    if (strlen(host) + 8 > SB_ADDR_MAX)
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: address too long", key);
+    snprintf(dst, SB_ADDR_MAX, "%.100s:%d", host, port);
+    return 0;
+}
+
+static int set_int(long *out, const char *key, const char *v, long min, long max, char *errmsg)
+{
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < min || x > max)
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: expected an integer in [%ld, %ld], got '%s'", key,
+                         min, max, v);
+    *out = x;
+    return 0;
+}
+
+static int set_str(char *dst, size_t size, const char *key, const char *v, char *errmsg)
+{
+    if (strlen(v) >= size)
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: value too long (max %zu bytes)", key, size - 1);
+    snprintf(dst, size, "%s", v);
+    return 0;
+}
+
+/* Applies one key = value, whether from YAML or from a flag. */
+static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
+{
+    long n;
+    int rv;
+    if (!strcmp(key, "data_directory") || !strcmp(key, "data"))
+        return set_str(c->data_dir, sizeof c->data_dir, key, v, errmsg);
+    if (!strcmp(key, "listen_address") || !strcmp(key, "listen"))
+        return set_addr(c->listen_addr, key, v, 7000, errmsg);
+    if (!strcmp(key, "native_transport_address") || !strcmp(key, "cql"))
+        return set_addr(c->cql_addr, key, v, 9042, errmsg);
+    if (!strcmp(key, "http_address") || !strcmp(key, "http"))
+        return set_addr(c->http_addr, key, v, 8080, errmsg);
+    if (!strcmp(key, "seeds"))
+        return set_str(c->seeds, sizeof c->seeds, key, v, errmsg);
+    if (!strcmp(key, "dc"))
+        return set_str(c->dc, sizeof c->dc, key, v, errmsg);
+    if (!strcmp(key, "rack"))
+        return set_str(c->rack, sizeof c->rack, key, v, errmsg);
+    if (!strcmp(key, "cluster_name"))
+        return set_str(c->cluster_name, sizeof c->cluster_name, key, v, errmsg);
+    if (!strcmp(key, "commitlog_sync")) {
+        if (!strcmp(v, "group") || !strcmp(v, "batch"))
+            c->sync_mode = SB_SYNC_GROUP;
+        else if (!strcmp(v, "periodic"))
+            c->sync_mode = SB_SYNC_PERIODIC;
+        else
+            return sb_seterr(errmsg, SB_ECONFIG, "%s: expected 'group' or 'periodic', got '%s'",
+                             key, v);
+        return 0;
+    }
+    if (!strcmp(key, "commitlog_sync_period_in_ms")) {
+        if ((rv = set_int(&n, key, v, 1, 3600000, errmsg)))
+            return rv;
+        c->sync_period_ms = (int)n;
+        return 0;
+    }
+    if (!strcmp(key, "max_request_bytes")) {
+        if ((rv = set_int(&n, key, v, 1024, 1L << 30, errmsg)))
+            return rv;
+        c->max_request_bytes = (size_t)n;
+        return 0;
+    }
+    if (!strcmp(key, "log_level")) {
+        static const char *names[] = {"debug", "info", "warn", "error"};
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(v, names[i])) {
+                c->log_level = i;
+                return 0;
+            }
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: expected debug|info|warn|error, got '%s'", key,
+                         v);
+    }
+    return sb_seterr(errmsg, SB_ECONFIG, "unknown setting '%s'", key);
+}
+
+int sb_config_load_yaml(sb_config *c, const char *path, char *errmsg)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sb_seterr(errmsg, SB_ECONFIG, "cannot open config file %s: %s", path,
+                         strerror(errno));
+    yaml_parser_t p;
+    yaml_event_t ev;
+    int rv = 0, depth = 0, done = 0;
+    char key[128] = "";
+    int have_key = 0;
+    yaml_parser_initialize(&p);
+    yaml_parser_set_input_file(&p, f);
+    while (!done) {
+        if (!yaml_parser_parse(&p, &ev)) {
+            rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu:%zu: %s", path, p.problem_mark.line + 1,
+                           p.problem_mark.column + 1, p.problem ? p.problem : "YAML error");
+            break;
+        }
+        size_t line = ev.start_mark.line + 1;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = 1;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > 1)
+                rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: nested mappings are not supported",
+                               path, line);
+            break;
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+            rv = sb_seterr(errmsg, SB_ECONFIG,
+                           "%s:%zu: lists are not supported (seeds is a "
+                           "comma-separated string)",
+                           path, line);
+            break;
+        case YAML_SCALAR_EVENT: {
+            const char *s = (const char *)ev.data.scalar.value;
+            if (depth != 1) {
+                rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: expected a mapping of settings", path,
+                               line);
+            } else if (!have_key) {
+                snprintf(key, sizeof key, "%s", s);
+                have_key = 1;
+            } else {
+                char sub[SB_ERRMSG_SIZE];
+                if (apply(c, key, s, sub) != 0)
+                    rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s", path, line, sub);
+                have_key = 0;
+            }
+            break;
+        }
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+        if (rv)
+            break;
+    }
+    yaml_parser_delete(&p);
+    fclose(f);
+    return rv;
+}
+
+static const struct {
+    const char *flag;
+    const char *key;
+} flags[] = {
+    {"--data", "data"},
+    {"--listen", "listen"},
+    {"--cql", "cql"},
+    {"--http", "http"},
+    {"--seeds", "seeds"},
+    {"--dc", "dc"},
+    {"--rack", "rack"},
+    {"--cluster-name", "cluster_name"},
+    {"--commitlog-sync", "commitlog_sync"},
+    {"--commitlog-sync-period-ms", "commitlog_sync_period_in_ms"},
+    {"--log-level", "log_level"},
+};
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: sibyl node [--data DIR] [--listen HOST:PORT] [--cql HOST:PORT]\n"
+            "                  [--http HOST:PORT] [--seeds HOST:PORT[,HOST:PORT...]]\n"
+            "                  [--dc NAME] [--rack NAME] [--config FILE]\n"
+            "                  [--commitlog-sync group|periodic] [--commitlog-sync-period-ms N]\n"
+            "                  [--cluster-name NAME] [--log-level debug|info|warn|error]\n"
+            "Flags override settings from the YAML --config file.\n");
+}
+
+int sb_config_from_args(sb_config *c, int argc, char **argv, char *errmsg)
+{
+    int rv;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage();
+            return 1;
+        }
+        if (!strcmp(argv[i], "--config")) {
+            if (i + 1 >= argc)
+                return sb_seterr(errmsg, SB_ECONFIG, "--config needs a value");
+            if ((rv = sb_config_load_yaml(c, argv[i + 1], errmsg)))
+                return rv;
+        }
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = NULL;
+        char name[64];
+        const char *eq = strchr(a, '=');
+        if (!strncmp(a, "--", 2) && eq && (size_t)(eq - a) < sizeof name) {
+            memcpy(name, a, (size_t)(eq - a));
+            name[eq - a] = 0;
+            v = eq + 1;
+            a = name;
+        }
+        if (!strcmp(a, "--config")) {
+            if (!v)
+                i++;
+            continue;
+        }
+        size_t k;
+        for (k = 0; k < sizeof flags / sizeof flags[0]; k++)
+            if (!strcmp(a, flags[k].flag))
+                break;
+        if (k == sizeof flags / sizeof flags[0])
+            return sb_seterr(errmsg, SB_ECONFIG, "unknown option '%s' (see sibyl node --help)", a);
+        if (!v) {
+            if (i + 1 >= argc)
+                return sb_seterr(errmsg, SB_ECONFIG, "%s needs a value", a);
+            v = argv[++i];
+        }
+        char sub[SB_ERRMSG_SIZE];
+        if ((rv = apply(c, flags[k].key, v, sub)))
+            return sb_seterr(errmsg, rv, "%s: %s", a, sub);
+    }
+    return 0;
+}

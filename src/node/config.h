@@ -1,0 +1,38 @@
+/*
+ * Node configuration: defaults, then the YAML file (--config), then flags.
+ * Flags always win over the file. Unknown keys or flags, bad addresses and
+ * bad numbers are errors that name the key (and the file line).
+ */
+#ifndef SB_CONFIG_H
+#define SB_CONFIG_H
+
+#include "storage/store.h"
+
+#define SB_ADDR_MAX 128
+
+typedef struct sb_config {
+    char data_dir[1024];
+    char listen_addr[SB_ADDR_MAX]; /* node-to-node, default 127.0.0.1:7000 */
+    char cql_addr[SB_ADDR_MAX];    /* default 127.0.0.1:9042 */
+    char http_addr[SB_ADDR_MAX];   /* default 127.0.0.1:8080 */
+    char seeds[1024];              /* comma-separated HOST:PORT list */
+    char dc[64];
+    char rack[64];
+    char cluster_name[128];
+    sb_sync_mode sync_mode;   /* commitlog_sync: group | periodic */
+    int sync_period_ms;       /* commitlog_sync_period_in_ms */
+    size_t max_request_bytes; /* HTTP body limit */
+    int log_level;
+} sb_config;
+
+void sb_config_default(sb_config *c);
+/* Loads a YAML file over c. */
+int sb_config_load_yaml(sb_config *c, const char *path, char *errmsg);
+/* Parses argv (argv[0] is the subcommand name). --config is applied first
+ * wherever it appears, then the other flags. Returns 0, SB_ECONFIG, or 1
+ * when --help was printed. */
+int sb_config_from_args(sb_config *c, int argc, char **argv, char *errmsg);
+/* Splits "host:port" (or "[v6]:port", or "host" with default_port). */
+int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port);
+
+#endif

@@ -1,0 +1,191 @@
+/*
+ * `sibyl node`: wiring of one node.
+ *
+ * Everything runs on one libuv loop. Slow work never does: the store's
+ * commit thread fsyncs, RocksDB's background threads compact and flush,
+ * and completions come back to the loop through uv_async (see store.h).
+ *
+ * Shutdown (SIGINT/SIGTERM): stop accepting HTTP, stop the loop, close the
+ * store (which drains and syncs every queued write), release the lock.
+ */
+#include "node/node.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cql/cql.h"
+#include "http/server.h"
+#include "metrics/metrics.h"
+#include "node/node_metrics.h"
+#include "storage/store.h"
+#include "util/err.h"
+#include "util/log.h"
+
+static int mkdir_p(const char *dir)
+{
+    char tmp[1024];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = 0;
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+        return -1;
+    return 0;
+}
+
+int sb_node_lock_dir(const char *dir, int *fd_out, char *errmsg)
+{
+    char path[1100];
+    if (mkdir_p(dir) != 0)
+        return sb_seterr(errmsg, SB_EIO, "cannot create data directory %s: %s", dir,
+                         strerror(errno));
+    snprintf(path, sizeof path, "%s/sibyl.lock", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return sb_seterr(errmsg, SB_EIO, "cannot open %s: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        char pid[32] = "";
+        ssize_t n = pread(fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = 0;
+        pid[strcspn(pid, "\n")] = 0;
+        close(fd);
+        return sb_seterr(errmsg, SB_ELOCKED,
+                         "data directory %s is in use by another sibyl process (pid %s); stop "
+                         "it or choose another --data directory",
+                         dir, pid[0] ? pid : "unknown");
+    }
+    char pid[32];
+    int len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+        close(fd);
+        return sb_seterr(errmsg, SB_EIO, "cannot write %s: %s", path, strerror(errno));
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+void sb_node_observe_http(sb_node *n, const char *endpoint, int status, double seconds)
+{
+    if (n && n->m)
+        node_metrics_observe_http(n->m, endpoint, status, seconds);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    sb_node *n = s->data;
+    if (n->stopping)
+        return;
+    n->stopping = 1;
+    SB_INFO("node", "shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
+    uv_stop(n->loop);
+}
+
+static double wall_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int sb_node_main(int argc, char **argv)
+{
+    static sb_node node; /* one per process; static so signal data outlives main's frame */
+    sb_node *n = &node;
+    char errmsg[SB_ERRMSG_SIZE] = "";
+    char dbdir[4200];
+    int rv;
+
+    memset(n, 0, sizeof *n);
+    n->lock_fd = -1;
+    n->start_time_s = wall_s();
+    sb_config_default(&n->cfg);
+    rv = sb_config_from_args(&n->cfg, argc, argv, errmsg);
+    if (rv == 1)
+        return 0;
+    if (rv) {
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        return 2;
+    }
+    sb_log_set_level(n->cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+
+    if ((rv = sb_node_lock_dir(n->cfg.data_dir, &n->lock_fd, errmsg))) {
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        return 1;
+    }
+    n->loop = uv_default_loop();
+
+    sb_store_opts so;
+    sb_store_opts_default(&so);
+    so.sync_mode = n->cfg.sync_mode;
+    so.sync_period_ms = n->cfg.sync_period_ms;
+    snprintf(dbdir, sizeof dbdir, "%s/db", n->cfg.data_dir);
+    if ((rv = sb_store_open(&n->store, dbdir, &so, n->loop, errmsg))) {
+        fprintf(stderr, "sibyl node: cannot open storage in %s: %s\n", dbdir, errmsg);
+        goto fail;
+    }
+    n->metrics = sb_metrics_new();
+    if (!n->metrics || !(n->m = node_metrics_new(n->metrics, n->store))) {
+        fprintf(stderr, "sibyl node: out of memory\n");
+        rv = SB_ENOMEM;
+        goto fail;
+    }
+    n->cql = sb_cql_engine_new(n->store, NULL);
+    if (!n->cql) {
+        fprintf(stderr, "sibyl node: out of memory\n");
+        rv = SB_ENOMEM;
+        goto fail;
+    }
+    if ((rv = sb_http_start(&n->http, n->loop, n->cfg.http_addr, n->cfg.max_request_bytes, n,
+                            errmsg))) {
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        goto fail;
+    }
+    uv_signal_init(n->loop, &n->sigint);
+    uv_signal_init(n->loop, &n->sigterm);
+    n->sigint.data = n->sigterm.data = n;
+    uv_signal_start(&n->sigint, on_signal, SIGINT);
+    uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+
+    SB_INFO("node", "ready", "http=%s data=%s commitlog_sync=%s startup_ms=%.1f", n->cfg.http_addr,
+            n->cfg.data_dir, n->cfg.sync_mode == SB_SYNC_GROUP ? "group" : "periodic",
+            (wall_s() - n->start_time_s) * 1000.0);
+
+    uv_run(n->loop, UV_RUN_DEFAULT);
+
+    sb_http_stop(n->http);
+    n->http = NULL;
+    uv_close((uv_handle_t *)&n->sigint, NULL);
+    uv_close((uv_handle_t *)&n->sigterm, NULL);
+    uv_run(n->loop, UV_RUN_NOWAIT);
+    rv = 0;
+fail:
+    if (n->http)
+        sb_http_stop(n->http);
+    if (n->cql)
+        sb_cql_engine_free(n->cql);
+    if (n->store)
+        sb_store_close(n->store);
+    if (n->m)
+        node_metrics_free(n->m);
+    if (n->metrics)
+        sb_metrics_free(n->metrics);
+    if (n->lock_fd >= 0)
+        close(n->lock_fd);
+    if (rv == 0)
+        SB_INFO("node", "stopped", NULL);
+    return rv == 0 ? 0 : 1;
+}

@@ -1,0 +1,47 @@
+/*
+ * A Sibyl node: one libuv loop that owns the storage engine, the CQL
+ * engine and the HTTP API.
+ *
+ * Life cycle: sb_node_main parses flags and the config file, takes the
+ * data-directory lock, opens the store (replaying RocksDB's WAL), starts
+ * listening, and runs the loop until SIGINT or SIGTERM; then it stops
+ * accepting, drains queued writes to disk and exits 0.
+ */
+#ifndef SB_NODE_H
+#define SB_NODE_H
+
+#include <uv.h>
+
+#include "node/config.h"
+
+typedef struct sb_node sb_node;
+struct sb_store;
+struct sb_cql_engine;
+struct sb_metrics;
+
+struct sb_node {
+    sb_config cfg;
+    uv_loop_t *loop;
+    struct sb_store *store;
+    struct sb_cql_engine *cql;
+    struct sb_metrics *metrics;
+    struct sb_http *http;
+    struct node_metrics *m; /* the node's own metric handles */
+    int lock_fd;
+    uv_signal_t sigint;
+    uv_signal_t sigterm;
+    int stopping;
+    double start_time_s;
+};
+
+/* `sibyl node ...` (argv[0] = "node"). Returns the process exit status. */
+int sb_node_main(int argc, char **argv);
+
+/* Takes an exclusive lock on DIR/sibyl.lock (creating DIR). On conflict
+ * returns SB_ELOCKED with the holder's pid in errmsg. */
+int sb_node_lock_dir(const char *dir, int *fd_out, char *errmsg);
+
+/* Records one HTTP request in the node's metrics. */
+void sb_node_observe_http(sb_node *n, const char *endpoint, int status, double seconds);
+
+#endif
