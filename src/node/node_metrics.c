@@ -1,9 +1,11 @@
 #include "node/node_metrics.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "metrics/metrics.h"
+#include "ingest/ingest.h"
 #include "storage/store.h"
 
 struct node_metrics {
@@ -11,8 +13,6 @@ struct node_metrics {
     struct sb_store *store;
     sb_counter_vec *http_requests;
     sb_histogram_vec *http_duration;
-    sb_counter *points;
-    sb_counter *points_rejected;
     sb_counter_vec *cql_statements;
 };
 
@@ -33,12 +33,6 @@ void node_metrics_observe_http(node_metrics *nm, const char *endpoint, int statu
     sb_counter_inc(sb_counter_vec_with(nm->http_requests, SB_LABELS(endpoint, outcome)));
     sb_histogram_observe(sb_histogram_vec_with(nm->http_duration, SB_LABELS(endpoint, outcome)),
                          seconds);
-}
-
-void node_metrics_add_points(node_metrics *nm, uint64_t points, uint64_t lines_rejected)
-{
-    sb_counter_add(nm->points, points);
-    sb_counter_add(nm->points_rejected, lines_rejected);
 }
 
 void node_metrics_add_cql(node_metrics *nm, const char *kind, int ok)
@@ -84,6 +78,27 @@ static void collect_storage(sb_metrics_sink *s, void *arg)
         sb_metrics_sink_family(s, rows[i].type, rows[i].name, rows[i].help);
         sb_metrics_sink_sample(s, NULL, NULL, v);
     }
+
+    sb_ingest_stats is;
+    sb_ingest_get_stats(&is);
+    static const struct {
+        const char *name, *help;
+        size_t off;
+    } irows[] = {
+        {"sibyl_ingest_requests_total", "Line-protocol write requests.",
+         offsetof(sb_ingest_stats, requests)},
+        {"sibyl_ingest_rejected_requests_total", "Line-protocol write requests rejected.",
+         offsetof(sb_ingest_stats, rejected_requests)},
+        {"sibyl_ingest_points_total", "Line-protocol points accepted.",
+         offsetof(sb_ingest_stats, points)},
+        {"sibyl_ingest_bytes_total", "Uncompressed line-protocol bytes accepted.",
+         offsetof(sb_ingest_stats, bytes)},
+    };
+    for (size_t i = 0; i < sizeof irows / sizeof irows[0]; i++) {
+        sb_metrics_sink_family(s, SB_METRIC_COUNTER, irows[i].name, irows[i].help);
+        sb_metrics_sink_sample(s, NULL, NULL,
+                               (double)*(const uint64_t *)((const char *)&is + irows[i].off));
+    }
 }
 
 node_metrics *node_metrics_new(sb_metrics *m, struct sb_store *store)
@@ -106,7 +121,7 @@ node_metrics *node_metrics_new(sb_metrics *m, struct sb_store *store)
     nm->cql_statements =
         sb_metrics_counter_vec(m, "sibyl_cql_statements_total",
                                "CQL statements by kind and outcome.", SB_LABELS("kind", "outcome"));
-    if (!nm->http_requests || !nm->http_duration || !nm->points || !nm->cql_statements ||
+    if (!nm->http_requests || !nm->http_duration || !nm->cql_statements ||
         sb_metrics_add_collector(m, collect_storage, nm) != 0 || sb_metrics_add_process(m) != 0) {
         node_metrics_free(nm);
         return NULL;

@@ -18,7 +18,6 @@ void node_metrics_free(node_metrics *nm);
 
 /* endpoint is one of a fixed set of literals (bounded cardinality). */
 void node_metrics_observe_http(node_metrics *nm, const char *endpoint, int status, double seconds);
-void node_metrics_add_points(node_metrics *nm, uint64_t points, uint64_t lines_rejected);
 void node_metrics_add_cql(node_metrics *nm, const char *kind, int ok);
 
 #endif
