@@ -114,10 +114,6 @@ node_metrics *node_metrics_new(sb_metrics *m, struct sb_store *store)
     nm->http_duration = sb_metrics_histogram_vec(m, "sibyl_http_request_duration_seconds",
                                                  "HTTP request latency by endpoint and outcome.",
                                                  SB_LABELS("endpoint", "outcome"), NULL, 0);
-    nm->points =
-        sb_metrics_counter(m, "sibyl_ingest_points_total", "Line-protocol points written.");
-    nm->points_rejected = sb_metrics_counter(m, "sibyl_ingest_rejected_lines_total",
-                                             "Line-protocol lines rejected as malformed.");
     nm->cql_statements =
         sb_metrics_counter_vec(m, "sibyl_cql_statements_total",
                                "CQL statements by kind and outcome.", SB_LABELS("kind", "outcome"));
