@@ -1,0 +1,504 @@
+/*
+ * CQL types: names, validation, order, key encoding, rendering, literals.
+ *
+ * The key-encoding tests are property tests over random values of every
+ * type (a fixed-seed xorshift generator, so failures replay): for every
+ * pair, sign(sb_value_cmp) must equal sign(memcmp) of the encodings
+ * (reversed for desc), decoding must give back a value that compares equal,
+ * and concatenations of components must compare lexicographically.
+ */
+#include "test.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "storage/types.h"
+#include "util/err.h"
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
+
+static uint64_t rnd(void)
+{
+    uint64_t x = rng_state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return rng_state = x;
+}
+
+static unsigned rndn(unsigned n)
+{
+    return (unsigned)(rnd() % n);
+}
+
+static sb_type T(const char *s)
+{
+    sb_type t;
+    if (sb_type_parse(s, &t))
+        fail_msg("cannot parse type %s", s);
+    return t;
+}
+
+static int sgn(int c)
+{
+    return (c > 0) - (c < 0);
+}
+
+static void put_be(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+/* A value in a pool: bytes owned by the pool, len -1 for null. */
+typedef struct pval {
+    uint8_t *p;
+    int32_t len;
+} pval;
+
+static sb_value V(const pval *v)
+{
+    return (sb_value){v->p, v->len};
+}
+
+static void gen_scalar(uint8_t id, sb_buf *b, int allow_empty);
+
+static void gen_bytes(sb_buf *b, size_t n, int alphabet)
+{
+    static const uint8_t pick[] = {0x00, 0x01, 0x7F, 0x80, 0xFE, 0xFF, 'a', 'b'};
+    for (size_t i = 0; i < n; i++)
+        sb_buf_putc(b, alphabet ? pick[rndn(sizeof(pick))] : (uint8_t)rnd());
+}
+
+static void gen_utf8(sb_buf *b, size_t n)
+{
+    static const char *chars[] = {
+        "\0",           "a", "b", "z", "\x7f", "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80",
+        "\xef\xbf\xbf", "A"};
+    for (size_t i = 0; i < n; i++) {
+        const char *c = chars[rndn(10)];
+        sb_buf_append(b, c, c[0] ? strlen(c) : 1);
+    }
+}
+
+static void gen_varint(sb_buf *b)
+{
+    unsigned kind = rndn(10);
+    size_t n = kind == 0 ? 127 + rndn(12) : 1 + rndn(kind < 5 ? 3 : 12);
+    if (kind == 1) { /* non-minimal form of a small number */
+        uint8_t pad = rndn(2) ? 0xFF : 0x00;
+        sb_buf_putc(b, pad);
+        sb_buf_putc(b, (uint8_t)((pad & 0x80) | (rnd() & 0x7F)));
+        return;
+    }
+    gen_bytes(b, n, rndn(2));
+}
+
+static void gen_scalar(uint8_t id, sb_buf *b, int allow_empty)
+{
+    uint8_t tmp[16];
+    if (allow_empty && rndn(40) == 0 && id != SB_TYPE_SMALLINT && id != SB_TYPE_TINYINT &&
+        id != SB_TYPE_DATE && id != SB_TYPE_TIME)
+        return; /* empty */
+    switch (id) {
+    case SB_TYPE_TINYINT:
+    case SB_TYPE_SMALLINT:
+    case SB_TYPE_INT:
+    case SB_TYPE_BIGINT:
+    case SB_TYPE_TIMESTAMP:
+    case SB_TYPE_DATE: {
+        int n = id == SB_TYPE_TINYINT                       ? 1
+                : id == SB_TYPE_SMALLINT                    ? 2
+                : (id == SB_TYPE_INT || id == SB_TYPE_DATE) ? 4
+                                                            : 8;
+        gen_bytes(b, (size_t)n, rndn(2));
+        return;
+    }
+    case SB_TYPE_TIME:
+        put_be(tmp, rnd() % 86400000000000ull, 8);
+        sb_buf_append(b, tmp, 8);
+        return;
+    case SB_TYPE_BOOLEAN:
+        sb_buf_putc(b, (uint8_t)(rndn(5) == 0 ? 2 + rndn(200) : rndn(2)));
+        return;
+    case SB_TYPE_FLOAT:
+    case SB_TYPE_DOUBLE: {
+        int n = id == SB_TYPE_FLOAT ? 4 : 8;
+        static const double specials[] = {0.0,      -0.0,      1.0, -1.0, 21.5,
+                                          INFINITY, -INFINITY, NAN, -NAN, 1e-300};
+        if (rndn(3) == 0) {
+            double d = specials[rndn(10)];
+            if (n == 4) {
+                float f = (float)d;
+                uint32_t u;
+                memcpy(&u, &f, 4);
+                put_be(tmp, u, 4);
+            } else {
+                uint64_t u;
+                memcpy(&u, &d, 8);
+                put_be(tmp, u, 8);
+            }
+            sb_buf_append(b, tmp, (size_t)n);
+        } else {
+            gen_bytes(b, (size_t)n, rndn(2)); /* includes NaN payloads, denormals */
+        }
+        return;
+    }
+    case SB_TYPE_UUID:
+    case SB_TYPE_TIMEUUID:
+        for (int i = 0; i < 16; i++)
+            tmp[i] = rndn(3) ? (uint8_t)rnd() : (uint8_t)(rndn(2) ? 0x80 : 0x7F);
+        if (id == SB_TYPE_TIMEUUID || rndn(2))
+            tmp[6] = (uint8_t)(0x10 | (tmp[6] & 0x0F));
+        sb_buf_append(b, tmp, 16);
+        return;
+    case SB_TYPE_INET:
+        gen_bytes(b, rndn(2) ? 4 : 16, rndn(2));
+        return;
+    case SB_TYPE_TEXT:
+        gen_utf8(b, rndn(6));
+        return;
+    case SB_TYPE_ASCII:
+        for (unsigned i = 0, n = rndn(6); i < n; i++)
+            sb_buf_putc(b, rndn(2) ? (uint8_t) "\0\1ab\x7f"[rndn(5)] : (uint8_t)(rnd() & 0x7F));
+        return;
+    case SB_TYPE_BLOB:
+        gen_bytes(b, rndn(6), rndn(4) != 0);
+        return;
+    case SB_TYPE_VARINT:
+        gen_varint(b);
+        return;
+    case SB_TYPE_DECIMAL: {
+        static const int32_t scales[] = {0, 1,  2,         -1,        -3,
+                                         5, 20, INT32_MIN, INT32_MAX, INT32_MIN + 1};
+        if (rndn(4) == 0) { /* 15 * 10^i at scale s + i: equal values, different forms */
+            static const uint8_t fifteen[3][2] = {{0x0F}, {0x00, 0x96}, {0x05, 0xDC}};
+            int i = (int)rndn(3);
+            int32_t s = (int32_t)rndn(3) - 1;
+            put_be(tmp, (uint32_t)(s + i), 4);
+            sb_buf_append(b, tmp, 4);
+            sb_buf_append(b, fifteen[i], i ? 2 : 1);
+            return;
+        }
+        put_be(tmp, (uint32_t)scales[rndn(10)], 4);
+        sb_buf_append(b, tmp, 4);
+        gen_varint(b);
+        return;
+    }
+    }
+    fail_msg("no generator for type %d", id);
+}
+
+static void gen_value(sb_type t, sb_buf *b, int32_t *len)
+{
+    size_t start = b->len;
+    if (rndn(50) == 0) {
+        *len = -1;
+        return;
+    }
+    if (!sb_type_is_collection(t)) {
+        gen_scalar(t.id, b, 1);
+    } else {
+        unsigned n = rndn(4);
+        uint8_t cnt[4];
+        put_be(cnt, n, 4);
+        sb_buf_append(b, cnt, 4);
+        for (unsigned i = 0; i < n * (t.id == SB_TYPE_MAP ? 2 : 1); i++) {
+            size_t at = b->len;
+            sb_buf_append(b, cnt, 4);
+            gen_scalar(t.id == SB_TYPE_MAP && (i & 1) ? t.b : t.a, b, 1);
+            put_be(b->data + at, b->len - at - 4, 4);
+        }
+    }
+    *len = (int32_t)(b->len - start);
+}
+
+#define POOL 160
+
+typedef struct pool {
+    pval v[POOL];
+    sb_buf enc[2][POOL]; /* [desc][i] */
+} pool;
+
+static void pool_fill(pool *pl, sb_type t)
+{
+    char err[SB_ERRMSG_SIZE];
+    for (int i = 0; i < POOL; i++) {
+        sb_buf b;
+        sb_buf_init(&b);
+        gen_value(t, &b, &pl->v[i].len);
+        pl->v[i].p = b.data;
+        if (pl->v[i].len >= 0 && sb_value_validate(t, b.data, (size_t)pl->v[i].len, err))
+            fail_msg("generated invalid value %d: %s", i, err);
+        for (int d = 0; d < 2; d++) {
+            sb_buf_init(&pl->enc[d][i]);
+            assert_int_equal(sb_keyenc_append(&pl->enc[d][i], t, V(&pl->v[i]), d), 0);
+        }
+    }
+}
+
+static void pool_free(pool *pl)
+{
+    for (int i = 0; i < POOL; i++) {
+        free(pl->v[i].p);
+        sb_buf_free(&pl->enc[0][i]);
+        sb_buf_free(&pl->enc[1][i]);
+    }
+}
+
+static int memcmp_sgn(const sb_buf *a, const sb_buf *b)
+{
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c = memcmp(a->data, b->data, n);
+    if (c)
+        return sgn(c);
+    return (a->len > b->len) - (a->len < b->len);
+}
+
+static void hexdump(const char *what, const uint8_t *p, int32_t n)
+{
+    fprintf(stderr, "%s (%d):", what, n);
+    for (int32_t i = 0; i < n; i++)
+        fprintf(stderr, " %02x", p[i]);
+    fprintf(stderr, "\n");
+}
+
+/* ---- key encoding ------------------------------------------------------ */
+
+static const char *all_types[] = {
+    "tinyint",
+    "smallint",
+    "int",
+    "bigint",
+    "timestamp",
+    "time",
+    "date",
+    "boolean",
+    "float",
+    "double",
+    "uuid",
+    "timeuuid",
+    "inet",
+    "text",
+    "ascii",
+    "blob",
+    "varint",
+    "decimal",
+    "frozen<list<int>>",
+    "frozen<set<text>>",
+    "frozen<map<text, double>>",
+    "frozen<list<decimal>>",
+    "frozen<map<timeuuid, blob>>",
+};
+#define NTYPES (sizeof(all_types) / sizeof(all_types[0]))
+
+static void test_keyenc_order_matches_cmp(void **state)
+{
+    for (size_t ti = 0; ti < NTYPES; ti++) {
+        sb_type t = T(all_types[ti]);
+        pool *pl = calloc(1, sizeof(*pl));
+        pool_fill(pl, t);
+        for (int i = 0; i < POOL; i++)
+            for (int j = 0; j < POOL; j++) {
+                int c = sgn(sb_value_cmp(t, V(&pl->v[i]), V(&pl->v[j])));
+                int e = memcmp_sgn(&pl->enc[0][i], &pl->enc[0][j]);
+                int d = memcmp_sgn(&pl->enc[1][i], &pl->enc[1][j]);
+                if (c != e || c != -d) {
+                    hexdump("a", pl->v[i].p, pl->v[i].len);
+                    hexdump("b", pl->v[j].p, pl->v[j].len);
+                    fail_msg("%s: cmp %d, asc memcmp %d, desc memcmp %d", all_types[ti], c, e, d);
+                }
+                /* cmp is antisymmetric */
+                assert_int_equal(sgn(sb_value_cmp(t, V(&pl->v[j]), V(&pl->v[i]))), -c);
+            }
+        pool_free(pl);
+        free(pl);
+    }
+}
+
+static void test_keyenc_decode_roundtrip(void **state)
+{
+    for (size_t ti = 0; ti < NTYPES; ti++) {
+        sb_type t = T(all_types[ti]);
+        pool *pl = calloc(1, sizeof(*pl));
+        pool_fill(pl, t);
+        for (int i = 0; i < POOL; i++)
+            for (int d = 0; d < 2; d++) {
+                sb_buf out, again;
+                sb_buf_init(&out);
+                sb_buf_init(&again);
+                sb_buf_append(&out, "xy", 2); /* decode appends after existing bytes */
+                const uint8_t *p = pl->enc[d][i].data, *end = p + pl->enc[d][i].len;
+                size_t off;
+                int32_t len;
+                assert_int_equal(sb_keyenc_decode(t, d, &p, end, &out, &off, &len), 0);
+                assert_ptr_equal(p, end);
+                assert_int_equal(off, 2);
+                sb_value got = {out.data + off, len};
+                if (len < 0)
+                    got.p = NULL;
+                if ((len < 0) != (pl->v[i].len < 0) || sb_value_cmp(t, got, V(&pl->v[i])) != 0) {
+                    hexdump("orig", pl->v[i].p, pl->v[i].len);
+                    hexdump("back", got.p, got.len);
+                    fail_msg("%s: decode mismatch (desc %d)", all_types[ti], d);
+                }
+                /* Re-encoding the decoded value gives the same bytes. */
+                assert_int_equal(sb_keyenc_append(&again, t, got, d), 0);
+                assert_int_equal(again.len, pl->enc[d][i].len);
+                assert_memory_equal(again.data, pl->enc[d][i].data, again.len);
+                sb_buf_free(&out);
+                sb_buf_free(&again);
+            }
+        pool_free(pl);
+        free(pl);
+    }
+}
+
+/* Two-component keys: (a asc|desc, b asc|desc) concatenated. */
+static void test_keyenc_concatenation(void **state)
+{
+    for (int round = 0; round < 40; round++) {
+        sb_type ta = T(all_types[rndn(NTYPES)]), tb = T(all_types[rndn(NTYPES)]);
+        int da = rndn(2), db = rndn(2);
+        pool *pa = calloc(1, sizeof(*pa)), *pb = calloc(1, sizeof(*pb));
+        pool_fill(pa, ta);
+        pool_fill(pb, tb);
+        /* Make many first components equal so the second one decides. */
+        for (int i = 1; i < POOL; i += 2) {
+            sb_buf_reset(&pa->enc[da][i]);
+            sb_buf_append(&pa->enc[da][i], pa->enc[da][i - 1].data, pa->enc[da][i - 1].len);
+            free(pa->v[i].p);
+            pa->v[i].len = pa->v[i - 1].len;
+            pa->v[i].p = malloc(pa->v[i].len > 0 ? (size_t)pa->v[i].len : 1);
+            if (pa->v[i].len > 0)
+                memcpy(pa->v[i].p, pa->v[i - 1].p, (size_t)pa->v[i].len);
+        }
+        sb_buf key[POOL];
+        for (int i = 0; i < POOL; i++) {
+            sb_buf_init(&key[i]);
+            sb_buf_append(&key[i], pa->enc[da][i].data, pa->enc[da][i].len);
+            sb_buf_append(&key[i], pb->enc[db][i].data, pb->enc[db][i].len);
+        }
+        for (int i = 0; i < POOL; i++)
+            for (int j = 0; j < POOL; j++) {
+                int c = sgn(sb_value_cmp(ta, V(&pa->v[i]), V(&pa->v[j])));
+                if (da)
+                    c = -c;
+                if (c == 0) {
+                    c = sgn(sb_value_cmp(tb, V(&pb->v[i]), V(&pb->v[j])));
+                    if (db)
+                        c = -c;
+                }
+                assert_int_equal(memcmp_sgn(&key[i], &key[j]), c);
+            }
+        /* Decode both components back in sequence. */
+        for (int i = 0; i < POOL; i++) {
+            sb_buf out;
+            sb_buf_init(&out);
+            const uint8_t *p = key[i].data, *end = p + key[i].len;
+            size_t off;
+            int32_t len;
+            assert_int_equal(sb_keyenc_decode(ta, da, &p, end, &out, &off, &len), 0);
+            assert_int_equal(sb_keyenc_decode(tb, db, &p, end, &out, &off, &len), 0);
+            assert_ptr_equal(p, end);
+            sb_value got = {len < 0 ? NULL : out.data + off, len};
+            assert_int_equal(sb_value_cmp(tb, got, V(&pb->v[i])), 0);
+            sb_buf_free(&out);
+            sb_buf_free(&key[i]);
+        }
+        pool_free(pa);
+        pool_free(pb);
+        free(pa);
+        free(pb);
+    }
+}
+
+static void test_keyenc_rejects_and_corrupt(void **state)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    /* Invalid values are refused and leave the buffer unchanged. */
+    sb_buf_append(&b, "k", 1);
+    assert_int_equal(sb_keyenc_append(&b, T("int"), (sb_value){(const uint8_t *)"\1\2\3", 3}, 0),
+                     SB_EINVAL);
+    assert_int_equal(sb_keyenc_append(&b, T("text"), (sb_value){(const uint8_t *)"\xff", 1}, 0),
+                     SB_EINVAL);
+    assert_int_equal(b.len, 1);
+
+    /* Truncated and malformed encodings are SB_ECORRUPT, never a crash. */
+    sb_type types[NTYPES];
+    for (size_t ti = 0; ti < NTYPES; ti++)
+        types[ti] = T(all_types[ti]);
+    for (int round = 0; round < 3000; round++) {
+        sb_type t = types[rndn(NTYPES)];
+        sb_buf enc, out;
+        sb_buf_init(&enc);
+        sb_buf_init(&out);
+        sb_buf v;
+        sb_buf_init(&v);
+        int32_t len;
+        gen_value(t, &v, &len);
+        assert_int_equal(sb_keyenc_append(&enc, t, (sb_value){v.data, len}, 0), 0);
+        size_t cut = rndn((unsigned)enc.len);
+        if (rndn(2))
+            enc.data[rndn((unsigned)enc.len)] ^= (uint8_t)(1u << rndn(8));
+        const uint8_t *p = enc.data;
+        size_t off;
+        int32_t l;
+        int rv = sb_keyenc_decode(t, 0, &p, enc.data + cut, &out, &off, &l);
+        assert_true(rv == 0 || rv == SB_ECORRUPT);
+        char err[SB_ERRMSG_SIZE];
+        if (rv == 0 && l > 0)
+            assert_int_equal(sb_value_validate(t, out.data + off, (size_t)l, err), 0);
+        sb_buf_free(&enc);
+        sb_buf_free(&out);
+        sb_buf_free(&v);
+    }
+    const uint8_t bad[] = {0x07};
+    const uint8_t *p = bad;
+    size_t off;
+    int32_t l;
+    assert_int_equal(sb_keyenc_decode(T("int"), 0, &p, bad + 1, &b, &off, &l), SB_ECORRUPT);
+    assert_ptr_equal(p, bad);
+    sb_buf_free(&b);
+}
+
+static void test_keyenc_examples(void **state)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    assert_int_equal(sb_keyenc_append(&b, T("int"), (sb_value){(const uint8_t *)"\0\0\0\1", 4}, 0),
+                     0);
+    assert_memory_equal(b.data, "\x03\x80\x00\x00\x01", 5);
+    sb_buf_reset(&b);
+    assert_int_equal(sb_keyenc_append(&b, T("text"), (sb_value){(const uint8_t *)"a\0b", 3}, 0), 0);
+    assert_int_equal(b.len, 7);
+    assert_memory_equal(b.data,
+                        "\x03"
+                        "a\x00\xff"
+                        "b\x00\x01",
+                        7);
+    sb_buf_reset(&b);
+    assert_int_equal(sb_keyenc_append(&b, T("text"), SB_VALUE_NULL, 1), 0);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(b.data[0], 0xFE);
+    sb_buf_free(&b);
+}
+
+/* ---- entry ------------------------------------------------------------- */
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_keyenc_examples),
+        cmocka_unit_test(test_keyenc_order_matches_cmp),
+        cmocka_unit_test(test_keyenc_decode_roundtrip),
+        cmocka_unit_test(test_keyenc_concatenation),
+        cmocka_unit_test(test_keyenc_rejects_and_corrupt),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
