@@ -1,0 +1,324 @@
+/*
+ * CQL subsystem: the whole interface other subsystems (HTTP API, native
+ * protocol server, CQL shell, ingestion) use to run CQL.
+ *
+ * NOTES ON THE DESIGN OF THE EXECUTOR
+ *
+ * An engine (one per node) owns the prepared-statement cache and the
+ * write-timestamp clock; it borrows the store. A session (one per client
+ * connection or HTTP request) holds the USE'd keyspace; the caller embeds
+ * it and keeps it for as long as the connection lives.
+ *
+ * Every statement is executed in three steps: parse (cql/ast.h), compile
+ * against the current schema (resolve names, type literals and bind values,
+ * check restrictions; all errors with the statement position), run. Prepared
+ * statements keep the parsed AST and recompile on each execution, so an
+ * ALTER TABLE between PREPARE and EXECUTE is seen (as Cassandra does).
+ *
+ * Completion: sb_cql_execute* always report through the callback, exactly
+ * once. Parse and compile errors, USE, DDL and reads call it before
+ * returning (the store's reads and DDL are synchronous). Writes (INSERT,
+ * UPDATE, DELETE, BATCH) put all their mutations into one sb_wbatch and
+ * call back from the event loop once sb_store_write reports the batch
+ * durable, so a statement's mutations are atomic and acknowledged only
+ * when durable.
+ *
+ * Write timestamps: unless the statement says USING TIMESTAMP or the
+ * caller passes one, a write gets the engine's clock in microseconds,
+ * strictly increasing per engine (two writes in the same microsecond get
+ * consecutive values) so that writes from one node always order.
+ *
+ * Paging: a SELECT with a page size returns at most that many rows and, if
+ * more remain, an opaque paging state; passing it back with the same
+ * statement and binds resumes after the last row returned. The state is
+ * self-contained (no server-side cursor).
+ *
+ * Results are returned in an sb_cql_result that owns all its memory (one
+ * arena); the callback receives ownership and frees it with
+ * sb_cql_result_free.
+ */
+#ifndef SB_CQL_H
+#define SB_CQL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "storage/store.h"
+#include "storage/types.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+/* Longest keyspace/table name (Cassandra's limit) and a buffer for one. */
+#define SB_CQL_NAME_MAX 48
+#define SB_CQL_NAME_SIZE 256
+
+/* --- consistency levels (native protocol codes) ------------------------- */
+enum {
+    SB_CL_ANY = 0x0000,
+    SB_CL_ONE = 0x0001,
+    SB_CL_TWO = 0x0002,
+    SB_CL_THREE = 0x0003,
+    SB_CL_QUORUM = 0x0004,
+    SB_CL_ALL = 0x0005,
+    SB_CL_LOCAL_QUORUM = 0x0006,
+    SB_CL_EACH_QUORUM = 0x0007,
+    SB_CL_SERIAL = 0x0008,
+    SB_CL_LOCAL_SERIAL = 0x0009,
+    SB_CL_LOCAL_ONE = 0x000A,
+};
+
+/* "QUORUM" (any case) -> SB_CL_QUORUM. 0 or SB_EINVAL. */
+int sb_cql_consistency_parse(const char *name, size_t len, int *out);
+/* SB_CL_QUORUM -> "QUORUM"; NULL for unknown codes. */
+const char *sb_cql_consistency_name(int cl);
+
+/* --- errors --------------------------------------------------------------
+ * Error codes of the native protocol (v4 section 9). */
+enum {
+    SB_CQL_ERR_SERVER = 0x0000,
+    SB_CQL_ERR_PROTOCOL = 0x000A,
+    SB_CQL_ERR_BAD_CREDENTIALS = 0x0100,
+    SB_CQL_ERR_UNAVAILABLE = 0x1000,
+    SB_CQL_ERR_OVERLOADED = 0x1001,
+    SB_CQL_ERR_IS_BOOTSTRAPPING = 0x1002,
+    SB_CQL_ERR_TRUNCATE = 0x1003,
+    SB_CQL_ERR_WRITE_TIMEOUT = 0x1100,
+    SB_CQL_ERR_READ_TIMEOUT = 0x1200,
+    SB_CQL_ERR_READ_FAILURE = 0x1300,
+    SB_CQL_ERR_FUNCTION_FAILURE = 0x1400,
+    SB_CQL_ERR_WRITE_FAILURE = 0x1500,
+    SB_CQL_ERR_SYNTAX = 0x2000,
+    SB_CQL_ERR_UNAUTHORIZED = 0x2100,
+    SB_CQL_ERR_INVALID = 0x2200,
+    SB_CQL_ERR_CONFIG = 0x2300,
+    SB_CQL_ERR_ALREADY_EXISTS = 0x2400,
+    SB_CQL_ERR_UNPREPARED = 0x2500,
+};
+
+/* Maps an SB_E* status to the protocol error code (SB_ESYNTAX -> 0x2000,
+ * SB_EINVALID/SB_EINVAL/SB_ENOTFOUND/SB_EUNSUPPORTED/SB_ETOOBIG -> 0x2200,
+ * SB_EEXISTS -> 0x2400, SB_EOVERLOADED -> 0x1001, SB_ECONFIG -> 0x2300,
+ * anything else -> 0x0000). */
+int sb_cql_error_code(int status);
+/* Error class name of a protocol error code: "Syntax error", "Invalid",
+ * "AlreadyExists", "Unavailable", "WriteTimeout", "ReadTimeout",
+ * "Overloaded", "Unprepared", "Config", "Unauthorized", "ProtocolError",
+ * "ServerError", ... (static strings). */
+const char *sb_cql_error_class(int code);
+
+typedef struct sb_cql_error {
+    int status;                   /* SB_E* */
+    int code;                     /* SB_CQL_ERR_* */
+    const char *name;             /* sb_cql_error_class(code) */
+    char message[SB_ERRMSG_SIZE]; /* Cassandra's wording, then "(line L:C)"
+                                     when a token of the statement is to blame */
+    /* AlreadyExists: the keyspace and table ("" for a keyspace). */
+    char ks[SB_CQL_NAME_SIZE];
+    char table[SB_CQL_NAME_SIZE];
+    /* Unavailable (consistency, required, alive) and WriteTimeout /
+     * ReadTimeout (consistency, received, blockfor, write_type). Filled by
+     * the coordinator in later versions; zero here. */
+    int consistency;
+    int required;           /* blockfor */
+    int alive;              /* received for timeouts */
+    const char *write_type; /* "SIMPLE", "BATCH", ... */
+    /* Unprepared: the unknown statement id. */
+    uint8_t unprepared_id[16];
+} sb_cql_error;
+
+/* --- results ------------------------------------------------------------ */
+
+/* Result kinds; the values are the native protocol's RESULT kinds (error
+ * results are 0, which the protocol sends as an ERROR frame). */
+typedef enum sb_cql_result_kind {
+    SB_CQL_RESULT_ERROR = 0,
+    SB_CQL_RESULT_VOID = 1,
+    SB_CQL_RESULT_ROWS = 2,
+    SB_CQL_RESULT_SET_KEYSPACE = 3,
+    SB_CQL_RESULT_SCHEMA_CHANGE = 5,
+} sb_cql_result_kind;
+
+/* One column of a result or one bind marker: keyspace, table, name and
+ * type, as in the protocol's metadata. For bind markers that do not stand
+ * for a column the name is Cassandra's: "[limit]", "[ttl]", "[timestamp]",
+ * "partition key token", "[per_partition_limit]"; "in(k)" for `k IN ?`;
+ * "key(m)" / "value(m)" for `m[?] = ?`. */
+typedef struct sb_cql_colspec {
+    const char *ks;
+    const char *table;
+    const char *name;
+    sb_type type;
+} sb_cql_colspec;
+
+typedef struct sb_cql_result {
+    sb_cql_result_kind kind;
+    sb_cql_error err; /* kind == ERROR */
+
+    /* ROWS: ncols columns, nrows rows, values row-major in rows[r * ncols +
+     * c], each in its type's serialization (types.h); null is {NULL, -1}. */
+    const sb_cql_colspec *cols;
+    int ncols;
+    const sb_value *rows;
+    int nrows;
+    /* More rows remain: paging_state (opaque, paging_state_len bytes) goes
+     * into sb_cql_opts of the next request. */
+    int has_more;
+    const uint8_t *paging_state;
+    size_t paging_state_len;
+
+    /* SET_KEYSPACE: the keyspace now in use. */
+    const char *keyspace;
+
+    /* SCHEMA_CHANGE */
+    const char *change_type; /* "CREATED", "UPDATED", "DROPPED" */
+    const char *target;      /* "KEYSPACE", "TABLE" */
+    const char *sc_keyspace;
+    const char *sc_name; /* table name; "" for a KEYSPACE target */
+
+    /* Client warning (Cassandra's "Aggregation query used without
+     * partition key", ...), NULL if none. */
+    const char *warning;
+
+    void *priv; /* private: the memory that holds everything above */
+} sb_cql_result;
+
+/* Frees a result and everything it points to. NULL is fine. */
+void sb_cql_result_free(sb_cql_result *r);
+
+/* Appends the HTTP API's body for a successful result:
+ *   {"columns": ["a", "b"], "rows": [[1, "x"], ...]}
+ * plus "paging_state": "<hex>" when has_more. Non-ROWS results give empty
+ * columns/rows (SET_KEYSPACE adds "keyspace", SCHEMA_CHANGE adds
+ * "schema_change": {"change": .., "target": .., "keyspace": .., "name": ..}).
+ * For errors appends {"error": {"code": "<class>", "message": "..."}}.
+ * 0 or SB_ENOMEM. */
+int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out);
+
+/* --- engine and sessions ------------------------------------------------ */
+
+typedef struct sb_cql_engine sb_cql_engine;
+
+/* Writes go to the store by default; the coordinator will replace this to
+ * send mutations to replicas with a consistency level. Same contract as
+ * sb_store_write (takes b; SB_EOVERLOADED without calling cb, otherwise cb
+ * exactly once on the event loop). */
+typedef int (*sb_cql_write_fn)(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb,
+                               void *cb_arg);
+
+/* Virtual tables (system, system_schema, ...): a provider answers for
+ * whole keyspaces. lookup returns the table definition (owned by the
+ * provider, valid during the request) or NULL if it has no such table;
+ * scan calls emit once per row with t->ncols values in column order (the
+ * executor copies them) and returns 0 or a negative SB_E* with errmsg (a
+ * non-zero return of emit must be returned as is). The executor applies
+ * WHERE (no ALLOW FILTERING needed), ORDER BY, LIMIT, aggregates and
+ * paging. */
+typedef int (*sb_cql_emit_fn)(void *ctx, const sb_value *row);
+typedef struct sb_cql_vtables {
+    const sb_table *(*lookup)(void *arg, const char *ks, const char *table);
+    int (*scan)(void *arg, const sb_table *t, sb_cql_emit_fn emit, void *ctx, char *errmsg);
+    void *arg;
+} sb_cql_vtables;
+
+typedef struct sb_cql_engine_opts {
+    /* Use sb_store_write_sync instead of sb_store_write: for tools and
+     * tests whose store has no event loop. Callbacks then run before
+     * sb_cql_execute returns. */
+    int sync_writes;
+    /* Clock in microseconds since the epoch (tests and the simulator);
+     * NULL = the system clock. */
+    int64_t (*clock_us)(void *arg);
+    void *clock_arg;
+    /* Replaces sb_store_write; NULL = the local store. */
+    sb_cql_write_fn write;
+    void *write_arg;
+    int max_prepared;    /* prepared cache size, default 4096 */
+    int max_result_rows; /* unpaged SELECT limit, default 1,000,000 */
+} sb_cql_engine_opts;
+
+void sb_cql_engine_opts_default(sb_cql_engine_opts *o);
+
+/* Creates an engine over store s (borrowed; must outlive the engine).
+ * opts may be NULL. NULL on allocation failure. */
+sb_cql_engine *sb_cql_engine_new(sb_store *s, const sb_cql_engine_opts *opts);
+/* Writes still in flight keep a reference to what they need, not to the
+ * engine, so this may be called with writes pending; their callbacks still
+ * run. */
+void sb_cql_engine_free(sb_cql_engine *e);
+/* Installs a virtual-table provider (copied). */
+void sb_cql_engine_set_vtables(sb_cql_engine *e, const sb_cql_vtables *vt);
+/* The next write timestamp (microseconds, strictly increasing). */
+int64_t sb_cql_engine_timestamp(sb_cql_engine *e);
+
+typedef struct sb_cql_session {
+    char keyspace[SB_CQL_NAME_SIZE]; /* USE'd keyspace; "" = none */
+} sb_cql_session;
+
+void sb_cql_session_init(sb_cql_session *s);
+
+/* --- execution ---------------------------------------------------------- */
+
+typedef struct sb_cql_opts {
+    int consistency;             /* SB_CL_*, default ONE */
+    int serial_consistency;      /* default SERIAL */
+    int32_t page_size;           /* <= 0: no paging (every row in one result) */
+    const uint8_t *paging_state; /* from a previous result; NULL = first page */
+    size_t paging_state_len;
+    int has_timestamp; /* use timestamp_us as the default write time */
+    int64_t timestamp_us;
+    /* Names of the bind values (protocol "values with names"); NULL for
+     * positional values. */
+    const char *const *bind_names;
+} sb_cql_opts;
+
+void sb_cql_opts_default(sb_cql_opts *o);
+
+/* Called exactly once per execution with a result the callee owns (free it
+ * with sb_cql_result_free). */
+typedef void (*sb_cql_cb)(void *arg, sb_cql_result *res);
+
+/* Parses and runs one statement. binds (nbinds values, serialized as
+ * types.h says; {NULL,-1} is null) fill the bind markers in order (or by
+ * opts->bind_names). text, binds and opts are only read during the call;
+ * session is read and, for USE, updated during the call. opts may be NULL.
+ * Returns 0 when cb has been or will be called, SB_ENOMEM (cb not called)
+ * when not even an error result could be allocated. */
+int sb_cql_execute(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t len,
+                   const sb_value *binds, int nbinds, const sb_cql_opts *opts, sb_cql_cb cb,
+                   void *arg);
+
+/* A prepared statement. Owned by the engine's cache; the pointer from
+ * sb_cql_prepare / sb_cql_prepared_find is valid until the next
+ * sb_cql_prepare on the engine (which may evict) or sb_cql_engine_free. */
+typedef struct sb_cql_prepared {
+    uint8_t id[16];       /* MD5 of the keyspace and the query text */
+    const char *query;    /* NUL-terminated copy */
+    const char *keyspace; /* session keyspace at prepare time ("" none) */
+    int nbinds;
+    const sb_cql_colspec *binds;
+    /* Token-aware routing: when every partition key column is bound by
+     * `=` to a bind marker, pk_binds[i] is the bind index of partition key
+     * column i (npk_binds = the table's npk); otherwise npk_binds = 0. */
+    int npk_binds;
+    const int *pk_binds;
+    /* Result columns of a SELECT (ncols = 0 for other statements). */
+    int ncols;
+    const sb_cql_colspec *cols;
+    int is_select;
+} sb_cql_prepared;
+
+/* Parses and checks a statement against the schema without running it
+ * (USE and DDL can be prepared too; they run at execute time). 0 or an SB_E*
+ * code (map it with sb_cql_error_code) with the reason in errmsg. */
+int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t len,
+                   const sb_cql_prepared **out, char *errmsg);
+/* The cached statement with that id, or NULL. */
+const sb_cql_prepared *sb_cql_prepared_find(sb_cql_engine *e, const uint8_t *id, size_t id_len);
+/* Runs a prepared statement; an unknown id gives an Unprepared error
+ * result. Same contract as sb_cql_execute. The statement runs in the
+ * keyspace it was prepared in unless it names one. */
+int sb_cql_execute_prepared(sb_cql_engine *e, sb_cql_session *s, const uint8_t *id, size_t id_len,
+                            const sb_value *binds, int nbinds, const sb_cql_opts *opts,
+                            sb_cql_cb cb, void *arg);
+
+#endif

@@ -1,0 +1,873 @@
+/*
+ * CQL executor core: engine, sessions, results, errors, the prepared cache
+ * and statement dispatch (see cql.h for the design notes, exec_int.h for
+ * how the work is split between files).
+ *
+ * Invariants:
+ *   - Every sb_cql_execute* call ends in exactly one callback, unless it
+ *     returns SB_ENOMEM (nothing could be allocated).
+ *   - A write's result is allocated before the batch is queued, so the
+ *     completion on the event loop never has to allocate.
+ *   - The write clock never goes backwards: each timestamp is
+ *     max(clock, last + 1).
+ */
+#include <ctype.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cql/exec_int.h"
+#include "cql/parse.h"
+
+/* ------------------------------------------------------------------ arena */
+
+struct cql_chunk {
+    cql_chunk *next;
+    size_t used, cap;
+    _Alignas(16) uint8_t data[];
+};
+
+void *cql_alloc(cql_mem *m, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (n == 0)
+        n = 16;
+    cql_chunk *c = m->head;
+    if (!c || c->cap - c->used < n) {
+        size_t cap = n > 16384 ? n : 16384;
+        c = malloc(sizeof *c + cap);
+        if (!c)
+            return NULL;
+        c->used = 0;
+        c->cap = cap;
+        if (m->head && n > 16384) {
+            /* Keep the current chunk on top: its free space stays usable. */
+            c->next = m->head->next;
+            m->head->next = c;
+        } else {
+            c->next = m->head;
+            m->head = c;
+        }
+    }
+    void *p = c->data + c->used;
+    c->used += n;
+    memset(p, 0, n);
+    return p;
+}
+
+void *cql_memdup(cql_mem *m, const void *p, size_t n)
+{
+    void *d = cql_alloc(m, n + 1);
+    if (d && n)
+        memcpy(d, p, n);
+    return d;
+}
+
+char *cql_strdup(cql_mem *m, const char *s)
+{
+    return cql_memdup(m, s, strlen(s));
+}
+
+void cql_mem_free(cql_mem *m)
+{
+    cql_chunk *c = m->head;
+    while (c) {
+        cql_chunk *n = c->next;
+        free(c);
+        c = n;
+    }
+    m->head = NULL;
+}
+
+int cql_value_dup(cql_mem *m, sb_value *dst, sb_value src)
+{
+    if (src.len < 0) {
+        *dst = src;
+        dst->p = NULL;
+        return 0;
+    }
+    uint8_t *p = cql_memdup(m, src.p, (size_t)src.len);
+    if (!p)
+        return SB_ENOMEM;
+    dst->p = p;
+    dst->len = src.len;
+    return 0;
+}
+
+/* ------------------------------------------------------------ consistency */
+
+static const struct {
+    const char *name;
+    int cl;
+} cl_names[] = {
+    {"ANY", SB_CL_ANY},
+    {"ONE", SB_CL_ONE},
+    {"TWO", SB_CL_TWO},
+    {"THREE", SB_CL_THREE},
+    {"QUORUM", SB_CL_QUORUM},
+    {"ALL", SB_CL_ALL},
+    {"LOCAL_QUORUM", SB_CL_LOCAL_QUORUM},
+    {"EACH_QUORUM", SB_CL_EACH_QUORUM},
+    {"SERIAL", SB_CL_SERIAL},
+    {"LOCAL_SERIAL", SB_CL_LOCAL_SERIAL},
+    {"LOCAL_ONE", SB_CL_LOCAL_ONE},
+};
+
+int sb_cql_consistency_parse(const char *name, size_t len, int *out)
+{
+    for (size_t i = 0; i < sizeof cl_names / sizeof cl_names[0]; i++) {
+        if (strlen(cl_names[i].name) == len && strncasecmp(cl_names[i].name, name, len) == 0) {
+            *out = cl_names[i].cl;
+            return 0;
+        }
+    }
+    return SB_EINVAL;
+}
+
+const char *sb_cql_consistency_name(int cl)
+{
+    for (size_t i = 0; i < sizeof cl_names / sizeof cl_names[0]; i++)
+        if (cl_names[i].cl == cl)
+            return cl_names[i].name;
+    return NULL;
+}
+
+/* ----------------------------------------------------------------- errors */
+
+int sb_cql_error_code(int status)
+{
+    switch (status) {
+    case SB_ESYNTAX:
+        return SB_CQL_ERR_SYNTAX;
+    case SB_EINVALID:
+    case SB_EINVAL:
+    case SB_ENOTFOUND:
+    case SB_EUNSUPPORTED:
+    case SB_ETOOBIG:
+    case SB_EBADINPUT:
+        return SB_CQL_ERR_INVALID;
+    case SB_EEXISTS:
+        return SB_CQL_ERR_ALREADY_EXISTS;
+    case SB_EOVERLOADED:
+        return SB_CQL_ERR_OVERLOADED;
+    case SB_ECONFIG:
+        return SB_CQL_ERR_CONFIG;
+    default:
+        return SB_CQL_ERR_SERVER;
+    }
+}
+
+const char *sb_cql_error_class(int code)
+{
+    switch (code) {
+    case SB_CQL_ERR_PROTOCOL:
+        return "ProtocolError";
+    case SB_CQL_ERR_BAD_CREDENTIALS:
+        return "BadCredentials";
+    case SB_CQL_ERR_UNAVAILABLE:
+        return "Unavailable";
+    case SB_CQL_ERR_OVERLOADED:
+        return "Overloaded";
+    case SB_CQL_ERR_IS_BOOTSTRAPPING:
+        return "IsBootstrapping";
+    case SB_CQL_ERR_TRUNCATE:
+        return "TruncateError";
+    case SB_CQL_ERR_WRITE_TIMEOUT:
+        return "WriteTimeout";
+    case SB_CQL_ERR_READ_TIMEOUT:
+        return "ReadTimeout";
+    case SB_CQL_ERR_READ_FAILURE:
+        return "ReadFailure";
+    case SB_CQL_ERR_FUNCTION_FAILURE:
+        return "FunctionFailure";
+    case SB_CQL_ERR_WRITE_FAILURE:
+        return "WriteFailure";
+    case SB_CQL_ERR_SYNTAX:
+        return "Syntax error";
+    case SB_CQL_ERR_UNAUTHORIZED:
+        return "Unauthorized";
+    case SB_CQL_ERR_INVALID:
+        return "Invalid";
+    case SB_CQL_ERR_CONFIG:
+        return "Config";
+    case SB_CQL_ERR_ALREADY_EXISTS:
+        return "AlreadyExists";
+    case SB_CQL_ERR_UNPREPARED:
+        return "Unprepared";
+    default:
+        return "ServerError";
+    }
+}
+
+static void set_error(sb_cql_result *r, int status, const char *msg)
+{
+    r->kind = SB_CQL_RESULT_ERROR;
+    r->err.status = status;
+    r->err.code = sb_cql_error_code(status);
+    r->err.name = sb_cql_error_class(r->err.code);
+    if (msg != r->err.message)
+        snprintf(r->err.message, sizeof r->err.message, "%s", msg);
+}
+
+static void append_pos(char *msg, const sb_cql_pos *pos)
+{
+    if (!pos || pos->line == 0)
+        return;
+    size_t n = strlen(msg);
+    snprintf(msg + n, SB_ERRMSG_SIZE - n, " (line %u:%u)", pos->line, pos->col);
+}
+
+int cql_err(cql_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
+{
+    sb_cql_result *r = c->res;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->err.message, sizeof r->err.message, fmt, ap);
+    va_end(ap);
+    append_pos(r->err.message, pos);
+    set_error(r, status, r->err.message);
+    return status;
+}
+
+int cql_err_msg(cql_ctx *c, int status, const sb_cql_pos *pos, const char *errmsg)
+{
+    return cql_err(c, status, pos, "%s", errmsg && errmsg[0] ? errmsg : sb_strerror(status));
+}
+
+/* ---------------------------------------------------------------- results */
+
+typedef struct result_box {
+    sb_cql_result r;
+    cql_mem mem;
+} result_box;
+
+static sb_cql_result *result_new(void)
+{
+    result_box *b = calloc(1, sizeof *b);
+    if (!b)
+        return NULL;
+    b->r.priv = &b->mem;
+    b->r.kind = SB_CQL_RESULT_VOID;
+    return &b->r;
+}
+
+void sb_cql_result_free(sb_cql_result *r)
+{
+    if (!r)
+        return;
+    result_box *b = (result_box *)r;
+    cql_mem_free(&b->mem);
+    free(b);
+}
+
+static int json_str(sb_buf *out, const char *s)
+{
+    int rc = sb_buf_putc(out, '"');
+    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
+        if (*p == '"' || *p == '\\')
+            rc = sb_buf_printf(out, "\\%c", *p);
+        else if (*p < 0x20)
+            rc = sb_buf_printf(out, "\\u%04x", *p);
+        else
+            rc = sb_buf_putc(out, *p);
+    }
+    return rc ? rc : sb_buf_putc(out, '"');
+}
+
+int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out)
+{
+    int rc = 0;
+    if (r->kind == SB_CQL_RESULT_ERROR) {
+        rc |= sb_buf_printf(out, "{\"error\": {\"code\": ");
+        rc |= json_str(out, r->err.name ? r->err.name : "ServerError");
+        rc |= sb_buf_printf(out, ", \"message\": ");
+        rc |= json_str(out, r->err.message);
+        rc |= sb_buf_printf(out, "}}");
+        return rc ? SB_ENOMEM : 0;
+    }
+    rc |= sb_buf_printf(out, "{\"columns\": [");
+    for (int i = 0; i < r->ncols; i++) {
+        if (i)
+            rc |= sb_buf_printf(out, ", ");
+        rc |= json_str(out, r->cols[i].name);
+    }
+    rc |= sb_buf_printf(out, "], \"rows\": [");
+    for (int i = 0; i < r->nrows; i++) {
+        rc |= sb_buf_printf(out, i ? ", [" : "[");
+        for (int j = 0; j < r->ncols; j++) {
+            if (j)
+                rc |= sb_buf_printf(out, ", ");
+            rc |= sb_value_to_json(out, r->cols[j].type, r->rows[(size_t)i * r->ncols + j]);
+        }
+        rc |= sb_buf_putc(out, ']');
+    }
+    rc |= sb_buf_putc(out, ']');
+    if (r->has_more && r->paging_state) {
+        rc |= sb_buf_printf(out, ", \"paging_state\": \"");
+        for (size_t i = 0; i < r->paging_state_len; i++)
+            rc |= sb_buf_printf(out, "%02x", r->paging_state[i]);
+        rc |= sb_buf_putc(out, '"');
+    }
+    if (r->kind == SB_CQL_RESULT_SET_KEYSPACE && r->keyspace) {
+        rc |= sb_buf_printf(out, ", \"keyspace\": ");
+        rc |= json_str(out, r->keyspace);
+    }
+    if (r->kind == SB_CQL_RESULT_SCHEMA_CHANGE) {
+        rc |= sb_buf_printf(out, ", \"schema_change\": {\"change\": ");
+        rc |= json_str(out, r->change_type);
+        rc |= sb_buf_printf(out, ", \"target\": ");
+        rc |= json_str(out, r->target);
+        rc |= sb_buf_printf(out, ", \"keyspace\": ");
+        rc |= json_str(out, r->sc_keyspace ? r->sc_keyspace : "");
+        rc |= sb_buf_printf(out, ", \"name\": ");
+        rc |= json_str(out, r->sc_name ? r->sc_name : "");
+        rc |= sb_buf_putc(out, '}');
+    }
+    if (r->warning) {
+        rc |= sb_buf_printf(out, ", \"warnings\": [");
+        rc |= json_str(out, r->warning);
+        rc |= sb_buf_putc(out, ']');
+    }
+    rc |= sb_buf_putc(out, '}');
+    return rc ? SB_ENOMEM : 0;
+}
+
+/* ----------------------------------------------------------------- engine */
+
+struct cql_prep {
+    sb_cql_prepared pub;
+    sb_cql_stmt *stmt;
+    cql_mem mem;
+    uint64_t last_used;
+};
+
+void sb_cql_engine_opts_default(sb_cql_engine_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_prepared = 4096;
+    o->max_result_rows = 1000000;
+}
+
+sb_cql_engine *sb_cql_engine_new(sb_store *s, const sb_cql_engine_opts *opts)
+{
+    sb_cql_engine *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->store = s;
+    if (opts)
+        e->opts = *opts;
+    else
+        sb_cql_engine_opts_default(&e->opts);
+    if (e->opts.max_prepared <= 0)
+        e->opts.max_prepared = 4096;
+    if (e->opts.max_result_rows <= 0)
+        e->opts.max_result_rows = 1000000;
+    return e;
+}
+
+static void prep_free(cql_prep *p)
+{
+    if (!p)
+        return;
+    sb_cql_stmt_free(p->stmt);
+    cql_mem_free(&p->mem);
+    free(p);
+}
+
+void sb_cql_engine_free(sb_cql_engine *e)
+{
+    if (!e)
+        return;
+    for (int i = 0; i < e->nprep; i++)
+        prep_free(e->prep[i]);
+    free(e->prep);
+    free(e);
+}
+
+void sb_cql_engine_set_vtables(sb_cql_engine *e, const sb_cql_vtables *vt)
+{
+    if (vt) {
+        e->vt = *vt;
+        e->has_vt = 1;
+    } else {
+        e->has_vt = 0;
+    }
+}
+
+static int64_t engine_clock_us(sb_cql_engine *e)
+{
+    if (e->opts.clock_us)
+        return e->opts.clock_us(e->opts.clock_arg);
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t sb_cql_engine_timestamp(sb_cql_engine *e)
+{
+    int64_t now = engine_clock_us(e);
+    if (now <= e->last_ts)
+        now = e->last_ts + 1;
+    e->last_ts = now;
+    return now;
+}
+
+void sb_cql_session_init(sb_cql_session *s)
+{
+    memset(s, 0, sizeof *s);
+}
+
+void sb_cql_opts_default(sb_cql_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->consistency = SB_CL_ONE;
+    o->serial_consistency = SB_CL_SERIAL;
+}
+
+/* --------------------------------------------------------------- helpers */
+
+int64_t cql_write_ts(cql_ctx *c)
+{
+    if (!c->write_ts) {
+        if (c->opts && c->opts->has_timestamp)
+            c->write_ts = c->opts->timestamp_us;
+        else
+            c->write_ts = sb_cql_engine_timestamp(c->e);
+    }
+    return c->write_ts;
+}
+
+const char *cql_keyspace_of(cql_ctx *c, const sb_cql_qname *q)
+{
+    if (q->ks)
+        return q->ks;
+    if (c->ks_default && c->ks_default[0])
+        return c->ks_default;
+    cql_err(c, SB_EINVALID, &q->pos,
+            "No keyspace has been specified. USE a keyspace, or explicitly specify "
+            "keyspace.tablename");
+    return NULL;
+}
+
+int cql_resolve_table(cql_ctx *c, const sb_cql_qname *q, const sb_table **out)
+{
+    const char *ks = cql_keyspace_of(c, q);
+    if (!ks)
+        return c->res->err.status;
+    if (c->e->has_vt && c->e->vt.lookup) {
+        const sb_table *vt = c->e->vt.lookup(c->e->vt.arg, ks, q->name);
+        if (vt) {
+            *out = vt;
+            return 0;
+        }
+    }
+    const sb_schema *s = sb_store_schema(c->e->store);
+    if (!sb_schema_keyspace(s, ks))
+        return cql_err(c, SB_EINVALID, &q->pos, "Keyspace %s does not exist", ks);
+    const sb_table *t = sb_schema_table(s, ks, q->name);
+    if (!t)
+        return cql_err(c, SB_EINVALID, &q->pos, "unconfigured table %s", q->name);
+    *out = t;
+    return 0;
+}
+
+const char *cql_type_str(sb_type t, char *buf)
+{
+    const char *s = sb_type_name(t, buf, 64);
+    return s ? s : "?";
+}
+
+/* -------------------------------------------------------------- dispatch */
+
+typedef struct write_req {
+    sb_cql_cb cb;
+    void *arg;
+    sb_cql_result *res;
+} write_req;
+
+static void on_write_done(void *arg, int status)
+{
+    write_req *w = arg;
+    sb_cql_result *r = w->res;
+    if (status != 0) {
+        if (status == SB_EOVERLOADED)
+            set_error(r, status, "Overloaded: the commit queue is full");
+        else {
+            char msg[SB_ERRMSG_SIZE];
+            snprintf(msg, sizeof msg, "write failed: %s", sb_strerror(status));
+            set_error(r, status, msg);
+        }
+    }
+    sb_cql_cb cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    cb(cbarg, r);
+}
+
+static int submit_write(cql_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
+{
+    sb_cql_engine *e = c->e;
+    if (sb_wbatch_count(b) == 0) {
+        sb_wbatch_free(b);
+        return 1; /* nothing to write: complete now */
+    }
+    if (e->opts.sync_writes) {
+        char msg[SB_ERRMSG_SIZE] = "";
+        int rc = sb_store_write_sync(e->store, b, msg);
+        if (rc != 0)
+            cql_err_msg(c, rc, NULL, msg);
+        return 1;
+    }
+    write_req *w = malloc(sizeof *w);
+    if (!w) {
+        sb_wbatch_free(b);
+        cql_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    w->cb = cb;
+    w->arg = arg;
+    w->res = c->res;
+    int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
+    int rc = e->opts.write ? e->opts.write(e->opts.write_arg, b, consistency, on_write_done, w)
+                           : sb_store_write(e->store, b, on_write_done, w);
+    if (rc != 0) {
+        free(w);
+        if (rc == SB_EOVERLOADED)
+            cql_err(c, rc, NULL, "Overloaded: the commit queue is full");
+        else
+            cql_err(c, rc, NULL, "write failed: %s", sb_strerror(rc));
+        return 1;
+    }
+    return 0; /* the callback owns the result now */
+}
+
+static int is_write(sb_cql_stmt_kind k)
+{
+    return k == SB_CQL_STMT_INSERT || k == SB_CQL_STMT_UPDATE || k == SB_CQL_STMT_DELETE ||
+           k == SB_CQL_STMT_BATCH;
+}
+
+/* Runs a compiled context; returns 1 if the result is complete (caller
+ * calls back), 0 if an asynchronous write will call back. */
+static int run(cql_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
+{
+    int rc;
+    switch (st->kind) {
+    case SB_CQL_STMT_SELECT:
+        cql_exec_select(c, st);
+        return 1;
+    case SB_CQL_STMT_USE:
+        cql_exec_use(c, st);
+        return 1;
+    default:
+        break;
+    }
+    if (!is_write(st->kind)) {
+        cql_exec_ddl(c, st);
+        return 1;
+    }
+    sb_wbatch *b = sb_wbatch_new();
+    if (!b) {
+        cql_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    rc = cql_exec_write(c, st, b);
+    if (rc != 0) {
+        sb_wbatch_free(b);
+        return 1;
+    }
+    c->res->kind = SB_CQL_RESULT_VOID;
+    return submit_write(c, b, cb, arg);
+}
+
+static int ctx_init(cql_ctx *c, sb_cql_engine *e, sb_cql_session *s, const sb_cql_opts *opts,
+                    sb_cql_result *res)
+{
+    memset(c, 0, sizeof *c);
+    c->e = e;
+    c->sess = s;
+    c->ks_default = s ? s->keyspace : "";
+    c->opts = opts;
+    c->res = res;
+    c->rm = res->priv;
+    c->now_us = engine_clock_us(e);
+    c->now_s = c->now_us / 1000000;
+    return 0;
+}
+
+/* Maps the caller's values onto the statement's markers. */
+static int bind_values(cql_ctx *c, const sb_cql_stmt *st, const sb_value *binds, int nbinds)
+{
+    const sb_cql_opts *o = c->opts;
+    if (o && o->bind_names && nbinds > 0) {
+        sb_value *v = cql_alloc(&c->tmp, sizeof *v * (size_t)(st->nbind + 1));
+        if (!v)
+            return cql_err(c, SB_ENOMEM, NULL, "out of memory");
+        for (int i = 0; i < st->nbind; i++) {
+            v[i] = (sb_value){NULL, CQL_UNSET_LEN};
+            const char *name = st->bind_names[i];
+            if (!name)
+                return cql_err(c, SB_EINVALID, NULL,
+                               "Named values given but bind marker %d is anonymous", i);
+            int found = 0;
+            for (int j = 0; j < nbinds; j++) {
+                if (o->bind_names[j] && strcasecmp(o->bind_names[j], name) == 0) {
+                    v[i] = binds[j];
+                    found = 1;
+                    break;
+                }
+            }
+            if (!found)
+                return cql_err(c, SB_EINVALID, NULL, "No value given for bind variable %s", name);
+        }
+        c->binds = v;
+        c->nbinds = st->nbind;
+        return 0;
+    }
+    if (nbinds != st->nbind)
+        return cql_err(c, SB_EINVALID, NULL,
+                       "There were %d markers(?) in CQL but %d bound variables", st->nbind, nbinds);
+    c->binds = binds;
+    c->nbinds = nbinds;
+    return 0;
+}
+
+static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,
+                        const sb_cql_stmt *st, const sb_value *binds, int nbinds,
+                        const sb_cql_opts *opts, sb_cql_cb cb, void *arg)
+{
+    sb_cql_result *res = result_new();
+    if (!res)
+        return SB_ENOMEM;
+    cql_ctx c;
+    ctx_init(&c, e, s, opts, res);
+    if (ks_default)
+        c.ks_default = ks_default;
+    c.root = st;
+    int done = 1;
+    if (bind_values(&c, st, binds, nbinds) == 0) {
+        c.bspec = cql_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
+        if (!c.bspec)
+            cql_err(&c, SB_ENOMEM, NULL, "out of memory");
+        else
+            done = run(&c, st, cb, arg);
+    }
+    cql_mem_free(&c.tmp);
+    if (done)
+        cb(arg, res);
+    return 0;
+}
+
+int sb_cql_execute(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t len,
+                   const sb_value *binds, int nbinds, const sb_cql_opts *opts, sb_cql_cb cb,
+                   void *arg)
+{
+    sb_cql_stmt *st = NULL;
+    char msg[SB_ERRMSG_SIZE] = "";
+    int rc = sb_cql_parse(text, len, &st, msg);
+    if (rc != 0) {
+        sb_cql_result *res = result_new();
+        if (!res)
+            return SB_ENOMEM;
+        set_error(res, rc, msg[0] ? msg : sb_strerror(rc));
+        cb(arg, res);
+        return 0;
+    }
+    rc = execute_stmt(e, s, NULL, st, binds, nbinds, opts, cb, arg);
+    sb_cql_stmt_free(st);
+    return rc;
+}
+
+/* -------------------------------------------------------------- prepared */
+
+static void prepared_id(const char *ks, const char *text, size_t len, uint8_t id[16])
+{
+    EVP_MD_CTX *m = EVP_MD_CTX_new();
+    unsigned int n = 16;
+    memset(id, 0, 16);
+    if (!m)
+        return;
+    EVP_DigestInit_ex(m, EVP_md5(), NULL);
+    EVP_DigestUpdate(m, ks, strlen(ks));
+    EVP_DigestUpdate(m, text, len);
+    EVP_DigestFinal_ex(m, id, &n);
+    EVP_MD_CTX_free(m);
+}
+
+static cql_prep *prep_lookup(sb_cql_engine *e, const uint8_t *id, size_t id_len)
+{
+    if (id_len != 16)
+        return NULL;
+    for (int i = 0; i < e->nprep; i++) {
+        if (memcmp(e->prep[i]->pub.id, id, 16) == 0) {
+            e->prep[i]->last_used = ++e->use_clock;
+            return e->prep[i];
+        }
+    }
+    return NULL;
+}
+
+const sb_cql_prepared *sb_cql_prepared_find(sb_cql_engine *e, const uint8_t *id, size_t id_len)
+{
+    cql_prep *p = prep_lookup(e, id, id_len);
+    return p ? &p->pub : NULL;
+}
+
+static int prep_insert(sb_cql_engine *e, cql_prep *p)
+{
+    if (e->nprep >= e->opts.max_prepared) {
+        int lru = 0;
+        for (int i = 1; i < e->nprep; i++)
+            if (e->prep[i]->last_used < e->prep[lru]->last_used)
+                lru = i;
+        prep_free(e->prep[lru]);
+        e->prep[lru] = p;
+        return 0;
+    }
+    cql_prep **np = realloc(e->prep, sizeof *np * (size_t)(e->nprep + 1));
+    if (!np)
+        return SB_ENOMEM;
+    e->prep = np;
+    e->prep[e->nprep++] = p;
+    return 0;
+}
+
+static int copy_specs(cql_mem *m, const sb_cql_colspec *src, int n, sb_cql_colspec **out)
+{
+    *out = NULL;
+    if (n <= 0)
+        return 0;
+    sb_cql_colspec *d = cql_alloc(m, sizeof *d * (size_t)n);
+    if (!d)
+        return SB_ENOMEM;
+    for (int i = 0; i < n; i++) {
+        d[i].type = src[i].type;
+        d[i].ks = cql_strdup(m, src[i].ks ? src[i].ks : "");
+        d[i].table = cql_strdup(m, src[i].table ? src[i].table : "");
+        d[i].name = cql_strdup(m, src[i].name ? src[i].name : "");
+        if (!d[i].ks || !d[i].table || !d[i].name)
+            return SB_ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t len,
+                   const sb_cql_prepared **out, char *errmsg)
+{
+    const char *ks = s ? s->keyspace : "";
+    uint8_t id[16];
+    prepared_id(ks, text, len, id);
+    cql_prep *old = prep_lookup(e, id, 16);
+    if (old) {
+        *out = &old->pub;
+        return 0;
+    }
+    sb_cql_stmt *st = NULL;
+    int rc = sb_cql_parse(text, len, &st, errmsg);
+    if (rc != 0)
+        return rc;
+    sb_cql_result *res = result_new();
+    cql_prep *p = calloc(1, sizeof *p);
+    if (!res || !p) {
+        sb_cql_result_free(res);
+        free(p);
+        sb_cql_stmt_free(st);
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    }
+    p->stmt = st;
+    cql_ctx c;
+    ctx_init(&c, e, s, NULL, res);
+    c.root = st;
+    c.preparing = 1;
+    c.bspec = cql_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
+    if (!c.bspec) {
+        rc = cql_err(&c, SB_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    /* Compile without running: SELECT and writes walk every term and
+     * record bind types; DDL and USE are checked at execution. */
+    if (st->kind == SB_CQL_STMT_SELECT) {
+        rc = cql_exec_select(&c, st);
+        p->pub.is_select = 1;
+    } else if (is_write(st->kind)) {
+        rc = cql_exec_write(&c, st, NULL);
+    } else if (st->nbind > 0) {
+        rc = cql_err(&c, SB_EINVALID, &st->pos, "Bind variables are not allowed in %s statements",
+                     sb_cql_stmt_kind_name(st->kind));
+    }
+    if (rc != 0)
+        goto done;
+    for (int i = 0; i < st->nbind; i++) {
+        if (!c.bspec[i].name) {
+            rc = cql_err(&c, SB_EINVALID, NULL, "Cannot infer the type of bind marker %d", i);
+            goto done;
+        }
+    }
+    memcpy(p->pub.id, id, 16);
+    p->pub.query = cql_memdup(&p->mem, text, len);
+    p->pub.keyspace = cql_strdup(&p->mem, ks);
+    p->pub.nbinds = st->nbind;
+    sb_cql_colspec *b = NULL, *cols = NULL;
+    rc = copy_specs(&p->mem, c.bspec, st->nbind, &b);
+    if (rc == 0)
+        rc = copy_specs(&p->mem, res->cols, res->ncols, &cols);
+    if (rc == 0 && c.npk_binds > 0) {
+        int all = 1;
+        for (int i = 0; i < c.npk_binds; i++)
+            all &= c.pk_binds[i] >= 0;
+        if (all) {
+            int *pk = cql_memdup(&p->mem, c.pk_binds, sizeof(int) * (size_t)c.npk_binds);
+            if (!pk)
+                rc = SB_ENOMEM;
+            p->pub.pk_binds = pk;
+            p->pub.npk_binds = c.npk_binds;
+        }
+    }
+    if (rc != 0 || !p->pub.query || !p->pub.keyspace) {
+        rc = cql_err(&c, SB_ENOMEM, NULL, "out of memory");
+        goto done;
+    }
+    p->pub.binds = b;
+    p->pub.cols = cols;
+    p->pub.ncols = p->pub.is_select ? res->ncols : 0;
+    p->last_used = ++e->use_clock;
+    rc = prep_insert(e, p);
+    if (rc != 0)
+        cql_err(&c, rc, NULL, "out of memory");
+done:
+    if (rc != 0) {
+        sb_seterr(errmsg, rc, "%s", res->err.message);
+        prep_free(p);
+    } else {
+        *out = &p->pub;
+    }
+    cql_mem_free(&c.tmp);
+    sb_cql_result_free(res);
+    return rc;
+}
+
+int sb_cql_execute_prepared(sb_cql_engine *e, sb_cql_session *s, const uint8_t *id, size_t id_len,
+                            const sb_value *binds, int nbinds, const sb_cql_opts *opts,
+                            sb_cql_cb cb, void *arg)
+{
+    cql_prep *p = prep_lookup(e, id, id_len);
+    if (!p) {
+        sb_cql_result *res = result_new();
+        if (!res)
+            return SB_ENOMEM;
+        set_error(res, SB_ENOTFOUND, "Prepared query with this ID was not found");
+        res->err.code = SB_CQL_ERR_UNPREPARED;
+        res->err.name = sb_cql_error_class(SB_CQL_ERR_UNPREPARED);
+        memcpy(res->err.unprepared_id, id, id_len < 16 ? id_len : 16);
+        cb(arg, res);
+        return 0;
+    }
+    /* The statement runs in its prepare-time keyspace unless USE changed
+     * nothing for it: unqualified names resolve as when prepared. */
+    const char *ks = p->pub.keyspace[0] ? p->pub.keyspace : NULL;
+    return execute_stmt(e, s, ks, p->stmt, binds, nbinds, opts, cb, arg);
+}
