@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "node/node.h"
+#include "sim/sim.h"
 
 static void usage(FILE *f)
 {
@@ -29,6 +30,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "node"))
         return sb_node_main(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sim") == 0)
+        return sb_sim_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sibyl 0.1.0\n");
         return 0;
