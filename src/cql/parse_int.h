@@ -1,0 +1,123 @@
+/*
+ * Internals shared by the CQL lexer (lexer.re), grammar (grammar.y),
+ * AST helpers (ast.c) and driver (parse.c). Not part of the cql interface:
+ * include parse.h / ast.h from outside src/cql.
+ *
+ * Memory: everything a parse allocates comes from one arena (struct
+ * sb_cql_arena) that becomes the root statement's. An allocation failure
+ * longjmps to the driver (cql_ctx.oom), which frees the arena and the
+ * parser and returns SB_ENOMEM, so grammar actions never check for NULL.
+ */
+#ifndef SB_CQL_PARSE_INT_H
+#define SB_CQL_PARSE_INT_H
+
+#include <setjmp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cql/ast.h"
+
+/* ---------------------------------------------------------------- arena */
+
+struct sb_cql_arena *cql_arena_new(void);
+void cql_arena_free(struct sb_cql_arena *a);
+/* Zeroed memory, 16-byte aligned; NULL when out of memory or past the
+ * arena's cap. */
+void *cql_arena_alloc(struct sb_cql_arena *a, size_t n);
+
+/* ---------------------------------------------------------------- lexer */
+
+typedef struct cql_tok {
+    int code;      /* token code from cql/grammar.h, 0 at end of input */
+    const char *s; /* the token's bytes in the lexer's buffer */
+    size_t len;
+    sb_cql_pos pos;
+} cql_tok;
+
+/* Lexical errors (negative returns of cql_lex). */
+enum {
+    CQL_LEX_EBADCHAR = -1, /* a byte that starts no token */
+    CQL_LEX_ESTRING = -2,  /* unterminated '...' */
+    CQL_LEX_EDOLLAR = -3,  /* unterminated $$...$$ */
+    CQL_LEX_ECOMMENT = -4, /* unterminated comment */
+    CQL_LEX_EQUOTED = -5,  /* unterminated "identifier" */
+    CQL_LEX_EEMPTYID = -6, /* "" */
+};
+
+typedef struct cql_lexer {
+    const char *buf; /* NUL-terminated; buf[len] == 0 */
+    const char *cur;
+    const char *lim;        /* buf + len */
+    const char *line_start; /* start of the current line */
+    uint32_t line;
+    uint32_t col_shift; /* added to columns on the first line (col0) */
+} cql_lexer;
+
+/* buf must hold len bytes followed by a NUL. line0/col0: position of
+ * buf[0] in a larger script (1 and 0 for a lone statement). */
+void cql_lexer_init(cql_lexer *lx, const char *buf, size_t len, uint32_t line0, uint32_t col0);
+/* Next token into *tok: returns its code (> 0), 0 at end of input, or a
+ * CQL_LEX_E* code with tok->s/len/pos naming the bad spot. Comments and
+ * blanks are skipped. */
+int cql_lex(cql_lexer *lx, cql_tok *tok);
+
+/* Display name of a token code for messages: K_SELECT, IDENT, ')'. */
+const char *cql_token_display(int code);
+
+/* ------------------------------------------------------ parse context */
+
+/* Growable array in the arena (old storage is left to the arena). */
+typedef struct cql_vec {
+    void *items;
+    int n;
+    int cap;
+    size_t esz;
+} cql_vec;
+
+typedef struct cql_ctx {
+    struct sb_cql_arena *arena;
+    jmp_buf oom;
+    const char *buf; /* the lexer's buffer (for error context) */
+    size_t len;
+    sb_cql_stmt *stmt; /* result */
+    cql_vec *binds;    /* const char * per bind marker */
+    int err;           /* first error: SB_ESYNTAX ...; 0 while fine */
+    char *errmsg;
+    cql_tok cur;  /* the token being fed to the parser (for overflow errors) */
+    void *parser; /* lemon parser; here so that it survives the longjmp */
+} cql_ctx;
+
+void *cql_alloc(cql_ctx *c, size_t n); /* zeroed, never NULL (longjmps) */
+char *cql_strndup(cql_ctx *c, const char *s, size_t n);
+cql_vec *cql_vec_new(cql_ctx *c, size_t esz);
+void cql_vec_push(cql_ctx *c, cql_vec *v, const void *elem);
+/* Arena array of a vector (NULL for an absent or empty one) and its count. */
+#define CQL_VEC_ITEMS(v) ((v) && (v)->n ? (v)->items : NULL)
+#define CQL_VEC_N(v) ((v) ? (v)->n : 0)
+
+/* Records an error at pos (first one wins); used by grammar actions for
+ * constructs that parse but are not valid CQL. */
+void cql_fail(cql_ctx *c, sb_cql_pos pos, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Syntax error at token tok; expected[] holds the nexpected token codes the
+ * parser could have taken there. */
+void cql_syntax_error(cql_ctx *c, const cql_tok *tok, const int *expected, int nexpected);
+void cql_overflow_error(cql_ctx *c);
+
+/* Node builders used by grammar actions. */
+sb_cql_ident cql_ident(cql_ctx *c, const cql_tok *t);
+sb_cql_stmt *cql_stmt_new(cql_ctx *c, sb_cql_stmt_kind kind, sb_cql_pos pos);
+sb_cql_term *cql_term_new(cql_ctx *c, sb_cql_term_kind kind, sb_cql_pos pos);
+sb_cql_term *cql_term_literal(cql_ctx *c, const cql_tok *t, int lit, int negate, sb_cql_pos pos);
+sb_cql_term *cql_term_bind(cql_ctx *c, sb_cql_pos pos, const char *name);
+sb_cql_type *cql_type_new(cql_ctx *c, sb_cql_ident name, cql_vec *params);
+sb_cql_relation *cql_rel_new(cql_ctx *c, sb_cql_rel_kind kind, sb_cql_pos pos, cql_vec *cols,
+                             sb_cql_op op, sb_cql_term *value);
+sb_cql_selector *cql_sel_new(cql_ctx *c, sb_cql_sel_kind kind, sb_cql_pos pos);
+
+/* Generated by lemon (grammar.y, %name sb_cqlparse). */
+void *sb_cqlparseAlloc(void *(*mallocProc)(size_t));
+void sb_cqlparse(void *parser, int code, cql_tok tok, cql_ctx *ctx);
+void sb_cqlparseFree(void *parser, void (*freeProc)(void *));
+
+#endif
