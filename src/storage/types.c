@@ -418,14 +418,13 @@ static int validate_scalar(uint8_t id, const uint8_t *p, size_t n, char *errmsg)
         /* Cassandra accepts empty values for the older types only. */
         if (id == SB_TYPE_SMALLINT || id == SB_TYPE_TINYINT || id == SB_TYPE_DATE ||
             id == SB_TYPE_TIME)
-            return sb_seterr(errmsg, SB_EINVAL, "expected %d bytes for a %s value, got 0",
-                             fixed_size(id), name);
+            return sb_seterr(errmsg, SB_EINVAL, "%s value must be %d bytes, got 0", name,
+                             fixed_size(id));
         return 0;
     }
     int fs = fixed_size(id);
     if (fs && n != (size_t)fs)
-        return sb_seterr(errmsg, SB_EINVAL, "expected %d bytes for a %s value, got %zu", fs, name,
-                         n);
+        return sb_seterr(errmsg, SB_EINVAL, "%s value must be %d bytes, got %zu", name, fs, n);
     switch (id) {
     case SB_TYPE_TIME: {
         int64_t v = (int64_t)types_get_be(p, 8);
@@ -441,13 +440,12 @@ static int validate_scalar(uint8_t id, const uint8_t *p, size_t n, char *errmsg)
         return 0;
     case SB_TYPE_INET:
         if (n != 4 && n != 16)
-            return sb_seterr(errmsg, SB_EINVAL, "expected 4 or 16 bytes for an inet value, got %zu",
-                             n);
+            return sb_seterr(errmsg, SB_EINVAL, "inet value must be 4 or 16 bytes, got %zu", n);
         return 0;
     case SB_TYPE_DECIMAL:
         if (n < 5)
-            return sb_seterr(errmsg, SB_EINVAL,
-                             "expected at least 5 bytes for a decimal value, got %zu", n);
+            return sb_seterr(errmsg, SB_EINVAL, "decimal value must be at least 5 bytes, got %zu",
+                             n);
         return 0;
     case SB_TYPE_ASCII:
         for (size_t i = 0; i < n; i++)

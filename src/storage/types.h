@@ -66,11 +66,14 @@ static inline int sb_type_is_collection(sb_type t)
 }
 
 /* Parses a CQL type name: "int", "TEXT", "varchar", "map<text, float>",
- * "frozen<list<int>>", ... Returns 0 or SB_EINVAL. */
+ * "frozen<list<int>>", ... (case-insensitive, any whitespace between
+ * tokens). Collection elements must be scalars; frozen<> applies to
+ * collections only. Returns 0 or SB_EINVAL. */
 int sb_type_parse(const char *s, sb_type *out);
 /* Writes the canonical CQL name ("map<text, float>") into buf (>= 64 bytes). */
 const char *sb_type_name(sb_type t, char *buf, size_t size);
-/* Scalar name for an id ("int"); NULL if not a valid id. */
+/* Name for an id ("int"; "list", "set", "map" for collection ids); NULL
+ * if not a valid id. */
 const char *sb_type_id_name(uint8_t id);
 
 /* Checks that bytes are a valid serialization of t (length of fixed-size
@@ -79,39 +82,79 @@ const char *sb_type_id_name(uint8_t id);
 int sb_value_validate(sb_type t, const uint8_t *p, size_t len, char *errmsg);
 
 /* Total order of values of type t, as Cassandra compares them (signed
- * integers, IEEE floats with NaN last, byte order for text/blob/inet,
- * timeuuid by time then bytes, decimal/varint numerically). Null sorts
- * first. */
+ * integers, IEEE floats with -0.0 < 0.0 and NaN last, date as unsigned,
+ * byte order for text/ascii/blob/inet, boolean false < true,
+ * decimal/varint numerically, timeuuid as TimeUUIDType (timestamp, then
+ * the last 8 bytes as signed bytes), uuid as UUIDType (version, then for
+ * version 1 the timestamp, else the first 8 bytes unsigned, then the last 8
+ * bytes unsigned), collections element-wise in serialized order (map: key
+ * then value), a shorter prefix first). Null sorts first, then empty
+ * (len 0) values. Invalid values still compare (bytewise), never crash. */
 int sb_value_cmp(sb_type t, sb_value a, sb_value b);
 
 /* Order-preserving, prefix-free encoding of one key component: comparing
  * the encodings with memcmp gives sb_value_cmp's order (reversed when
- * desc). Used for partition and clustering keys in storage keys. */
+ * desc), also for concatenations of components. Used for partition and
+ * clustering keys in storage keys. Null and empty values are encodable.
+ * Values that compare equal encode equally (1.5 and 1.50, varints with
+ * redundant sign bytes, boolean 0x01 and 0x02). SB_EINVAL for an invalid
+ * value (out is then unchanged), SB_ENOMEM. */
 int sb_keyenc_append(sb_buf *out, sb_type t, sb_value v, int desc);
 /* Decodes one component at *p (advancing *p), appending the value's
  * serialization to `out` and returning its offset and length through v_off
- * and v_len. SB_ECORRUPT on malformed input. */
+ * and v_len (-1 for null, nothing appended). The serialization is the
+ * canonical one of the encoded value (see above), which compares equal to
+ * what was encoded. SB_ECORRUPT on malformed input (*p and out unchanged). */
 int sb_keyenc_decode(sb_type t, int desc, const uint8_t **p, const uint8_t *end, sb_buf *out,
                      size_t *v_off, int32_t *v_len);
 
-/* Appends a human/CQL literal rendering ("42", "'it''s'", "{1, 2}",
- * "2026-11-21 15:04:05.123000+0000") as cqlsh prints it. */
+/* Appends the rendering cqlsh shows in a result table: "42", "21.5",
+ * text unquoted (backslash doubled, control characters escaped as \n, \t,
+ * \xNN), "True"/"False", "2026-11-21 15:04:05.123000+0000", "2026-11-21",
+ * "15:04:05.123456789", lower-case uuids, "0xcafe", "[1, 2]", "{'a', 'b'}",
+ * "{'k': 1.5}" (strings quoted inside collections), "null" for null and
+ * "" for an empty non-text value. Floats use the fewest digits that read
+ * back exactly. SB_EINVAL for an invalid value (out unchanged). */
 int sb_value_format(sb_buf *out, sb_type t, sb_value v);
-/* Appends a JSON rendering: numbers as JSON numbers (bigint/varint/decimal
- * as numbers when exact, else strings), text as strings, blob as "0x..",
- * timestamp as ISO-8601 string, uuid as string, collections as arrays or
- * objects (map keys rendered as strings), null as null. */
+/* Appends a CQL literal that sb_value_from_literal (or the CQL parser, for
+ * collections) reads back as the same value: "'it''s'", "true",
+ * "'2026-11-21 15:04:05.123+0000'", "'2026-11-21'", "0xcafe",
+ * "{'a': 1}". Used for DESCRIBE and DEFAULT values. */
+int sb_value_format_cql(sb_buf *out, sb_type t, sb_value v);
+/* Appends a JSON rendering: numbers as JSON numbers (all integer types,
+ * varint and decimal are written exactly, decimals as BigDecimal.toString
+ * e.g. 1.5 or 1.2E+7), NaN/Infinity as the strings "NaN", "Infinity",
+ * "-Infinity", text as strings, blob as "0x..", timestamp as
+ * "2026-11-21T15:04:05.123Z", date "2026-11-21", time
+ * "15:04:05.123456789", uuid and inet as strings, boolean true/false,
+ * lists and sets as arrays, maps as objects (keys rendered as strings:
+ * {"1": "a"}), null and empty non-text values as null. */
 int sb_value_to_json(sb_buf *out, sb_type t, sb_value v);
 
 /* Constructors used by edges (literals, line protocol). They append the
- * serialization to out. */
-int sb_value_put_int(sb_buf *out, sb_type_id id, int64_t v); /* tinyint..bigint, timestamp, date(days since epoch), time */
+ * serialization to out; SB_EINVAL when the type does not take the value
+ * (out of range, or a type the constructor does not make). */
+/* tinyint, smallint, int, bigint, varint, decimal (scale 0), timestamp
+ * (ms since epoch), date (days since epoch), time (ns since midnight) */
+int sb_value_put_int(sb_buf *out, sb_type_id id, int64_t v);
 int sb_value_put_double(sb_buf *out, sb_type_id id, double v); /* float or double */
 int sb_value_put_bool(sb_buf *out, int v);
 
 /* Parses the text of a literal into type t's serialization:
  * kind is SB_LIT_* (what the literal looked like in the statement). Used
- * for CQL literals and DEFAULT values. Errors name the problem in errmsg. */
+ * for CQL literals and DEFAULT values. Follows Cassandra's assignment
+ * rules: INTEGER fits tinyint..bigint, varint, decimal, float, double,
+ * timestamp (ms since epoch), date (raw unsigned day, epoch 2^31) and time
+ * (ns since midnight); FLOAT fits float, double, decimal; STRING fits
+ * text, ascii, timestamp ('2026-11-21', '2026-11-21 15:04:05',
+ * '2026-11-21T15:04:05.123Z', '... +0100'; UTC when no zone is given;
+ * digits alone are ms), date ('2026-11-21'), time ('15:04:05.123456789'),
+ * inet, uuid and timeuuid; BOOL fits boolean; UUID fits uuid and timeuuid
+ * (which must be version 1); HEX ("0x..") fits blob. Collections are not
+ * literals of one kind: build them with sb_value_build_collection.
+ * Returns 0 or SB_EINVALID with errmsg naming the problem, e.g. "value
+ * 3000000000 out of range for int" or "invalid STRING constant ('abc')
+ * for type int"; out is unchanged on error. */
 enum {
     SB_LIT_STRING,  /* 'quoted' (quotes removed, '' unescaped) */
     SB_LIT_INTEGER, /* 123, -5 */
@@ -123,7 +166,18 @@ enum {
 int sb_value_from_literal(sb_buf *out, sb_type t, int kind, const char *text, size_t len,
                           char *errmsg);
 
-/* Murmur3Partitioner token of a serialized partition key (see murmur3.h). */
+/* Builds the serialization of a collection of type t from its elements
+ * (for maps: key, value, key, value, ...; n counts sb_values). Sets and
+ * maps come out sorted by sb_value_cmp and without duplicates (for a map,
+ * the last value given for a key wins), as Cassandra stores them; lists
+ * keep their order. Elements must be valid for their type and not null:
+ * SB_EINVALID with errmsg otherwise. */
+int sb_value_build_collection(sb_buf *out, sb_type t, const sb_value *elems, int n, char *errmsg);
+
+/* Murmur3Partitioner token of a partition key given as its serialized
+ * components (see murmur3.h): one component is hashed as is; several are
+ * packed as CompositeType does (per component: 2-byte big-endian length,
+ * the bytes, a 0x00 byte). A null component counts as empty. */
 int64_t sb_token_of_key(sb_value *components, int n);
 
 #endif

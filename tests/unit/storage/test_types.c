@@ -489,11 +489,217 @@ static void test_keyenc_examples(void **state)
     sb_buf_free(&b);
 }
 
+/* ---- names ------------------------------------------------------------ */
+
+static void test_type_parse_and_name(void **state)
+{
+    static const char *names[] = {
+        "ascii",
+        "bigint",
+        "blob",
+        "boolean",
+        "decimal",
+        "double",
+        "float",
+        "int",
+        "timestamp",
+        "uuid",
+        "text",
+        "varint",
+        "timeuuid",
+        "inet",
+        "date",
+        "time",
+        "smallint",
+        "tinyint",
+        "list<int>",
+        "set<text>",
+        "map<text, float>",
+        "frozen<list<int>>",
+        "frozen<map<timeuuid, blob>>",
+    };
+    char buf[64];
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        sb_type t;
+        assert_int_equal(sb_type_parse(names[i], &t), 0);
+        assert_string_equal(sb_type_name(t, buf, sizeof(buf)), names[i]);
+    }
+    sb_type t;
+    assert_int_equal(sb_type_parse("  MAP < VarChar ,FLOAT >\t", &t), 0);
+    assert_int_equal(t.id, SB_TYPE_MAP);
+    assert_int_equal(t.a, SB_TYPE_TEXT);
+    assert_int_equal(t.b, SB_TYPE_FLOAT);
+    assert_int_equal(t.frozen, 0);
+    assert_string_equal(sb_type_name(t, buf, sizeof(buf)), "map<text, float>");
+    assert_int_equal(sb_type_parse("Frozen<Set<UUID>>", &t), 0);
+    assert_string_equal(sb_type_name(t, buf, sizeof(buf)), "frozen<set<uuid>>");
+    assert_int_equal(sb_type_parse("varchar", &t), 0);
+    assert_int_equal(t.id, SB_TYPE_TEXT);
+
+    static const char *bad[] = {"",
+                                "int8",
+                                "list<>",
+                                "list<int",
+                                "frozen<int>",
+                                "map<int>",
+                                "list<list<int>>",
+                                "int x",
+                                "frozen<frozen<list<int>>>",
+                                "counter",
+                                "map<int, text",
+                                "set<int>>",
+                                "averyveryverylongtypename"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        if (sb_type_parse(bad[i], &t) != SB_EINVAL)
+            fail_msg("'%s' parsed", bad[i]);
+    assert_null(sb_type_id_name(0x05));
+    assert_string_equal(sb_type_id_name(SB_TYPE_TEXT), "text");
+    assert_string_equal(sb_type_id_name(SB_TYPE_LIST), "list");
+}
+
+/* ---- validation ------------------------------------------------------- */
+
+static void expect_invalid(const char *type, const void *p, size_t n, const char *msg)
+{
+    char err[SB_ERRMSG_SIZE] = "";
+    assert_int_equal(sb_value_validate(T(type), p, n, err), SB_EINVAL);
+    assert_string_equal(err, msg);
+}
+
+static void test_validate(void **state)
+{
+    char err[SB_ERRMSG_SIZE];
+    expect_invalid("int", "\1\2\3", 3, "int value must be 4 bytes, got 3");
+    expect_invalid("smallint", "", 0, "smallint value must be 2 bytes, got 0");
+    expect_invalid("text", "a\xff", 2, "invalid UTF-8 in text value at offset 1");
+    expect_invalid("text", "\xc0\x80", 2, "invalid UTF-8 in text value at offset 0"); /* overlong */
+    expect_invalid("text", "\xed\xa0\x80", 3, "invalid UTF-8 in text value at offset 0");
+    expect_invalid("text", "ab\xe2\x82", 4, "invalid UTF-8 in text value at offset 2");
+    expect_invalid("ascii", "ab\x80", 3, "invalid ascii byte 0x80 at offset 2");
+    expect_invalid("timeuuid", "0123456789abcdef", 16,
+                   "timeuuid must be a version 1 uuid, got version 3");
+    expect_invalid("time", "\0\0\x4e\x94\x91\x4f\0\0", 8,
+                   "time value 86400000000000 out of range (0..86399999999999 ns)");
+    expect_invalid("inet", "\1\2\3\4\5", 5, "inet value must be 4 or 16 bytes, got 5");
+    expect_invalid("decimal", "\0\0\0\0", 4, "decimal value must be at least 5 bytes, got 4");
+    expect_invalid("list<int>", "\0\0\0\2\0\0\0\4\0\0\0\1", 12,
+                   "list<int> value truncated at element 1");
+    expect_invalid("list<int>", "\0\0\0\1\0\0\0\3\0\0\1", 11,
+                   "element 0: int value must be 4 bytes, got 3");
+    expect_invalid("set<int>", "\0\0\0\1\xff\xff\xff\xff", 8, "null element 0 in set<int> value");
+    expect_invalid("map<int, text>", "\0\0\0\1\0\0\0\4\0\0\0\1\0\0\0\1\xff", 17,
+                   "element 0: invalid UTF-8 in text value at offset 0");
+    expect_invalid("list<int>", "\0\0\0\0\0", 5, "1 trailing bytes after list<int> value");
+    expect_invalid("list<int>", "\0\0", 2, "list<int> value too short (2 bytes) for its count");
+    expect_invalid("list<int>", "\xff\0\0\0", 4,
+                   "negative element count -16777216 in list<int> value");
+
+    assert_int_equal(sb_value_validate(T("int"), (const uint8_t *)"", 0, err),
+                     0); /* Cassandra's empty */
+    assert_int_equal(
+        sb_value_validate(T("text"), (const uint8_t *)"h\xc3\xa9\xf0\x9f\x98\x80", 7, err), 0);
+    assert_int_equal(sb_value_validate(T("map<int, text>"),
+                                       (const uint8_t *)"\0\0\0\1\0\0\0\4\0\0\0\1\0\0\0\0", 16,
+                                       err),
+                     0);
+}
+
+/* ---- order ------------------------------------------------------------ */
+
+typedef struct bytes {
+    const char *p;
+    int32_t len;
+} bytes;
+
+static void expect_sorted(const char *type, const bytes *v, int n)
+{
+    sb_type t = T(type);
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < n; j++) {
+            int c = sgn(sb_value_cmp(t, (sb_value){(const uint8_t *)v[i].p, v[i].len},
+                                     (sb_value){(const uint8_t *)v[j].p, v[j].len}));
+            int want = sgn(i - j);
+            if (c != want)
+                fail_msg("%s: cmp(#%d, #%d) = %d, want %d", type, i, j, c, want);
+        }
+}
+
+#define SORTED(type, ...)                                                                          \
+    do {                                                                                           \
+        const bytes v_[] = {__VA_ARGS__};                                                          \
+        expect_sorted((type), v_, (int)(sizeof(v_) / sizeof(v_[0])));                              \
+    } while (0)
+
+static void test_cmp_order(void **state)
+{
+    SORTED("int", {NULL, -1}, {"", 0}, {"\x80\0\0\0", 4}, {"\xff\xff\xff\xff", 4}, {"\0\0\0\0", 4},
+           {"\0\0\0\1", 4}, {"\x7f\xff\xff\xff", 4});
+    SORTED("tinyint", {"\x80", 1}, {"\xff", 1}, {"\0", 1}, {"\x7f", 1});
+    SORTED("bigint", {"\x80\0\0\0\0\0\0\0", 8}, {"\xff\xff\xff\xff\xff\xff\xff\xfe", 8},
+           {"\0\0\0\0\0\0\0\0", 8}, {"\x7f\0\0\0\0\0\0\0", 8});
+    /* -Inf, -1, -0.0, 0.0, smallest denormal, 1, +Inf, NaN */
+    SORTED("float", {"\xff\x80\0\0", 4}, {"\xbf\x80\0\0", 4}, {"\x80\0\0\0", 4}, {"\0\0\0\0", 4},
+           {"\0\0\0\1", 4}, {"\x3f\x80\0\0", 4}, {"\x7f\x80\0\0", 4}, {"\x7f\xc0\0\0", 4});
+    SORTED("double", {"\xff\xf0\0\0\0\0\0\0", 8}, {"\xbf\xf0\0\0\0\0\0\0", 8},
+           {"\x80\0\0\0\0\0\0\0", 8}, {"\0\0\0\0\0\0\0\0", 8}, {"\x3f\xf0\0\0\0\0\0\0", 8},
+           {"\x7f\xf0\0\0\0\0\0\0", 8}, {"\x7f\xf8\0\0\0\0\0\0", 8});
+    {
+        sb_type d = T("double");
+        /* Every NaN is the same. */
+        assert_int_equal(sb_value_cmp(d, (sb_value){(const uint8_t *)"\xff\xf8\0\0\0\0\0\1", 8},
+                                      (sb_value){(const uint8_t *)"\x7f\xf8\0\0\0\0\0\0", 8}),
+                         0);
+    }
+    SORTED("boolean", {"\0", 1}, {"\1", 1});
+    assert_int_equal(sb_value_cmp(T("boolean"), (sb_value){(const uint8_t *)"\1", 1},
+                                  (sb_value){(const uint8_t *)"\x05", 1}),
+                     0);
+    SORTED("date", {"\0\0\0\0", 4}, {"\x7f\xff\xff\xff", 4}, {"\x80\0\0\0", 4},
+           {"\xff\xff\xff\xff", 4});
+    SORTED("text", {"", 0}, {"A", 1}, {"a", 1}, {"a\0", 2}, {"ab", 2}, {"z", 1}, {"\xc3\xa9", 2});
+    SORTED("blob", {"\0", 1}, {"\0\0", 2}, {"\1", 1}, {"\xff", 1});
+    SORTED("inet", {"\1\2\3\4", 4}, {"\x7f\0\0\1", 4}, {"\x7f\0\0\1\0\0\0\0\0\0\0\0\0\0\0\0", 16});
+    /* -129, -128, -1, 0, 1, 127, 128, 256 and a long one */
+    SORTED("varint", {"\xff\x7f", 2}, {"\x80", 1}, {"\xff", 1}, {"\0", 1}, {"\1", 1}, {"\x7f", 1},
+           {"\0\x80", 2}, {"\1\0", 2}, {"\x7f\xff\xff\xff\xff\xff\xff\xff\xff", 9});
+    assert_int_equal(sb_value_cmp(T("varint"), (sb_value){(const uint8_t *)"\xff\xff\x80", 3},
+                                  (sb_value){(const uint8_t *)"\x80", 1}),
+                     0);
+    /* -10, -1.5, -0.001, 0, 0.001, 1.5, 2, 1E+3, 1001 */
+    SORTED("decimal", {"\0\0\0\0\xf6", 5}, {"\0\0\0\1\xf1", 5}, {"\0\0\0\3\xff", 5},
+           {"\0\0\0\5\0", 5}, {"\0\0\0\3\1", 5}, {"\0\0\0\1\x0f", 5}, {"\0\0\0\0\2", 5},
+           {"\xff\xff\xff\xfd\1", 5}, {"\0\0\0\0\x03\xe9", 6});
+    assert_int_equal(sb_value_cmp(T("decimal"), (sb_value){(const uint8_t *)"\0\0\0\1\x0f", 5},
+                                  (sb_value){(const uint8_t *)"\0\0\0\2\0\x96", 6}),
+                     0); /* 1.5 == 1.50 */
+    /* timeuuid: time_hi decides before time_low; then bytes 8.. as signed */
+    SORTED("timeuuid", {"\xff\xff\xff\xff\0\0\x10\0\0\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\1\x10\0\0\0\0\0\0\0\0\0", 16}, {"\0\0\0\0\0\0\x10\1\x80\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\0\x10\1\xff\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\0\x10\1\x00\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\0\x10\1\x7f\0\0\0\0\0\0\0", 16});
+    /* uuid: version first, v1 by time, others by bytes (unsigned) */
+    SORTED("uuid", {"\xff\xff\xff\xff\0\0\x10\0\0\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\1\x10\0\0\0\0\0\0\0\0\0", 16}, {"\xff\0\0\0\0\0\x20\0\0\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\0\x40\0\0\0\0\0\0\0\0\0", 16}, {"\0\0\0\0\0\0\x40\0\x7f\0\0\0\0\0\0\0", 16},
+           {"\0\0\0\0\0\0\x40\0\x80\0\0\0\0\0\0\0", 16},
+           {"\x01\0\0\0\0\0\x40\0\0\0\0\0\0\0\0\0", 16});
+    /* [] < [1] < [1, 2] < [2] */
+    SORTED("frozen<list<int>>", {"\0\0\0\0", 4}, {"\0\0\0\1\0\0\0\4\0\0\0\1", 12},
+           {"\0\0\0\2\0\0\0\4\0\0\0\1\0\0\0\4\0\0\0\2", 20}, {"\0\0\0\1\0\0\0\4\0\0\0\2", 12});
+    /* {1: 'b'} < {1: 'c'} < {2: 'a'} */
+    SORTED("frozen<map<int, text>>", {"\0\0\0\1\0\0\0\4\0\0\0\1\0\0\0\1b", 17},
+           {"\0\0\0\1\0\0\0\4\0\0\0\1\0\0\0\1c", 17}, {"\0\0\0\1\0\0\0\4\0\0\0\2\0\0\0\1a", 17});
+}
+
 /* ---- entry ------------------------------------------------------------- */
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_type_parse_and_name),
+        cmocka_unit_test(test_validate),
+        cmocka_unit_test(test_cmp_order),
         cmocka_unit_test(test_keyenc_examples),
         cmocka_unit_test(test_keyenc_order_matches_cmp),
         cmocka_unit_test(test_keyenc_decode_roundtrip),
