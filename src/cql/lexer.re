@@ -76,6 +76,7 @@ int cql_lex(cql_lexer *lx, cql_tok *tok)
             if (start >= lx->lim) {
                 lx->cur = start;
                 tok->len = 0;
+                tok->code = 0;
                 return 0;
             }
             code = CQL_LEX_EBADCHAR;
