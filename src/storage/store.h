@@ -215,7 +215,12 @@ typedef struct sb_store_stats {
 } sb_store_stats;
 
 void sb_store_get_stats(sb_store *s, sb_store_stats *st);
-/* Forces a flush and full compaction of every table (benchmarks, tests). */
+/* Forces a flush and full compaction of every table (benchmarks, tests).
+ * Blocks the caller until done. */
 int sb_store_compact_all(sb_store *s, char *errmsg);
+
+/* Fixes the clock (seconds) that compactions use for TTL expiry and
+ * gc_grace purging; 0 returns to the wall clock. For tests and tools. */
+void sb_store_set_now(sb_store *s, int64_t now_s);
 
 #endif

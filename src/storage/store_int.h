@@ -1,0 +1,104 @@
+/*
+ * Internals shared by the storage files (not part of the interface):
+ *   store.c      open/close, column families, DDL, write batches, stats
+ *   commitlog.c  the commit thread (group / periodic sync) and completions
+ *   compaction.c merge operator and compaction filter (reconcile, purge)
+ *   iter.c       reads
+ *   keys.c       the key layout
+ */
+#ifndef SB_STORE_INT_H
+#define SB_STORE_INT_H
+
+#include <rocksdb/c.h>
+#include <stdatomic.h>
+
+#include "storage/rowcodec.h"
+#include "storage/store.h"
+
+/* Key sections (store.h). */
+enum { ST_SEC_HEADER = 0x10, ST_SEC_RANGE = 0x20, ST_SEC_ROW = 0x30 };
+
+/* Per column family state seen by the merge operator and the compaction
+ * filter. Lives until sb_store_close (after RocksDB is closed), so RocksDB
+ * may keep using it while a dropped column family drains. */
+typedef struct st_cfctx {
+    struct sb_store *s;
+    uint8_t id[16];
+    _Atomic int32_t gc_grace_s;
+    int npk;
+    sb_type pk_types[64];
+    struct st_cfctx *next;
+} st_cfctx;
+
+struct st_commit;
+
+struct sb_store {
+    rocksdb_t *db;
+    rocksdb_env_t *env;
+    rocksdb_cache_t *cache;
+    rocksdb_block_based_table_options_t *bbto;
+    rocksdb_options_t *dbopts;
+    rocksdb_writeoptions_t *wo_async; /* WAL on, no sync */
+    rocksdb_writeoptions_t *wo_sync;
+    rocksdb_readoptions_t *ro;
+    rocksdb_column_family_handle_t *default_cf;
+    sb_store_opts opts;
+    uv_loop_t *loop;
+    char *dir;
+    sb_schema schema;
+    st_cfctx *cfctxs;
+    struct st_commit *cl;
+    _Atomic int64_t now_override_s;
+    _Atomic uint64_t compactions;
+    _Atomic uint64_t wal_syncs;
+    _Atomic uint64_t wal_sync_ns;
+    _Atomic uint64_t writes;
+};
+
+struct sb_wbatch {
+    rocksdb_writebatch_t *wb;
+    size_t count;
+    sb_buf key;
+    sb_buf val;
+    rc_frag frag;
+};
+
+/* Compaction-time clock (sb_store_set_now). */
+int64_t st_now_s(struct sb_store *s);
+uint64_t st_mono_ns(void);
+
+/* compaction.c: per-table RocksDB options (merge operator, compaction
+ * filter factory, compaction style). */
+rocksdb_options_t *st_cf_options(struct sb_store *s, const sb_table *t, st_cfctx *ctx);
+
+/* commitlog.c */
+int st_commit_start(struct sb_store *s, char *errmsg);
+void st_commit_stop(struct sb_store *s);
+int st_commit_submit(struct sb_store *s, sb_wbatch *b, sb_write_cb cb, void *arg);
+void st_commit_drain(struct sb_store *s); /* waits until every queued batch is applied */
+uint64_t st_commit_queued(struct sb_store *s);
+/* Applies a batch with the WAL fsynced; counts the sync. */
+int st_apply_sync(struct sb_store *s, rocksdb_writebatch_t *wb, char *errmsg);
+
+/* keys.c */
+uint64_t st_token_bits(int64_t token);
+int64_t st_token_of_bits(const uint8_t p[8]);
+/* token | partition key components. */
+int st_key_prefix(sb_buf *out, const sb_table *t, const sb_value *pk, char *errmsg);
+/* Clustering prefix encoding (n values of the first clustering columns). */
+int st_key_clustering(sb_buf *out, const sb_table *t, const sb_value *ck, int n, char *errmsg);
+/* Range tombstone key: prefix | 0x20 | bounds | u16be prefix length. */
+int st_key_range(sb_buf *out, size_t prefix_len, const uint8_t *start, size_t slen, int sincl,
+                 const uint8_t *end, size_t elen, int eincl);
+int st_key_range_parse(const uint8_t *k, size_t klen, size_t *prefix_len, const uint8_t **start,
+                       size_t *slen, int *sincl, const uint8_t **end, size_t *elen, int *eincl);
+/* Is the encoded clustering key ck within [start, end] (encoded bounds,
+ * with inclusivity; a zero-length bound is unbounded)? -1 before start,
+ * 0 inside, 1 after end. */
+int st_ck_in_range(const uint8_t *ck, size_t cklen, const uint8_t *start, size_t slen, int sincl,
+                   const uint8_t *end, size_t elen, int eincl);
+/* Smallest key greater than every key that starts with p (in place);
+ * returns 0 if there is none (p all 0xff). */
+int st_key_successor(sb_buf *p);
+
+#endif
