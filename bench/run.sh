@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# Sibyl benchmarks (see docs/benchmarks.md). Run through `make bench`, which
+# builds build/sibyl and build/bench/* first; this script builds nothing.
+#
+#   1. line-protocol ingestion throughput and the node's CPU per point
+#   2. on-disk bytes per point after a full compaction
+#   3. idle RSS and start-to-accepting-requests time
+#
+# Prints one figure line per benchmark and writes them to
+# build/bench/results.txt. Knobs (environment):
+#   BENCH_SECONDS=20      ingestion run length
+#   BENCH_CONNECTIONS=16  concurrent keep-alive connections
+#   BENCH_BATCH=5000      points per request
+#   BENCH_POINTS=2000000  points written for the size benchmark
+#   BENCH_STARTUP_RUNS=10 start-up runs (median reported)
+#   BENCH_ONLY="ingest size startup"  a subset
+#   BENCH_TASKSET=1       pin the node to CPU 0 and the load generator to
+#                         CPU 1 (default when the machine has >= 2 CPUs)
+# Only loopback addresses are used; every loop is bounded in count and time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIBYL=${SIBYL:-build/sibyl} # another binary can be measured the same way
+BIN=build/bench
+OUT=$BIN/results.txt
+SECONDS_RUN=${BENCH_SECONDS:-20}
+CONNS=${BENCH_CONNECTIONS:-16}
+BATCH=${BENCH_BATCH:-5000}
+POINTS=${BENCH_POINTS:-2000000}
+RUNS=${BENCH_STARTUP_RUNS:-10}
+ONLY=${BENCH_ONLY:-ingest size startup}
+
+for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup"; do
+    [ -x "$f" ] || { echo "bench: $f is missing; run 'make bench'" >&2; exit 2; }
+done
+
+NODE_CPU=() GEN_CPU=()
+if [ "${BENCH_TASKSET:-1}" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+    NODE_CPU=(taskset -c 0)
+    GEN_CPU=(taskset -c 1)
+fi
+
+# Three free loopback ports (HTTP, CQL, node-to-node), so nothing else
+# running on this machine (another node, a test) is disturbed.
+read -r HTTP_PORT CQL_PORT LISTEN_PORT < <(/usr/bin/python3 - <<'EOF'
+import socket
+socks = [socket.socket() for _ in range(3)]
+for s in socks:
+    s.bind(("127.0.0.1", 0))
+print(*[s.getsockname()[1] for s in socks])
+EOF
+)
+TARGET=127.0.0.1:$HTTP_PORT
+TMP=$(mktemp -d /tmp/sibyl-bench-XXXXXX)
+NODE_PID=
+
+cleanup() {
+    stop_node
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_node() { # $1 = data dir
+    "${NODE_CPU[@]}" "$SIBYL" node --data "$1" --http "$TARGET" --cql "127.0.0.1:$CQL_PORT" \
+        --listen "127.0.0.1:$LISTEN_PORT" >"$TMP/node.log" 2>&1 &
+    NODE_PID=$!
+    local i
+    for i in $(seq 1 200); do # at most 20 s
+        if "$BIN/bench_http" GET "$TARGET" /health >/dev/null 2>&1; then
+            return 0
+        fi
+        if ! kill -0 "$NODE_PID" 2>/dev/null; then
+            echo "bench: the node exited during start-up:" >&2
+            tail -20 "$TMP/node.log" >&2
+            NODE_PID=
+            return 1
+        fi
+        sleep 0.1
+    done
+    echo "bench: the node did not answer /health within 20 s" >&2
+    return 1
+}
+
+stop_node() {
+    [ -n "$NODE_PID" ] || return 0
+    kill -TERM "$NODE_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 300); do # at most 30 s
+        kill -0 "$NODE_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$NODE_PID" 2>/dev/null || true
+    wait "$NODE_PID" 2>/dev/null || true
+    NODE_PID=
+}
+
+result() { # $1 = RESULT line, $2 = key
+    sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1"
+}
+
+verdict() { # $1 = value, $2 = op (le|ge), $3 = target
+    if awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { exit !((op == "le") ? v <= t : v >= t) }'; then
+        echo "meets target"
+    else
+        echo "MISSES target"
+    fi
+}
+
+LINES=()
+figure() {
+    echo "$1"
+    LINES+=("$1")
+}
+
+want() { [[ " $ONLY " == *" $1 "* ]]; }
+
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+echo "== Sibyl benchmarks ($rev, $(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%M:%SZ))"
+
+# --- 1. ingestion -----------------------------------------------------------
+if want ingest; then
+    echo "-- ingestion: $CONNS connections x $BATCH-point batches for ${SECONDS_RUN}s (group commit)"
+    start_node "$TMP/ingest"
+    out=$("${GEN_CPU[@]}" "$BIN/bench_ingest" --target "$TARGET" --bucket bench \
+        --connections "$CONNS" --batch "$BATCH" --duration "$SECONDS_RUN" --warmup 2 \
+        --node-pid "$NODE_PID") || { echo "$out"; echo "bench: ingestion run failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    pps=$(result "$r" points_per_s)
+    cpu=$(result "$r" node_cpu_s)
+    secs=$(result "$r" seconds)
+    per_core=$(awk -v p="$(result "$r" points)" -v c="$cpu" 'BEGIN { printf "%.0f", (c > 0) ? p / c : 0 }')
+    cores=$(awk -v c="$cpu" -v s="$secs" 'BEGIN { printf "%.2f", (s > 0) ? c / s : 0 }')
+    figure "ingest: $pps points/s, node CPU $cores cores, $per_core points/s per core of node CPU (target >= 300000 on one core: $(verdict "$per_core" ge 300000)); p50 $(result "$r" p50_ms) ms, p99 $(result "$r" p99_ms) ms per $BATCH-point request"
+    stop_node
+fi
+
+# --- 2. bytes per point ---------------------------------------------------
+if want size; then
+    echo "-- on-disk size: $POINTS simulator points (100 sensors, 5 fields, 1 reading/s), flush + full compaction"
+    start_node "$TMP/size"
+    out=$("${GEN_CPU[@]}" "$BIN/bench_ingest" --target "$TARGET" --bucket sensors --fresh \
+        --connections 4 --batch "$BATCH" --points "$POINTS") ||
+        { echo "$out"; echo "bench: writing points failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    written=$(result "$r" points)
+    lp=$(result "$r" lp_bytes_per_point)
+    if ! "$BIN/bench_http" POST "$TARGET" /api/v1/admin/compact >"$TMP/compact.out" 2>&1; then
+        cat "$TMP/compact.out"
+        if [ -x "$BIN/bench_compact" ]; then
+            echo "bench: no compaction endpoint; compacting the store directly"
+            stop_node
+            "$BIN/bench_compact" "$TMP/size"
+        else
+            echo "bench: compaction failed" >&2
+            exit 1
+        fi
+    fi
+    stop_node
+    sst=$(find "$TMP/size" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
+    if [ "$sst" -eq 0 ]; then
+        echo "bench: no SST files under $TMP/size after compaction; cannot measure" >&2
+        exit 1
+    fi
+    bpp=$(awk -v s="$sst" -v n="$written" 'BEGIN { printf "%.2f", s / n }')
+    bpf=$(awk -v s="$sst" -v n="$written" 'BEGIN { printf "%.2f", s / n / 5 }')
+    figure "size: $bpp bytes/point on disk after full compaction, $bpf bytes/field value ($sst SST bytes for $written points; line protocol was $lp bytes/point) (target <= 8 bytes/point: $(verdict "$bpp" le 8))"
+fi
+
+# --- 3. start-up and idle memory ------------------------------------------
+if want startup; then
+    echo "-- start-up: $RUNS runs of spawn -> GET /health 200, then VmRSS after 1 s idle"
+    out=$("$BIN/bench_startup" --sibyl "$SIBYL" --http-port "$HTTP_PORT" --cql-port "$CQL_PORT" \
+        --listen-port "$LISTEN_PORT" --runs "$RUNS" --idle-ms 1000 2>"$TMP/startup.err") ||
+        { cat "$TMP/startup.err"; echo "bench: start-up benchmark failed" >&2; exit 1; }
+    r=$(grep '^RESULT' <<<"$out")
+    ms=$(result "$r" startup_ms_median)
+    rss=$(awk -v b="$(result "$r" rss_bytes_median)" 'BEGIN { printf "%.1f", b / 1048576 }')
+    figure "startup: $ms ms median from spawn to accepting requests ($RUNS runs) (target <= 200 ms: $(verdict "$ms" le 200))"
+    figure "idle rss: $rss MB VmRSS of an idle node (target <= 16 MB: $(verdict "$rss" le 16))"
+fi
+
+{
+    echo "# Sibyl benchmarks, $rev, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) CPUs"
+    printf '%s\n' "${LINES[@]}"
+} >"$OUT"
+echo "== results written to $OUT"
