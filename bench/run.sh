@@ -148,15 +148,9 @@ if want size; then
     written=$(result "$r" points)
     lp=$(result "$r" lp_bytes_per_point)
     if ! "$BIN/bench_http" POST "$TARGET" /api/v1/admin/compact >"$TMP/compact.out" 2>&1; then
-        cat "$TMP/compact.out"
-        if [ -x "$BIN/bench_compact" ]; then
-            echo "bench: no compaction endpoint; compacting the store directly"
-            stop_node
-            "$BIN/bench_compact" "$TMP/size"
-        else
-            echo "bench: compaction failed" >&2
-            exit 1
-        fi
+        cat "$TMP/compact.out" >&2
+        echo "bench: POST /api/v1/admin/compact failed" >&2
+        exit 1
     fi
     stop_node
     sst=$(find "$TMP/size" -name '*.sst' -printf '%s\n' | awk '{ s += $1 } END { print s + 0 }')
