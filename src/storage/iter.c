@@ -28,6 +28,7 @@
 
 #include "storage/store_int.h"
 #include "util/err.h"
+#include "util/log.h"
 
 typedef struct irt {
     size_t soff, slen, eoff, elen;
@@ -79,6 +80,7 @@ static int iter_error(sb_iter *it)
     rocksdb_iter_get_error(it->it, &err);
     if (!err)
         return 0;
+    SB_ERROR("storage", "read failed", "table=%s.%s err=\"%s\"", it->t->keyspace, it->t->name, err);
     rocksdb_free(err);
     return SB_EIO;
 }

@@ -18,8 +18,8 @@
  *
  * Memory is kept small on purpose (a node idles at <= 16 MB RSS): one LRU
  * block cache shared by every column family that also holds index blocks,
- * small memtables with a total cap (db_write_buffer_size), at most 64 open
- * files, one flush and one compaction thread.
+ * small memtables with a total cap (db_write_buffer_size), one flush and
+ * one compaction thread.
  *
  * DDL runs on the loop thread and syncs; it is rare. DROP and TRUNCATE wait
  * for the commit queue to drain first so no queued batch refers to a
@@ -298,7 +298,11 @@ static void setup_options(sb_store *s)
     rocksdb_options_set_create_if_missing(o, 1);
     rocksdb_options_set_create_missing_column_families(o, 1);
     rocksdb_options_set_block_based_table_factory(o, s->bbto);
-    rocksdb_options_set_max_open_files(o, 64);
+    /* -1 (keep every SST open) is required by FIFO compaction with a TTL
+     * (TimeWindow tables) in RocksDB 7.8. Index blocks still live in the
+     * bounded block cache, so an open file costs a descriptor and a small
+     * table reader; SSTs are 64 MB, so files stay few. */
+    rocksdb_options_set_max_open_files(o, -1);
     rocksdb_options_set_table_cache_numshardbits(o, 2);
     rocksdb_options_set_max_background_jobs(o, 2);
     rocksdb_options_set_max_subcompactions(o, 1);
@@ -1133,7 +1137,10 @@ static void cf_stats(sb_store *s, rocksdb_column_family_handle_t *cf, sb_store_s
     for (int l = 0; l < 7; l++) {
         char name[64];
         snprintf(name, sizeof(name), "rocksdb.num-files-at-level%d", l);
-        st->sst_files += prop(s, cf, name);
+        char *v = rocksdb_property_value_cf(s->db, cf, name); /* a string property */
+        if (v)
+            st->sst_files += strtoull(v, NULL, 10);
+        rocksdb_free(v);
     }
 }
 

@@ -16,20 +16,20 @@
 
 static char fx_dir[256];
 
-static void fx_mkdir(void)
+static inline void fx_mkdir(void)
 {
     snprintf(fx_dir, sizeof(fx_dir), "/tmp/sibyl-store-XXXXXX");
     assert_non_null(mkdtemp(fx_dir));
 }
 
-static void fx_rmdir(void)
+static inline void fx_rmdir(void)
 {
     char cmd[300];
     snprintf(cmd, sizeof(cmd), "rm -rf %s", fx_dir);
     assert_int_equal(system(cmd), 0);
 }
 
-static sb_store *fx_open(uv_loop_t *loop, const sb_store_opts *o)
+static inline sb_store *fx_open(uv_loop_t *loop, const sb_store_opts *o)
 {
     sb_store *s = NULL;
     char err[SB_ERRMSG_SIZE];
@@ -39,8 +39,8 @@ static sb_store *fx_open(uv_loop_t *loop, const sb_store_opts *o)
     return s;
 }
 
-static void fx_col(sb_column *c, const char *name, uint8_t type, sb_col_kind kind, int pos,
-                   int desc)
+static inline void fx_col(sb_column *c, const char *name, uint8_t type, sb_col_kind kind, int pos,
+                          int desc)
 {
     memset(c, 0, sizeof(*c));
     c->name = strdup(name);
@@ -52,7 +52,7 @@ static void fx_col(sb_column *c, const char *name, uint8_t type, sb_col_kind kin
 
 /* sensors(sensor text, ts bigint [DESC], v double, s text static,
  *         m map<text, int>, PRIMARY KEY (sensor, ts)) */
-static sb_table *fx_table(const char *ks, const char *name, int desc, int32_t gc_grace_s)
+static inline sb_table *fx_table(const char *ks, const char *name, int desc, int32_t gc_grace_s)
 {
     sb_table *t = calloc(1, sizeof(*t));
     t->keyspace = strdup(ks);
@@ -73,7 +73,7 @@ static sb_table *fx_table(const char *ks, const char *name, int desc, int32_t gc
     return t;
 }
 
-static sb_keyspace *fx_keyspace(const char *name)
+static inline sb_keyspace *fx_keyspace(const char *name)
 {
     sb_keyspace *k = calloc(1, sizeof(*k));
     k->name = strdup(name);
@@ -83,8 +83,8 @@ static sb_keyspace *fx_keyspace(const char *name)
 }
 
 /* Creates ks.t and returns the store's table. */
-static const sb_table *fx_setup(sb_store *s, const char *ks, const char *name, int desc,
-                                int32_t gc_grace_s)
+static inline const sb_table *fx_setup(sb_store *s, const char *ks, const char *name, int desc,
+                                       int32_t gc_grace_s)
 {
     char err[SB_ERRMSG_SIZE];
     if (!sb_schema_keyspace(sb_store_schema(s), ks))
@@ -97,7 +97,7 @@ static const sb_table *fx_setup(sb_store *s, const char *ks, const char *name, i
     return t;
 }
 
-static uint16_t fx_colid(const sb_table *t, const char *name)
+static inline uint16_t fx_colid(const sb_table *t, const char *name)
 {
     sb_column *c = sb_table_column(t, name);
     assert_non_null(c);
@@ -108,12 +108,12 @@ static uint16_t fx_colid(const sb_table *t, const char *name)
 static uint8_t fx_vals[256][16];
 static int fx_vi;
 
-static sb_value fx_text(const char *s)
+static inline sb_value fx_text(const char *s)
 {
     return (sb_value){(const uint8_t *)s, (int32_t)strlen(s)};
 }
 
-static sb_value fx_bigint(int64_t v)
+static inline sb_value fx_bigint(int64_t v)
 {
     uint8_t *p = fx_vals[fx_vi++ % 256];
     for (int i = 0; i < 8; i++)
@@ -121,7 +121,7 @@ static sb_value fx_bigint(int64_t v)
     return (sb_value){p, 8};
 }
 
-static sb_value fx_int(int32_t v)
+static inline sb_value fx_int(int32_t v)
 {
     uint8_t *p = fx_vals[fx_vi++ % 256];
     for (int i = 0; i < 4; i++)
@@ -129,14 +129,14 @@ static sb_value fx_int(int32_t v)
     return (sb_value){p, 4};
 }
 
-static sb_value fx_double(double d)
+static inline sb_value fx_double(double d)
 {
     uint64_t u;
     memcpy(&u, &d, 8);
     return fx_bigint((int64_t)u);
 }
 
-static int64_t fx_get_bigint(sb_value v)
+static inline int64_t fx_get_bigint(sb_value v)
 {
     assert_int_equal(v.len, 8);
     uint64_t u = 0;
@@ -145,7 +145,7 @@ static int64_t fx_get_bigint(sb_value v)
     return (int64_t)u;
 }
 
-static double fx_get_double(sb_value v)
+static inline double fx_get_double(sb_value v)
 {
     int64_t i = fx_get_bigint(v);
     double d;
@@ -153,7 +153,7 @@ static double fx_get_double(sb_value v)
     return d;
 }
 
-static sb_cell fx_cell(uint16_t col, int64_t ts, int32_t ttl, sb_value v)
+static inline sb_cell fx_cell(uint16_t col, int64_t ts, int32_t ttl, sb_value v)
 {
     sb_cell c = {.col = col, .ts_us = ts, .ttl_s = ttl, .elem = SB_VALUE_NULL, .value = v};
     if (v.len < 0)
@@ -162,8 +162,8 @@ static sb_cell fx_cell(uint16_t col, int64_t ts, int32_t ttl, sb_value v)
 }
 
 /* Writes one row (sensor, ts) with v = val at write time wts. */
-static void fx_put(sb_store *s, const sb_table *t, const char *sensor, int64_t ts, double val,
-                   int64_t wts, int32_t ttl, int64_t now_s)
+static inline void fx_put(sb_store *s, const sb_table *t, const char *sensor, int64_t ts,
+                          double val, int64_t wts, int32_t ttl, int64_t now_s)
 {
     char err[SB_ERRMSG_SIZE];
     sb_wbatch *b = sb_wbatch_new();
@@ -177,7 +177,7 @@ static void fx_put(sb_store *s, const sb_table *t, const char *sensor, int64_t t
         fail_msg("write: %s", err);
 }
 
-static void fx_write(sb_store *s, sb_wbatch *b)
+static inline void fx_write(sb_store *s, sb_wbatch *b)
 {
     char err[SB_ERRMSG_SIZE];
     int rv = sb_store_write_sync(s, b, err);
@@ -197,8 +197,9 @@ typedef struct fx_rows {
     int64_t liveness[1024];
 } fx_rows;
 
-static void fx_read(sb_store *s, const sb_table *t, const char *sensor, const sb_bound *start,
-                    const sb_bound *end, int reversed, int64_t now_s, fx_rows *out)
+static inline void fx_read(sb_store *s, const sb_table *t, const char *sensor,
+                           const sb_bound *start, const sb_bound *end, int reversed, int64_t now_s,
+                           fx_rows *out)
 {
     char err[SB_ERRMSG_SIZE];
     sb_value pk = sensor ? fx_text(sensor) : SB_VALUE_NULL;
