@@ -24,18 +24,18 @@
 
 /* ------------------------------------------------------------------ arena */
 
-struct cql_chunk {
-    cql_chunk *next;
+struct cx_chunk {
+    cx_chunk *next;
     size_t used, cap;
     _Alignas(16) uint8_t data[];
 };
 
-void *cql_alloc(cql_mem *m, size_t n)
+void *cx_alloc(cx_mem *m, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (n == 0)
         n = 16;
-    cql_chunk *c = m->head;
+    cx_chunk *c = m->head;
     if (!c || c->cap - c->used < n) {
         size_t cap = n > 16384 ? n : 16384;
         c = malloc(sizeof *c + cap);
@@ -58,38 +58,38 @@ void *cql_alloc(cql_mem *m, size_t n)
     return p;
 }
 
-void *cql_memdup(cql_mem *m, const void *p, size_t n)
+void *cx_memdup(cx_mem *m, const void *p, size_t n)
 {
-    void *d = cql_alloc(m, n + 1);
+    void *d = cx_alloc(m, n + 1);
     if (d && n)
         memcpy(d, p, n);
     return d;
 }
 
-char *cql_strdup(cql_mem *m, const char *s)
+char *cx_strdup(cx_mem *m, const char *s)
 {
-    return cql_memdup(m, s, strlen(s));
+    return cx_memdup(m, s, strlen(s));
 }
 
-void cql_mem_free(cql_mem *m)
+void cx_mem_free(cx_mem *m)
 {
-    cql_chunk *c = m->head;
+    cx_chunk *c = m->head;
     while (c) {
-        cql_chunk *n = c->next;
+        cx_chunk *n = c->next;
         free(c);
         c = n;
     }
     m->head = NULL;
 }
 
-int cql_value_dup(cql_mem *m, sb_value *dst, sb_value src)
+int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src)
 {
     if (src.len < 0) {
         *dst = src;
         dst->p = NULL;
         return 0;
     }
-    uint8_t *p = cql_memdup(m, src.p, (size_t)src.len);
+    uint8_t *p = cx_memdup(m, src.p, (size_t)src.len);
     if (!p)
         return SB_ENOMEM;
     dst->p = p;
@@ -220,7 +220,7 @@ static void append_pos(char *msg, const sb_cql_pos *pos)
     snprintf(msg + n, SB_ERRMSG_SIZE - n, " (line %u:%u)", pos->line, pos->col);
 }
 
-int cql_err(cql_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
+int cx_err(cx_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
 {
     sb_cql_result *r = c->res;
     va_list ap;
@@ -232,16 +232,16 @@ int cql_err(cql_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
     return status;
 }
 
-int cql_err_msg(cql_ctx *c, int status, const sb_cql_pos *pos, const char *errmsg)
+int cx_err_msg(cx_ctx *c, int status, const sb_cql_pos *pos, const char *errmsg)
 {
-    return cql_err(c, status, pos, "%s", errmsg && errmsg[0] ? errmsg : sb_strerror(status));
+    return cx_err(c, status, pos, "%s", errmsg && errmsg[0] ? errmsg : sb_strerror(status));
 }
 
 /* ---------------------------------------------------------------- results */
 
 typedef struct result_box {
     sb_cql_result r;
-    cql_mem mem;
+    cx_mem mem;
 } result_box;
 
 static sb_cql_result *result_new(void)
@@ -259,7 +259,7 @@ void sb_cql_result_free(sb_cql_result *r)
     if (!r)
         return;
     result_box *b = (result_box *)r;
-    cql_mem_free(&b->mem);
+    cx_mem_free(&b->mem);
     free(b);
 }
 
@@ -337,10 +337,10 @@ int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out)
 
 /* ----------------------------------------------------------------- engine */
 
-struct cql_prep {
+struct cx_prep {
     sb_cql_prepared pub;
     sb_cql_stmt *stmt;
-    cql_mem mem;
+    cx_mem mem;
     uint64_t last_used;
 };
 
@@ -368,12 +368,12 @@ sb_cql_engine *sb_cql_engine_new(sb_store *s, const sb_cql_engine_opts *opts)
     return e;
 }
 
-static void prep_free(cql_prep *p)
+static void prep_free(cx_prep *p)
 {
     if (!p)
         return;
     sb_cql_stmt_free(p->stmt);
-    cql_mem_free(&p->mem);
+    cx_mem_free(&p->mem);
     free(p);
 }
 
@@ -429,7 +429,7 @@ void sb_cql_opts_default(sb_cql_opts *o)
 
 /* --------------------------------------------------------------- helpers */
 
-int64_t cql_write_ts(cql_ctx *c)
+int64_t cx_write_ts(cx_ctx *c)
 {
     if (!c->write_ts) {
         if (c->opts && c->opts->has_timestamp)
@@ -440,21 +440,21 @@ int64_t cql_write_ts(cql_ctx *c)
     return c->write_ts;
 }
 
-const char *cql_keyspace_of(cql_ctx *c, const sb_cql_qname *q)
+const char *cx_keyspace_of(cx_ctx *c, const sb_cql_qname *q)
 {
     if (q->ks)
         return q->ks;
     if (c->ks_default && c->ks_default[0])
         return c->ks_default;
-    cql_err(c, SB_EINVALID, &q->pos,
-            "No keyspace has been specified. USE a keyspace, or explicitly specify "
-            "keyspace.tablename");
+    cx_err(c, SB_EINVALID, &q->pos,
+           "No keyspace has been specified. USE a keyspace, or explicitly specify "
+           "keyspace.tablename");
     return NULL;
 }
 
-int cql_resolve_table(cql_ctx *c, const sb_cql_qname *q, const sb_table **out)
+int cx_resolve_table(cx_ctx *c, const sb_cql_qname *q, const sb_table **out)
 {
-    const char *ks = cql_keyspace_of(c, q);
+    const char *ks = cx_keyspace_of(c, q);
     if (!ks)
         return c->res->err.status;
     if (c->e->has_vt && c->e->vt.lookup) {
@@ -466,15 +466,15 @@ int cql_resolve_table(cql_ctx *c, const sb_cql_qname *q, const sb_table **out)
     }
     const sb_schema *s = sb_store_schema(c->e->store);
     if (!sb_schema_keyspace(s, ks))
-        return cql_err(c, SB_EINVALID, &q->pos, "Keyspace %s does not exist", ks);
+        return cx_err(c, SB_EINVALID, &q->pos, "Keyspace %s does not exist", ks);
     const sb_table *t = sb_schema_table(s, ks, q->name);
     if (!t)
-        return cql_err(c, SB_EINVALID, &q->pos, "unconfigured table %s", q->name);
+        return cx_err(c, SB_EINVALID, &q->pos, "unconfigured table %s", q->name);
     *out = t;
     return 0;
 }
 
-const char *cql_type_str(sb_type t, char *buf)
+const char *cx_type_str(sb_type t, char *buf)
 {
     const char *s = sb_type_name(t, buf, 64);
     return s ? s : "?";
@@ -507,7 +507,7 @@ static void on_write_done(void *arg, int status)
     cb(cbarg, r);
 }
 
-static int submit_write(cql_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
+static int submit_write(cx_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
 {
     sb_cql_engine *e = c->e;
     if (sb_wbatch_count(b) == 0) {
@@ -518,13 +518,13 @@ static int submit_write(cql_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
         char msg[SB_ERRMSG_SIZE] = "";
         int rc = sb_store_write_sync(e->store, b, msg);
         if (rc != 0)
-            cql_err_msg(c, rc, NULL, msg);
+            cx_err_msg(c, rc, NULL, msg);
         return 1;
     }
     write_req *w = malloc(sizeof *w);
     if (!w) {
         sb_wbatch_free(b);
-        cql_err(c, SB_ENOMEM, NULL, "out of memory");
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
         return 1;
     }
     w->cb = cb;
@@ -536,9 +536,9 @@ static int submit_write(cql_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
     if (rc != 0) {
         free(w);
         if (rc == SB_EOVERLOADED)
-            cql_err(c, rc, NULL, "Overloaded: the commit queue is full");
+            cx_err(c, rc, NULL, "Overloaded: the commit queue is full");
         else
-            cql_err(c, rc, NULL, "write failed: %s", sb_strerror(rc));
+            cx_err(c, rc, NULL, "write failed: %s", sb_strerror(rc));
         return 1;
     }
     return 0; /* the callback owns the result now */
@@ -552,29 +552,29 @@ static int is_write(sb_cql_stmt_kind k)
 
 /* Runs a compiled context; returns 1 if the result is complete (caller
  * calls back), 0 if an asynchronous write will call back. */
-static int run(cql_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
+static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
 {
     int rc;
     switch (st->kind) {
     case SB_CQL_STMT_SELECT:
-        cql_exec_select(c, st);
+        cx_exec_select(c, st);
         return 1;
     case SB_CQL_STMT_USE:
-        cql_exec_use(c, st);
+        cx_exec_use(c, st);
         return 1;
     default:
         break;
     }
     if (!is_write(st->kind)) {
-        cql_exec_ddl(c, st);
+        cx_exec_ddl(c, st);
         return 1;
     }
     sb_wbatch *b = sb_wbatch_new();
     if (!b) {
-        cql_err(c, SB_ENOMEM, NULL, "out of memory");
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
         return 1;
     }
-    rc = cql_exec_write(c, st, b);
+    rc = cx_exec_write(c, st, b);
     if (rc != 0) {
         sb_wbatch_free(b);
         return 1;
@@ -583,7 +583,7 @@ static int run(cql_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
     return submit_write(c, b, cb, arg);
 }
 
-static int ctx_init(cql_ctx *c, sb_cql_engine *e, sb_cql_session *s, const sb_cql_opts *opts,
+static int ctx_init(cx_ctx *c, sb_cql_engine *e, sb_cql_session *s, const sb_cql_opts *opts,
                     sb_cql_result *res)
 {
     memset(c, 0, sizeof *c);
@@ -599,19 +599,19 @@ static int ctx_init(cql_ctx *c, sb_cql_engine *e, sb_cql_session *s, const sb_cq
 }
 
 /* Maps the caller's values onto the statement's markers. */
-static int bind_values(cql_ctx *c, const sb_cql_stmt *st, const sb_value *binds, int nbinds)
+static int bind_values(cx_ctx *c, const sb_cql_stmt *st, const sb_value *binds, int nbinds)
 {
     const sb_cql_opts *o = c->opts;
     if (o && o->bind_names && nbinds > 0) {
-        sb_value *v = cql_alloc(&c->tmp, sizeof *v * (size_t)(st->nbind + 1));
+        sb_value *v = cx_alloc(&c->tmp, sizeof *v * (size_t)(st->nbind + 1));
         if (!v)
-            return cql_err(c, SB_ENOMEM, NULL, "out of memory");
+            return cx_err(c, SB_ENOMEM, NULL, "out of memory");
         for (int i = 0; i < st->nbind; i++) {
             v[i] = (sb_value){NULL, CQL_UNSET_LEN};
             const char *name = st->bind_names[i];
             if (!name)
-                return cql_err(c, SB_EINVALID, NULL,
-                               "Named values given but bind marker %d is anonymous", i);
+                return cx_err(c, SB_EINVALID, NULL,
+                              "Named values given but bind marker %d is anonymous", i);
             int found = 0;
             for (int j = 0; j < nbinds; j++) {
                 if (o->bind_names[j] && strcasecmp(o->bind_names[j], name) == 0) {
@@ -621,15 +621,15 @@ static int bind_values(cql_ctx *c, const sb_cql_stmt *st, const sb_value *binds,
                 }
             }
             if (!found)
-                return cql_err(c, SB_EINVALID, NULL, "No value given for bind variable %s", name);
+                return cx_err(c, SB_EINVALID, NULL, "No value given for bind variable %s", name);
         }
         c->binds = v;
         c->nbinds = st->nbind;
         return 0;
     }
     if (nbinds != st->nbind)
-        return cql_err(c, SB_EINVALID, NULL,
-                       "There were %d markers(?) in CQL but %d bound variables", st->nbind, nbinds);
+        return cx_err(c, SB_EINVALID, NULL,
+                      "There were %d markers(?) in CQL but %d bound variables", st->nbind, nbinds);
     c->binds = binds;
     c->nbinds = nbinds;
     return 0;
@@ -642,20 +642,20 @@ static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_defa
     sb_cql_result *res = result_new();
     if (!res)
         return SB_ENOMEM;
-    cql_ctx c;
+    cx_ctx c;
     ctx_init(&c, e, s, opts, res);
     if (ks_default)
         c.ks_default = ks_default;
     c.root = st;
     int done = 1;
     if (bind_values(&c, st, binds, nbinds) == 0) {
-        c.bspec = cql_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
+        c.bspec = cx_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
         if (!c.bspec)
-            cql_err(&c, SB_ENOMEM, NULL, "out of memory");
+            cx_err(&c, SB_ENOMEM, NULL, "out of memory");
         else
             done = run(&c, st, cb, arg);
     }
-    cql_mem_free(&c.tmp);
+    cx_mem_free(&c.tmp);
     if (done)
         cb(arg, res);
     return 0;
@@ -697,7 +697,7 @@ static void prepared_id(const char *ks, const char *text, size_t len, uint8_t id
     EVP_MD_CTX_free(m);
 }
 
-static cql_prep *prep_lookup(sb_cql_engine *e, const uint8_t *id, size_t id_len)
+static cx_prep *prep_lookup(sb_cql_engine *e, const uint8_t *id, size_t id_len)
 {
     if (id_len != 16)
         return NULL;
@@ -712,11 +712,11 @@ static cql_prep *prep_lookup(sb_cql_engine *e, const uint8_t *id, size_t id_len)
 
 const sb_cql_prepared *sb_cql_prepared_find(sb_cql_engine *e, const uint8_t *id, size_t id_len)
 {
-    cql_prep *p = prep_lookup(e, id, id_len);
+    cx_prep *p = prep_lookup(e, id, id_len);
     return p ? &p->pub : NULL;
 }
 
-static int prep_insert(sb_cql_engine *e, cql_prep *p)
+static int prep_insert(sb_cql_engine *e, cx_prep *p)
 {
     if (e->nprep >= e->opts.max_prepared) {
         int lru = 0;
@@ -727,7 +727,7 @@ static int prep_insert(sb_cql_engine *e, cql_prep *p)
         e->prep[lru] = p;
         return 0;
     }
-    cql_prep **np = realloc(e->prep, sizeof *np * (size_t)(e->nprep + 1));
+    cx_prep **np = realloc(e->prep, sizeof *np * (size_t)(e->nprep + 1));
     if (!np)
         return SB_ENOMEM;
     e->prep = np;
@@ -735,19 +735,19 @@ static int prep_insert(sb_cql_engine *e, cql_prep *p)
     return 0;
 }
 
-static int copy_specs(cql_mem *m, const sb_cql_colspec *src, int n, sb_cql_colspec **out)
+static int copy_specs(cx_mem *m, const sb_cql_colspec *src, int n, sb_cql_colspec **out)
 {
     *out = NULL;
     if (n <= 0)
         return 0;
-    sb_cql_colspec *d = cql_alloc(m, sizeof *d * (size_t)n);
+    sb_cql_colspec *d = cx_alloc(m, sizeof *d * (size_t)n);
     if (!d)
         return SB_ENOMEM;
     for (int i = 0; i < n; i++) {
         d[i].type = src[i].type;
-        d[i].ks = cql_strdup(m, src[i].ks ? src[i].ks : "");
-        d[i].table = cql_strdup(m, src[i].table ? src[i].table : "");
-        d[i].name = cql_strdup(m, src[i].name ? src[i].name : "");
+        d[i].ks = cx_strdup(m, src[i].ks ? src[i].ks : "");
+        d[i].table = cx_strdup(m, src[i].table ? src[i].table : "");
+        d[i].name = cx_strdup(m, src[i].name ? src[i].name : "");
         if (!d[i].ks || !d[i].table || !d[i].name)
             return SB_ENOMEM;
     }
@@ -761,7 +761,7 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
     const char *ks = s ? s->keyspace : "";
     uint8_t id[16];
     prepared_id(ks, text, len, id);
-    cql_prep *old = prep_lookup(e, id, 16);
+    cx_prep *old = prep_lookup(e, id, 16);
     if (old) {
         *out = &old->pub;
         return 0;
@@ -771,7 +771,7 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
     if (rc != 0)
         return rc;
     sb_cql_result *res = result_new();
-    cql_prep *p = calloc(1, sizeof *p);
+    cx_prep *p = calloc(1, sizeof *p);
     if (!res || !p) {
         sb_cql_result_free(res);
         free(p);
@@ -779,37 +779,37 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
     }
     p->stmt = st;
-    cql_ctx c;
+    cx_ctx c;
     ctx_init(&c, e, s, NULL, res);
     c.root = st;
     c.preparing = 1;
-    c.bspec = cql_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
+    c.bspec = cx_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
     if (!c.bspec) {
-        rc = cql_err(&c, SB_ENOMEM, NULL, "out of memory");
+        rc = cx_err(&c, SB_ENOMEM, NULL, "out of memory");
         goto done;
     }
     /* Compile without running: SELECT and writes walk every term and
      * record bind types; DDL and USE are checked at execution. */
     if (st->kind == SB_CQL_STMT_SELECT) {
-        rc = cql_exec_select(&c, st);
+        rc = cx_exec_select(&c, st);
         p->pub.is_select = 1;
     } else if (is_write(st->kind)) {
-        rc = cql_exec_write(&c, st, NULL);
+        rc = cx_exec_write(&c, st, NULL);
     } else if (st->nbind > 0) {
-        rc = cql_err(&c, SB_EINVALID, &st->pos, "Bind variables are not allowed in %s statements",
-                     sb_cql_stmt_kind_name(st->kind));
+        rc = cx_err(&c, SB_EINVALID, &st->pos, "Bind variables are not allowed in %s statements",
+                    sb_cql_stmt_kind_name(st->kind));
     }
     if (rc != 0)
         goto done;
     for (int i = 0; i < st->nbind; i++) {
         if (!c.bspec[i].name) {
-            rc = cql_err(&c, SB_EINVALID, NULL, "Cannot infer the type of bind marker %d", i);
+            rc = cx_err(&c, SB_EINVALID, NULL, "Cannot infer the type of bind marker %d", i);
             goto done;
         }
     }
     memcpy(p->pub.id, id, 16);
-    p->pub.query = cql_memdup(&p->mem, text, len);
-    p->pub.keyspace = cql_strdup(&p->mem, ks);
+    p->pub.query = cx_memdup(&p->mem, text, len);
+    p->pub.keyspace = cx_strdup(&p->mem, ks);
     p->pub.nbinds = st->nbind;
     sb_cql_colspec *b = NULL, *cols = NULL;
     rc = copy_specs(&p->mem, c.bspec, st->nbind, &b);
@@ -820,7 +820,7 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
         for (int i = 0; i < c.npk_binds; i++)
             all &= c.pk_binds[i] >= 0;
         if (all) {
-            int *pk = cql_memdup(&p->mem, c.pk_binds, sizeof(int) * (size_t)c.npk_binds);
+            int *pk = cx_memdup(&p->mem, c.pk_binds, sizeof(int) * (size_t)c.npk_binds);
             if (!pk)
                 rc = SB_ENOMEM;
             p->pub.pk_binds = pk;
@@ -828,7 +828,7 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
         }
     }
     if (rc != 0 || !p->pub.query || !p->pub.keyspace) {
-        rc = cql_err(&c, SB_ENOMEM, NULL, "out of memory");
+        rc = cx_err(&c, SB_ENOMEM, NULL, "out of memory");
         goto done;
     }
     p->pub.binds = b;
@@ -837,7 +837,7 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
     p->last_used = ++e->use_clock;
     rc = prep_insert(e, p);
     if (rc != 0)
-        cql_err(&c, rc, NULL, "out of memory");
+        cx_err(&c, rc, NULL, "out of memory");
 done:
     if (rc != 0) {
         sb_seterr(errmsg, rc, "%s", res->err.message);
@@ -845,7 +845,7 @@ done:
     } else {
         *out = &p->pub;
     }
-    cql_mem_free(&c.tmp);
+    cx_mem_free(&c.tmp);
     sb_cql_result_free(res);
     return rc;
 }
@@ -854,7 +854,7 @@ int sb_cql_execute_prepared(sb_cql_engine *e, sb_cql_session *s, const uint8_t *
                             const sb_value *binds, int nbinds, const sb_cql_opts *opts,
                             sb_cql_cb cb, void *arg)
 {
-    cql_prep *p = prep_lookup(e, id, id_len);
+    cx_prep *p = prep_lookup(e, id, id_len);
     if (!p) {
         sb_cql_result *res = result_new();
         if (!res)

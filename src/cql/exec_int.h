@@ -8,7 +8,7 @@
  *   exec_where.c  WHERE clauses -> partitions, clustering slices, filters
  *   exec_select.c SELECT: selectors, aggregates, GROUP BY, paging
  *
- * Memory: each execution has a context (cql_ctx) with a scratch arena
+ * Memory: each execution has a context (cx_ctx) with a scratch arena
  * (tmp) freed when the execution ends, and the result's arena (rm) for
  * what the caller receives. Values computed from terms live in tmp.
  *
@@ -31,20 +31,20 @@
 #define CQL_UNSET_LEN (-2)
 
 /* --- arena --------------------------------------------------------------- */
-typedef struct cql_chunk cql_chunk;
-typedef struct cql_mem {
-    cql_chunk *head;
-} cql_mem;
+typedef struct cx_chunk cx_chunk;
+typedef struct cx_mem {
+    cx_chunk *head;
+} cx_mem;
 
-void *cql_alloc(cql_mem *m, size_t n); /* zeroed; NULL on OOM */
-void *cql_memdup(cql_mem *m, const void *p, size_t n);
-char *cql_strdup(cql_mem *m, const char *s);
-void cql_mem_free(cql_mem *m);
+void *cx_alloc(cx_mem *m, size_t n); /* zeroed; NULL on OOM */
+void *cx_memdup(cx_mem *m, const void *p, size_t n);
+char *cx_strdup(cx_mem *m, const char *s);
+void cx_mem_free(cx_mem *m);
 /* Copies a value's bytes into m (null/unset keep their length). */
-int cql_value_dup(cql_mem *m, sb_value *dst, sb_value src);
+int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src);
 
 /* --- engine internals ---------------------------------------------------- */
-typedef struct cql_prep cql_prep;
+typedef struct cx_prep cx_prep;
 
 struct sb_cql_engine {
     sb_store *store;
@@ -52,13 +52,13 @@ struct sb_cql_engine {
     int64_t last_ts;
     sb_cql_vtables vt;
     int has_vt;
-    cql_prep **prep; /* cache, nprep entries, LRU by use counter */
+    cx_prep **prep; /* cache, nprep entries, LRU by use counter */
     int nprep;
     uint64_t use_clock;
 };
 
 /* --- per-execution context ----------------------------------------------- */
-typedef struct cql_ctx {
+typedef struct cx_ctx {
     sb_cql_engine *e;
     sb_cql_session *sess;
     const char *ks_default; /* keyspace for unqualified names; "" none */
@@ -71,29 +71,29 @@ typedef struct cql_ctx {
     int *pk_binds;         /* npk_binds entries (prepare routing), -1 = none */
     int npk_binds;
     sb_cql_result *res;
-    cql_mem *rm; /* result memory */
-    cql_mem tmp; /* scratch */
+    cx_mem *rm; /* result memory */
+    cx_mem tmp; /* scratch */
     int64_t now_us;
     int64_t now_s;
     int64_t write_ts;          /* default write timestamp, 0 until first needed */
     const sb_table *cur_table; /* for bind specs */
-} cql_ctx;
+} cx_ctx;
 
 /* Sets c->res->err (status, code, class, message) and returns status. The
  * message gets " (line L:C)" appended when pos is not NULL. */
-int cql_err(cql_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
+int cx_err(cx_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Re-raises an SB_E* status whose message is in errmsg (from storage). */
-int cql_err_msg(cql_ctx *c, int status, const sb_cql_pos *pos, const char *errmsg);
+int cx_err_msg(cx_ctx *c, int status, const sb_cql_pos *pos, const char *errmsg);
 
-int64_t cql_write_ts(cql_ctx *c);
+int64_t cx_write_ts(cx_ctx *c);
 /* Keyspace of a qualified name or the context default; NULL after setting
  * the "No keyspace has been specified" error. */
-const char *cql_keyspace_of(cql_ctx *c, const sb_cql_qname *q);
+const char *cx_keyspace_of(cx_ctx *c, const sb_cql_qname *q);
 /* Resolves a table for DML/SELECT with Cassandra's errors. */
-int cql_resolve_table(cql_ctx *c, const sb_cql_qname *q, const sb_table **out);
+int cx_resolve_table(cx_ctx *c, const sb_cql_qname *q, const sb_table **out);
 /* Type name for messages ("int", "map<text, float>"). */
-const char *cql_type_str(sb_type t, char *buf);
+const char *cx_type_str(sb_type t, char *buf);
 
 /* --- terms (exec_term.c) ------------------------------------------------- */
 
@@ -101,41 +101,103 @@ const char *cql_type_str(sb_type t, char *buf);
  * name or "[limit]" ...). The value is in c->tmp; null is len -1, unset
  * (and every bind while preparing) len -2. Errors carry the term's
  * position. */
-int cql_term_eval(cql_ctx *c, const sb_cql_term *t, sb_type type, const char *recv, sb_value *out);
+int cx_term_eval(cx_ctx *c, const sb_cql_term *t, sb_type type, const char *recv, sb_value *out);
 /* Evaluates an int receiver ([limit], [ttl]) into *out; unset/null give
  * *is_set = 0. */
-int cql_term_int(cql_ctx *c, const sb_cql_term *t, const char *recv, sb_type_id id, int64_t *out,
-                 int *is_set);
+int cx_term_int(cx_ctx *c, const sb_cql_term *t, const char *recv, sb_type_id id, int64_t *out,
+                int *is_set);
 /* The type of elements of a collection: list/set element, map key (which
  * = 0) or value (which = 1). */
-sb_type cql_elem_type(sb_type t, int which);
+sb_type cx_elem_type(sb_type t, int which);
 
 /* Reading serialized collections ([int n] then n items of [int len][bytes];
  * maps have 2n items). */
-typedef struct cql_coll_rd {
+typedef struct cx_coll_rd {
     const uint8_t *p, *end;
     int32_t left; /* items left */
-} cql_coll_rd;
-int cql_coll_open(cql_coll_rd *r, sb_value v, int is_map); /* 0 or SB_ECORRUPT */
-int cql_coll_next(cql_coll_rd *r, sb_value *item);         /* 1, 0 at end, <0 */
+} cx_coll_rd;
+int cx_coll_open(cx_coll_rd *r, sb_value v, int is_map); /* 0 or SB_ECORRUPT */
+int cx_coll_next(cx_coll_rd *r, sb_value *item);         /* 1, 0 at end, <0 */
 /* Serializes n items (2n for maps) into out. */
-int cql_coll_build(sb_buf *out, const sb_value *items, int nitems, int is_map);
+int cx_coll_build(sb_buf *out, const sb_value *items, int nitems, int is_map);
 
 /* Integer / float views of serialized numbers. */
-int cql_value_as_i64(sb_type t, sb_value v, int64_t *out); /* tinyint..bigint, counter, timestamp */
-int cql_value_as_double(sb_type t, sb_value v, double *out); /* any numeric but decimal/varint */
-int cql_type_is_integer(uint8_t id);
+int cx_value_as_i64(sb_type t, sb_value v, int64_t *out); /* tinyint..bigint, counter, timestamp */
+int cx_value_as_double(sb_type t, sb_value v, double *out); /* any numeric but decimal/varint */
+int cx_type_is_integer(uint8_t id);
+
+/* --- WHERE (exec_where.c) ------------------------------------------------ */
+
+enum { CQL_WHERE_SELECT, CQL_WHERE_UPDATE, CQL_WHERE_DELETE };
+
+/* A restriction checked row by row (ALLOW FILTERING, or a partition or
+ * token restriction the read could not use). col = -1 is token(pk). */
+typedef struct cx_filter {
+    int col;
+    sb_cql_op op;
+    sb_value v;
+    sb_value key; /* m[key] op v; len -1 when absent */
+    sb_value *in;
+    int nin;
+} cx_filter;
+
+/* One clustering slice of a partition, in clustering (storage) order. */
+typedef struct cx_slice {
+    sb_bound start, end;
+} cx_slice;
+
+typedef struct cx_where {
+    const sb_table *t;
+    int single;      /* partitions listed (every pk column = or IN) */
+    sb_value *parts; /* nparts * npk values, sorted, no duplicates */
+    int nparts;
+    int64_t tok_lo, tok_hi; /* range scans: (tok_lo, tok_hi] or [tok_lo, ..] */
+    int tok_lo_incl;
+    int empty;        /* the restrictions select nothing */
+    cx_slice *slices; /* single partitions: clustering slices (>= 1) */
+    int nslices;
+    int ck_eq;    /* clustering columns fixed by = / IN (prefix length) */
+    int ck_slice; /* the column after the prefix has a range */
+    cx_filter *filters;
+    int nfilters;
+    const sb_cql_pos *first_ck_pos;
+} cx_where;
+
+int cx_where_compile(cx_ctx *c, const sb_table *t, sb_cql_relation *const *rels, int n, int mode,
+                     int allow_filtering, cx_where *w);
+
+/* A row being looked at: where each column's cells are. Values of
+ * non-frozen collections are assembled into `scratch`, valid until the
+ * next cx_rowv_set. */
+typedef struct cx_rowv {
+    const sb_table *t;
+    const sb_row *row;
+    int *idx_of_id; /* column id -> column index, -1 */
+    int nids;
+    int *first, *count; /* per column: cells[first .. first+count) */
+    cx_mem scratch;
+} cx_rowv;
+
+int cx_rowv_init(cx_ctx *c, cx_rowv *rv, const sb_table *t);
+void cx_rowv_set(cx_rowv *rv, const sb_row *row);
+void cx_rowv_free(cx_rowv *rv);
+/* Value of column i in the current row ({NULL,-1} if none). */
+int cx_rowv_value(cx_rowv *rv, int i, sb_value *out);
+/* 1 if the row passes every filter. */
+int cx_filters_match(cx_rowv *rv, const cx_where *w);
+/* Clustering comparison in storage order (DESC columns inverted). */
+int cx_ck_cmp(const sb_table *t, const sb_value *a, const sb_value *b);
 
 /* --- statements ------------------------------------------------------------ */
-int cql_exec_use(cql_ctx *c, const sb_cql_stmt *st);
-int cql_exec_ddl(cql_ctx *c, const sb_cql_stmt *st);
+int cx_exec_use(cx_ctx *c, const sb_cql_stmt *st);
+int cx_exec_ddl(cx_ctx *c, const sb_cql_stmt *st);
 
 /* Builds the mutations of INSERT/UPDATE/DELETE/BATCH into b (nothing is
  * added while preparing). */
-int cql_exec_write(cql_ctx *c, const sb_cql_stmt *st, sb_wbatch *b);
+int cx_exec_write(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b);
 
 /* Compiles (and unless preparing runs) a SELECT into c->res. While
  * preparing, the result columns are put in c->res (cols/ncols). */
-int cql_exec_select(cql_ctx *c, const sb_cql_stmt *st);
+int cx_exec_select(cx_ctx *c, const sb_cql_stmt *st);
 
 #endif
