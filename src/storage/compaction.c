@@ -348,7 +348,7 @@ rocksdb_options_t *st_cf_options(sb_store *s, const sb_table *t, st_cfctx *ctx)
                                         merge_delete_value, merge_name));
     rocksdb_options_set_compaction_filter_factory(
         o, rocksdb_compactionfilterfactory_create(ctx, ctx_release, factory_create, factory_name));
-    switch (t->compaction) {
+    switch (ctx->style) {
     case SB_COMPACTION_STCS:
         rocksdb_options_set_compaction_style(o, rocksdb_universal_compaction);
         break;
@@ -364,8 +364,8 @@ rocksdb_options_t *st_cf_options(sb_store *s, const sb_table *t, st_cfctx *ctx)
         snprintf(spec, sizeof(spec),
                  "compaction_options_fifo={max_table_files_size=%llu;allow_compaction=%s};"
                  "ttl=%d",
-                 1ull << 50, t->default_ttl_s > 0 ? "false" : "true",
-                 t->default_ttl_s > 0 ? t->default_ttl_s : 0);
+                 1ull << 50, ctx->fifo_ttl_s > 0 ? "false" : "true",
+                 ctx->fifo_ttl_s > 0 ? ctx->fifo_ttl_s : 0);
         rocksdb_options_t *n = rocksdb_options_create();
         char *err = NULL;
         rocksdb_get_options_from_string(o, spec, n, &err);

@@ -88,22 +88,42 @@ static void new_uuid(uint8_t id[16])
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
 }
 
-static st_cfctx *cfctx_get(sb_store *s, const sb_table *t)
+static st_cfctx *cfctx_find(sb_store *s, const uint8_t id[16])
 {
     for (st_cfctx *c = s->cfctxs; c; c = c->next)
-        if (memcmp(c->id, t->id, 16) == 0)
+        if (memcmp(c->id, id, 16) == 0)
             return c;
     st_cfctx *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->s = s;
-    memcpy(c->id, t->id, 16);
-    atomic_store(&c->gc_grace_s, t->gc_grace_s);
-    c->npk = t->npk;
-    for (int i = 0; i < t->npk && i < 64; i++)
-        c->pk_types[i] = t->cols[i].type;
+    memcpy(c->id, id, 16);
+    c->style = SB_COMPACTION_LCS;
     c->next = s->cfctxs;
     s->cfctxs = c;
+    return c;
+}
+
+/* The table's context; a new one takes its column family style from t. */
+static st_cfctx *cfctx_get(sb_store *s, const sb_table *t)
+{
+    int fresh = 1;
+    for (st_cfctx *c = s->cfctxs; c; c = c->next)
+        fresh &= memcmp(c->id, t->id, 16) != 0;
+    st_cfctx *c = cfctx_find(s, t->id);
+    if (!c)
+        return NULL;
+    if (fresh) {
+        c->style = t->compaction;
+        c->fifo_ttl_s = t->default_ttl_s;
+    }
+    if (!c->ready) {
+        atomic_store(&c->gc_grace_s, t->gc_grace_s);
+        c->npk = t->npk;
+        for (int i = 0; i < t->npk && i < 64; i++)
+            c->pk_types[i] = t->cols[i].type;
+        c->ready = 1;
+    }
     return c;
 }
 
@@ -219,6 +239,16 @@ static int load_schema(sb_store *s, rocksdb_t *db, char *errmsg)
             rv = sb_keyspace_from_json((const char *)json.data, &ks, errmsg);
             if (!rv && (rv = schema_add_ks(&s->schema, ks)))
                 sb_keyspace_free(ks);
+        } else if (klen == 19 && memcmp(k, "cf", 3) == 0 && vlen == 5) {
+            st_cfctx *c = cfctx_find(s, (const uint8_t *)k + 3);
+            if (!c || (uint8_t)v[0] > SB_COMPACTION_TWCS) {
+                rv = sb_seterr(errmsg, SB_ECORRUPT, "bad column family record in the schema");
+            } else {
+                const uint8_t *u = (const uint8_t *)v;
+                c->style = (sb_compaction)u[0];
+                c->fifo_ttl_s = (int32_t)((uint32_t)u[1] << 24 | (uint32_t)u[2] << 16 |
+                                          (uint32_t)u[3] << 8 | u[4]);
+            }
         } else if (klen > 3 && memcmp(k, "tb", 3) == 0) {
             sb_table *t;
             rv = sb_table_from_json((const char *)json.data, &t, errmsg);
@@ -406,13 +436,27 @@ out:
     return rv;
 }
 
+/* Creates the table's column family with the table's current compaction
+ * settings and records them. */
 static int create_cf(sb_store *s, sb_table *t, char *errmsg)
 {
     st_cfctx *ctx = cfctx_get(s, t);
     if (!ctx)
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    ctx->style = t->compaction;
+    ctx->fifo_ttl_s = t->default_ttl_s;
+    char key[19] = "cf";
+    memcpy(key + 3, t->id, 16);
+    uint8_t rec[5] = {(uint8_t)ctx->style, (uint8_t)(ctx->fifo_ttl_s >> 24),
+                      (uint8_t)(ctx->fifo_ttl_s >> 16), (uint8_t)(ctx->fifo_ttl_s >> 8),
+                      (uint8_t)ctx->fifo_ttl_s};
+    char *err = NULL;
+    rocksdb_put_cf(s->db, s->wo_sync, s->default_cf, key, sizeof(key), (const char *)rec,
+                   sizeof(rec), &err);
+    if (err)
+        return rerr(errmsg, err, "cannot record the table's column family");
     rocksdb_options_t *o = st_cf_options(s, t, ctx);
-    char name[35], *err = NULL;
+    char name[35];
     cf_name(t->id, name);
     t->cf = rocksdb_create_column_family(s->db, o, name, &err);
     rocksdb_options_destroy(o);
@@ -421,6 +465,13 @@ static int create_cf(sb_store *s, sb_table *t, char *errmsg)
         return rerr(errmsg, err, "cannot create the table's column family");
     }
     return 0;
+}
+
+static void del_cf_record(rocksdb_writebatch_t *wb, sb_store *s, const sb_table *t)
+{
+    char key[19] = "cf";
+    memcpy(key + 3, t->id, 16);
+    rocksdb_writebatch_delete_cf(wb, s->default_cf, key, sizeof(key));
 }
 
 static int drop_cf(sb_store *s, sb_table *t, char *errmsg)
@@ -645,6 +696,7 @@ int sb_store_drop_keyspace(sb_store *s, const char *name, char *errmsg)
     for (int i = 0; i < k->ntables; i++) {
         key_tb(&key, name, k->tables[i]->name);
         rocksdb_writebatch_delete_cf(wb, s->default_cf, (const char *)key.data, key.len);
+        del_cf_record(wb, s, k->tables[i]);
     }
     sb_buf_free(&key);
     int rv = schema_commit(s, wb, errmsg);
@@ -838,6 +890,7 @@ int sb_store_drop_table(sb_store *s, const char *ks, const char *name, char *err
     sb_buf_init(&key);
     key_tb(&key, ks, name);
     rocksdb_writebatch_delete_cf(wb, s->default_cf, (const char *)key.data, key.len);
+    del_cf_record(wb, s, t);
     sb_buf_free(&key);
     int rv = schema_commit(s, wb, errmsg);
     if (rv)

@@ -84,7 +84,11 @@ int sb_store_drop_keyspace(sb_store *s, const char *name, char *errmsg);
 /* t->id must be set (or zero to have one generated); columns need ids 
  * assigned (0 = assign), next_col_id is maintained by the store. */
 int sb_store_create_table(sb_store *s, sb_table *t, char *errmsg);
-/* Replaces the table definition (ALTER); the column family stays. */
+/* Replaces the table definition (ALTER); the column family stays. A
+ * column family keeps the compaction strategy (and TimeWindow TTL) it was
+ * created with: a changed strategy is recorded and applies from the next
+ * TRUNCATE (RocksDB cannot change an existing column family's style).
+ * gc_grace_seconds changes apply at once. */
 int sb_store_alter_table(sb_store *s, sb_table *t, char *errmsg);
 int sb_store_drop_table(sb_store *s, const char *ks, const char *name, char *errmsg);
 int sb_store_truncate(sb_store *s, const char *ks, const char *name, char *errmsg);
@@ -127,7 +131,11 @@ size_t sb_wbatch_count(const sb_wbatch *b);
 /* Upsert a row fragment. pk has t->npk values, ck t->nck values (all
  * non-null). liveness_ts >= 0 writes a row marker (INSERT does; UPDATE does
  * not), with liveness_ttl_s. cells may be empty. now_s is the local time
- * used to compute expiry of TTL cells. */
+ * used to compute expiry of TTL cells. Static cells go to the partition;
+ * ck may be NULL when every cell is static and liveness_ts < 0. The store
+ * does not apply t->default_ttl_s (ttl_s = 0 means no TTL, as USING TTL 0
+ * does): callers put the table default into ttl_s. Collection elements are
+ * kept in byte order of their elem serialization. */
 int sb_wbatch_upsert(sb_wbatch *b, const sb_table *t, const sb_value *pk, const sb_value *ck,
                      int64_t liveness_ts, int32_t liveness_ttl_s, const sb_cell *cells,
                      int ncells, int64_t now_s, char *errmsg);
@@ -187,7 +195,9 @@ typedef struct sb_read {
     int64_t tok_lo;
     int64_t tok_hi;
     int tok_lo_inclusive;
-    /* Clustering slice within each partition (n = 0: unbounded). */
+    /* Clustering slice within each partition (n = 0: unbounded), given in
+     * clustering order: for a DESC column the start bound is the larger
+     * value. Token ranges do not wrap (split a wrapping range in two). */
     sb_bound start;
     sb_bound end;
     int reversed; /* iterate rows of each partition in reverse clustering order */

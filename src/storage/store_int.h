@@ -25,6 +25,12 @@ typedef struct st_cfctx {
     struct sb_store *s;
     uint8_t id[16];
     _Atomic int32_t gc_grace_s;
+    int ready; /* npk, pk_types, gc_grace_s filled from the table */
+    /* Fixed when the column family is created (CREATE TABLE, TRUNCATE) and
+     * persisted under "cf\0<id>": RocksDB cannot switch an existing column
+     * family to another compaction style. */
+    sb_compaction style;
+    int32_t fifo_ttl_s;
     int npk;
     sb_type pk_types[64];
     struct st_cfctx *next;

@@ -196,6 +196,38 @@ static void test_compaction_strategies(void **state)
     sb_store_close(s);
 }
 
+static void test_alter_compaction_applies_at_truncate(void **state)
+{
+    sb_store *s = fx_open(NULL, NULL);
+    char err[SB_ERRMSG_SIZE];
+    const sb_table *t = fx_setup(s, "ks", "t", 0, 10);
+    for (int i = 0; i < 30; i++)
+        fx_put(s, t, "a", i, i, 10, 0, 1000);
+    assert_int_equal(sb_store_compact_all(s, err), 0);
+    sb_table *alt = sb_table_clone(t);
+    alt->compaction = SB_COMPACTION_TWCS;
+    alt->default_ttl_s = 600;
+    assert_int_equal(sb_store_alter_table(s, alt, err), 0);
+    sb_store_close(s);
+    /* Reopening keeps the column family's original (leveled) style. */
+    s = fx_open(NULL, NULL);
+    t = sb_schema_table(sb_store_schema(s), "ks", "t");
+    assert_int_equal(t->compaction, SB_COMPACTION_TWCS);
+    fx_rows *r = calloc(1, sizeof(*r));
+    fx_read(s, t, "a", NULL, NULL, 0, 1000, r);
+    assert_int_equal(r->n, 30);
+    /* TRUNCATE recreates it as FIFO; that survives a reopen too. */
+    assert_int_equal(sb_store_truncate(s, "ks", "t", err), 0);
+    fx_put(s, t, "a", 1, 1, 10, 0, 1000);
+    sb_store_close(s);
+    s = fx_open(NULL, NULL);
+    t = sb_schema_table(sb_store_schema(s), "ks", "t");
+    fx_read(s, t, "a", NULL, NULL, 0, 1000, r);
+    assert_int_equal(r->n, 1);
+    free(r);
+    sb_store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -203,6 +235,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ddl_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_and_drop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_strategies, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_alter_compaction_applies_at_truncate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
