@@ -70,7 +70,9 @@ void sb_store_opts_default(sb_store_opts *o);
  * may be used to write. errmsg gets the reason on failure. */
 int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv_loop_t *loop,
                   char *errmsg);
-/* Waits for queued writes, syncs, closes. */
+/* Applies and syncs every queued write, runs their callbacks (on the
+ * caller's thread, which must be the loop thread), closes. With a loop,
+ * run it once more afterwards so the completion handle is released. */
 void sb_store_close(sb_store *s);
 
 /* The current schema; valid until the next DDL call. */
