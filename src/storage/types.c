@@ -1008,6 +1008,11 @@ static int dec_decimal(rd *r, sb_buf *out)
         rv = SB_ECORRUPT;
         goto fail;
     }
+    /* A valid exponent is digits - scale with a 32-bit scale. */
+    if (e < -((int64_t)1 << 40) || e > ((int64_t)1 << 40)) {
+        rv = SB_ECORRUPT;
+        goto fail;
+    }
     int64_t scale = (int64_t)dg.len - e;
     if (scale > INT32_MAX) {
         rv = SB_ECORRUPT;

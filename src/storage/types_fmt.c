@@ -71,12 +71,6 @@ static int put_uuid(sb_buf *out, const uint8_t *u)
     return rv;
 }
 
-static int64_t floordiv(int64_t a, int64_t b)
-{
-    int64_t q = a / b;
-    return (a % b != 0 && ((a < 0) != (b < 0))) ? q - 1 : q;
-}
-
 static int put_date_days(sb_buf *out, int64_t days)
 {
     int64_t y;
@@ -91,7 +85,11 @@ static int put_date_days(sb_buf *out, int64_t days)
  * "2026-11-21T15:04:05.123Z"; 2: CQL literal "2026-11-21 15:04:05.123+0000" */
 static int put_timestamp(sb_buf *out, int64_t ms, int style)
 {
-    int64_t days = floordiv(ms, MS_PER_DAY), rem = ms - days * MS_PER_DAY;
+    int64_t days = ms / MS_PER_DAY, rem = ms % MS_PER_DAY;
+    if (rem < 0) { /* floor, without overflowing near INT64_MIN */
+        rem += MS_PER_DAY;
+        days--;
+    }
     int rv = put_date_days(out, days);
     if (rv)
         return rv;

@@ -115,6 +115,12 @@ static void gen_scalar(uint8_t id, sb_buf *b, int allow_empty)
                 : id == SB_TYPE_SMALLINT                    ? 2
                 : (id == SB_TYPE_INT || id == SB_TYPE_DATE) ? 4
                                                             : 8;
+        if (rndn(8) == 0) { /* the ends of the range */
+            tmp[0] = rndn(2) ? 0x80 : 0x7F;
+            memset(tmp + 1, tmp[0] == 0x80 ? 0x00 : 0xFF, (size_t)n - 1);
+            sb_buf_append(b, tmp, (size_t)n);
+            return;
+        }
         gen_bytes(b, (size_t)n, rndn(2));
         return;
     }
@@ -748,6 +754,11 @@ static const struct lit_case {
      "\"2026-11-21T15:04:05.123Z\""},
     {"timestamp", SB_LIT_STRING, "1795273445123", "2026-11-21 15:04:05.123000+0000",
      "\"2026-11-21T15:04:05.123Z\""},
+    /* The ends of the range, as Java's Instant prints them. */
+    {"timestamp", SB_LIT_INTEGER, "-9223372036854775808", "-292275055-05-16 16:47:04.192000+0000",
+     "\"-292275055-05-16T16:47:04.192Z\""},
+    {"timestamp", SB_LIT_STRING, "292278994-08-17 07:12:55.807Z",
+     "292278994-08-17 07:12:55.807000+0000", "\"292278994-08-17T07:12:55.807Z\""},
     {"date", SB_LIT_STRING, "2026-11-21", "2026-11-21", "\"2026-11-21\""},
     {"date", SB_LIT_STRING, "1900-02-28", "1900-02-28", "\"1900-02-28\""},
     {"date", SB_LIT_INTEGER, "2147504426", "2026-11-21", "\"2026-11-21\""},
@@ -1116,6 +1127,11 @@ static void test_literal_roundtrip(void **state)
 
 int main(void)
 {
+    /* SB_TEST_SEED=n replays (or varies) the random values. */
+    const char *seed = getenv("SB_TEST_SEED");
+    if (seed && strtoull(seed, NULL, 0))
+        rng_state = strtoull(seed, NULL, 0);
+    fprintf(stderr, "random seed 0x%llx\n", (unsigned long long)rng_state);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_type_parse_and_name),
         cmocka_unit_test(test_validate),
