@@ -1220,7 +1220,7 @@ static int run_select(cx_ctx *c, splan *p, runner *r)
     r->s.it = NULL;
     if (rc < 0)
         return rc;
-    if (p->has_agg && !r->stop) {
+    if ((p->has_agg || p->ngroup > 0) && !r->stop) {
         if (p->ngroup == 0 || r->in_group) {
             if ((rc = group_emit(r)) != 0)
                 return rc;
