@@ -464,6 +464,47 @@ static void test_many_points(void **state)
     sb_buf_free(&b);
 }
 
+static void on_written(void *arg, int status)
+{
+    int *done = arg;
+    *done = status == 0 ? 1 : status;
+}
+
+static void test_async_write_with_loop(void **state)
+{
+    char dir[] = "/tmp/sibyl-ingest-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    sb_store *s;
+    sb_store_opts o;
+    sb_store_opts_default(&o);
+    o.sync_mode = SB_SYNC_GROUP;
+    char err[SB_ERRMSG_SIZE];
+    assert_int_equal(sb_store_open(&s, dir, &o, &loop, err), 0);
+    int done = 0;
+    const char *body = "cpu,host=a v=1 1000000\ncpu,host=b v=2 1000000\n";
+    assert_int_equal(sb_ingest_write(s, "async", "ns", body, strlen(body), on_written, &done, err),
+                     0);
+    for (int i = 0; i < 1000 && !done; i++)
+        uv_run(&loop, UV_RUN_ONCE);
+    assert_int_equal(done, 1);
+    /* a rejected request never calls back */
+    done = 0;
+    assert_int_equal(
+        sb_ingest_write(s, "async", "ns", "cpu,host=a v=\"x\"", 16, on_written, &done, err),
+        SB_EINVALID);
+    uv_run(&loop, UV_RUN_NOWAIT);
+    assert_int_equal(done, 0);
+    fixture f = {.s = s};
+    row rows[4];
+    assert_int_equal(read_all(&f, "async", "cpu", rows, 4), 2);
+    sb_store_close(s);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -477,6 +518,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_table_rejected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_points, setup, teardown),
+        cmocka_unit_test(test_async_write_with_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
