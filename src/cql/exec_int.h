@@ -128,7 +128,9 @@ int cx_type_is_integer(uint8_t id);
 
 /* --- WHERE (exec_where.c) ------------------------------------------------ */
 
-enum { CQL_WHERE_SELECT, CQL_WHERE_UPDATE, CQL_WHERE_DELETE };
+/* UPDATE_STATIC: an UPDATE that sets only static columns (the clustering
+ * key may be left out). */
+enum { CQL_WHERE_SELECT, CQL_WHERE_UPDATE, CQL_WHERE_DELETE, CQL_WHERE_UPDATE_STATIC };
 
 /* A restriction checked row by row (ALLOW FILTERING, or a partition or
  * token restriction the read could not use). col = -1 is token(pk). */

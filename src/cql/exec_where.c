@@ -547,7 +547,9 @@ int cx_where_compile(cx_ctx *c, const sb_table *t, sb_cql_relation *const *rels,
                       "is not restricted",
                       t->cols[npk + j].name, t->cols[npk + j - 1].name);
     }
-    if (mode == CQL_WHERE_UPDATE) {
+    if (mode == CQL_WHERE_UPDATE_STATIC && p == 0 && !slice)
+        mode = CQL_WHERE_DELETE; /* a partition-level write */
+    if (mode == CQL_WHERE_UPDATE || mode == CQL_WHERE_UPDATE_STATIC) {
         if (slice)
             return cx_err(c, SB_EINVALID, cr[npk + p].pos,
                           "Slice restrictions are not supported on the clustering columns in "

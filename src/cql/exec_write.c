@@ -542,14 +542,18 @@ static int do_update(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int64_t bat
     for (int i = 0; i < u->nset; i++)
         if ((rc = eval_assign(c, t, u->set[i], &ae[i])) != 0)
             return rc;
+    int only_static = u->nset > 0;
+    for (int i = 0; i < u->nset; i++)
+        only_static &= ae[i].col->kind == SB_COL_STATIC;
     cx_where wh;
-    rc = cx_where_compile(c, t, u->where, u->nwhere, CQL_WHERE_UPDATE, 0, &wh);
+    rc = cx_where_compile(c, t, u->where, u->nwhere,
+                          only_static ? CQL_WHERE_UPDATE_STATIC : CQL_WHERE_UPDATE, 0, &wh);
     if (rc != 0 || c->preparing)
         return rc;
     for (int p = 0; p < wh.nparts; p++) {
         const sb_value *pk = wh.parts + (size_t)p * t->npk;
         for (int s = 0; s < wh.nslices; s++) {
-            const sb_value *ck = slice_ck(&wh, s);
+            const sb_value *ck = wh.ck_eq == t->nck ? slice_ck(&wh, s) : NULL;
             cellvec cv = {0};
             for (int i = 0; i < u->nset; i++)
                 if ((rc = apply_assign(&w, &cv, &ae[i], pk, ck)) != 0)

@@ -416,6 +416,25 @@ static void test_prepared(void **state)
     fx_rows("SELECT c, v FROM t WHERE a = 'x' AND b = 1", "[[7, 3.141592653589793]]");
 }
 
+static void test_static_columns_and_in_bind(void **state)
+{
+    fx_schema();
+    fx_ok("CREATE TABLE t (k int, c int, s text static, v int, PRIMARY KEY (k, c))");
+    fx_ok("INSERT INTO t (k, c, s, v) VALUES (1, 1, 'x', 1)");
+    fx_ok("INSERT INTO t (k, c, v) VALUES (1, 2, 2)");
+    fx_rows("SELECT c, s, v FROM t WHERE k = 1", "[[1, \"x\", 1], [2, \"x\", 2]]");
+    fx_ok("UPDATE t SET s = 'y' WHERE k = 1");
+    fx_rows("SELECT DISTINCT k, s FROM t", "[[1, \"y\"]]");
+    /* IN ? takes a list value. */
+    uint8_t list[] = {0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 4, 0, 0, 0, 9};
+    sb_value b[1] = {{list, sizeof list}};
+    sb_cql_result *r = fx_exec_opts("SELECT v FROM t WHERE k = 1 AND c IN ?", b, 1, NULL);
+    char *got = fx_rows_json(r);
+    assert_string_equal(got, "[[2]]");
+    free(got);
+    sb_cql_result_free(r);
+}
+
 static void test_result_json_and_names(void **state)
 {
     fx_schema();
@@ -455,6 +474,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_ttl_and_default_ttl, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_batch_atomic, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_prepared, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_static_columns_and_in_bind, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_result_json_and_names, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
