@@ -171,9 +171,10 @@ if want startup; then
         { cat "$TMP/startup.err"; echo "bench: start-up benchmark failed" >&2; exit 1; }
     r=$(grep '^RESULT' <<<"$out")
     ms=$(result "$r" startup_ms_median)
-    rss=$(awk -v b="$(result "$r" rss_bytes_median)" 'BEGIN { printf "%.1f", b / 1048576 }')
+    rss_b=$(result "$r" rss_bytes_median)
+    rss=$(awk -v b="$rss_b" 'BEGIN { printf "%.2f", b / 1048576 }')
     figure "startup: $ms ms median from spawn to accepting requests ($RUNS runs) (target <= 200 ms: $(verdict "$ms" le 200))"
-    figure "idle rss: $rss MB VmRSS of an idle node (target <= 16 MB: $(verdict "$rss" le 16))"
+    figure "idle rss: $rss MB VmRSS of an idle node (target <= 16 MB: $(verdict "$rss_b" le 16777216))"
 fi
 
 {

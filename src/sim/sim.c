@@ -416,7 +416,9 @@ int sb_sim_main(int argc, char **argv)
         if (!c.fast && now - sb_sim_gen_next_due_ms(g) > (int64_t)c.max_backlog_s * 1000)
             st.skipped += sb_sim_gen_skip_to(g, now - (int64_t)c.max_backlog_s * 1000);
         sb_sim_reading r;
-        while (npoints < c.batch && sb_sim_gen_next(g, now, &r)) {
+        /* --fast: simulated time jumps to each next reading, filling the batch */
+        while (npoints < c.batch && (c.fast ? (now = sb_sim_gen_next_due_ms(g)) != INT64_MAX : 1) &&
+               sb_sim_gen_next(g, now, &r)) {
             if (npoints == 0)
                 batch_started_s = mono_s();
             if (sb_sim_format_line(g, &r, &body)) {

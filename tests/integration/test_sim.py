@@ -1,0 +1,100 @@
+"""End-to-end tests of `sibyl sim` against a real node."""
+import os
+import signal
+import subprocess
+import time
+
+from conftest import BIN
+
+T0 = 1732147200000  # 2024-11-21T00:00:00Z
+
+
+def run_sim(node, *args, timeout=60):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    return subprocess.run(
+        [BIN, "sim", "--target", "127.0.0.1:%d" % node.port] + list(args),
+        capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def rows(node, query):
+    res = node.cql(query)
+    return res["columns"], res["rows"]
+
+
+def test_backfill_writes_every_reading_with_generator_values(node):
+    r = run_sim(node, "--fast", "--duration", "30", "--sensors", "10", "--rate", "10",
+                "--start", str(T0), "--seed", "5", "--status", "0", "--batch", "40")
+    assert r.returncode == 0, r.stderr
+    assert "sent=300 points" in r.stderr
+    cols, data = rows(node, "SELECT * FROM sensors.readings")
+    assert len(data) == 300
+    for name in ("location", "device_type", "sensor_id", "time", "temperature", "humidity",
+                 "pressure", "light", "gas"):
+        assert name in cols
+    # the node holds exactly what the generator printed
+    out = subprocess.run([BIN, "sim", "--stdout", "--fast", "--duration", "30", "--sensors",
+                          "10", "--rate", "10", "--start", str(T0), "--seed", "5",
+                          "--status", "0"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert len(lines) == 300
+    first = lines[0]  # readings,location=..,device_type=..,sensor_id=s000 temperature=..,...
+    tags, fields, ts = first.split(" ")
+    sensor = tags.split("sensor_id=")[1]
+    temp = float(fields.split("temperature=")[1].split(",")[0])
+    ci = {c: i for i, c in enumerate(cols)}
+    match = [row for row in data if row[ci["sensor_id"]] == sensor and row[ci["temperature"]] is not None
+             and abs(row[ci["temperature"]] - temp) < 1e-9]
+    assert match, "reading %s not found" % first
+
+
+def test_rejected_batches_show_the_node_error_and_give_up(node):
+    # make `temperature` an integer column, so the simulator's floats are refused
+    node.write("readings,device_type=env,location=lab-1,sensor_id=s000 temperature=1i %d" % T0,
+               precision="ms")
+    r = run_sim(node, "--fast", "--duration", "100", "--sensors", "10", "--rate", "10",
+                "--start", str(T0), "--batch", "10", "--status", "0")
+    assert r.returncode == 1, r.stderr
+    assert "node rejected a batch of 10 points: HTTP 400" in r.stderr
+    assert '"error"' in r.stderr and "temperature" in r.stderr
+    assert "giving up after 10 rejected batches" in r.stderr
+
+
+def test_bad_options_are_named():
+    r = subprocess.run([BIN, "sim", "--rate", "fast"], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "--rate" in r.stderr
+    r = subprocess.run([BIN, "sim", "--target", "nohostport"], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 2
+    assert "HOST:PORT" in r.stderr
+
+
+def test_node_restart_loses_nothing_and_sigint_is_clean(make_node):
+    node = make_node().start()
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    sim = subprocess.Popen(
+        [BIN, "sim", "--target", "127.0.0.1:%d" % node.port, "--sensors", "10", "--rate", "20",
+         "--batch", "10", "--flush-ms", "200", "--status", "1", "--late", "0"],
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        time.sleep(2)
+        node.stop()
+        time.sleep(2)  # the simulator keeps generating and retries
+        node.start()
+        time.sleep(2)
+        sim.send_signal(signal.SIGINT)
+        _, err = sim.communicate(timeout=30)
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+    assert sim.returncode == 0, err
+    assert "node DOWN" in err or "retrying" in err
+    assert "done:" in err
+    sent = int(err.split("done: sent=")[1].split(" ")[0])
+    assert sent >= 100  # about 6 s at 20/s
+    _, data = rows(node, "SELECT * FROM sensors.readings")
+    assert len(data) == sent  # every acknowledged reading is there, none twice
+    node.stop()
