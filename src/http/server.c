@@ -248,15 +248,14 @@ int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t m
 
 static void on_listener_closed(uv_handle_t *handle)
 {
-    sb_http *h = handle->data;
-    h2o_context_dispose(&h->ctx);
-    h2o_config_dispose(&h->config);
-    free(h);
+    /* The h2o context is left to process exit: connections that are still
+     * open reference it, and the node stops right after this. */
+    (void)handle;
 }
 
 void sb_http_stop(sb_http *h)
 {
-    if (!h)
+    if (!h || uv_is_closing((uv_handle_t *)&h->listener))
         return;
     uv_close((uv_handle_t *)&h->listener, on_listener_closed);
 }

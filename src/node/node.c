@@ -165,20 +165,23 @@ int sb_node_main(int argc, char **argv)
             (wall_s() - n->start_time_s) * 1000.0);
 
     uv_run(n->loop, UV_RUN_DEFAULT);
-
-    sb_http_stop(n->http);
-    n->http = NULL;
-    uv_close((uv_handle_t *)&n->sigint, NULL);
-    uv_close((uv_handle_t *)&n->sigterm, NULL);
-    uv_run(n->loop, UV_RUN_NOWAIT);
     rv = 0;
 fail:
+    /* Stop accepting, then drain the commit queue: its completions answer
+     * their clients through the still-open connections. */
     if (n->http)
         sb_http_stop(n->http);
     if (n->cql)
         sb_cql_engine_free(n->cql);
     if (n->store)
         sb_store_close(n->store);
+    if (n->sigint.loop) {
+        uv_close((uv_handle_t *)&n->sigint, NULL);
+        uv_close((uv_handle_t *)&n->sigterm, NULL);
+    }
+    if (n->loop)
+        for (int i = 0; i < 3; i++)
+            uv_run(n->loop, UV_RUN_NOWAIT);
     if (n->m)
         node_metrics_free(n->m);
     if (n->metrics)

@@ -689,7 +689,7 @@ static int cmp_collection(sb_type t, const uint8_t *a, size_t na, const uint8_t 
 {
     if (na == 0 || nb == 0)
         return CMP(na != 0, nb != 0);
-    citer ia, ib;
+    citer ia = {0}, ib = {0};
     int bada = citer_init(&ia, t, a, na), badb = citer_init(&ib, t, b, nb);
     if (bada || badb)
         return bada && badb ? cmp_bytes(a, na, b, nb) : (bada ? 1 : -1);

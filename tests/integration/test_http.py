@@ -127,7 +127,7 @@ def test_metrics_pass_promtool(node, tmp_path):
 
 def test_data_survives_restart(make_node):
     n = make_node("restart").start()
-    n.write("m,t=a v=1 1\nm,t=a v=2 2\n")
+    n.write("m,t=a v=1 1\nm,t=a v=2 2\n", precision="ms")
     n.cql("CREATE TABLE sensors.x (k int PRIMARY KEY, v text) WITH default_time_to_live = 0")
     n.cql("INSERT INTO sensors.x (k, v) VALUES (1, 'one')")
     assert n.stop() == 0
