@@ -424,7 +424,7 @@ static int measurement_of(req *r, const sb_lp_point *pt)
     if (r->last_mp >= 0 && str_eq(r->last_raw, pt->measurement))
         return r->last_mp;
     char buf[2 * NAME_MAX_BYTES + 1];
-    uint32_t len;
+    uint32_t len = 0;
     int rv =
         name_of(r, pt->measurement, SB_LP_ESC_MEASUREMENT, "measurement name", pt->line, buf, &len);
     if (rv)
@@ -507,7 +507,7 @@ static int slot_of(req *r, mplan *mp, int kind, int pos, sb_lp_str raw, int lpty
     if (pos < *cap && str_eq((*cache)[pos].raw, raw))
         return (*cache)[pos].slot;
     char buf[2 * NAME_MAX_BYTES + 1];
-    uint32_t len;
+    uint32_t len = 0;
     const char *what = kind == SLOT_TAG ? "tag key" : "field key";
     int rv = name_of(r, raw, SB_LP_ESC_KEY, what, line, buf, &len);
     if (rv)
@@ -767,8 +767,8 @@ static int add_point(req *r, const sb_lp_point *pt)
         ready &= sl->exists;
     }
     int nfields = n - ntags;
-    int64_t time_ms;
-    uint32_t bump;
+    int64_t time_ms = 0;
+    uint32_t bump = 0;
     int rv = to_ms(r, pt, &time_ms);
     if (!rv)
         rv = dedupe(r, hash_bytes(&time_ms, 8, series), &bump);
