@@ -12,6 +12,7 @@ fuzz_seconds=${2:-5}
 pass=0
 fail=0
 failed=()
+cases=0   # individual test cases passed (cmocka tests, pytest tests, fuzz runs)
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -20,9 +21,13 @@ run_unit() {
     local t
     for t in $(find build/asan/tests -type f -perm -u+x 2>/dev/null | sort); do
         echo "== unit: $t"
-        if timeout 300 "$t"; then
+        local log; log=$(mktemp)
+        if timeout 300 "$t" 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
             pass=$((pass + 1))
+            cases=$((cases + $(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | tail -1)))
+            rm -f "$log"
         else
+            rm -f "$log"
             fail=$((fail + 1)); failed+=("$t")
         fi
     done
@@ -38,7 +43,7 @@ run_fuzz() {
         if [ -d "$corpus" ]; then cp -r "$corpus"/. "$work"/; fi
         if timeout $((fuzz_seconds + 60)) "$f" -max_total_time="$fuzz_seconds" -max_len=65536 \
                 -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 "$work" >"$work.log" 2>&1; then
-            pass=$((pass + 1))
+            pass=$((pass + 1)); cases=$((cases + 1))
         else
             tail -40 "$work.log"
             fail=$((fail + 1)); failed+=("$name")
@@ -49,10 +54,14 @@ run_fuzz() {
 
 run_integration() {
     echo "== integration (pytest)"
+    local log; log=$(mktemp)
     if SIBYL_BIN=${SIBYL_BIN:-build/asan/sibyl} /usr/bin/python3 -m pytest -q -p no:cacheprovider \
-            tests/integration; then
+            tests/integration 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
         pass=$((pass + 1))
+        cases=$((cases + $(grep -Eo '[0-9]+ passed' "$log" | tail -1 | cut -d' ' -f1)))
+        rm -f "$log"
     else
+        rm -f "$log"
         fail=$((fail + 1)); failed+=("integration")
     fi
 }
@@ -67,8 +76,8 @@ esac
 
 echo
 if [ "$fail" -eq 0 ]; then
-    echo "== test summary: $pass suites passed, 0 failed =="
+    echo "== test summary: $cases tests passed in $pass suites, 0 suites failed =="
 else
-    echo "== test summary: $pass suites passed, $fail failed: ${failed[*]} =="
+    echo "== test summary: $cases tests passed in $pass suites, $fail suites FAILED: ${failed[*]} =="
     exit 1
 fi
