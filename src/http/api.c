@@ -61,15 +61,48 @@ static void handle_metrics(sb_node *n, sb_http_req *req)
     sb_buf_free(&b);
 }
 
+/* Compaction runs on libuv's thread pool: it takes seconds to minutes and
+ * must never stall the loop. Concurrent requests each compact (RocksDB
+ * serialises manual compactions itself). */
+typedef struct compact_job {
+    uv_work_t work;
+    sb_store *store;
+    sb_http_pending *pending;
+    int rv;
+    char errmsg[SB_ERRMSG_SIZE];
+} compact_job;
+
+static void compact_work(uv_work_t *w)
+{
+    compact_job *j = w->data;
+    j->rv = sb_store_compact_all(j->store, j->errmsg);
+}
+
+static void compact_done(uv_work_t *w, int status)
+{
+    compact_job *j = w->data;
+    if (status != 0 || j->rv != 0)
+        sb_http_reply_error(j->pending, 500, "server_error",
+                            j->errmsg[0] ? j->errmsg : "compaction cancelled");
+    else
+        sb_http_reply(j->pending, 200, NULL, "{\"status\": \"ok\"}\n", 17);
+    free(j);
+}
+
 static void handle_compact(sb_node *n, sb_http_req *req)
 {
-    char errmsg[SB_ERRMSG_SIZE] = "";
-    /* Synchronous by design: an operator/benchmark tool, documented as
-     * blocking the node while it runs. */
-    if (sb_store_compact_all(n->store, errmsg) != 0)
-        sb_http_reply_error(req->pending, 500, "server_error", errmsg);
-    else
-        sb_http_reply(req->pending, 200, NULL, "{\"status\": \"ok\"}\n", 17);
+    compact_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        return;
+    }
+    j->work.data = j;
+    j->store = n->store;
+    j->pending = req->pending;
+    if (uv_queue_work(n->loop, &j->work, compact_work, compact_done) != 0) {
+        sb_http_reply_error(req->pending, 500, "server_error", "cannot queue compaction");
+        free(j);
+    }
 }
 
 void sb_http_dispatch(sb_node *n, sb_http_req *req)

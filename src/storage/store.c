@@ -493,6 +493,7 @@ int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv
     sb_store *s = calloc(1, sizeof(*s));
     if (!s)
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    pthread_mutex_init(&s->maint_mu, NULL);
     sb_store_opts_default(&s->opts);
     if (opts) {
         s->opts.sync_mode = opts->sync_mode;
@@ -542,6 +543,8 @@ void sb_store_close(sb_store *s)
 {
     if (!s)
         return;
+    /* Waits for a manual compaction running on a worker thread. */
+    pthread_mutex_lock(&s->maint_mu);
     st_commit_stop(s);
     for (int k = 0; k < s->schema.nks; k++) {
         for (int j = 0; j < s->schema.ks[k]->ntables; j++) {
@@ -577,6 +580,8 @@ void sb_store_close(sb_store *s)
         s->cfctxs = n;
     }
     free(s->dir);
+    pthread_mutex_unlock(&s->maint_mu);
+    pthread_mutex_destroy(&s->maint_mu);
     free(s);
 }
 
@@ -596,7 +601,7 @@ static int valid_name(const char *n)
     return 1;
 }
 
-int sb_store_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
+static int ddl_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
 {
     int rv;
     if (!valid_name(k->name)) {
@@ -641,7 +646,7 @@ fail:
     return rv;
 }
 
-int sb_store_alter_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
+static int ddl_alter_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
 {
     int rv;
     sb_keyspace *old = sb_schema_keyspace(&s->schema, k->name ? k->name : "");
@@ -682,7 +687,7 @@ fail:
     return rv;
 }
 
-int sb_store_drop_keyspace(sb_store *s, const char *name, char *errmsg)
+static int ddl_drop_keyspace(sb_store *s, const char *name, char *errmsg)
 {
     sb_keyspace *k = sb_schema_keyspace(&s->schema, name);
     if (!k)
@@ -794,7 +799,7 @@ static int is_zero16(const uint8_t *p)
     return 1;
 }
 
-int sb_store_create_table(sb_store *s, sb_table *t, char *errmsg)
+static int ddl_create_table(sb_store *s, sb_table *t, char *errmsg)
 {
     int rv;
     sb_keyspace *k = sb_schema_keyspace(&s->schema, t->keyspace ? t->keyspace : "");
@@ -833,7 +838,7 @@ fail:
     return rv;
 }
 
-int sb_store_alter_table(sb_store *s, sb_table *t, char *errmsg)
+static int ddl_alter_table(sb_store *s, sb_table *t, char *errmsg)
 {
     int rv;
     sb_table *old =
@@ -879,7 +884,7 @@ fail:
     return rv;
 }
 
-int sb_store_drop_table(sb_store *s, const char *ks, const char *name, char *errmsg)
+static int ddl_drop_table(sb_store *s, const char *ks, const char *name, char *errmsg)
 {
     sb_table *t = sb_schema_table(&s->schema, ks, name);
     if (!t)
@@ -903,7 +908,7 @@ int sb_store_drop_table(sb_store *s, const char *ks, const char *name, char *err
     return 0;
 }
 
-int sb_store_truncate(sb_store *s, const char *ks, const char *name, char *errmsg)
+static int ddl_truncate(sb_store *s, const char *ks, const char *name, char *errmsg)
 {
     sb_table *t = sb_schema_table(&s->schema, ks, name);
     if (!t)
@@ -1228,12 +1233,91 @@ static int compact_cf(sb_store *s, rocksdb_column_family_handle_t *cf, char *err
     return 0;
 }
 
+/* Manual compaction may run on a worker thread while the loop keeps
+ * serving. It holds maint_mu for its whole run; DDL (which changes the
+ * schema arrays and drops column families) takes maint_mu too, without
+ * waiting: if a compaction holds it, the DDL fails with SB_EOVERLOADED
+ * instead of stalling the loop. */
 int sb_store_compact_all(sb_store *s, char *errmsg)
 {
+    pthread_mutex_lock(&s->maint_mu);
     int rv = compact_cf(s, s->default_cf, errmsg);
     for (int k = 0; k < s->schema.nks && !rv; k++)
         for (int j = 0; j < s->schema.ks[k]->ntables && !rv; j++)
             if (s->schema.ks[k]->tables[j]->cf)
                 rv = compact_cf(s, s->schema.ks[k]->tables[j]->cf, errmsg);
+    pthread_mutex_unlock(&s->maint_mu);
     return rv;
+}
+
+static int ddl_busy(sb_store *s, char *errmsg)
+{
+    if (pthread_mutex_trylock(&s->maint_mu) == 0)
+        return 0;
+    return sb_seterr(errmsg, SB_EOVERLOADED,
+                     "a manual compaction is running; retry the schema change when it finishes");
+}
+
+#define DDL_WRAP(call)                                                                             \
+    do {                                                                                           \
+        int rv_ = (call);                                                                          \
+        pthread_mutex_unlock(&s->maint_mu);                                                        \
+        return rv_;                                                                                \
+    } while (0)
+
+int sb_store_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
+{
+    if (ddl_busy(s, errmsg)) {
+        sb_keyspace_free(k);
+        return SB_EOVERLOADED;
+    }
+    DDL_WRAP(ddl_create_keyspace(s, k, errmsg));
+}
+
+int sb_store_alter_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
+{
+    if (ddl_busy(s, errmsg)) {
+        sb_keyspace_free(k);
+        return SB_EOVERLOADED;
+    }
+    DDL_WRAP(ddl_alter_keyspace(s, k, errmsg));
+}
+
+int sb_store_drop_keyspace(sb_store *s, const char *name, char *errmsg)
+{
+    if (ddl_busy(s, errmsg))
+        return SB_EOVERLOADED;
+    DDL_WRAP(ddl_drop_keyspace(s, name, errmsg));
+}
+
+int sb_store_create_table(sb_store *s, sb_table *t, char *errmsg)
+{
+    if (ddl_busy(s, errmsg)) {
+        sb_table_free(t);
+        return SB_EOVERLOADED;
+    }
+    DDL_WRAP(ddl_create_table(s, t, errmsg));
+}
+
+int sb_store_alter_table(sb_store *s, sb_table *t, char *errmsg)
+{
+    if (ddl_busy(s, errmsg)) {
+        sb_table_free(t);
+        return SB_EOVERLOADED;
+    }
+    DDL_WRAP(ddl_alter_table(s, t, errmsg));
+}
+
+int sb_store_drop_table(sb_store *s, const char *ks, const char *name, char *errmsg)
+{
+    if (ddl_busy(s, errmsg))
+        return SB_EOVERLOADED;
+    DDL_WRAP(ddl_drop_table(s, ks, name, errmsg));
+}
+
+int sb_store_truncate(sb_store *s, const char *ks, const char *name, char *errmsg)
+{
+    if (ddl_busy(s, errmsg))
+        return SB_EOVERLOADED;
+    DDL_WRAP(ddl_truncate(s, ks, name, errmsg));
 }

@@ -9,6 +9,7 @@
 #ifndef SB_STORE_INT_H
 #define SB_STORE_INT_H
 
+#include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
 
@@ -59,6 +60,7 @@ struct sb_store {
     _Atomic uint64_t wal_syncs;
     _Atomic uint64_t wal_sync_ns;
     _Atomic uint64_t writes;
+    pthread_mutex_t maint_mu; /* manual compaction vs DDL, see compact_all */
 };
 
 struct sb_wbatch {

@@ -1,5 +1,6 @@
 /* Storage engine: DDL, schema persistence, truncate and drop. */
 #include "store_fixture.h"
+#include "storage/store_int.h"
 
 static int setup(void **state)
 {
@@ -108,6 +109,29 @@ static void test_ddl_errors(void **state)
     assert_non_null(strstr(err, "Static columns"));
     /* Failed DDL changed nothing. */
     assert_int_equal(sb_schema_keyspace(sb_store_schema(s), "ks")->ntables, 1);
+    sb_store_close(s);
+}
+
+/* A manual compaction (sb_store_compact_all on a worker thread) holds the
+ * maintenance lock; DDL must then fail at once with Overloaded instead of
+ * blocking the event loop or racing with the compaction's schema walk.
+ * Holding the lock here stands in for the running compaction. */
+static void test_ddl_refused_during_manual_compaction(void **state)
+{
+    sb_store *s = fx_open(NULL, NULL);
+    char err[SB_ERRMSG_SIZE];
+    fx_setup(s, "ks", "t", 0, 10);
+    pthread_mutex_lock(&s->maint_mu);
+    assert_int_equal(sb_store_truncate(s, "ks", "t", err), SB_EOVERLOADED);
+    assert_non_null(strstr(err, "manual compaction is running"));
+    assert_int_equal(sb_store_drop_table(s, "ks", "t", err), SB_EOVERLOADED);
+    assert_int_equal(sb_store_create_keyspace(s, fx_keyspace("ks2"), err), SB_EOVERLOADED);
+    assert_int_equal(sb_store_create_table(s, fx_table("ks", "u", 0, 10), err), SB_EOVERLOADED);
+    pthread_mutex_unlock(&s->maint_mu);
+    /* Nothing changed, and DDL works again once the compaction is over. */
+    assert_non_null(sb_schema_table(sb_store_schema(s), "ks", "t"));
+    assert_null(sb_schema_keyspace(sb_store_schema(s), "ks2"));
+    assert_int_equal(sb_store_drop_table(s, "ks", "t", err), 0);
     sb_store_close(s);
 }
 
@@ -234,6 +258,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_schema_persists_across_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ddl_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_truncate_and_drop, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ddl_refused_during_manual_compaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_compaction_strategies, setup, teardown),
         cmocka_unit_test_setup_teardown(test_alter_compaction_applies_at_truncate, setup, teardown),
     };
