@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "cql/cql.h"
+#include "cqlproto/cqlproto.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "node/node_metrics.h"
@@ -154,6 +155,11 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
+    if ((rv = sb_cqlproto_start(&n->cqlproto, n->loop, n->cfg.cql_addr, n->cql, n->store, &n->cfg,
+                                NULL, errmsg))) {
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        goto fail;
+    }
     uv_signal_init(n->loop, &n->sigint);
     uv_signal_init(n->loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;
@@ -171,6 +177,8 @@ fail:
      * their clients through the still-open connections. */
     if (n->http)
         sb_http_stop(n->http);
+    if (n->cqlproto)
+        sb_cqlproto_stop(n->cqlproto);
     if (n->cql)
         sb_cql_engine_free(n->cql);
     if (n->store)

@@ -18,6 +18,7 @@ typedef struct sb_node sb_node;
 struct sb_store;
 struct sb_cql_engine;
 struct sb_metrics;
+struct sb_cqlproto;
 
 struct sb_node {
     sb_config cfg;
@@ -26,6 +27,7 @@ struct sb_node {
     struct sb_cql_engine *cql;
     struct sb_metrics *metrics;
     struct sb_http *http;
+    struct sb_cqlproto *cqlproto; /* native protocol server */
     struct node_metrics *m; /* the node's own metric handles */
     int lock_fd;
     uv_signal_t sigint;

@@ -1,0 +1,60 @@
+/*
+ * CQL native protocol v4 server: the whole interface of src/cqlproto/.
+ *
+ * The server runs on the node's libuv loop and executes statements
+ * through the CQL executor (cql/cql.h), one sb_cql_session per
+ * connection. It also installs the executor's virtual-table provider for
+ * the system tables drivers read on connect (system.local, system.peers,
+ * system.peers_v2, system_schema.*), see docs/cql-protocol.md.
+ */
+#ifndef SB_CQLPROTO_H
+#define SB_CQLPROTO_H
+
+#include <stddef.h>
+#include <uv.h>
+
+#include "cql/cql.h"
+#include "node/config.h"
+#include "storage/store.h"
+
+typedef struct sb_cqlproto sb_cqlproto;
+
+typedef struct sb_cqlproto_opts {
+    size_t max_frame_bytes; /* body limit; larger frames are refused
+                               unread. default 16 MiB */
+    int max_inflight;       /* requests in flight per connection before
+                               Overloaded errors; default 4096 */
+    int max_connections;    /* default 1024 */
+} sb_cqlproto_opts;
+
+void sb_cqlproto_opts_default(sb_cqlproto_opts *o);
+
+/* Listens on addr ("HOST:PORT") on loop. engine and store are borrowed and
+ * must outlive sb_cqlproto_stop; cfg is read during the call (data_dir for
+ * the persisted host id, cluster_name, dc, rack, listen address). Installs
+ * the system-table provider on engine. opts may be NULL. 0, or an SB_E*
+ * code with errmsg ("cannot listen on 127.0.0.1:9042: address already in
+ * use"). */
+int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_cql_engine *engine,
+                      sb_store *store, const sb_config *cfg, const sb_cqlproto_opts *opts,
+                      char *errmsg);
+
+/* Stops accepting and closes every connection. Requests still in flight
+ * complete later (their responses are dropped); memory is released once
+ * the last one has called back and the loop has run the close callbacks.
+ * Uninstalls the system-table provider. NULL is fine. */
+void sb_cqlproto_stop(sb_cqlproto *p);
+
+/* Frame body compression (the STARTUP "COMPRESSION" option). */
+enum { SB_CQLCOMP_NONE = 0, SB_CQLCOMP_LZ4 = 1, SB_CQLCOMP_SNAPPY = 2 };
+
+/* Appends the compressed form of in to out: lz4 is the 4-byte big-endian
+ * uncompressed length then an LZ4 block (as Cassandra frames it), snappy a
+ * raw snappy block. 0 or SB_ENOMEM. */
+int sb_cql_compress(int algo, const uint8_t *in, size_t n, sb_buf *out);
+/* Appends the decompressed body to out, refusing anything that would
+ * decompress to more than max bytes. 0, SB_EBADINPUT or SB_ETOOBIG (errmsg
+ * says which), or SB_ENOMEM. */
+int sb_cql_decompress(int algo, const uint8_t *in, size_t n, size_t max, sb_buf *out, char *errmsg);
+
+#endif

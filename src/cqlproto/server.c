@@ -1,0 +1,713 @@
+/*
+ * CQL native protocol v4 server on the node's libuv loop.
+ *
+ * NOTES ON THE DESIGN OF THE SERVER
+ *
+ * Connection life cycle: accept -> (OPTIONS)* -> STARTUP -> READY -> any
+ * requests. Before STARTUP only OPTIONS and STARTUP are accepted. A frame
+ * of another protocol version gets Cassandra's "Invalid or unsupported
+ * protocol version" protocol error and the connection closes once it is
+ * written (drivers then retry with a lower version).
+ *
+ * Input: bytes accumulate in conn.in until a whole frame is there; a frame
+ * whose header is refused (too big, unknown opcode) is answered at once
+ * and its body is skipped as it arrives (conn.skip), never buffered.
+ *
+ * Many requests per connection: each request gets a `req` that remembers
+ * its stream id; the executor calls back exactly once, possibly later
+ * (writes complete when durable), and the response goes out on that
+ * stream. Responses produced while a batch of input is processed are
+ * gathered in conn.out and handed to libuv in one write.
+ *
+ * Invariant (memory safety when clients go away): conn.refs counts the
+ * open handle plus every request whose callback has not returned; the
+ * connection is freed only when it drops to zero, so a callback never
+ * touches freed memory. Once the handle is closing (conn.closed) responses
+ * are dropped. The server itself is refcounted the same way by its
+ * listener and its connections.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cqlproto/cqlproto.h"
+#include "cqlproto/frame.h"
+#include "cqlproto/systables.h"
+#include "util/err.h"
+#include "util/log.h"
+
+/* Stop reading from a client whose responses pile up unread. */
+#define OUT_HIGH_WATER (64u << 20)
+
+typedef struct conn conn;
+
+struct sb_cqlproto {
+    uv_loop_t *loop;
+    uv_tcp_t listener;
+    sb_cql_engine *engine;
+    sb_store *store;
+    cqlp_systables *sys;
+    sb_cqlproto_opts opts;
+    conn *conns; /* doubly linked */
+    int nconns;
+    int refs; /* listener + connections */
+    int stopping;
+};
+
+struct conn {
+    uv_tcp_t tcp;
+    sb_cqlproto *srv;
+    conn *prev, *next;
+    sb_cql_session sess;
+    sb_buf in;   /* unconsumed input */
+    size_t skip; /* body bytes of a refused frame still to discard */
+    sb_buf out;  /* responses not yet written */
+    sb_buf tmp;  /* scratch for compression */
+    int refs;
+    int closed;
+    int started;     /* STARTUP done */
+    int compression; /* SB_CQLCOMP_* */
+    int dispatching; /* gather responses; flush at the end */
+    int close_after_write;
+    int reading;
+    int inflight;
+    size_t writes_pending_bytes;
+};
+
+typedef struct req {
+    conn *c;
+    int16_t stream;
+    int skip_metadata;
+} req;
+
+typedef struct wreq {
+    uv_write_t w;
+    conn *c;
+    sb_buf data;
+} wreq;
+
+void sb_cqlproto_opts_default(sb_cqlproto_opts *o)
+{
+    o->max_frame_bytes = 16u << 20;
+    o->max_inflight = 4096;
+    o->max_connections = 1024;
+}
+
+static const char *const g_compressions[] = {"lz4", "snappy"};
+
+/* ------------------------------------------------------------ lifetimes */
+
+static void srv_unref(sb_cqlproto *s)
+{
+    if (--s->refs > 0)
+        return;
+    cqlp_systables_free(s->sys);
+    free(s);
+}
+
+static void conn_unref(conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    sb_buf_free(&c->in);
+    sb_buf_free(&c->out);
+    sb_buf_free(&c->tmp);
+    sb_cqlproto *s = c->srv;
+    free(c);
+    srv_unref(s);
+}
+
+static void on_conn_close(uv_handle_t *h)
+{
+    conn *c = h->data;
+    sb_cqlproto *s = c->srv;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    s->nconns--;
+    conn_unref(c);
+}
+
+static void conn_close(conn *c)
+{
+    if (c->closed)
+        return;
+    c->closed = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_close);
+}
+
+/* --------------------------------------------------------------- output */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+
+static void set_reading(conn *c, int on)
+{
+    if (c->closed || c->reading == on)
+        return;
+    c->reading = on;
+    if (on)
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    else
+        uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+static void on_write(uv_write_t *w, int status)
+{
+    wreq *wr = (wreq *)w;
+    conn *c = wr->c;
+    c->writes_pending_bytes -= wr->data.len;
+    sb_buf_free(&wr->data);
+    free(wr);
+    if (status < 0)
+        conn_close(c);
+    else if (c->close_after_write && c->writes_pending_bytes == 0)
+        conn_close(c);
+    else if (!c->close_after_write && c->writes_pending_bytes < OUT_HIGH_WATER / 2)
+        set_reading(c, 1);
+    conn_unref(c);
+}
+
+static void flush(conn *c)
+{
+    if (c->closed || c->out.len == 0)
+        return;
+    wreq *wr = calloc(1, sizeof *wr);
+    if (!wr) {
+        conn_close(c);
+        return;
+    }
+    wr->c = c;
+    wr->data = c->out;
+    sb_buf_init(&c->out);
+    uv_buf_t b = uv_buf_init((char *)wr->data.data, (unsigned)wr->data.len);
+    c->refs++;
+    c->writes_pending_bytes += wr->data.len;
+    if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) != 0) {
+        c->writes_pending_bytes -= wr->data.len;
+        sb_buf_free(&wr->data);
+        free(wr);
+        c->refs--;
+        conn_close(c);
+        return;
+    }
+    if (c->writes_pending_bytes > OUT_HIGH_WATER)
+        set_reading(c, 0);
+}
+
+/* Frames written into c->out from `start` get compressed in place when the
+ * connection negotiated compression (READY itself is never compressed). */
+static void compress_tail(conn *c, size_t start)
+{
+    if (c->compression == SB_CQLCOMP_NONE || c->out.len <= start + SB_CQLFRAME_HEADER_SIZE)
+        return;
+    uint8_t *f = c->out.data + start;
+    size_t blen = c->out.len - start - SB_CQLFRAME_HEADER_SIZE;
+    sb_buf_reset(&c->tmp);
+    if (sb_cql_compress(c->compression, f + SB_CQLFRAME_HEADER_SIZE, blen, &c->tmp) != 0)
+        return; /* send it uncompressed: the flag is per frame */
+    c->out.len = start + SB_CQLFRAME_HEADER_SIZE;
+    if (sb_buf_append(&c->out, c->tmp.data, c->tmp.len) != 0) {
+        c->out.len = start; /* lost: the client times the request out */
+        return;
+    }
+    c->out.data[start + 1] |= SB_CQLFLAG_COMPRESSION;
+    sb_cqlframe_end(&c->out, start);
+}
+
+static void sent(conn *c, size_t start, int rc)
+{
+    if (rc != 0) {
+        c->out.len = start;
+        SB_WARN("cqlproto", "cannot encode response", "error=%s", sb_strerror(rc));
+        return;
+    }
+    compress_tail(c, start);
+    if (!c->dispatching)
+        flush(c);
+}
+
+static void send_error(conn *c, int16_t stream, int code, const char *msg)
+{
+    if (c->closed)
+        return;
+    size_t start = c->out.len;
+    sent(c, start, sb_cqlframe_put_error_msg(&c->out, stream, code, msg));
+}
+
+static void send_result(conn *c, int16_t stream, const sb_cql_result *r, int skip_metadata)
+{
+    if (c->closed)
+        return;
+    size_t start = c->out.len;
+    sent(c, start, sb_cqlframe_put_result(&c->out, stream, r, skip_metadata));
+}
+
+/* ------------------------------------------------------------- requests */
+
+static void on_result(void *arg, sb_cql_result *res)
+{
+    req *q = arg;
+    conn *c = q->c;
+    send_result(c, q->stream, res, q->skip_metadata);
+    sb_cql_result_free(res);
+    c->inflight--;
+    free(q);
+    conn_unref(c);
+}
+
+static req *req_new(conn *c, int16_t stream)
+{
+    if (c->inflight >= c->srv->opts.max_inflight) {
+        send_error(c, stream, SB_CQL_ERR_OVERLOADED,
+                   "Overloaded: too many requests in flight on this connection");
+        return NULL;
+    }
+    req *q = calloc(1, sizeof *q);
+    if (!q) {
+        send_error(c, stream, SB_CQL_ERR_SERVER, "out of memory");
+        return NULL;
+    }
+    q->c = c;
+    q->stream = stream;
+    c->refs++;
+    c->inflight++;
+    return q;
+}
+
+/* The executor could not even allocate an error result. */
+static void req_failed(req *q, int rc)
+{
+    conn *c = q->c;
+    send_error(c, q->stream, SB_CQL_ERR_SERVER, sb_strerror(rc));
+    c->inflight--;
+    free(q);
+    conn_unref(c);
+}
+
+static void to_opts(const sb_cqlparams *p, sb_cql_opts *o)
+{
+    sb_cql_opts_default(o);
+    o->consistency = p->consistency;
+    o->serial_consistency = p->serial_consistency;
+    o->page_size = (p->flags & SB_CQLQ_PAGE_SIZE) ? p->page_size : 0;
+    if (p->paging_state_len >= 0) {
+        o->paging_state = p->paging_state;
+        o->paging_state_len = (size_t)p->paging_state_len;
+    }
+    o->has_timestamp = p->has_timestamp;
+    o->timestamp_us = p->timestamp_us;
+    o->bind_names = p->names;
+}
+
+static void do_startup(conn *c, int16_t stream, const sb_cqlmsg *m)
+{
+    int comp = SB_CQLCOMP_NONE;
+    for (int i = 0; i < m->nopts; i++) {
+        if (!strcmp(m->keys[i], "COMPRESSION")) {
+            if (!strcasecmp(m->vals[i], "lz4"))
+                comp = SB_CQLCOMP_LZ4;
+            else if (!strcasecmp(m->vals[i], "snappy"))
+                comp = SB_CQLCOMP_SNAPPY;
+            else if (m->vals[i][0]) {
+                char msg[300];
+                snprintf(msg, sizeof msg, "Unknown compression algorithm: %.200s", m->vals[i]);
+                send_error(c, stream, SB_CQL_ERR_PROTOCOL, msg);
+                return;
+            }
+        } else if (!strcmp(m->keys[i], "CQL_VERSION") && m->vals[i][0] != '3') {
+            char msg[300];
+            snprintf(msg, sizeof msg, "Invalid or unsupported CQL version %.200s; supported: 3.4.5",
+                     m->vals[i]);
+            send_error(c, stream, SB_CQL_ERR_PROTOCOL, msg);
+            return;
+        }
+    }
+    size_t start = c->out.len;
+    sent(c, start, sb_cqlframe_put_ready(&c->out, stream)); /* never compressed */
+    c->started = 1;
+    c->compression = comp;
+}
+
+static void do_query(conn *c, int16_t stream, const sb_cqlmsg *m)
+{
+    req *q = req_new(c, stream);
+    if (!q)
+        return;
+    sb_cql_opts o;
+    to_opts(&m->params, &o);
+    int rc = sb_cql_execute(c->srv->engine, &c->sess, m->query, m->query_len, m->params.values,
+                            m->params.nvalues, &o, on_result, q);
+    if (rc != 0)
+        req_failed(q, rc);
+}
+
+static void do_execute(conn *c, int16_t stream, const sb_cqlmsg *m)
+{
+    req *q = req_new(c, stream);
+    if (!q)
+        return;
+    q->skip_metadata = (m->params.flags & SB_CQLQ_SKIP_METADATA) != 0;
+    sb_cql_opts o;
+    to_opts(&m->params, &o);
+    int rc = sb_cql_execute_prepared(c->srv->engine, &c->sess, m->id, m->id_len, m->params.values,
+                                     m->params.nvalues, &o, on_result, q);
+    if (rc != 0)
+        req_failed(q, rc);
+}
+
+static void do_prepare(conn *c, int16_t stream, const sb_cqlmsg *m)
+{
+    const sb_cql_prepared *p = NULL;
+    char msg[SB_ERRMSG_SIZE] = "";
+    int rc = sb_cql_prepare(c->srv->engine, &c->sess, m->query, m->query_len, &p, msg);
+    if (rc != 0) {
+        send_error(c, stream, sb_cql_error_code(rc), msg);
+        return;
+    }
+    size_t start = c->out.len;
+    sent(c, start, sb_cqlframe_put_prepared(&c->out, stream, p));
+}
+
+/* Trailing blanks and semicolons of one statement inside a batch. */
+static size_t trim_stmt(const char *s, size_t n)
+{
+    while (n > 0 && (s[n - 1] == ';' || s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n' ||
+                     s[n - 1] == '\r'))
+        n--;
+    return n;
+}
+
+/* A protocol BATCH becomes one BEGIN ... APPLY BATCH statement: the
+ * statements' texts (prepared ones from the cache) joined in order, and
+ * their bind values concatenated, so the executor applies it atomically
+ * as one sb_wbatch. */
+static void do_batch(conn *c, int16_t stream, const sb_cqlmsg *m)
+{
+    sb_buf text, vals;
+    sb_buf_init(&text);
+    sb_buf_init(&vals);
+    sb_cql_session sess = c->sess;
+    int rc = sb_buf_printf(&text, "BEGIN %sBATCH\n",
+                           m->batch_type == 1   ? "UNLOGGED "
+                           : m->batch_type == 2 ? "COUNTER "
+                                                : "");
+    int nvals = 0;
+    for (int i = 0; i < m->nstmts && !rc; i++) {
+        const sb_cqlbatch_stmt *st = &m->stmts[i];
+        const char *qs = st->query;
+        size_t qn = st->query_len;
+        if (st->prepared) {
+            const sb_cql_prepared *p = sb_cql_prepared_find(c->srv->engine, st->id, st->id_len);
+            if (!p) {
+                sb_cql_error e;
+                memset(&e, 0, sizeof e);
+                e.code = SB_CQL_ERR_UNPREPARED;
+                snprintf(e.message, sizeof e.message,
+                         "Prepared query with ID %d of the batch not found (either the query was "
+                         "not prepared on this host (maybe the host has been restarted?) or you "
+                         "have prepared too many queries and it has been evicted from the "
+                         "internal cache)",
+                         i);
+                memcpy(e.unprepared_id, st->id, st->id_len < 16 ? st->id_len : 16);
+                size_t start = c->out.len;
+                sent(c, start, sb_cqlframe_put_error(&c->out, stream, &e));
+                goto done;
+            }
+            qs = p->query;
+            qn = strlen(p->query);
+            if (!sess.keyspace[0] && p->keyspace && p->keyspace[0])
+                snprintf(sess.keyspace, sizeof sess.keyspace, "%s", p->keyspace);
+        }
+        rc = sb_buf_append(&text, qs, trim_stmt(qs, qn));
+        rc = rc ? rc : sb_buf_append(&text, ";\n", 2);
+        rc = rc ? rc : sb_buf_append(&vals, st->values, sizeof *st->values * (size_t)st->nvalues);
+        nvals += st->nvalues;
+    }
+    rc = rc ? rc : sb_buf_append(&text, "APPLY BATCH", 11);
+    if (rc) {
+        send_error(c, stream, SB_CQL_ERR_SERVER, "out of memory");
+        goto done;
+    }
+    req *q = req_new(c, stream);
+    if (!q)
+        goto done;
+    sb_cql_opts o;
+    to_opts(&m->params, &o);
+    o.bind_names = NULL;
+    rc = sb_cql_execute(c->srv->engine, &sess, (const char *)text.data, text.len,
+                        (const sb_value *)vals.data, nvals, &o, on_result, q);
+    if (rc != 0)
+        req_failed(q, rc);
+done:
+    sb_buf_free(&text);
+    sb_buf_free(&vals);
+}
+
+static void dispatch(conn *c, const sb_cqlframe_hdr *h, const uint8_t *body, size_t len)
+{
+    char msg[SB_ERRMSG_SIZE] = "";
+    if (h->flags & SB_CQLFLAG_COMPRESSION) {
+        if (c->compression == SB_CQLCOMP_NONE) {
+            send_error(c, h->stream, SB_CQL_ERR_PROTOCOL,
+                       "frame is flagged compressed but no compression was negotiated");
+            return;
+        }
+        sb_buf_reset(&c->tmp);
+        int rc = sb_cql_decompress(c->compression, body, len, c->srv->opts.max_frame_bytes, &c->tmp,
+                                   msg);
+        if (rc) {
+            send_error(c, h->stream, rc == SB_ENOMEM ? SB_CQL_ERR_SERVER : SB_CQL_ERR_PROTOCOL,
+                       msg);
+            return;
+        }
+        /* tmp is reused by compression of responses: take it over. */
+        sb_buf plain = c->tmp;
+        sb_buf_init(&c->tmp);
+        sb_cqlframe_hdr h2 = *h;
+        h2.flags &= (uint8_t)~SB_CQLFLAG_COMPRESSION;
+        dispatch(c, &h2, plain.data, plain.len);
+        sb_buf_free(&plain);
+        return;
+    }
+    if (!c->started && h->opcode != SB_CQLOP_OPTIONS && h->opcode != SB_CQLOP_STARTUP) {
+        snprintf(msg, sizeof msg, "Unexpected message %s, expecting STARTUP or OPTIONS",
+                 h->opcode == SB_CQLOP_QUERY     ? "QUERY"
+                 : h->opcode == SB_CQLOP_PREPARE ? "PREPARE"
+                 : h->opcode == SB_CQLOP_EXECUTE ? "EXECUTE"
+                 : h->opcode == SB_CQLOP_BATCH   ? "BATCH"
+                                                 : "REGISTER");
+        send_error(c, h->stream, SB_CQL_ERR_PROTOCOL, msg);
+        return;
+    }
+    sb_cqlmsg m;
+    int rc = sb_cqlmsg_parse(h->opcode, h->flags, body, len, &m, msg);
+    if (rc) {
+        send_error(c, h->stream, rc == SB_ENOMEM ? SB_CQL_ERR_SERVER : SB_CQL_ERR_PROTOCOL, msg);
+        return;
+    }
+    switch (h->opcode) {
+    case SB_CQLOP_OPTIONS: {
+        size_t start = c->out.len;
+        sent(c, start, sb_cqlframe_put_supported(&c->out, h->stream, g_compressions, 2));
+        break;
+    }
+    case SB_CQLOP_STARTUP:
+        if (c->started)
+            send_error(c, h->stream, SB_CQL_ERR_PROTOCOL,
+                       "Unexpected message STARTUP, the connection is already started");
+        else
+            do_startup(c, h->stream, &m);
+        break;
+    case SB_CQLOP_REGISTER: {
+        size_t start = c->out.len;
+        sent(c, start, sb_cqlframe_put_ready(&c->out, h->stream));
+        break;
+    }
+    case SB_CQLOP_QUERY:
+        do_query(c, h->stream, &m);
+        break;
+    case SB_CQLOP_PREPARE:
+        do_prepare(c, h->stream, &m);
+        break;
+    case SB_CQLOP_EXECUTE:
+        do_execute(c, h->stream, &m);
+        break;
+    case SB_CQLOP_BATCH:
+        do_batch(c, h->stream, &m);
+        break;
+    default:
+        send_error(c, h->stream, SB_CQL_ERR_PROTOCOL,
+                   "Unexpected message AUTH_RESPONSE: authentication is not enabled");
+        break;
+    }
+    sb_cqlmsg_free(&m);
+}
+
+/* ---------------------------------------------------------------- input */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char slab[64 * 1024]; /* one loop thread; data is copied out at once */
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(slab, sizeof slab);
+}
+
+/* Handles every complete frame in c->in. */
+static void process_input(conn *c)
+{
+    size_t off = 0;
+    c->dispatching = 1;
+    while (!c->closed && !c->close_after_write) {
+        if (c->skip) {
+            size_t k = c->in.len - off < c->skip ? c->in.len - off : c->skip;
+            off += k;
+            c->skip -= k;
+            if (c->skip)
+                break;
+            continue;
+        }
+        sb_cqlframe_hdr h;
+        if (!sb_cqlframe_header(c->in.data + off, c->in.len - off, &h))
+            break;
+        char msg[SB_ERRMSG_SIZE];
+        int rc = sb_cqlframe_check(&h, c->srv->opts.max_frame_bytes, msg);
+        if (rc == SB_EUNSUPPORTED) {
+            send_error(c, h.stream, SB_CQL_ERR_PROTOCOL, msg);
+            c->close_after_write = 1;
+            break;
+        }
+        if (rc) {
+            send_error(c, h.stream, SB_CQL_ERR_PROTOCOL, msg);
+            off += SB_CQLFRAME_HEADER_SIZE;
+            c->skip = h.length;
+            continue;
+        }
+        if (c->in.len - off < SB_CQLFRAME_HEADER_SIZE + (size_t)h.length)
+            break;
+        dispatch(c, &h, c->in.data + off + SB_CQLFRAME_HEADER_SIZE, h.length);
+        off += SB_CQLFRAME_HEADER_SIZE + (size_t)h.length;
+    }
+    if (off) {
+        memmove(c->in.data, c->in.data + off, c->in.len - off);
+        c->in.len -= off;
+    }
+    c->dispatching = 0;
+    flush(c);
+    if (c->close_after_write && c->writes_pending_bytes == 0)
+        conn_close(c);
+}
+
+static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
+{
+    conn *c = st->data;
+    if (n < 0) {
+        conn_close(c);
+        return;
+    }
+    if (n == 0 || c->closed || c->close_after_write)
+        return;
+    const uint8_t *p = (const uint8_t *)buf->base;
+    size_t len = (size_t)n;
+    /* Discard the body of a refused frame without buffering it. */
+    if (c->skip && c->in.len == 0) {
+        size_t k = len < c->skip ? len : c->skip;
+        c->skip -= k;
+        p += k;
+        len -= k;
+    }
+    if (len && sb_buf_append(&c->in, p, len) != 0) {
+        SB_WARN("cqlproto", "out of memory reading a request; closing the connection", NULL);
+        conn_close(c);
+        return;
+    }
+    c->refs++; /* dispatch may run callbacks that drop the last other reference */
+    process_input(c);
+    conn_unref(c);
+}
+
+static void on_connection(uv_stream_t *ls, int status)
+{
+    sb_cqlproto *s = ls->data;
+    if (status < 0 || s->stopping)
+        return;
+    conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    if (uv_tcp_init(s->loop, &c->tcp) != 0) {
+        free(c);
+        return;
+    }
+    c->srv = s;
+    c->refs = 1;
+    c->tcp.data = c;
+    s->refs++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+    s->nconns++;
+    sb_buf_init(&c->in);
+    sb_buf_init(&c->out);
+    sb_buf_init(&c->tmp);
+    sb_cql_session_init(&c->sess);
+    if (uv_accept(ls, (uv_stream_t *)&c->tcp) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (s->nconns > s->opts.max_connections) {
+        SB_WARN("cqlproto", "too many connections; refusing", "max=%d", s->opts.max_connections);
+        conn_close(c);
+        return;
+    }
+    uv_tcp_nodelay(&c->tcp, 1);
+    set_reading(c, 1);
+}
+
+/* ------------------------------------------------------------ start/stop */
+
+static void on_listener_close(uv_handle_t *h)
+{
+    srv_unref(h->data);
+}
+
+int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_cql_engine *engine,
+                      sb_store *store, const sb_config *cfg, const sb_cqlproto_opts *opts,
+                      char *errmsg)
+{
+    char host[SB_ADDR_MAX];
+    int port, rv;
+    struct sockaddr_storage sa;
+    *out = NULL;
+    if (sb_parse_hostport(addr, 9042, host, sizeof host, &port) != 0)
+        return sb_seterr(errmsg, SB_ECONFIG, "invalid CQL address '%s' (expected HOST:PORT)", addr);
+    if (uv_ip4_addr(host, port, (struct sockaddr_in *)&sa) != 0 &&
+        uv_ip6_addr(host, port, (struct sockaddr_in6 *)&sa) != 0)
+        return sb_seterr(errmsg, SB_ECONFIG, "invalid CQL address '%s': not an IP address", addr);
+    sb_cqlproto *s = calloc(1, sizeof *s);
+    if (!s)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    if (opts)
+        s->opts = *opts;
+    else
+        sb_cqlproto_opts_default(&s->opts);
+    s->loop = loop;
+    s->engine = engine;
+    s->store = store;
+    if ((rv = cqlp_systables_new(&s->sys, store, cfg, host, port, errmsg)) != 0) {
+        free(s);
+        return rv;
+    }
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    s->refs = 1;
+    if ((rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0)) != 0 ||
+        (rv = uv_listen((uv_stream_t *)&s->listener, 511, on_connection)) != 0) {
+        sb_seterr(errmsg, SB_EIO, "cannot listen on %s (CQL): %s", addr, uv_strerror(rv));
+        uv_close((uv_handle_t *)&s->listener, on_listener_close);
+        return SB_EIO;
+    }
+    sb_cql_vtables vt;
+    cqlp_systables_vtables(s->sys, &vt);
+    sb_cql_engine_set_vtables(engine, &vt);
+    SB_INFO("cqlproto", "listening", "addr=%s max_frame_bytes=%zu", addr, s->opts.max_frame_bytes);
+    *out = s;
+    return 0;
+}
+
+void sb_cqlproto_stop(sb_cqlproto *s)
+{
+    if (!s || s->stopping)
+        return;
+    s->stopping = 1;
+    sb_cql_engine_set_vtables(s->engine, NULL);
+    for (conn *c = s->conns; c; c = c->next)
+        conn_close(c);
+    uv_close((uv_handle_t *)&s->listener, on_listener_close);
+}

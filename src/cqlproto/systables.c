@@ -1,0 +1,782 @@
+/*
+ * System tables for drivers: system.local, system.peers, system.peers_v2
+ * and system_schema.{keyspaces, tables, columns, types, functions,
+ * aggregates, triggers, indexes, views}.
+ *
+ * Rows are generated on every scan from the store's current schema, so
+ * they are never stale; the executor applies WHERE, ORDER BY, LIMIT and
+ * paging. Collection columns are declared frozen because a virtual row
+ * carries each column as one serialized cell (the wire type is the same).
+ * The system keyspaces describe themselves in system_schema as Cassandra's
+ * do (LocalStrategy).
+ *
+ * The host id is created once, stored as DATA/host_id (a uuid in text) and
+ * read back on every start, so drivers see the same node across restarts.
+ */
+#include "cqlproto/systables.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/err.h"
+
+typedef struct coldef {
+    const char *name;
+    const char *type;
+    char kind; /* 'p' partition, 'c' clustering, 'r' regular */
+} coldef;
+
+/* Regular columns in name order (SELECT * lists them so, as Cassandra). */
+static const coldef local_cols[] = {
+    {"key", "text", 'p'},
+    {"bootstrapped", "text", 'r'},
+    {"broadcast_address", "inet", 'r'},
+    {"cluster_name", "text", 'r'},
+    {"cql_version", "text", 'r'},
+    {"data_center", "text", 'r'},
+    {"host_id", "uuid", 'r'},
+    {"listen_address", "inet", 'r'},
+    {"native_protocol_version", "text", 'r'},
+    {"partitioner", "text", 'r'},
+    {"rack", "text", 'r'},
+    {"release_version", "text", 'r'},
+    {"rpc_address", "inet", 'r'},
+    {"rpc_port", "int", 'r'},
+    {"schema_version", "uuid", 'r'},
+    {"tokens", "frozen<set<text>>", 'r'},
+};
+static const coldef peers_cols[] = {
+    {"peer", "inet", 'p'},
+    {"data_center", "text", 'r'},
+    {"host_id", "uuid", 'r'},
+    {"preferred_ip", "inet", 'r'},
+    {"rack", "text", 'r'},
+    {"release_version", "text", 'r'},
+    {"rpc_address", "inet", 'r'},
+    {"schema_version", "uuid", 'r'},
+    {"tokens", "frozen<set<text>>", 'r'},
+};
+static const coldef peers_v2_cols[] = {
+    {"peer", "inet", 'p'},           {"peer_port", "int", 'c'},
+    {"data_center", "text", 'r'},    {"host_id", "uuid", 'r'},
+    {"native_address", "inet", 'r'}, {"native_port", "int", 'r'},
+    {"preferred_ip", "inet", 'r'},   {"preferred_port", "int", 'r'},
+    {"rack", "text", 'r'},           {"release_version", "text", 'r'},
+    {"schema_version", "uuid", 'r'}, {"tokens", "frozen<set<text>>", 'r'},
+};
+static const coldef keyspaces_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"durable_writes", "boolean", 'r'},
+    {"replication", "frozen<map<text, text>>", 'r'},
+};
+static const coldef tables_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"table_name", "text", 'c'},
+    {"additional_write_policy", "text", 'r'},
+    {"bloom_filter_fp_chance", "double", 'r'},
+    {"caching", "frozen<map<text, text>>", 'r'},
+    {"cdc", "boolean", 'r'},
+    {"comment", "text", 'r'},
+    {"compaction", "frozen<map<text, text>>", 'r'},
+    {"compression", "frozen<map<text, text>>", 'r'},
+    {"crc_check_chance", "double", 'r'},
+    {"default_time_to_live", "int", 'r'},
+    {"extensions", "frozen<map<text, blob>>", 'r'},
+    {"flags", "frozen<set<text>>", 'r'},
+    {"gc_grace_seconds", "int", 'r'},
+    {"id", "uuid", 'r'},
+    {"max_index_interval", "int", 'r'},
+    {"memtable_flush_period_in_ms", "int", 'r'},
+    {"min_index_interval", "int", 'r'},
+    {"read_repair", "text", 'r'},
+    {"speculative_retry", "text", 'r'},
+};
+static const coldef columns_cols[] = {
+    {"keyspace_name", "text", 'p'},     {"table_name", "text", 'c'},
+    {"column_name", "text", 'c'},       {"clustering_order", "text", 'r'},
+    {"column_name_bytes", "blob", 'r'}, {"kind", "text", 'r'},
+    {"position", "int", 'r'},           {"type", "text", 'r'},
+};
+static const coldef types_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"type_name", "text", 'c'},
+    {"field_names", "frozen<list<text>>", 'r'},
+    {"field_types", "frozen<list<text>>", 'r'},
+};
+static const coldef functions_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"function_name", "text", 'c'},
+    {"argument_names", "frozen<list<text>>", 'r'},
+    {"argument_types", "frozen<list<text>>", 'r'},
+    {"body", "text", 'r'},
+    {"called_on_null_input", "boolean", 'r'},
+    {"language", "text", 'r'},
+    {"return_type", "text", 'r'},
+};
+static const coldef aggregates_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"aggregate_name", "text", 'c'},
+    {"argument_types", "frozen<list<text>>", 'r'},
+    {"final_func", "text", 'r'},
+    {"initcond", "text", 'r'},
+    {"return_type", "text", 'r'},
+    {"state_func", "text", 'r'},
+    {"state_type", "text", 'r'},
+};
+static const coldef triggers_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"table_name", "text", 'c'},
+    {"trigger_name", "text", 'c'},
+    {"options", "frozen<map<text, text>>", 'r'},
+};
+static const coldef indexes_cols[] = {
+    {"keyspace_name", "text", 'p'},
+    {"table_name", "text", 'c'},
+    {"index_name", "text", 'c'},
+    {"kind", "text", 'r'},
+    {"options", "frozen<map<text, text>>", 'r'},
+};
+static const coldef views_cols[] = {
+    {"keyspace_name", "text", 'p'}, {"view_name", "text", 'c'},
+    {"base_table_id", "uuid", 'r'}, {"base_table_name", "text", 'r'},
+    {"comment", "text", 'r'},       {"include_all_columns", "boolean", 'r'},
+    {"where_clause", "text", 'r'},
+};
+
+enum {
+    T_LOCAL,
+    T_PEERS,
+    T_PEERS_V2,
+    T_KEYSPACES,
+    T_TABLES,
+    T_COLUMNS,
+    T_TYPES,
+    T_FUNCTIONS,
+    T_AGGREGATES,
+    T_TRIGGERS,
+    T_INDEXES,
+    T_VIEWS,
+    T_COUNT
+};
+
+static const struct tdef {
+    const char *ks, *name;
+    const coldef *cols;
+    int ncols;
+} g_tdefs[T_COUNT] = {
+#define TD(ks, n, c)                                                                               \
+    {                                                                                              \
+        ks, n, c, (int)(sizeof c / sizeof c[0])                                                    \
+    }
+    TD("system", "local", local_cols),
+    TD("system", "peers", peers_cols),
+    TD("system", "peers_v2", peers_v2_cols),
+    TD("system_schema", "keyspaces", keyspaces_cols),
+    TD("system_schema", "tables", tables_cols),
+    TD("system_schema", "columns", columns_cols),
+    TD("system_schema", "types", types_cols),
+    TD("system_schema", "functions", functions_cols),
+    TD("system_schema", "aggregates", aggregates_cols),
+    TD("system_schema", "triggers", triggers_cols),
+    TD("system_schema", "indexes", indexes_cols),
+    TD("system_schema", "views", views_cols),
+#undef TD
+};
+
+struct cqlp_systables {
+    sb_store *store;
+    sb_table tables[T_COUNT];
+    uint8_t host_id[16];
+    char cluster_name[128], dc[64], rack[64];
+    char rpc_host[SB_ADDR_MAX], listen_host[SB_ADDR_MAX];
+    int rpc_port;
+    char token[32];
+};
+
+/* ---------------------------------------------------------------- setup */
+
+static void table_id(const char *ks, const char *name, uint8_t id[16])
+{
+    /* Stable ids for the virtual tables: FNV-1a of "ks.name", shaped as a
+     * version 3 (name-based) uuid. */
+    uint64_t h1 = 1469598103934665603ull, h2 = 1099511628211ull * 31;
+    for (const char *p = ks; *p; p++)
+        h1 = (h1 ^ (uint8_t)*p) * 1099511628211ull, h2 = (h2 ^ (uint8_t)*p) * 16777619ull;
+    for (const char *p = name; *p; p++)
+        h1 = (h1 ^ (uint8_t)*p) * 1099511628211ull, h2 = (h2 ^ (uint8_t)*p) * 16777619ull;
+    for (int i = 0; i < 8; i++) {
+        id[i] = (uint8_t)(h1 >> (56 - 8 * i));
+        id[8 + i] = (uint8_t)(h2 >> (56 - 8 * i));
+    }
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x30);
+    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+}
+
+static int build_table(sb_table *t, const struct tdef *d)
+{
+    memset(t, 0, sizeof *t);
+    t->keyspace = (char *)d->ks;
+    t->name = (char *)d->name;
+    t->cols = calloc((size_t)d->ncols, sizeof *t->cols);
+    if (!t->cols)
+        return SB_ENOMEM;
+    t->ncols = d->ncols;
+    t->gc_grace_s = 0;
+    table_id(d->ks, d->name, t->id);
+    for (int i = 0; i < d->ncols; i++) {
+        sb_column *c = &t->cols[i];
+        c->name = (char *)d->cols[i].name;
+        SB_ASSERT(sb_type_parse(d->cols[i].type, &c->type) == 0);
+        c->id = (uint16_t)(i + 1);
+        if (d->cols[i].kind == 'p') {
+            c->kind = SB_COL_PARTITION;
+            c->position = t->npk++;
+        } else if (d->cols[i].kind == 'c') {
+            c->kind = SB_COL_CLUSTERING;
+            c->position = t->nck++;
+        } else {
+            c->kind = SB_COL_REGULAR;
+        }
+    }
+    t->next_col_id = (uint16_t)(d->ncols + 1);
+    return 0;
+}
+
+static int parse_uuid(const char *s, uint8_t out[16])
+{
+    int n = 0;
+    for (const char *p = s; *p && n < 32; p++) {
+        if (*p == '-')
+            continue;
+        int v;
+        if (*p >= '0' && *p <= '9')
+            v = *p - '0';
+        else if (*p >= 'a' && *p <= 'f')
+            v = *p - 'a' + 10;
+        else if (*p >= 'A' && *p <= 'F')
+            v = *p - 'A' + 10;
+        else
+            return -1;
+        if (n % 2 == 0)
+            out[n / 2] = (uint8_t)(v << 4);
+        else
+            out[n / 2] |= (uint8_t)v;
+        n++;
+    }
+    return n == 32 ? 0 : -1;
+}
+
+static void format_uuid(const uint8_t u[16], char *out)
+{
+    static const char hex[] = "0123456789abcdef";
+    int k = 0;
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[k++] = '-';
+        out[k++] = hex[u[i] >> 4];
+        out[k++] = hex[u[i] & 15];
+    }
+    out[k] = 0;
+}
+
+static int load_host_id(const char *dir, uint8_t id[16], char *errmsg)
+{
+    char path[1200], text[64] = "";
+    snprintf(path, sizeof path, "%s/host_id", dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        size_t n = fread(text, 1, sizeof text - 1, f);
+        fclose(f);
+        text[n] = 0;
+        text[strcspn(text, "\r\n ")] = 0;
+        if (parse_uuid(text, id) == 0)
+            return 0;
+        return sb_seterr(errmsg, SB_ECORRUPT, "%s does not hold a uuid ('%.40s')", path, text);
+    }
+    if (errno != ENOENT)
+        return sb_seterr(errmsg, SB_EIO, "cannot read %s: %s", path, strerror(errno));
+    int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || read(fd, id, 16) != 16) {
+        if (fd >= 0)
+            close(fd);
+        return sb_seterr(errmsg, SB_EIO, "cannot read /dev/urandom");
+    }
+    close(fd);
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* version 4 */
+    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+    format_uuid(id, text);
+    char tmp[1300];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (!f || fprintf(f, "%s\n", text) < 0 || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        if (f)
+            fclose(f);
+        return sb_seterr(errmsg, SB_EIO, "cannot write %s: %s", tmp, strerror(errno));
+    }
+    fclose(f);
+    if (rename(tmp, path) != 0)
+        return sb_seterr(errmsg, SB_EIO, "cannot rename %s: %s", tmp, strerror(errno));
+    return 0;
+}
+
+int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_config *cfg,
+                       const char *rpc_host, int rpc_port, char *errmsg)
+{
+    cqlp_systables *st = calloc(1, sizeof *st);
+    if (!st)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    st->store = store;
+    for (int i = 0; i < T_COUNT; i++)
+        if (build_table(&st->tables[i], &g_tdefs[i]) != 0) {
+            cqlp_systables_free(st);
+            return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+        }
+    int rc = load_host_id(cfg->data_dir, st->host_id, errmsg);
+    if (rc) {
+        cqlp_systables_free(st);
+        return rc;
+    }
+    snprintf(st->cluster_name, sizeof st->cluster_name, "%s", cfg->cluster_name);
+    snprintf(st->dc, sizeof st->dc, "%s", cfg->dc);
+    snprintf(st->rack, sizeof st->rack, "%s", cfg->rack);
+    int lport;
+    if (sb_parse_hostport(cfg->listen_addr, 7000, st->listen_host, sizeof st->listen_host,
+                          &lport) != 0)
+        snprintf(st->listen_host, sizeof st->listen_host, "127.0.0.1");
+    if (!strcmp(rpc_host, "0.0.0.0") || !strcmp(rpc_host, "::"))
+        snprintf(st->rpc_host, sizeof st->rpc_host, "%s", st->listen_host);
+    else
+        snprintf(st->rpc_host, sizeof st->rpc_host, "%s", rpc_host);
+    st->rpc_port = rpc_port;
+    /* One token per node until the ring exists: derived from the host id,
+     * so it is stable across restarts. */
+    int64_t tok = 0;
+    for (int i = 0; i < 8; i++)
+        tok = (int64_t)(((uint64_t)tok << 8) | st->host_id[i]);
+    snprintf(st->token, sizeof st->token, "%lld", (long long)tok);
+    *out = st;
+    return 0;
+}
+
+void cqlp_systables_free(cqlp_systables *st)
+{
+    if (!st)
+        return;
+    for (int i = 0; i < T_COUNT; i++)
+        free(st->tables[i].cols);
+    free(st);
+}
+
+const uint8_t *cqlp_systables_host_id(const cqlp_systables *st)
+{
+    return st->host_id;
+}
+
+/* ------------------------------------------------------------ row maker */
+
+#define MAX_COLS 24
+
+typedef struct rowb {
+    const sb_table *t;
+    sb_buf buf;
+    sb_buf tmp;
+    int32_t off[MAX_COLS], len[MAX_COLS];
+    int err;
+} rowb;
+
+static void rb_reset(rowb *r)
+{
+    sb_buf_reset(&r->buf);
+    for (int i = 0; i < MAX_COLS; i++)
+        r->len[i] = -1;
+}
+
+static int rb_col(rowb *r, const char *name)
+{
+    for (int i = 0; i < r->t->ncols; i++)
+        if (!strcmp(r->t->cols[i].name, name))
+            return i;
+    SB_ASSERT(!"system table column missing");
+    return -1;
+}
+
+static void rb_bytes(rowb *r, const char *name, const void *p, size_t n)
+{
+    int i = rb_col(r, name);
+    r->off[i] = (int32_t)r->buf.len;
+    r->len[i] = (int32_t)n;
+    if (sb_buf_append(&r->buf, p, n) != 0)
+        r->err = SB_ENOMEM;
+}
+
+static void rb_text(rowb *r, const char *name, const char *s)
+{
+    if (s)
+        rb_bytes(r, name, s, strlen(s));
+}
+
+static void rb_int(rowb *r, const char *name, int32_t v)
+{
+    uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+    rb_bytes(r, name, b, 4);
+}
+
+static void rb_bool(rowb *r, const char *name, int v)
+{
+    uint8_t b = v ? 1 : 0;
+    rb_bytes(r, name, &b, 1);
+}
+
+static void rb_double(rowb *r, const char *name, double d)
+{
+    uint64_t u;
+    memcpy(&u, &d, 8);
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(u >> (56 - 8 * i));
+    rb_bytes(r, name, b, 8);
+}
+
+static void rb_inet(rowb *r, const char *name, const char *host)
+{
+    uint8_t a[16];
+    if (inet_pton(AF_INET, host, a) == 1)
+        rb_bytes(r, name, a, 4);
+    else if (inet_pton(AF_INET6, host, a) == 1)
+        rb_bytes(r, name, a, 16);
+}
+
+/* A collection column from strings (maps: key, value, ...). */
+static void rb_coll(rowb *r, const char *name, const char *const *s, int n)
+{
+    int i = rb_col(r, name);
+    sb_value v[64];
+    if (n > 64)
+        n = 64;
+    for (int k = 0; k < n; k++)
+        v[k] = (sb_value){(const uint8_t *)s[k], (int32_t)strlen(s[k])};
+    char msg[SB_ERRMSG_SIZE];
+    sb_buf_reset(&r->tmp);
+    if (sb_value_build_collection(&r->tmp, r->t->cols[i].type, v, n, msg) != 0) {
+        r->err = SB_ENOMEM;
+        return;
+    }
+    rb_bytes(r, name, r->tmp.data, r->tmp.len);
+}
+
+static int rb_emit(rowb *r, sb_cql_emit_fn emit, void *ctx)
+{
+    if (r->err)
+        return r->err;
+    sb_value v[MAX_COLS];
+    for (int i = 0; i < r->t->ncols; i++)
+        v[i] = r->len[i] < 0 ? SB_VALUE_NULL : (sb_value){r->buf.data + r->off[i], r->len[i]};
+    return emit(ctx, v);
+}
+
+/* Flattens a JSON object of options into key/value strings (numbers and
+ * booleans as their text). Strings are kept in `store` (NUL-separated). */
+static int json_to_pairs(const char *json, const char *class_prefix, const char *default_class,
+                         sb_buf *store, const char **kv, int max)
+{
+    json_t *j = json ? json_loads(json, 0, NULL) : NULL;
+    sb_buf_reset(store);
+    /* Offsets first (the buffer may move), pointers at the end. */
+    size_t offs[64];
+    int n = 0, has_class = 0;
+    const char *key;
+    json_t *val;
+    if (j && json_is_object(j)) {
+        json_object_foreach(j, key, val)
+        {
+            if (n + 2 > max || n + 2 > 64)
+                break;
+            char tmp[128];
+            const char *s = tmp;
+            if (json_is_string(val))
+                s = json_string_value(val);
+            else if (json_is_integer(val))
+                snprintf(tmp, sizeof tmp, "%lld", (long long)json_integer_value(val));
+            else if (json_is_real(val))
+                snprintf(tmp, sizeof tmp, "%g", json_real_value(val));
+            else if (json_is_boolean(val))
+                snprintf(tmp, sizeof tmp, "%s", json_is_true(val) ? "true" : "false");
+            else
+                continue;
+            int is_class = !strcmp(key, "class");
+            has_class |= is_class;
+            offs[n++] = store->len;
+            sb_buf_append(store, key, strlen(key) + 1);
+            offs[n++] = store->len;
+            if (is_class && !strchr(s, '.'))
+                sb_buf_append(store, class_prefix, strlen(class_prefix));
+            sb_buf_append(store, s, strlen(s) + 1);
+        }
+    }
+    if (j)
+        json_decref(j);
+    if (!has_class && default_class && n + 2 <= max) {
+        offs[n++] = store->len;
+        sb_buf_append(store, "class", 6);
+        offs[n++] = store->len;
+        sb_buf_append(store, default_class, strlen(default_class) + 1);
+    }
+    if (sb_buf_putc(store, 0) != 0)
+        return -1;
+    for (int i = 0; i < n; i++)
+        kv[i] = (const char *)store->data + offs[i];
+    return n;
+}
+
+/* --------------------------------------------------------------- scans */
+
+static int scan_local(cqlp_systables *st, rowb *r, sb_cql_emit_fn emit, void *ctx)
+{
+    rb_text(r, "key", "local");
+    rb_text(r, "bootstrapped", "COMPLETED");
+    rb_inet(r, "broadcast_address", st->listen_host);
+    rb_text(r, "cluster_name", st->cluster_name);
+    rb_text(r, "cql_version", "3.4.5");
+    rb_text(r, "data_center", st->dc);
+    rb_bytes(r, "host_id", st->host_id, 16);
+    rb_inet(r, "listen_address", st->listen_host);
+    rb_text(r, "native_protocol_version", "4");
+    rb_text(r, "partitioner", "org.apache.cassandra.dht.Murmur3Partitioner");
+    rb_text(r, "rack", st->rack);
+    rb_text(r, "release_version", CQLP_RELEASE_VERSION);
+    rb_inet(r, "rpc_address", st->rpc_host);
+    rb_int(r, "rpc_port", st->rpc_port);
+    rb_bytes(r, "schema_version", sb_store_schema(st->store)->version, 16);
+    const char *toks[1] = {st->token};
+    rb_coll(r, "tokens", toks, 1);
+    return rb_emit(r, emit, ctx);
+}
+
+static const char *compaction_class(sb_compaction c)
+{
+    switch (c) {
+    case SB_COMPACTION_LCS:
+        return "org.apache.cassandra.db.compaction.LeveledCompactionStrategy";
+    case SB_COMPACTION_TWCS:
+        return "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy";
+    default:
+        return "org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy";
+    }
+}
+
+static int emit_table_row(rowb *r, const sb_table *t, int is_virtual, sb_buf *store,
+                          sb_cql_emit_fn emit, void *ctx)
+{
+    rb_reset(r);
+    rb_text(r, "keyspace_name", t->keyspace);
+    rb_text(r, "table_name", t->name);
+    rb_text(r, "additional_write_policy", "99p");
+    rb_double(r, "bloom_filter_fp_chance", 0.01);
+    static const char *const caching[] = {"keys", "ALL", "rows_per_partition", "NONE"};
+    rb_coll(r, "caching", caching, 4);
+    rb_bool(r, "cdc", 0);
+    rb_text(r, "comment", t->comment ? t->comment : "");
+    const char *kv[32];
+    int n =
+        json_to_pairs(is_virtual ? NULL : t->compaction_json, "org.apache.cassandra.db.compaction.",
+                      compaction_class(t->compaction), store, kv, 32);
+    if (n < 0)
+        return SB_ENOMEM;
+    rb_coll(r, "compaction", kv, n);
+    static const char *const compression[] = {"chunk_length_in_kb", "16", "class",
+                                              "org.apache.cassandra.io.compress.LZ4Compressor"};
+    rb_coll(r, "compression", compression, 4);
+    rb_double(r, "crc_check_chance", 1.0);
+    rb_int(r, "default_time_to_live", t->default_ttl_s);
+    rb_coll(r, "extensions", NULL, 0);
+    static const char *const flags[] = {"compound"};
+    rb_coll(r, "flags", flags, 1);
+    rb_int(r, "gc_grace_seconds", t->gc_grace_s);
+    rb_bytes(r, "id", t->id, 16);
+    rb_int(r, "max_index_interval", 2048);
+    rb_int(r, "memtable_flush_period_in_ms", 0);
+    rb_int(r, "min_index_interval", 128);
+    rb_text(r, "read_repair", "BLOCKING");
+    rb_text(r, "speculative_retry", "99p");
+    return rb_emit(r, emit, ctx);
+}
+
+static int colname_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const sb_column *const *)a)->name, (*(const sb_column *const *)b)->name);
+}
+
+static int emit_column_rows(rowb *r, const sb_table *t, sb_cql_emit_fn emit, void *ctx)
+{
+    const sb_column *sorted[512];
+    int n = t->ncols < 512 ? t->ncols : 512;
+    for (int i = 0; i < n; i++)
+        sorted[i] = &t->cols[i];
+    qsort(sorted, (size_t)n, sizeof *sorted, colname_cmp);
+    for (int i = 0; i < n; i++) {
+        const sb_column *c = sorted[i];
+        rb_reset(r);
+        rb_text(r, "keyspace_name", t->keyspace);
+        rb_text(r, "table_name", t->name);
+        rb_text(r, "column_name", c->name);
+        rb_text(r, "clustering_order",
+                c->kind == SB_COL_CLUSTERING ? (c->desc ? "desc" : "asc") : "none");
+        rb_bytes(r, "column_name_bytes", c->name, strlen(c->name));
+        rb_text(r, "kind",
+                c->kind == SB_COL_PARTITION    ? "partition_key"
+                : c->kind == SB_COL_CLUSTERING ? "clustering"
+                : c->kind == SB_COL_STATIC     ? "static"
+                                               : "regular");
+        rb_int(r, "position",
+               c->kind == SB_COL_PARTITION || c->kind == SB_COL_CLUSTERING ? c->position : -1);
+        char tn[128];
+        sb_type ty = c->type;
+        rb_text(r, "type", sb_type_name(ty, tn, sizeof tn));
+        int rc = rb_emit(r, emit, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int tbl_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const sb_table *const *)a)->name, (*(const sb_table *const *)b)->name);
+}
+
+static int ks_cmp(const void *a, const void *b)
+{
+    return strcmp((*(const sb_keyspace *const *)a)->name, (*(const sb_keyspace *const *)b)->name);
+}
+
+/* Calls fn for every table of keyspace ks (a virtual or a stored one), in
+ * name order. */
+static int for_tables(cqlp_systables *st, const char *ks, const sb_keyspace *k,
+                      int (*fn)(rowb *, const sb_table *, int, sb_buf *, sb_cql_emit_fn, void *),
+                      rowb *r, sb_buf *store, sb_cql_emit_fn emit, void *ctx)
+{
+    const sb_table *list[1024];
+    int n = 0, is_virtual = k == NULL;
+    if (k) {
+        for (int i = 0; i < k->ntables && n < 1024; i++)
+            list[n++] = k->tables[i];
+    } else {
+        for (int i = 0; i < T_COUNT; i++)
+            if (!strcmp(st->tables[i].keyspace, ks))
+                list[n++] = &st->tables[i];
+    }
+    qsort(list, (size_t)n, sizeof *list, tbl_cmp);
+    for (int i = 0; i < n; i++) {
+        int rc = fn(r, list[i], is_virtual, store, emit, ctx);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int columns_fn(rowb *r, const sb_table *t, int is_virtual, sb_buf *store,
+                      sb_cql_emit_fn emit, void *ctx)
+{
+    return emit_column_rows(r, t, emit, ctx);
+}
+
+static int scan_schema(cqlp_systables *st, int which, rowb *r, sb_cql_emit_fn emit, void *ctx)
+{
+    const sb_schema *s = sb_store_schema(st->store);
+    const sb_keyspace *ks[1024];
+    int nks = s->nks < 1024 ? s->nks : 1024;
+    for (int i = 0; i < nks; i++)
+        ks[i] = s->ks[i];
+    qsort(ks, (size_t)nks, sizeof *ks, ks_cmp);
+    static const char *const sysks[] = {"system", "system_schema"};
+    sb_buf store;
+    sb_buf_init(&store);
+    int rc = 0;
+    /* The two virtual keyspaces first, then the stored ones. */
+    for (int i = 0; i < 2 + nks && !rc; i++) {
+        const sb_keyspace *k = i < 2 ? NULL : ks[i - 2];
+        const char *name = k ? k->name : sysks[i];
+        switch (which) {
+        case T_KEYSPACES: {
+            rb_reset(r);
+            rb_text(r, "keyspace_name", name);
+            rb_bool(r, "durable_writes", k ? k->durable_writes : 1);
+            const char *kv[32];
+            int n = json_to_pairs(k ? k->replication_json : NULL, "org.apache.cassandra.locator.",
+                                  k ? "org.apache.cassandra.locator.SimpleStrategy"
+                                    : "org.apache.cassandra.locator.LocalStrategy",
+                                  &store, kv, 32);
+            if (n < 0) {
+                rc = SB_ENOMEM;
+                break;
+            }
+            rb_coll(r, "replication", kv, n);
+            rc = rb_emit(r, emit, ctx);
+            break;
+        }
+        case T_TABLES:
+            rc = for_tables(st, name, k, emit_table_row, r, &store, emit, ctx);
+            break;
+        case T_COLUMNS:
+            rc = for_tables(st, name, k, columns_fn, r, &store, emit, ctx);
+            break;
+        default:
+            break; /* no types, functions, aggregates, triggers, indexes or views */
+        }
+    }
+    sb_buf_free(&store);
+    return rc;
+}
+
+static const sb_table *vt_lookup(void *arg, const char *ks, const char *table)
+{
+    cqlp_systables *st = arg;
+    for (int i = 0; i < T_COUNT; i++)
+        if (!strcmp(st->tables[i].keyspace, ks) && !strcmp(st->tables[i].name, table))
+            return &st->tables[i];
+    return NULL;
+}
+
+static int vt_scan(void *arg, const sb_table *t, sb_cql_emit_fn emit, void *ctx, char *errmsg)
+{
+    cqlp_systables *st = arg;
+    int which = (int)(t - st->tables);
+    if (which < 0 || which >= T_COUNT)
+        return sb_seterr(errmsg, SB_EINVALID, "unknown system table %s.%s", t->keyspace, t->name);
+    rowb r;
+    memset(&r, 0, sizeof r);
+    r.t = t;
+    sb_buf_init(&r.buf);
+    sb_buf_init(&r.tmp);
+    rb_reset(&r);
+    int rc = 0;
+    switch (which) {
+    case T_LOCAL:
+        rc = scan_local(st, &r, emit, ctx);
+        break;
+    case T_PEERS:
+    case T_PEERS_V2:
+        break; /* a single node has no peers */
+    default:
+        rc = scan_schema(st, which, &r, emit, ctx);
+        break;
+    }
+    sb_buf_free(&r.buf);
+    sb_buf_free(&r.tmp);
+    if (rc == SB_ENOMEM)
+        sb_seterr(errmsg, rc, "out of memory reading %s.%s", t->keyspace, t->name);
+    return rc;
+}
+
+void cqlp_systables_vtables(cqlp_systables *st, sb_cql_vtables *vt)
+{
+    vt->lookup = vt_lookup;
+    vt->scan = vt_scan;
+    vt->arg = st;
+}
