@@ -116,10 +116,27 @@ static int put_float(sb_buf *out, double v, int is_float)
     if (isinf(v))
         return sb_buf_printf(out, v > 0 ? "Infinity" : "-Infinity");
     char tmp[40];
-    for (int prec = 1; prec <= 17; prec++) {
+    int prec = 1;
+    for (; prec <= 17; prec++) {
         snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
         if (is_float ? strtof(tmp, NULL) == (float)v : strtod(tmp, NULL) == v)
             break;
+    }
+    /* %g switches to an exponent as soon as it exceeds the digits kept, so
+     * 40 would come out as "4e+01". Like Python's repr, write whole
+     * numbers below 1e16 in full: the shortest digits padded with zeros. */
+    char *e = strchr(tmp, 'e');
+    if (e && e[1] == '+' && atoi(e + 2) < 16) {
+        int exp10 = atoi(e + 2);
+        char digits[40];
+        int n = 0;
+        for (const char *p = tmp; p < e; p++)
+            if (*p >= '0' && *p <= '9')
+                digits[n++] = *p;
+        while (n <= exp10)
+            digits[n++] = '0';
+        digits[n] = 0;
+        return sb_buf_printf(out, "%s%s", v < 0 ? "-" : "", digits);
     }
     return sb_buf_printf(out, "%s", tmp);
 }

@@ -731,6 +731,12 @@ static const struct lit_case {
     {"double", SB_LIT_FLOAT, "-Infinity", "-Infinity", "\"-Infinity\""},
     {"double", SB_LIT_FLOAT, "0.1", "0.1", "0.1"},
     {"double", SB_LIT_FLOAT, "1e20", "1e+20", "1e+20"},
+    /* Whole numbers below 1e16 in full, not %g's "4e+01". */
+    {"double", SB_LIT_INTEGER, "40", "40", "40"},
+    {"double", SB_LIT_FLOAT, "-300.0", "-300", "-300"},
+    {"double", SB_LIT_FLOAT, "1.5e15", "1500000000000000", "1500000000000000"},
+    {"float", SB_LIT_FLOAT, "1.5e10", "15000000000", "15000000000"},
+    {"float", SB_LIT_INTEGER, "1000000", "1000000", "1000000"},
     {"double", SB_LIT_FLOAT, "3.141592653589793", "3.141592653589793", "3.141592653589793"},
     {"boolean", SB_LIT_BOOL, "true", "True", "true"},
     {"boolean", SB_LIT_BOOL, "FALSE", "False", "false"},
