@@ -552,7 +552,12 @@ static int scan_local(cqlp_systables *st, rowb *r, sb_cql_emit_fn emit, void *ct
     rb_text(r, "release_version", CQLP_RELEASE_VERSION);
     rb_inet(r, "rpc_address", st->rpc_host);
     rb_int(r, "rpc_port", st->rpc_port);
-    rb_bytes(r, "schema_version", sb_store_schema(st->store)->version, 16);
+    /* A store that never ran DDL has an all-zero version; report the uuid
+     * Cassandra gives an empty schema instead (same on every node). */
+    static const uint8_t zero[16], empty[16] = {0x59, 0xad, 0xb2, 0x4e, 0xf3, 0xcd, 0x3e, 0x02,
+                                                0x97, 0xf0, 0x5b, 0x39, 0x58, 0x27, 0x45, 0x3f};
+    const uint8_t *ver = sb_store_schema(st->store)->version;
+    rb_bytes(r, "schema_version", memcmp(ver, zero, 16) ? ver : empty, 16);
     const char *toks[1] = {st->token};
     rb_coll(r, "tokens", toks, 1);
     return rb_emit(r, emit, ctx);

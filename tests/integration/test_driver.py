@@ -429,3 +429,78 @@ def test_raw_bad_frames_never_crash(cnode, session):
     time.sleep(0.3)
     assert cnode.proc.poll() is None
     assert session.execute("SELECT count(*) FROM gone").one()[0] >= 0
+
+
+def snappy_literal(data):
+    """Snappy block holding data as literals (valid, uncompressed)."""
+    out = bytearray()
+    n = len(data)
+    while True:  # varint length
+        out.append((n & 0x7f) | (0x80 if n > 0x7f else 0))
+        n >>= 7
+        if not n:
+            break
+    for i in range(0, len(data), 60):
+        chunk = data[i:i + 60]
+        out.append((len(chunk) - 1) << 2)
+        out += chunk
+    return bytes(out)
+
+
+def snappy_decode(b):
+    n, shift, i = 0, 0, 0
+    while True:
+        n |= (b[i] & 0x7f) << shift
+        shift += 7
+        i += 1
+        if not b[i - 1] & 0x80:
+            break
+    out = bytearray()
+    while i < len(b):
+        tag = b[i]
+        i += 1
+        kind = tag & 3
+        if kind == 0:
+            ln = (tag >> 2) + 1
+            if ln > 60:
+                extra = ln - 60
+                ln = int.from_bytes(b[i:i + extra], "little") + 1
+                i += extra
+            out += b[i:i + ln]
+            i += ln
+            continue
+        if kind == 1:
+            ln = 4 + ((tag >> 2) & 7)
+            off = ((tag >> 5) << 8) | b[i]
+            i += 1
+        elif kind == 2:
+            ln = (tag >> 2) + 1
+            off = int.from_bytes(b[i:i + 2], "little")
+            i += 2
+        else:
+            ln = (tag >> 2) + 1
+            off = int.from_bytes(b[i:i + 4], "little")
+            i += 4
+        for _ in range(ln):
+            out.append(out[-off])
+    assert len(out) == n
+    return bytes(out)
+
+
+def test_raw_snappy_compression(cnode, session):
+    s = raw(cnode)
+    body = struct.pack(">H", 2) + string("CQL_VERSION") + string("3.0.0") + \
+        string("COMPRESSION") + string("snappy")
+    s.sendall(frame(OP_STARTUP, body))
+    assert recv_frame(s)[2] == OP_READY
+    q = query_body("SELECT keyspace_name, table_name, column_name FROM system_schema.columns")
+    s.sendall(frame(OP_QUERY, snappy_literal(q), stream=5, flags=0x01))
+    s.settimeout(10)
+    hdr = s.recv(9, socket.MSG_WAITALL)
+    ver, flags, stream, op, n = struct.unpack(">BBhBi", hdr)
+    payload = s.recv(n, socket.MSG_WAITALL)
+    assert op == OP_RESULT and stream == 5 and flags & 0x01
+    plain = snappy_decode(payload)
+    assert struct.unpack(">i", plain[:4])[0] == 2  # Rows
+    assert b"peers_v2" in plain and len(plain) > n  # really compressed
+    s.close()
