@@ -1,0 +1,141 @@
+/* Node configuration: defaults, YAML file, flags over file, errors. */
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "node/config.h"
+#include "node/node.h"
+#include "util/err.h"
+#include "util/log.h"
+
+static char path[64];
+
+static void write_file(const char *text)
+{
+    snprintf(path, sizeof path, "/tmp/sibyl-cfg-%d.yaml", (int)getpid());
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void test_defaults(void **state)
+{
+    sb_config c;
+    sb_config_default(&c);
+    assert_string_equal(c.cql_addr, "127.0.0.1:9042");
+    assert_string_equal(c.listen_addr, "127.0.0.1:7000");
+    assert_string_equal(c.http_addr, "127.0.0.1:8080");
+    assert_int_equal(c.sync_mode, SB_SYNC_GROUP);
+}
+
+static void test_yaml_then_flags_override(void **state)
+{
+    sb_config c;
+    char err[SB_ERRMSG_SIZE] = "";
+    write_file("data_directory: /tmp/x\nhttp_address: 127.0.0.5:9000\n"
+               "commitlog_sync: periodic\ncommitlog_sync_period_in_ms: 50\n"
+               "seeds: \"127.0.0.1:7000,127.0.0.2:7000\"\ndc: dc2\nlog_level: warn\n");
+    sb_config_default(&c);
+    char *argv[] = {"node", "--http", "127.0.0.9:1234", "--config", path, "--rack=r7", NULL};
+    assert_int_equal(sb_config_from_args(&c, 6, argv, err), 0);
+    assert_string_equal(c.data_dir, "/tmp/x");
+    assert_string_equal(c.http_addr, "127.0.0.9:1234"); /* flag wins wherever it stands */
+    assert_int_equal(c.sync_mode, SB_SYNC_PERIODIC);
+    assert_int_equal(c.sync_period_ms, 50);
+    assert_string_equal(c.seeds, "127.0.0.1:7000,127.0.0.2:7000");
+    assert_string_equal(c.dc, "dc2");
+    assert_string_equal(c.rack, "r7");
+    assert_int_equal(c.log_level, SB_LOG_WARN);
+    unlink(path);
+}
+
+static void test_errors_name_the_setting_and_line(void **state)
+{
+    sb_config c;
+    char err[SB_ERRMSG_SIZE] = "";
+    write_file("dc: a\ncommitlog_sync: sometimes\n");
+    sb_config_default(&c);
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, ":2:"));
+    assert_non_null(strstr(err, "commitlog_sync"));
+
+    write_file("bogus_key: 1\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "unknown setting 'bogus_key'"));
+
+    write_file("seeds: [a, b]\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "comma-separated"));
+
+    write_file("http_address: \"x\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, path));
+    unlink(path);
+
+    assert_int_equal(sb_config_load_yaml(&c, "/nonexistent/sibyl.yaml", err), SB_ECONFIG);
+    assert_non_null(strstr(err, "cannot open config file"));
+
+    char *a1[] = {"node", "--nope", NULL};
+    assert_int_equal(sb_config_from_args(&c, 2, a1, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "unknown option '--nope'"));
+    char *a2[] = {"node", "--http", NULL};
+    assert_int_equal(sb_config_from_args(&c, 2, a2, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "needs a value"));
+    char *a3[] = {"node", "--cql", "127.0.0.1:99999", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, a3, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "invalid address"));
+    char *a4[] = {"node", "--commitlog-sync-period-ms", "0", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, a4, err), SB_ECONFIG);
+}
+
+static void test_hostport(void **state)
+{
+    char host[64];
+    int port;
+    assert_int_equal(sb_parse_hostport("127.0.0.2:7001", 1, host, sizeof host, &port), 0);
+    assert_string_equal(host, "127.0.0.2");
+    assert_int_equal(port, 7001);
+    assert_int_equal(sb_parse_hostport("10.0.0.1", 9042, host, sizeof host, &port), 0);
+    assert_int_equal(port, 9042);
+    assert_int_equal(sb_parse_hostport("[::1]:80", 1, host, sizeof host, &port), 0);
+    assert_string_equal(host, "::1");
+    assert_int_equal(sb_parse_hostport(":80", 1, host, sizeof host, &port), SB_EINVAL);
+    assert_int_equal(sb_parse_hostport("h:x", 1, host, sizeof host, &port), SB_EINVAL);
+    assert_int_equal(sb_parse_hostport("[::1", 1, host, sizeof host, &port), SB_EINVAL);
+}
+
+static void test_directory_lock(void **state)
+{
+    char dir[64], err[SB_ERRMSG_SIZE];
+    int fd1 = -1, fd2 = -1;
+    snprintf(dir, sizeof dir, "/tmp/sibyl-lock-%d/a/b", (int)getpid());
+    assert_int_equal(sb_node_lock_dir(dir, &fd1, err), 0);
+    /* flock locks belong to the open file description: a second open in
+     * the same process conflicts like a second process would. */
+    assert_int_equal(sb_node_lock_dir(dir, &fd2, err), SB_ELOCKED);
+    char pid[32];
+    snprintf(pid, sizeof pid, "pid %d", (int)getpid());
+    assert_non_null(strstr(err, pid));
+    close(fd1);
+    assert_int_equal(sb_node_lock_dir(dir, &fd2, err), 0);
+    close(fd2);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/sibyl-lock-%d", (int)getpid());
+    assert_int_equal(system(cmd), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_yaml_then_flags_override),
+        cmocka_unit_test(test_errors_name_the_setting_and_line),
+        cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_directory_lock),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
