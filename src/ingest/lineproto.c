@@ -406,7 +406,7 @@ static int parse_tags(sb_lp_parser *ps, const line_ctx *lc, const char **pp, con
             return fail(lc, v, "missing tag value");
         if (ve < le && *ve == '=')
             return fail(lc, ve, "invalid tag format (unescaped '=' in tag value)");
-        sb_lp_tag *t;
+        sb_lp_tag *t = NULL;
         int rv = push_tag(ps, ntags, lc, p, &t);
         if (rv)
             return rv;
@@ -434,7 +434,7 @@ static int parse_fields(sb_lp_parser *ps, const line_ctx *lc, const char **pp, c
             return fail(lc, p, "missing field key");
         if (nul)
             return fail(lc, p, "NUL byte in field key");
-        sb_lp_field *f;
+        sb_lp_field *f = NULL;
         int rv = push_field(ps, nfields, lc, p, &f);
         if (rv)
             return rv;
