@@ -6,12 +6,27 @@
  */
 #include "storage/rowcodec.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/err.h"
 
-enum { F_LIVE = 1, F_LIVE_TTL = 2, F_DEL = 4 };
+enum { F_LIVE = 1, F_LIVE_TTL = 2, F_DEL = 4, F_VTAG = 8 };
+enum { V_RAW = 0, V_INT = 1, V_DEC = 2 };
+
+/* Powers of ten that doubles hold exactly (10^22 is the last). */
+static const double pow10_tab[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+#define DEC_MAX_M (1ll << 53)
+
+/* Values expanded from compact forms live in chunks that never move, so
+ * cells can be sorted and the cell array reallocated freely. */
+struct rc_vchunk {
+    struct rc_vchunk *next;
+    size_t used;
+    uint8_t data[4096];
+};
 
 int rc_put_varint(sb_buf *b, uint64_t v)
 {
@@ -59,6 +74,11 @@ void rc_frag_init(rc_frag *f)
 void rc_frag_free(rc_frag *f)
 {
     free(f->cells);
+    while (f->vmem) {
+        struct rc_vchunk *n = f->vmem->next;
+        free(f->vmem);
+        f->vmem = n;
+    }
     rc_frag_init(f);
 }
 
@@ -66,9 +86,58 @@ void rc_frag_clear(rc_frag *f)
 {
     rc_cell *cells = f->cells;
     int cap = f->cap;
+    struct rc_vchunk *vm = f->vmem;
+    if (vm) { /* keep one chunk */
+        while (vm->next) {
+            struct rc_vchunk *n = vm->next;
+            vm->next = n->next;
+            free(n);
+        }
+        vm->used = 0;
+    }
     rc_frag_init(f);
     f->cells = cells;
     f->cap = cap;
+    f->vmem = vm;
+}
+
+static uint8_t *vmem_alloc(rc_frag *f, size_t n)
+{
+    if (!f->vmem || sizeof(f->vmem->data) - f->vmem->used < n) {
+        struct rc_vchunk *c = malloc(sizeof(*c));
+        if (!c)
+            return NULL;
+        c->next = f->vmem;
+        c->used = 0;
+        f->vmem = c;
+    }
+    uint8_t *p = f->vmem->data + f->vmem->used;
+    f->vmem->used += n;
+    return p;
+}
+
+static void put_be(uint8_t *p, int n, uint64_t v)
+{
+    for (int i = n - 1; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int varint_len(uint64_t v)
+{
+    int n = 1;
+    while (v >= 0x80) {
+        v >>= 7;
+        n++;
+    }
+    return n;
 }
 
 int rc_frag_add_cell(rc_frag *f, const rc_cell *c)
@@ -131,6 +200,57 @@ static int get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out,
     return 0;
 }
 
+/* A tagged value (rowcodec.h). */
+static int get_value(rc_frag *f, const uint8_t **p, const uint8_t *end, const uint8_t **out,
+                     int32_t *len)
+{
+    uint64_t tag, v;
+    if (rc_get_varint(p, end, &tag))
+        return SB_ECORRUPT;
+    uint64_t arg = tag >> 2;
+    switch (tag & 3) {
+    case V_RAW:
+        if (arg > (uint64_t)(end - *p) || arg > INT32_MAX)
+            return SB_ECORRUPT;
+        *out = *p;
+        *len = (int32_t)arg;
+        *p += arg;
+        return 0;
+    case V_INT: {
+        if (arg < 1 || arg > 8 || rc_get_varint(p, end, &v))
+            return SB_ECORRUPT;
+        int64_t x = zz_dec(v);
+        if (arg < 8 && (x < -(1ll << (arg * 8 - 1)) || x >= (1ll << (arg * 8 - 1))))
+            return SB_ECORRUPT;
+        uint8_t *b = vmem_alloc(f, arg);
+        if (!b)
+            return SB_ENOMEM;
+        put_be(b, (int)arg, (uint64_t)x);
+        *out = b;
+        *len = (int32_t)arg;
+        return 0;
+    }
+    case V_DEC: {
+        if (arg > 15 || rc_get_varint(p, end, &v))
+            return SB_ECORRUPT;
+        int64_t m = zz_dec(v);
+        if (m > DEC_MAX_M || m < -DEC_MAX_M)
+            return SB_ECORRUPT;
+        double d = (double)m / pow10_tab[arg];
+        uint64_t bits;
+        memcpy(&bits, &d, 8);
+        uint8_t *b = vmem_alloc(f, 8);
+        if (!b)
+            return SB_ENOMEM;
+        put_be(b, 8, bits);
+        *out = b;
+        *len = 8;
+        return 0;
+    }
+    }
+    return SB_ECORRUPT;
+}
+
 int rc_decode(rc_frag *f, const uint8_t *p, size_t len)
 {
     const uint8_t *end = p + len;
@@ -138,7 +258,7 @@ int rc_decode(rc_frag *f, const uint8_t *p, size_t len)
     if (len == 0)
         return 0;
     uint8_t flags = *p++;
-    if (flags & ~(F_LIVE | F_LIVE_TTL | F_DEL))
+    if (flags & ~(F_LIVE | F_LIVE_TTL | F_DEL | F_VTAG))
         return SB_ECORRUPT;
     GETV(v);
     int64_t base = zz_dec(v);
@@ -196,8 +316,12 @@ int rc_decode(rc_frag *f, const uint8_t *p, size_t len)
         c.vlen = -1;
         if ((h & 4) && get_bytes(&p, end, &c.elem, &c.elen))
             return SB_ECORRUPT;
-        if ((c.kind == RC_LIVE || c.kind == RC_EXPIRING) && get_bytes(&p, end, &c.val, &c.vlen))
-            return SB_ECORRUPT;
+        if (c.kind == RC_LIVE || c.kind == RC_EXPIRING) {
+            int rv = (flags & F_VTAG) ? get_value(f, &p, end, &c.val, &c.vlen)
+                                      : get_bytes(&p, end, &c.val, &c.vlen);
+            if (rv)
+                return rv;
+        }
         if (rc_frag_add_cell(f, &c))
             return SB_ENOMEM;
     }
@@ -334,6 +458,56 @@ int rc_purge(rc_frag *f, int64_t now_s, int32_t gc_grace_s)
     return changed;
 }
 
+/* m with m / 10^s == d bit for bit, for the smallest such s; -1 if none. */
+static int decimal_of(uint64_t bits, int64_t *m)
+{
+    double d;
+    memcpy(&d, &bits, 8);
+    if (!isfinite(d) || fabs(d) > (double)DEC_MAX_M)
+        return -1;
+    for (int s = 0; s < 16; s++) {
+        double x = d * pow10_tab[s];
+        if (fabs(x) > (double)DEC_MAX_M)
+            return -1;
+        int64_t r = (int64_t)nearbyint(x);
+        double back = (double)r / pow10_tab[s]; /* exactly what decoding does */
+        uint64_t bb;
+        memcpy(&bb, &back, 8);
+        if (bb == bits) {
+            *m = r;
+            return s;
+        }
+    }
+    return -1;
+}
+
+/* The shortest tagged form that decodes to the same bytes. */
+static int put_value(sb_buf *out, const uint8_t *val, int32_t n)
+{
+    uint64_t tag = (uint64_t)n << 2 | V_RAW, arg = 0;
+    int best = varint_len(tag) + n;
+    if (n >= 1 && n <= 8) {
+        uint64_t u = get_be(val, n);
+        int64_t x = n < 8 && (u >> (n * 8 - 1)) ? (int64_t)(u | (~0ull << (n * 8))) : (int64_t)u;
+        int l = 1 + varint_len(zz_enc(x));
+        if (l < best) {
+            best = l;
+            tag = (uint64_t)n << 2 | V_INT;
+            arg = zz_enc(x);
+        }
+        int64_t m;
+        int s = n == 8 ? decimal_of(u, &m) : -1;
+        if (s >= 0 && 1 + varint_len(zz_enc(m)) < best) {
+            tag = (uint64_t)s << 2 | V_DEC;
+            arg = zz_enc(m);
+        }
+    }
+    int rv = rc_put_varint(out, tag);
+    if ((tag & 3) == V_RAW)
+        return rv | sb_buf_append(out, val, (size_t)n);
+    return rv | rc_put_varint(out, arg);
+}
+
 int rc_encode(const rc_frag *f, sb_buf *out)
 {
     int rv = 0;
@@ -353,6 +527,7 @@ int rc_encode(const rc_frag *f, sb_buf *out)
     }
     if (f->has_del)
         flags |= F_DEL;
+    flags |= F_VTAG;
     rv |= sb_buf_putc(out, flags);
     rv |= rc_put_varint(out, zz_enc(base));
     if (f->has_live && f->live_ttl) {
@@ -387,11 +562,8 @@ int rc_encode(const rc_frag *f, sb_buf *out)
             rv |= rc_put_varint(out, (uint64_t)c->elen);
             rv |= sb_buf_append(out, c->elem, (size_t)c->elen);
         }
-        if (c->kind == RC_LIVE || c->kind == RC_EXPIRING) {
-            int32_t n = c->vlen < 0 ? 0 : c->vlen;
-            rv |= rc_put_varint(out, (uint64_t)n);
-            rv |= sb_buf_append(out, c->val, (size_t)n);
-        }
+        if (c->kind == RC_LIVE || c->kind == RC_EXPIRING)
+            rv |= put_value(out, c->val, c->vlen < 0 ? 0 : c->vlen);
     }
     return rv ? SB_ENOMEM : 0;
 }

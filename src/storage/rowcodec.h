@@ -10,10 +10,12 @@
  *     partition header, the range deletion for range tombstone keys),
  *   - cells, ordered by (column id, element key).
  *
- * Encoding (compact: a row of five doubles written at one timestamp costs
- * about 12 bytes per field before block compression):
+ * Encoding (compact: a row of five sensor readings written at one
+ * timestamp costs about 3 bytes per field before block compression):
  *
- *   u8      flags: 1 = has liveness, 2 = liveness expires, 4 = has deletion
+ *   u8      flags: 1 = has liveness, 2 = liveness expires, 4 = has deletion,
+ *           8 = values are tagged (below; always set by rc_encode, fragments
+ *           written before it existed have plain "varint len, bytes")
  *   varint  zigzag(base_ts): the liveness timestamp, else the deletion's,
  *           else the first cell's, else 0
  *   [liveness expires] varint ttl_s, varint expire_s
@@ -27,7 +29,15 @@
  *     [EXPIRING] varint ttl_s, varint expire_s
  *     [TOMB/CDEL] varint ldt_s (local deletion time)
  *     [bit 2]    varint len, elem bytes
- *     [LIVE/EXPIRING] varint len, value bytes
+ *     [LIVE/EXPIRING] varint vtag = arg << 2 | form, then by form:
+ *         0  raw: arg = len, value bytes
+ *         1  big-endian two's complement integer of arg (1-8) bytes:
+ *            varint zigzag(v); it must fit arg bytes
+ *         2  an 8-byte IEEE double equal to m / 10^arg (arg 0-15, |m| <=
+ *            2^53, the division correctly rounded): varint zigzag(m)
+ *       The encoder picks the shortest form that gives back the very same
+ *       bytes, whatever the column type (sensor readings with a few
+ *       decimals, small counters: 1-3 bytes instead of 9).
  *
  * An empty (zero-length) value is an empty fragment: nothing is known
  * about the key any more and readers skip it.
@@ -66,6 +76,8 @@ typedef struct rc_cell {
     int32_t vlen; /* -1 for TOMB/CDEL */
 } rc_cell;
 
+struct rc_vchunk; /* storage for values decoded from compact forms */
+
 typedef struct rc_frag {
     int has_live;
     int64_t live_ts;
@@ -77,6 +89,7 @@ typedef struct rc_frag {
     rc_cell *cells;
     int ncells;
     int cap;
+    struct rc_vchunk *vmem; /* chunks never move: cells point into them */
 } rc_frag;
 
 void rc_frag_init(rc_frag *f);
@@ -84,7 +97,9 @@ void rc_frag_free(rc_frag *f);
 void rc_frag_clear(rc_frag *f); /* keeps memory */
 int rc_frag_add_cell(rc_frag *f, const rc_cell *c);
 
-/* Decodes p (pointers into p stay valid as long as p). Appends to f, so
+/* Decodes p (pointers into p stay valid as long as p; values stored in a
+ * compact form are expanded into f's own memory, valid until f is cleared
+ * or freed). Appends to f, so
  * several fragments can be decoded into one and reconciled together.
  * SB_ECORRUPT on malformed input. */
 int rc_decode(rc_frag *f, const uint8_t *p, size_t len);
