@@ -15,7 +15,7 @@ DEPS_OK := build/.deps-ok
 
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
 INC     := -Isrc -Ibuild/gen
-LIBS    := -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl
+LIBS    := -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl -ledit
 TLIBS   := -lcmocka
 
 REL_CFLAGS  := $(WARN) $(INC) -O2 -g

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "node/node.h"
 #include "sim/sim.h"
 
@@ -17,6 +18,7 @@ static void usage(FILE *f)
                "\n"
                "commands:\n"
                "  node    run a database node (sibyl node --help)\n"
+               "  cql     interactive CQL shell (sibyl cql [HOST[:PORT]] [-e STMT] [-f FILE])\n"
                "  sim     run the sensor simulator against a node (sibyl sim --help)\n"
                "  version print the version\n");
 }
@@ -30,6 +32,8 @@ int main(int argc, char **argv)
     const char *cmd = argv[1];
     if (!strcmp(cmd, "node"))
         return sb_node_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "cql"))
+        return sb_cli_cql_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "sim") == 0)
         return sb_sim_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
