@@ -150,7 +150,8 @@ static int acc_add(rowacc *a, const sb_cqlc_result *r)
         return SB_ENOMEM;
     }
     a->stores[a->nstores++] = store;
-    memcpy(a->cells + a->ncells, cells, n * sizeof *cells);
+    if (n)
+        memcpy(a->cells + a->ncells, cells, n * sizeof *cells);
     a->ncells += n;
     free(cells);
     return 0;
