@@ -573,6 +573,12 @@ static void run_file(cli_shell *sh, const char *path)
 }
 
 static char g_history[4096];
+static volatile sig_atomic_t g_sigint;
+
+static void on_sigint(int sig)
+{
+    g_sigint = 1;
+}
 
 static void run_interactive(cli_shell *sh)
 {
@@ -582,6 +588,11 @@ static void run_interactive(cli_shell *sh)
         read_history(g_history);
     }
     stifle_history(1000);
+    /* Ctrl-C drops the statement being typed instead of ending the shell
+     * (no SA_RESTART, so readline returns). */
+    struct sigaction sa = {.sa_handler = on_sigint};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
     fprintf(sh->out,
             "Connected to Sibyl at %s:%d.\n"
             "[sibyl 0.1.0 | CQL spec 3.4.5 | Native protocol v4]\n"
@@ -598,7 +609,14 @@ static void run_interactive(cli_shell *sh)
             snprintf(prompt, sizeof prompt, "cql:%s> ", sh->keyspace);
         else
             snprintf(prompt, sizeof prompt, "cql> ");
+        g_sigint = 0;
         char *line = readline(prompt);
+        if (g_sigint) {
+            free(line);
+            sb_buf_reset(&in.pending);
+            fputc('\n', sh->out);
+            continue;
+        }
         if (!line) {
             fputc('\n', sh->out);
             break;

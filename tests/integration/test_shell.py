@@ -276,6 +276,11 @@ def test_interactive_session_on_a_terminal(cql_node, tmp_path):
     out = sh.expect("cql:sh5> ")
     assert " k | v\n" in out.replace("\r\n", "\n")
     assert "(1 rows)" in out
+    # Ctrl-C drops the statement being typed, not the shell.
+    sh.send("SELECT *")
+    sh.expect("   ... ")
+    os.write(sh.fd, b"\x03")
+    sh.expect("cql:sh5> ")
     # Errors are shown and the session goes on.
     sh.send("SELEC 1;")
     out = sh.expect("cql:sh5> ")
