@@ -580,6 +580,24 @@ static void on_sigint(int sig)
     g_sigint = 1;
 }
 
+/* libedit's character source. Ending the line on Ctrl-C here (rather than
+ * relying on read() returning EINTR) also covers a Ctrl-C that arrives
+ * while libedit is still setting up the terminal. */
+static int getc_or_interrupt(FILE *f)
+{
+    for (;;) {
+        if (g_sigint)
+            return EOF;
+        unsigned char c;
+        ssize_t n = read(fileno(f), &c, 1);
+        if (n == 1)
+            return c;
+        if (n < 0 && errno == EINTR)
+            continue;
+        return EOF;
+    }
+}
+
 static void run_interactive(cli_shell *sh)
 {
     const char *home = getenv("HOME");
@@ -593,6 +611,8 @@ static void run_interactive(cli_shell *sh)
     struct sigaction sa = {.sa_handler = on_sigint};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    rl_getc_function = getc_or_interrupt;
+    rl_catch_signals = 0;
     fprintf(sh->out,
             "Connected to Sibyl at %s:%d.\n"
             "[sibyl 0.1.0 | CQL spec 3.4.5 | Native protocol v4]\n"

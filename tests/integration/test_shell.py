@@ -279,6 +279,9 @@ def test_interactive_session_on_a_terminal(cql_node, tmp_path):
     # Ctrl-C drops the statement being typed, not the shell.
     sh.send("SELECT *")
     sh.expect("   ... ")
+    # (libedit prints the prompt before it puts the terminal in raw mode;
+    # a person cannot type within that window, a test can.)
+    time.sleep(0.3)
     os.write(sh.fd, b"\x03")
     sh.expect("cql:sh5> ")
     # Errors are shown and the session goes on.
