@@ -41,7 +41,8 @@
  *                  that expires). No size limit. FIFO never merges files,
  *                  so tombstones are not purged; without a TTL, FIFO's
  *                  intra-L0 compaction is on to bound the file count.
- * Blocks are LZ4-compressed, bottommost ones ZSTD.
+ * Blocks (64 KB, a full key every 64 keys) are LZ4-compressed, bottommost
+ * ones ZSTD level 9.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -341,6 +342,11 @@ rocksdb_options_t *st_cf_options(sb_store *s, const sb_table *t, st_cfctx *ctx)
     rocksdb_options_set_max_write_buffer_number(o, 2);
     rocksdb_options_set_compression(o, rocksdb_lz4_compression);
     rocksdb_options_set_bottommost_compression(o, rocksdb_zstd_compression);
+    /* ZSTD level 9 where data settles: with 64 KB blocks it stores the
+     * simulator's fleet in 8.4 instead of 10.6 bytes/point; level 19
+     * saves 7 % more but costs ingestion two thirds of its throughput,
+     * as universal compaction often writes to the bottommost level. */
+    rocksdb_options_set_bottommost_compression_options(o, -14, 9, 0, 0, 1);
     if (!ctx)
         return o; /* orphaned column family about to be dropped */
     rocksdb_options_set_merge_operator(
