@@ -201,12 +201,10 @@ static int get_bytes(const uint8_t **p, const uint8_t *end, const uint8_t **out,
 }
 
 /* A tagged value (rowcodec.h). */
-static int get_value(rc_frag *f, const uint8_t **p, const uint8_t *end, const uint8_t **out,
-                     int32_t *len)
+static int get_value(rc_frag *f, uint64_t tag, const uint8_t **p, const uint8_t *end,
+                     const uint8_t **out, int32_t *len)
 {
-    uint64_t tag, v;
-    if (rc_get_varint(p, end, &tag))
-        return SB_ECORRUPT;
+    uint64_t v;
     uint64_t arg = tag >> 2;
     switch (tag & 3) {
     case V_RAW:
@@ -251,6 +249,53 @@ static int get_value(rc_frag *f, const uint8_t **p, const uint8_t *end, const ui
     return SB_ECORRUPT;
 }
 
+/* One cell's metadata (everything but an untagged value). Returns 1 if a
+ * value follows (its tag in *tag when tagged), 0 if none, or an error. */
+static int read_cell(const uint8_t **pp, const uint8_t *end, int64_t base, int tagged,
+                     uint32_t *colp, rc_cell *cp, uint64_t *tag)
+{
+    const uint8_t *p = *pp;
+    uint64_t v, ttl, exp;
+    rc_cell c = {0};
+    if (p >= end)
+        return SB_ECORRUPT;
+    uint8_t h = *p++;
+    uint64_t delta = h >> 4;
+    if (delta == 15)
+        GETV(delta);
+    if (*colp + delta > UINT16_MAX)
+        return SB_ECORRUPT;
+    *colp += (uint32_t)delta;
+    c.col = (uint16_t)*colp;
+    c.kind = h & 3;
+    c.ts = base;
+    if (h & 8) {
+        GETV(v);
+        c.ts = base + zz_dec(v);
+    }
+    if (c.kind == RC_EXPIRING) {
+        GETV(ttl);
+        GETV(exp);
+        if (ttl > INT32_MAX)
+            return SB_ECORRUPT;
+        c.ttl = (int32_t)ttl;
+        c.ldt = (int64_t)exp;
+    } else if (c.kind == RC_TOMB || c.kind == RC_CDEL) {
+        GETV(v);
+        c.ldt = (int64_t)v;
+    }
+    c.elen = -1;
+    c.vlen = -1;
+    if ((h & 4) && get_bytes(&p, end, &c.elem, &c.elen))
+        return SB_ECORRUPT;
+    int has_val = c.kind == RC_LIVE || c.kind == RC_EXPIRING;
+    if (has_val && tagged)
+        GETV(*tag);
+    *pp = p;
+    *cp = c;
+    return has_val;
+}
+
 int rc_decode(rc_frag *f, const uint8_t *p, size_t len)
 {
     const uint8_t *end = p + len;
@@ -282,50 +327,37 @@ int rc_decode(rc_frag *f, const uint8_t *p, size_t len)
     GETV(ncells);
     if (ncells > len)
         return SB_ECORRUPT;
+    int tagged = (flags & F_VTAG) != 0;
+    const uint8_t *q = NULL; /* tagged: the payloads, after every cell's metadata */
+    if (tagged) {
+        const uint8_t *m = p;
+        uint32_t col = 0;
+        for (uint64_t i = 0; i < ncells; i++) {
+            rc_cell c;
+            uint64_t tag;
+            int rv = read_cell(&m, end, base, 1, &col, &c, &tag);
+            if (rv < 0)
+                return rv;
+        }
+        q = m;
+    }
     uint32_t col = 0;
     for (uint64_t i = 0; i < ncells; i++) {
-        rc_cell c = {0};
-        if (p >= end)
-            return SB_ECORRUPT;
-        uint8_t h = *p++;
-        uint64_t delta = h >> 4;
-        if (delta == 15)
-            GETV(delta);
-        if (col + delta > UINT16_MAX)
-            return SB_ECORRUPT;
-        col += (uint32_t)delta;
-        c.col = (uint16_t)col;
-        c.kind = h & 3;
-        c.ts = base;
-        if (h & 8) {
-            GETV(v);
-            c.ts = base + zz_dec(v);
-        }
-        if (c.kind == RC_EXPIRING) {
-            GETV(ttl);
-            GETV(exp);
-            if (ttl > INT32_MAX)
-                return SB_ECORRUPT;
-            c.ttl = (int32_t)ttl;
-            c.ldt = (int64_t)exp;
-        } else if (c.kind == RC_TOMB || c.kind == RC_CDEL) {
-            GETV(v);
-            c.ldt = (int64_t)v;
-        }
-        c.elen = -1;
-        c.vlen = -1;
-        if ((h & 4) && get_bytes(&p, end, &c.elem, &c.elen))
-            return SB_ECORRUPT;
-        if (c.kind == RC_LIVE || c.kind == RC_EXPIRING) {
-            int rv = (flags & F_VTAG) ? get_value(f, &p, end, &c.val, &c.vlen)
-                                      : get_bytes(&p, end, &c.val, &c.vlen);
+        rc_cell c;
+        uint64_t tag;
+        int rv = read_cell(&p, end, base, tagged, &col, &c, &tag);
+        if (rv < 0)
+            return rv;
+        if (rv == 1) {
+            rv = tagged ? get_value(f, tag, &q, end, &c.val, &c.vlen)
+                        : get_bytes(&p, end, &c.val, &c.vlen);
             if (rv)
                 return rv;
         }
         if (rc_frag_add_cell(f, &c))
             return SB_ENOMEM;
     }
-    if (p != end)
+    if ((tagged ? q : p) != end)
         return SB_ECORRUPT;
     return 0;
 }
@@ -481,8 +513,9 @@ static int decimal_of(uint64_t bits, int64_t *m)
     return -1;
 }
 
-/* The shortest tagged form that decodes to the same bytes. */
-static int put_value(sb_buf *out, const uint8_t *val, int32_t n)
+/* The shortest tagged form that decodes to the same bytes: its tag and,
+ * for the integer forms, the varint argument. */
+static uint64_t value_form(const uint8_t *val, int32_t n, uint64_t *argp)
 {
     uint64_t tag = (uint64_t)n << 2 | V_RAW, arg = 0;
     int best = varint_len(tag) + n;
@@ -502,10 +535,8 @@ static int put_value(sb_buf *out, const uint8_t *val, int32_t n)
             arg = zz_enc(m);
         }
     }
-    int rv = rc_put_varint(out, tag);
-    if ((tag & 3) == V_RAW)
-        return rv | sb_buf_append(out, val, (size_t)n);
-    return rv | rc_put_varint(out, arg);
+    *argp = arg;
+    return tag;
 }
 
 int rc_encode(const rc_frag *f, sb_buf *out)
@@ -562,8 +593,23 @@ int rc_encode(const rc_frag *f, sb_buf *out)
             rv |= rc_put_varint(out, (uint64_t)c->elen);
             rv |= sb_buf_append(out, c->elem, (size_t)c->elen);
         }
-        if (c->kind == RC_LIVE || c->kind == RC_EXPIRING)
-            rv |= put_value(out, c->val, c->vlen < 0 ? 0 : c->vlen);
+        if (c->kind == RC_LIVE || c->kind == RC_EXPIRING) {
+            uint64_t arg;
+            rv |= rc_put_varint(out, value_form(c->val, c->vlen < 0 ? 0 : c->vlen, &arg));
+        }
+    }
+    /* Payloads after all the metadata: rows of one table then share one
+     * long identical run (headers and tags) that block compression finds. */
+    for (int i = 0; i < f->ncells && !rv; i++) {
+        const rc_cell *c = &f->cells[i];
+        if (c->kind != RC_LIVE && c->kind != RC_EXPIRING)
+            continue;
+        int32_t n = c->vlen < 0 ? 0 : c->vlen;
+        uint64_t arg, tag = value_form(c->val, n, &arg);
+        if ((tag & 3) == V_RAW)
+            rv |= sb_buf_append(out, c->val, (size_t)n);
+        else
+            rv |= rc_put_varint(out, arg);
     }
     return rv ? SB_ENOMEM : 0;
 }

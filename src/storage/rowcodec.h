@@ -29,15 +29,19 @@
  *     [EXPIRING] varint ttl_s, varint expire_s
  *     [TOMB/CDEL] varint ldt_s (local deletion time)
  *     [bit 2]    varint len, elem bytes
- *     [LIVE/EXPIRING] varint vtag = arg << 2 | form, then by form:
+ *     [LIVE/EXPIRING] untagged: varint len, value bytes;
+ *                     tagged: varint vtag = arg << 2 | form
+ *   tagged: then the value payloads of those cells, in cell order, by form:
  *         0  raw: arg = len, value bytes
  *         1  big-endian two's complement integer of arg (1-8) bytes:
  *            varint zigzag(v); it must fit arg bytes
  *         2  an 8-byte IEEE double equal to m / 10^arg (arg 0-15, |m| <=
  *            2^53, the division correctly rounded): varint zigzag(m)
- *       The encoder picks the shortest form that gives back the very same
- *       bytes, whatever the column type (sensor readings with a few
- *       decimals, small counters: 1-3 bytes instead of 9).
+ *   The encoder picks the shortest form that gives back the very same
+ *   bytes, whatever the column type (sensor readings with a few decimals,
+ *   small counters: 1-3 bytes instead of 9). Metadata first, payloads
+ *   last: consecutive rows of a table repeat their metadata byte for byte,
+ *   which block compression turns into one match per row.
  *
  * An empty (zero-length) value is an empty fragment: nothing is known
  * about the key any more and readers skip it.
