@@ -17,6 +17,11 @@ WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
 INC     := -Isrc -Ibuild/gen
 LIBS    := -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl -ledit
 TLIBS   := -lcmocka
+# The release binary links RocksDB statically with --gc-sections: the shared
+# library's start-up touches ~3 MB more code pages, which an idle node would
+# keep resident (see docs/benchmarks.md, idle RSS).
+REL_LIBS := -Wl,--gc-sections -Wl,-Bstatic -lrocksdb -Wl,-Bdynamic \
+            $(filter-out -lrocksdb,$(LIBS)) -lzstd -lbz2 -lstdc++
 
 REL_CFLAGS  := $(WARN) $(INC) -O2 -g
 ASAN_CFLAGS := $(WARN) $(INC) -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -85,7 +90,7 @@ build/obj/fuzz/gen/%.o: build/gen/%.c $(GEN_H)
 
 # --- programs -----------------------------------------------------------
 build/sibyl: build/obj/rel/main.o $(REL_OBJ)
-	$(CC) $(REL_CFLAGS) -o $@ $^ $(LIBS)
+	$(CC) $(REL_CFLAGS) -o $@ $^ $(REL_LIBS)
 
 build/asan/sibyl: build/obj/asan/main.o $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
