@@ -5,6 +5,9 @@
 #   1. line-protocol ingestion throughput and the node's CPU per point
 #   2. on-disk bytes per point after a full compaction
 #   3. idle RSS and start-to-accepting-requests time
+#   4. prepared single-row inserts over the CQL native protocol (bench_cql)
+#   5. point-select latency at a fixed rate over the native protocol
+#   6. the same inserts measured through the Python driver (bench_driver.py)
 #
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
@@ -13,7 +16,11 @@
 #   BENCH_BATCH=5000      points per request
 #   BENCH_POINTS=2000000  points written for the size benchmark
 #   BENCH_STARTUP_RUNS=10 start-up runs (median reported)
-#   BENCH_ONLY="ingest size startup"  a subset
+#   BENCH_CQL_CONNECTIONS=4  native-protocol connections (cql, select)
+#   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
+#   BENCH_SELECT_RATE=2000   point selects per second (select)
+#   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
+#   BENCH_ONLY="ingest size startup cql select driver"  a subset
 #   BENCH_TASKSET=1       pin the node to CPU 0 and the load generator to
 #                         CPU 1 (default when the machine has >= 2 CPUs)
 # Only loopback addresses are used; every loop is bounded in count and time.
@@ -28,9 +35,13 @@ CONNS=${BENCH_CONNECTIONS:-16}
 BATCH=${BENCH_BATCH:-5000}
 POINTS=${BENCH_POINTS:-2000000}
 RUNS=${BENCH_STARTUP_RUNS:-10}
-ONLY=${BENCH_ONLY:-ingest size startup}
+CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
+CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
+SELECT_RATE=${BENCH_SELECT_RATE:-2000}
+SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
+ONLY=${BENCH_ONLY:-ingest size startup cql select driver}
 
-for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup"; do
+for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql"; do
     [ -x "$f" ] || { echo "bench: $f is missing; run 'make bench'" >&2; exit 2; }
 done
 
@@ -175,6 +186,50 @@ if want startup; then
     rss=$(awk -v b="$rss_b" 'BEGIN { printf "%.2f", b / 1048576 }')
     figure "startup: $ms ms median from spawn to accepting requests ($RUNS runs) (target <= 200 ms: $(verdict "$ms" le 200))"
     figure "idle rss: $rss MB VmRSS of an idle node (target <= 16 MB: $(verdict "$rss_b" le 16777216))"
+fi
+
+# --- 4. CQL prepared inserts ----------------------------------------------
+if want cql; then
+    echo "-- cql inserts: $CQL_CONNS connections x $CQL_INFLIGHT prepared INSERTs in flight for ${SECONDS_RUN}s (group commit)"
+    start_node "$TMP/cql"
+    out=$("${GEN_CPU[@]}" "$BIN/bench_cql" --target "127.0.0.1:$CQL_PORT" --mode insert \
+        --connections "$CQL_CONNS" --inflight "$CQL_INFLIGHT" --duration "$SECONDS_RUN" --warmup 2 \
+        --node-pid "$NODE_PID") || { echo "$out"; echo "bench: cql insert run failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    cpu=$(result "$r" node_cpu_s)
+    secs=$(result "$r" seconds)
+    per_core=$(awk -v p="$(result "$r" ops)" -v c="$cpu" 'BEGIN { printf "%.0f", (c > 0) ? p / c : 0 }')
+    cores=$(awk -v c="$cpu" -v s="$secs" 'BEGIN { printf "%.2f", (s > 0) ? c / s : 0 }')
+    figure "cql: $(result "$r" ops_per_s) prepared inserts/s over the native protocol, node CPU $cores cores, $per_core inserts/s per core of node CPU (target >= 50000 per core: $(verdict "$per_core" ge 50000)); p50 $(result "$r" p50_ms) ms, p99 $(result "$r" p99_ms) ms"
+    stop_node
+fi
+
+# --- 5. CQL point-select latency ----------------------------------------
+if want select; then
+    echo "-- cql selects: $SELECT_ROWS rows, then $SELECT_RATE prepared point SELECTs/s (open loop) for ${SECONDS_RUN}s"
+    start_node "$TMP/select"
+    out=$("${GEN_CPU[@]}" "$BIN/bench_cql" --target "127.0.0.1:$CQL_PORT" --mode select \
+        --connections "$CQL_CONNS" --rows "$SELECT_ROWS" --rate "$SELECT_RATE" \
+        --duration "$SECONDS_RUN" --warmup 2 --node-pid "$NODE_PID" 2>"$TMP/select.err") ||
+        { echo "$out"; cat "$TMP/select.err"; echo "bench: cql select run failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    figure "select: p50 $(result "$r" p50_ms) ms, p99 $(result "$r" p99_ms) ms per prepared point SELECT at $(result "$r" ops_per_s)/s (open loop, $SELECT_ROWS rows)"
+    stop_node
+fi
+
+# --- 6. driver-measured inserts ------------------------------------------
+if want driver; then
+    echo "-- driver inserts: the Python driver's execute_concurrent_with_args, prepared INSERT, for ${SECONDS_RUN}s"
+    start_node "$TMP/driver"
+    out=$("${GEN_CPU[@]}" /usr/bin/python3 bench/bench_driver.py --target "127.0.0.1:$CQL_PORT" \
+        --duration "$SECONDS_RUN" --warmup 2 --node-pid "$NODE_PID" 2>"$TMP/driver.err") ||
+        { echo "$out"; cat "$TMP/driver.err"; echo "bench: driver run failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    figure "driver: $(result "$r" ops_per_s) prepared inserts/s measured by the Python driver (one client process; node CPU $(result "$r" node_cpu_s) s)"
+    stop_node
 fi
 
 {

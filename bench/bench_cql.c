@@ -1,0 +1,703 @@
+/*
+ * CQL native protocol load generator.
+ *
+ *   bench_cql --target 127.0.0.1:9042 [--mode insert|select]
+ *             [--connections 4] [--inflight 256] [--duration S] [--warmup S]
+ *             [--node-pid PID] [--rate R] [--rows N] [--seed N]
+ *
+ * Speaks protocol v4 itself (request frames built with the client codec of
+ * src/cli/cqlclient.h and the encoders of src/cqlproto/frame.h), on one
+ * epoll loop with --connections sockets. It first creates keyspace `bench`
+ * and table bench.t (k bigint, c int, v double, PRIMARY KEY (k, c)) if
+ * missing, then PREPAREs its statement once (the node's prepared cache is
+ * per node, so the id is valid on every connection).
+ *
+ * - insert (throughput, closed loop): EXECUTE of
+ *   `INSERT INTO bench.t (k, c, v) VALUES (?, ?, ?)` at consistency ONE with
+ *   --inflight requests outstanding per connection, each on its own stream
+ *   id; a new one is sent as soon as one is acknowledged. Row i is
+ *   (k = i / 8, c = i % 8, v = i / 2), i counting up from --seed * 2^40, so
+ *   every insert is a new row. The node acknowledges a write after its
+ *   commit log is fsynced (group commit), so this measures durable inserts.
+ * - select (latency, open loop): first writes --rows rows as above (i from
+ *   0), then EXECUTEs `SELECT v FROM bench.t WHERE k = ? AND c = ?` of
+ *   random existing rows at a fixed --rate per second for --duration,
+ *   regardless of how fast answers come. Latency is measured from the time
+ *   a request was scheduled (not sent), so a stalled node cannot hide its
+ *   queueing (no coordinated omission). Every answer must hold one row.
+ *
+ * With --node-pid the node's CPU time (utime+stime from /proc/PID/stat) over
+ * the measured window is reported, so inserts/s per core can be given.
+ * Prints a human line and a machine line:
+ *   RESULT mode=... ops=... seconds=... ops_per_s=... node_cpu_s=...
+ *          p50_ms=... p99_ms=... errors=...
+ * Exit status 1 when any request failed, 2 on a usage or setup error.
+ * Every loop is bounded by time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cqlclient.h"
+#include "cqlproto/frame.h"
+#include "util/buf.h"
+#include "util/err.h"
+
+enum { MAX_CONNS = 256, MAX_STREAMS = 32768, MAX_ERRORS_SHOWN = 5, CL_ONE = 1 };
+
+static const char INSERT_Q[] = "INSERT INTO bench.t (k, c, v) VALUES (?, ?, ?)";
+static const char SELECT_Q[] = "SELECT v FROM bench.t WHERE k = ? AND c = ?";
+
+typedef struct conn {
+    int fd;
+    sb_buf out; /* request frames not yet written */
+    size_t out_off;
+    sb_buf in;
+    int want_out; /* EPOLLOUT registered */
+    int inflight;
+    int16_t *free_streams; /* stack */
+    int nfree;
+    double *sched_s; /* per stream: when the request was scheduled */
+} conn;
+
+typedef struct bench {
+    char host[256];
+    int port;
+    int mode_select;
+    int nconns;
+    int inflight;
+    double duration, warmup, rate;
+    int node_pid;
+    long rows;
+    uint64_t seed;
+    uint8_t id[2][64]; /* prepared ids: [0] insert, [1] select */
+    size_t id_len[2];
+    int ep;
+    conn *conns;
+    uint64_t next_row;
+    uint64_t rng;
+    /* measurement */
+    int measuring;
+    double t0, t1;
+    uint64_t ops, errors, bad_rows;
+    double *lat_ms;
+    size_t nlat, caplat;
+    int printed_errors;
+} bench;
+
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double proc_cpu_s(int pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    if (!p)
+        return -1;
+    unsigned long long ut = 0, st = 0;
+    /* fields 3..13 skipped, then utime (14) and stime (15) */
+    if (sscanf(p + 2, "%*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %*s %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void die(const char *msg)
+{
+    fprintf(stderr, "bench_cql: %s\n", msg);
+    exit(2);
+}
+
+static uint64_t rng_next(bench *b)
+{
+    b->rng ^= b->rng << 13;
+    b->rng ^= b->rng >> 7;
+    b->rng ^= b->rng << 17;
+    return b->rng;
+}
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* ----------------------------------------------------------- request frames */
+
+static size_t frame_begin(sb_buf *b, int16_t stream, int opcode)
+{
+    size_t off = b->len;
+    uint8_t h[9] = {SB_CQLPROTO_VERSION, 0, (uint8_t)((uint16_t)stream >> 8), (uint8_t)stream,
+                    (uint8_t)opcode};
+    if (sb_buf_append(b, h, sizeof h))
+        die("out of memory");
+    return off;
+}
+
+static void frame_end(sb_buf *b, size_t off)
+{
+    uint32_t n = (uint32_t)(b->len - off - 9);
+    b->data[off + 5] = (uint8_t)(n >> 24);
+    b->data[off + 6] = (uint8_t)(n >> 16);
+    b->data[off + 7] = (uint8_t)(n >> 8);
+    b->data[off + 8] = (uint8_t)n;
+}
+
+/* EXECUTE of row i: the insert binds (k, c, v), the select (k, c). */
+static void put_execute(bench *b, sb_buf *out, int16_t stream, uint64_t i)
+{
+    size_t off = frame_begin(out, stream, SB_CQLOP_EXECUTE);
+    int rc = sb_cql_put_short_bytes(out, b->id[b->mode_select], b->id_len[b->mode_select]);
+    rc |= sb_buf_put_u16be(out, CL_ONE);
+    rc |= sb_buf_putc(out, SB_CQLQ_VALUES | (b->mode_select ? SB_CQLQ_SKIP_METADATA : 0));
+    rc |= sb_buf_put_u16be(out, b->mode_select ? 2 : 3);
+    rc |= sb_buf_put_u32be(out, 8);
+    rc |= sb_buf_put_u64be(out, i / 8);
+    rc |= sb_buf_put_u32be(out, 4);
+    rc |= sb_buf_put_u32be(out, (uint32_t)(i % 8));
+    if (!b->mode_select) {
+        double v = (double)i / 2;
+        uint64_t bits;
+        memcpy(&bits, &v, sizeof bits);
+        rc |= sb_buf_put_u32be(out, 8);
+        rc |= sb_buf_put_u64be(out, bits);
+    }
+    if (rc)
+        die("out of memory");
+    frame_end(out, off);
+}
+
+/* ------------------------------------------------------------ setup (blocking) */
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return -1;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 0;
+}
+
+/* PREPAREs q on the connected (blocking) socket of c; the id goes to
+ * b->id[which]. */
+static void prepare(bench *b, sb_cqlc *c, const char *q, int which)
+{
+    sb_buf f;
+    sb_buf_init(&f);
+    size_t off = frame_begin(&f, 1, SB_CQLOP_PREPARE);
+    if (sb_cql_put_long_string(&f, q, strlen(q)))
+        die("out of memory");
+    frame_end(&f, off);
+    uint8_t h[9];
+    if (write_all(c->fd, f.data, f.len) || read_all(c->fd, h, 9))
+        die("PREPARE: connection failed");
+    uint32_t len = be32(h + 5);
+    if (len > (1u << 20))
+        die("PREPARE: oversized answer");
+    uint8_t *body = malloc(len + 1);
+    if (!body || read_all(c->fd, body, len))
+        die("PREPARE: connection failed");
+    if (h[4] == SB_CQLOP_ERROR) {
+        sb_cqlc_result r;
+        char err[SB_ERRMSG_SIZE];
+        sb_cqlc_result_init(&r);
+        if (sb_cqlc_parse_response(h[4], h[1], body, len, &r, err) == 0)
+            fprintf(stderr, "bench_cql: PREPARE %s: %s: %s\n", q, r.err_class, r.err_msg);
+        exit(2);
+    }
+    /* RESULT: [int kind=4][short bytes id] ... */
+    if (h[4] != SB_CQLOP_RESULT || h[1] != 0 || len < 6 || be32(body) != 4)
+        die("PREPARE: unexpected answer");
+    size_t n = (size_t)body[4] << 8 | body[5];
+    if (n == 0 || n > sizeof b->id[which] || 6 + n > len)
+        die("PREPARE: bad statement id");
+    memcpy(b->id[which], body + 6, n);
+    b->id_len[which] = n;
+    free(body);
+    sb_buf_free(&f);
+}
+
+static void query_or_die(sb_cqlc *c, const char *q)
+{
+    sb_cqlc_result r;
+    char err[SB_ERRMSG_SIZE];
+    sb_cqlc_result_init(&r);
+    if (sb_cqlc_query(c, q, strlen(q), CL_ONE, 0, NULL, 0, &r, err)) {
+        fprintf(stderr, "bench_cql: %s: %s\n", q, err);
+        exit(2);
+    }
+    if (r.kind == SB_CQLC_ERROR) {
+        fprintf(stderr, "bench_cql: %s: %s: %s\n", q, r.err_class, r.err_msg);
+        exit(2);
+    }
+    sb_cqlc_result_free(&r);
+}
+
+static void open_conn(bench *b, conn *cn, sb_cqlc *setup)
+{
+    sb_cqlc c;
+    char err[SB_ERRMSG_SIZE];
+    if (sb_cqlc_connect(&c, b->host, b->port, 10000, err)) {
+        fprintf(stderr, "bench_cql: %s\n", err);
+        exit(2);
+    }
+    if (setup)
+        *setup = c;
+    cn->fd = c.fd;
+    int one = 1;
+    setsockopt(cn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sb_buf_init(&cn->out);
+    sb_buf_init(&cn->in);
+    cn->free_streams = malloc(sizeof *cn->free_streams * MAX_STREAMS);
+    cn->sched_s = calloc(MAX_STREAMS, sizeof *cn->sched_s);
+    if (!cn->free_streams || !cn->sched_s)
+        die("out of memory");
+    cn->nfree = 0;
+    for (int s = MAX_STREAMS - 1; s >= 2; s--) /* 0 and 1 were the handshake's */
+        cn->free_streams[cn->nfree++] = (int16_t)s;
+}
+
+static void go_async(bench *b, conn *cn)
+{
+    /* The blocking client set receive/send timeouts; non-blocking from now. */
+    fcntl(cn->fd, F_SETFL, fcntl(cn->fd, F_GETFL) | O_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = cn};
+    if (epoll_ctl(b->ep, EPOLL_CTL_ADD, cn->fd, &ev))
+        die("epoll_ctl failed");
+}
+
+/* --------------------------------------------------------------- the loop */
+
+static void record_latency(bench *b, double ms)
+{
+    if (b->nlat == b->caplat) {
+        size_t cap = b->caplat ? b->caplat * 2 : 4096;
+        double *p = realloc(b->lat_ms, cap * sizeof *p);
+        if (!p)
+            return;
+        b->lat_ms = p;
+        b->caplat = cap;
+    }
+    b->lat_ms[b->nlat++] = ms;
+}
+
+static void set_out_interest(bench *b, conn *cn, int want)
+{
+    if (cn->want_out == want)
+        return;
+    struct epoll_event ev = {.events = EPOLLIN | (want ? EPOLLOUT : 0), .data.ptr = cn};
+    epoll_ctl(b->ep, EPOLL_CTL_MOD, cn->fd, &ev);
+    cn->want_out = want;
+}
+
+static void flush(bench *b, conn *cn)
+{
+    while (cn->out_off < cn->out.len) {
+        ssize_t w = write(cn->fd, cn->out.data + cn->out_off, cn->out.len - cn->out_off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (w <= 0) {
+            perror("bench_cql: write");
+            exit(1);
+        }
+        cn->out_off += (size_t)w;
+    }
+    if (cn->out_off == cn->out.len) {
+        sb_buf_reset(&cn->out);
+        cn->out_off = 0;
+    }
+    set_out_interest(b, cn, cn->out_off < cn->out.len);
+}
+
+/* Queues one request for row i, scheduled at time `sched`. 0, or -1 when
+ * the connection has no free stream. */
+static int send_one(bench *b, conn *cn, uint64_t i, double sched)
+{
+    if (cn->nfree == 0)
+        return -1;
+    int16_t s = cn->free_streams[--cn->nfree];
+    cn->sched_s[s] = sched;
+    cn->inflight++;
+    put_execute(b, &cn->out, s, i);
+    return 0;
+}
+
+static void on_error(bench *b, const uint8_t *body, size_t len, int flags)
+{
+    b->errors++;
+    if (b->printed_errors++ >= MAX_ERRORS_SHOWN)
+        return;
+    sb_cqlc_result r;
+    char err[SB_ERRMSG_SIZE];
+    sb_cqlc_result_init(&r);
+    if (sb_cqlc_parse_response(SB_CQLOP_ERROR, flags, body, len, &r, err) == 0)
+        fprintf(stderr, "bench_cql: error %s (0x%04x): %s\n", r.err_class, r.err_code, r.err_msg);
+    else
+        fprintf(stderr, "bench_cql: undecodable error: %s\n", err);
+    sb_cqlc_result_free(&r);
+}
+
+/* A RESULT body: insert expects Void, select Rows with exactly one row.
+ * Returns 1 when the answer is the expected one. */
+static int check_result(bench *b, const uint8_t *body, size_t len, int flags)
+{
+    if (flags & SB_CQLFLAG_WARNING)
+        return 1; /* not decoded here; the kind check is the one that matters */
+    if (len < 4)
+        return 0;
+    uint32_t kind = be32(body);
+    if (!b->mode_select)
+        return kind == 1;
+    if (kind != 2)
+        return 0;
+    /* Rows with skip_metadata: [int flags][int columns_count] (no
+     * metadata, no paging state when none) then [int rows_count]. */
+    if (len < 16)
+        return 0;
+    uint32_t mflags = be32(body + 4);
+    size_t p = 12;
+    if (mflags & 0x0002) { /* has_more_pages: [bytes] paging state */
+        if (p + 4 > len)
+            return 0;
+        int32_t n = (int32_t)be32(body + p);
+        p += 4 + (n > 0 ? (size_t)n : 0);
+    }
+    if (!(mflags & 0x0004)) /* metadata present despite skip_metadata */
+        return 1;
+    return p + 4 <= len && be32(body + p) == 1;
+}
+
+static void on_readable(bench *b, conn *cn, double now)
+{
+    for (;;) {
+        if (sb_buf_reserve(&cn->in, 65536))
+            die("out of memory");
+        ssize_t r = read(cn->fd, cn->in.data + cn->in.len, 65536);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (r <= 0) {
+            fprintf(stderr, "bench_cql: the node closed a connection (%s)\n",
+                    r == 0 ? "EOF" : strerror(errno));
+            exit(1);
+        }
+        cn->in.len += (size_t)r;
+        if ((size_t)r < 65536)
+            break;
+    }
+    size_t p = 0;
+    while (cn->in.len - p >= 9) {
+        const uint8_t *h = cn->in.data + p;
+        uint32_t len = be32(h + 5);
+        if (len > SB_CQLC_MAX_BODY)
+            die("oversized response frame");
+        if (cn->in.len - p - 9 < len)
+            break;
+        int16_t s = (int16_t)(h[2] << 8 | h[3]);
+        const uint8_t *body = h + 9;
+        if (s < 2 || cn->sched_s[s] == 0) {
+            fprintf(stderr, "bench_cql: response on unexpected stream %d\n", s);
+            exit(1);
+        }
+        int ok = 0;
+        if (h[4] == SB_CQLOP_ERROR)
+            on_error(b, body, len, h[1]);
+        else if (h[4] == SB_CQLOP_RESULT && check_result(b, body, len, h[1]))
+            ok = 1;
+        else {
+            b->errors++;
+            b->bad_rows++;
+        }
+        double sched = cn->sched_s[s];
+        if (b->measuring && sched >= b->t0 && ok) {
+            b->ops++;
+            record_latency(b, (now - sched) * 1000.0);
+        }
+        cn->sched_s[s] = 0;
+        cn->free_streams[cn->nfree++] = s;
+        cn->inflight--;
+        p += 9 + len;
+    }
+    memmove(cn->in.data, cn->in.data + p, cn->in.len - p);
+    cn->in.len -= p;
+}
+
+/* Runs the loop until `until`; in insert mode keeps every connection at
+ * --inflight outstanding requests while `refill` and i < limit. Select mode
+ * sends on schedule at --rate. Returns when the time is up, or earlier once
+ * nothing is in flight and nothing more is to be sent (!refill, or all of
+ * the `limit` rows sent). */
+static void run_loop(bench *b, double until, uint64_t limit, int refill)
+{
+    struct epoll_event evs[64];
+    double next_sched = mono_s();
+    uint64_t rr = 0;
+    for (;;) {
+        double now = mono_s();
+        if (now >= until)
+            return;
+        if (refill && !b->mode_select) {
+            for (int k = 0; k < b->nconns; k++) {
+                conn *cn = &b->conns[k];
+                while (cn->inflight < b->inflight && b->next_row < limit &&
+                       send_one(b, cn, b->next_row, now) == 0)
+                    b->next_row++;
+                if (cn->out.len > cn->out_off)
+                    flush(b, cn);
+            }
+        } else if (refill) {
+            while (next_sched <= now) {
+                conn *cn = &b->conns[rr++ % (uint64_t)b->nconns];
+                uint64_t i = rng_next(b) % (uint64_t)b->rows;
+                if (send_one(b, cn, i, next_sched) != 0)
+                    die("ran out of stream ids: the node is not keeping up with --rate");
+                next_sched += 1.0 / b->rate;
+            }
+            for (int k = 0; k < b->nconns; k++)
+                if (b->conns[k].out.len > b->conns[k].out_off)
+                    flush(b, &b->conns[k]);
+        }
+        double wait_s = until - now;
+        if (refill && b->mode_select && next_sched - now < wait_s)
+            wait_s = next_sched - now;
+        if (wait_s < 0)
+            wait_s = 0;
+        if (wait_s > 0.1)
+            wait_s = 0.1;
+        /* Nanosecond timeout, so the open loop sends on time without
+         * spinning; epoll_wait's milliseconds where the kernel lacks it. */
+        struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)(wait_s * 1e9)};
+        int n = epoll_pwait2(b->ep, evs, 64, &ts, NULL);
+        if (n < 0 && errno == ENOSYS)
+            n = epoll_wait(b->ep, evs, 64, (int)(wait_s * 1000.0));
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait failed");
+        now = mono_s();
+        for (int e = 0; e < n; e++) {
+            conn *cn = evs[e].data.ptr;
+            if (evs[e].events & (EPOLLIN | EPOLLHUP | EPOLLERR))
+                on_readable(b, cn, now);
+            if (evs[e].events & EPOLLOUT)
+                flush(b, cn);
+        }
+        if (!refill || (!b->mode_select && b->next_row >= limit)) {
+            int left = 0;
+            for (int k = 0; k < b->nconns; k++)
+                left += b->conns[k].inflight;
+            if (left == 0)
+                return;
+        }
+    }
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(const bench *b, double q)
+{
+    if (b->nlat == 0)
+        return 0;
+    size_t i = (size_t)(q * (double)(b->nlat - 1) + 0.5);
+    return b->lat_ms[i];
+}
+
+static void usage(void)
+{
+    fprintf(stderr, "usage: bench_cql --target HOST:PORT [--mode insert|select] [--connections N]\n"
+                    "                 [--inflight N] [--duration S] [--warmup S] [--node-pid PID]\n"
+                    "                 [--rate R] [--rows N] [--seed N]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv)
+{
+    bench b = {.nconns = 4,
+               .inflight = 256,
+               .duration = 10,
+               .warmup = 2,
+               .rate = 2000,
+               .rows = 100000,
+               .rng = 0x9e3779b97f4a7c15ull};
+    const char *target = NULL;
+    static const struct option opts[] = {{"target", 1, 0, 't'},
+                                         {"mode", 1, 0, 'm'},
+                                         {"connections", 1, 0, 'c'},
+                                         {"inflight", 1, 0, 'i'},
+                                         {"duration", 1, 0, 'd'},
+                                         {"warmup", 1, 0, 'w'},
+                                         {"node-pid", 1, 0, 'p'},
+                                         {"rate", 1, 0, 'r'},
+                                         {"rows", 1, 0, 'n'},
+                                         {"seed", 1, 0, 's'},
+                                         {0, 0, 0, 0}};
+    int o;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (o) {
+        case 't':
+            target = optarg;
+            break;
+        case 'm':
+            if (strcmp(optarg, "insert") && strcmp(optarg, "select"))
+                usage();
+            b.mode_select = strcmp(optarg, "select") == 0;
+            break;
+        case 'c':
+            b.nconns = atoi(optarg);
+            break;
+        case 'i':
+            b.inflight = atoi(optarg);
+            break;
+        case 'd':
+            b.duration = atof(optarg);
+            break;
+        case 'w':
+            b.warmup = atof(optarg);
+            break;
+        case 'p':
+            b.node_pid = atoi(optarg);
+            break;
+        case 'r':
+            b.rate = atof(optarg);
+            break;
+        case 'n':
+            b.rows = atol(optarg);
+            break;
+        case 's':
+            b.seed = strtoull(optarg, NULL, 10);
+            break;
+        default:
+            usage();
+        }
+    }
+    if (!target || b.nconns < 1 || b.nconns > MAX_CONNS || b.inflight < 1 ||
+        b.inflight > MAX_STREAMS - 2 || b.duration <= 0 || b.warmup < 0 || b.rate <= 0 ||
+        b.rows < 1 || b.duration > 3600 || b.warmup > 600)
+        usage();
+    const char *colon = strrchr(target, ':');
+    if (!colon || colon == target || (size_t)(colon - target) >= sizeof b.host)
+        die("--target must be HOST:PORT");
+    memcpy(b.host, target, (size_t)(colon - target));
+    b.port = atoi(colon + 1);
+    b.rng ^= b.seed * 0x2545f4914f6cdd1dull;
+
+    /* Schema, statement, connections. */
+    b.conns = calloc((size_t)b.nconns, sizeof *b.conns);
+    b.ep = epoll_create1(EPOLL_CLOEXEC);
+    if (!b.conns || b.ep < 0)
+        die("out of memory");
+    sb_cqlc setup;
+    open_conn(&b, &b.conns[0], &setup);
+    query_or_die(&setup, "CREATE KEYSPACE IF NOT EXISTS bench WITH replication = "
+                         "{'class': 'SimpleStrategy', 'replication_factor': 1}");
+    query_or_die(&setup, "CREATE TABLE IF NOT EXISTS bench.t "
+                         "(k bigint, c int, v double, PRIMARY KEY (k, c))");
+    prepare(&b, &setup, INSERT_Q, 0);
+    prepare(&b, &setup, SELECT_Q, 1);
+    for (int k = 1; k < b.nconns; k++)
+        open_conn(&b, &b.conns[k], NULL);
+    for (int k = 0; k < b.nconns; k++)
+        go_async(&b, &b.conns[k]);
+
+    if (b.mode_select) {
+        /* Load the rows the selects will read, as fast as the node takes them. */
+        b.mode_select = 0;
+        b.next_row = 0;
+        double t = mono_s();
+        run_loop(&b, t + 600, (uint64_t)b.rows, 1);
+        if (b.next_row < (uint64_t)b.rows)
+            die("loading the rows took over 600 s");
+        run_loop(&b, mono_s() + 60, 0, 0);
+        if (b.errors)
+            die("loading the rows failed");
+        fprintf(stderr, "bench_cql: loaded %ld rows in %.1f s\n", b.rows, mono_s() - t);
+        b.mode_select = 1;
+    }
+    b.next_row = b.seed << 40;
+
+    double start = mono_s();
+    run_loop(&b, start + b.warmup, UINT64_MAX, 1);
+    double cpu0 = b.node_pid ? proc_cpu_s(b.node_pid) : 0;
+    b.measuring = 1;
+    b.t0 = mono_s();
+    b.nlat = 0;
+    run_loop(&b, b.t0 + b.duration, UINT64_MAX, 1);
+    b.t1 = mono_s();
+    double cpu1 = b.node_pid ? proc_cpu_s(b.node_pid) : 0;
+    b.measuring = 0;
+    run_loop(&b, mono_s() + 10, 0, 0); /* let in-flight requests finish */
+    int left = 0;
+    for (int k = 0; k < b.nconns; k++)
+        left += b.conns[k].inflight;
+
+    double secs = b.t1 - b.t0;
+    double node_cpu = (b.node_pid && cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : 0;
+    qsort(b.lat_ms, b.nlat, sizeof *b.lat_ms, cmp_double);
+    const char *mode = b.mode_select ? "select" : "insert";
+    printf("%s: %" PRIu64 " in %.2f s = %.0f/s over %d connections (%s); node CPU %.2f s;"
+           " latency p50 %.3f ms p99 %.3f ms; %" PRIu64 " errors\n",
+           mode, b.ops, secs, (double)b.ops / secs, b.nconns,
+           b.mode_select ? "open loop" : "closed loop", node_cpu, pct(&b, 0.50), pct(&b, 0.99),
+           b.errors);
+    printf("RESULT mode=%s ops=%" PRIu64 " seconds=%.3f ops_per_s=%.0f node_cpu_s=%.2f "
+           "p50_ms=%.3f p99_ms=%.3f errors=%" PRIu64 "\n",
+           mode, b.ops, secs, (double)b.ops / secs, node_cpu, pct(&b, 0.50), pct(&b, 0.99),
+           b.errors);
+    if (left)
+        fprintf(stderr, "bench_cql: %d requests still unanswered after 10 s\n", left);
+    for (int k = 0; k < b.nconns; k++) {
+        close(b.conns[k].fd);
+        sb_buf_free(&b.conns[k].out);
+        sb_buf_free(&b.conns[k].in);
+        free(b.conns[k].free_streams);
+        free(b.conns[k].sched_s);
+    }
+    free(b.conns);
+    free(b.lat_ms);
+    close(b.ep);
+    return (b.errors || left) ? 1 : 0;
+}
