@@ -493,20 +493,36 @@ int rc_purge(rc_frag *f, int64_t now_s, int32_t gc_grace_s)
 /* m with m / 10^s == d bit for bit, for the smallest such s; -1 if none. */
 static int decimal_of(uint64_t bits, int64_t *m)
 {
+    /* Rounds to nearest (even) below 2^51 with two additions: no libm call
+     * and no switch of the FP environment on the write path. */
+    const double magic = 6755399441055744.0; /* 1.5 * 2^52 */
+    const double lim = 2251799813685248.0;   /* 2^51 */
     double d;
     memcpy(&d, &bits, 8);
-    if (!isfinite(d) || fabs(d) > (double)DEC_MAX_M)
+    if (bits == 0) {
+        *m = 0;
+        return 0;
+    }
+    /* NaN, infinities, too large, or too small for 15 decimals (this also
+     * keeps subnormals, e.g. small integers seen as doubles, away from the
+     * slow arithmetic path). */
+    if (!(fabs(d) <= lim) || !(fabs(d) >= 1e-15))
         return -1;
     for (int s = 0; s < 16; s++) {
         double x = d * pow10_tab[s];
-        if (fabs(x) > (double)DEC_MAX_M)
+        if (fabs(x) > lim)
             return -1;
-        int64_t r = (int64_t)nearbyint(x);
-        double back = (double)r / pow10_tab[s]; /* exactly what decoding does */
+        double r = (x + magic) - magic;
+        /* A decimal with s digits lands within a few ulps of an integer;
+         * only then is the exact check (a division) worth doing. */
+        if (fabs(x - r) > fabs(x) * 0x1p-49)
+            continue;
+        int64_t mi = (int64_t)r;
+        double back = (double)mi / pow10_tab[s]; /* exactly what decoding does */
         uint64_t bb;
         memcpy(&bb, &back, 8);
         if (bb == bits) {
-            *m = r;
+            *m = mi;
             return s;
         }
     }
@@ -529,7 +545,7 @@ static uint64_t value_form(const uint8_t *val, int32_t n, uint64_t *argp)
             arg = zz_enc(x);
         }
         int64_t m;
-        int s = n == 8 ? decimal_of(u, &m) : -1;
+        int s = n == 8 && best > 2 ? decimal_of(u, &m) : -1;
         if (s >= 0 && 1 + varint_len(zz_enc(m)) < best) {
             tag = (uint64_t)s << 2 | V_DEC;
             arg = zz_enc(m);
@@ -541,6 +557,8 @@ static uint64_t value_form(const uint8_t *val, int32_t n, uint64_t *argp)
 
 int rc_encode(const rc_frag *f, sb_buf *out)
 {
+    enum { FORM_CACHE = 32 }; /* forms of the first cells, computed once */
+    uint64_t form_tag[FORM_CACHE], form_arg[FORM_CACHE];
     int rv = 0;
     if (rc_frag_empty(f))
         return 0;
@@ -595,7 +613,12 @@ int rc_encode(const rc_frag *f, sb_buf *out)
         }
         if (c->kind == RC_LIVE || c->kind == RC_EXPIRING) {
             uint64_t arg;
-            rv |= rc_put_varint(out, value_form(c->val, c->vlen < 0 ? 0 : c->vlen, &arg));
+            uint64_t tag = value_form(c->val, c->vlen < 0 ? 0 : c->vlen, &arg);
+            if (i < FORM_CACHE) {
+                form_tag[i] = tag;
+                form_arg[i] = arg;
+            }
+            rv |= rc_put_varint(out, tag);
         }
     }
     /* Payloads after all the metadata: rows of one table then share one
@@ -605,7 +628,13 @@ int rc_encode(const rc_frag *f, sb_buf *out)
         if (c->kind != RC_LIVE && c->kind != RC_EXPIRING)
             continue;
         int32_t n = c->vlen < 0 ? 0 : c->vlen;
-        uint64_t arg, tag = value_form(c->val, n, &arg);
+        uint64_t arg, tag;
+        if (i < FORM_CACHE) {
+            tag = form_tag[i];
+            arg = form_arg[i];
+        } else {
+            tag = value_form(c->val, n, &arg);
+        }
         if ((tag & 3) == V_RAW)
             rv |= sb_buf_append(out, c->val, (size_t)n);
         else
