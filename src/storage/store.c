@@ -604,6 +604,26 @@ static int valid_name(const char *n)
     return 1;
 }
 
+/* A write batch that stores keyspace k's definition; NULL when out of
+ * memory (errmsg set). */
+static rocksdb_writebatch_t *ks_record_batch(sb_store *s, const sb_keyspace *k, char *errmsg)
+{
+    char *json = sb_keyspace_to_json(k);
+    if (!json) {
+        sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+    sb_buf key;
+    sb_buf_init(&key);
+    key_ks(&key, k->name);
+    rocksdb_writebatch_put_cf(wb, s->default_cf, (const char *)key.data, key.len, json,
+                              strlen(json));
+    sb_buf_free(&key);
+    free(json);
+    return wb;
+}
+
 static int ddl_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
 {
     int rv;
@@ -622,19 +642,11 @@ static int ddl_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
         rv = sb_seterr(errmsg, SB_EINVAL, "a new keyspace cannot carry tables");
         goto fail;
     }
-    char *json = sb_keyspace_to_json(k);
-    if (!json) {
-        rv = sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    rocksdb_writebatch_t *wb = ks_record_batch(s, k, errmsg);
+    if (!wb) {
+        rv = SB_ENOMEM;
         goto fail;
     }
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    sb_buf key;
-    sb_buf_init(&key);
-    key_ks(&key, k->name);
-    rocksdb_writebatch_put_cf(wb, s->default_cf, (const char *)key.data, key.len, json,
-                              strlen(json));
-    sb_buf_free(&key);
-    free(json);
     if ((rv = schema_add_ks(&s->schema, k)))
         goto fail_wb;
     if ((rv = schema_commit(s, wb, errmsg))) {
@@ -657,19 +669,11 @@ static int ddl_alter_keyspace(sb_store *s, sb_keyspace *k, char *errmsg)
         rv = sb_seterr(errmsg, SB_EINVALID, "Keyspace '%s' does not exist", k->name ? k->name : "");
         goto fail;
     }
-    char *json = sb_keyspace_to_json(k);
-    if (!json) {
-        rv = sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    rocksdb_writebatch_t *wb = ks_record_batch(s, k, errmsg);
+    if (!wb) {
+        rv = SB_ENOMEM;
         goto fail;
     }
-    rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
-    sb_buf key;
-    sb_buf_init(&key);
-    key_ks(&key, k->name);
-    rocksdb_writebatch_put_cf(wb, s->default_cf, (const char *)key.data, key.len, json,
-                              strlen(json));
-    sb_buf_free(&key);
-    free(json);
     if ((rv = schema_commit(s, wb, errmsg)))
         goto fail;
     /* The new object takes over the tables. */
