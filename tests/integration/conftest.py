@@ -28,6 +28,7 @@ class Node:
     def __init__(self, data_dir, extra=()):
         self.data_dir = str(data_dir)
         self.port = free_port()
+        self.cql_port = free_port()  # CQL native protocol, for drivers
         self.url = "http://127.0.0.1:%d" % self.port
         self.extra = list(extra)
         self.proc = None
@@ -42,7 +43,7 @@ class Node:
         self.proc = subprocess.Popen(
             [BIN, "node", "--data", self.data_dir,
              "--http", "127.0.0.1:%d" % self.port,
-             "--cql", "127.0.0.1:%d" % free_port(),
+             "--cql", "127.0.0.1:%d" % self.cql_port,
              "--listen", "127.0.0.1:%d" % free_port()] + self.extra,
             stdout=self.log, stderr=subprocess.STDOUT, env=env)
         if wait:
@@ -101,6 +102,15 @@ class Node:
                           headers=headers or {}, timeout=30)
         assert r.status_code == expect, "%d %s" % (r.status_code, r.text)
         return r
+
+
+def module_node(tmp_path_factory, name):
+    """Generator for a module-scoped node fixture: one node serves a whole
+    test module (keeps suites fast under ASan); it must stop cleanly."""
+    n = Node(tmp_path_factory.mktemp(name) / "data").start()
+    yield n
+    rc = n.stop()
+    assert rc == 0, "node exited with %s:\n%s" % (rc, n.logs())
 
 
 @pytest.fixture

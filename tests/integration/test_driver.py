@@ -20,19 +20,12 @@ from cassandra.concurrent import execute_concurrent_with_args
 from cassandra.query import (UNSET_VALUE, BatchStatement, BatchType, SimpleStatement)
 from cassandra.util import Date, Time
 
-from conftest import Node, free_port
+from conftest import module_node
 
 
 @pytest.fixture(scope="module")
 def cnode(tmp_path_factory):
-    port = free_port()
-    n = Node(tmp_path_factory.mktemp("driver") / "data",
-             extra=["--cql", "127.0.0.1:%d" % port])
-    n.cql_port = port
-    n.start()
-    yield n
-    rc = n.stop()
-    assert rc == 0, "node exited with %s:\n%s" % (rc, n.logs())
+    yield from module_node(tmp_path_factory, "driver")
 
 
 @pytest.fixture(scope="module")

@@ -23,21 +23,14 @@ from cassandra.policies import FallthroughRetryPolicy
 from cassandra.protocol import OverloadedErrorMessage
 from cassandra.query import BatchStatement, BatchType, SimpleStatement
 
-from conftest import Node, free_port
+from conftest import module_node
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 @pytest.fixture(scope="module")
 def snode(tmp_path_factory):
-    port = free_port()
-    n = Node(tmp_path_factory.mktemp("driver_seed") / "data",
-             extra=["--cql", "127.0.0.1:%d" % port])
-    n.cql_port = port
-    n.start()
-    yield n
-    rc = n.stop()
-    assert rc == 0, "node exited with %s:\n%s" % (rc, n.logs())
+    yield from module_node(tmp_path_factory, "driver_seed")
 
 
 @pytest.fixture(scope="module")
