@@ -46,6 +46,7 @@
 
 #include "storage/schema.h"
 #include "storage/types.h"
+#include "util/buf.h"
 
 typedef struct sb_store sb_store;
 
@@ -212,6 +213,108 @@ int sb_store_iter(sb_store *s, const sb_read *r, sb_iter **out, char *errmsg);
 /* 1 and fills row, 0 at end, negative on error. */
 int sb_iter_next(sb_iter *it, sb_row *row);
 void sb_iter_free(sb_iter *it);
+
+/* --- raw access (the cluster layer) --------------------------------------
+ *
+ * A raw entry is one RocksDB key of a table with its row-fragment value
+ * (the key layout above; the first 8 key bytes are the token, see
+ * sb_raw_token). Replicas exchange raw entries: a coordinator ships the raw
+ * entries of a write batch to the replicas of their tokens, replicas merge
+ * them into their keys (so applying twice, or out of order, is harmless),
+ * reads return them fully merged and the coordinator reconciles copies from
+ * several replicas with sb_frag_merge, which is the merge operator itself.
+ * Tombstones and expired cells are part of the values, so reconciling raw
+ * entries is exactly Cassandra's reconciliation. */
+
+typedef struct sb_raw {
+    const uint8_t *key;
+    size_t klen;
+    const uint8_t *val;
+    size_t vlen;
+} sb_raw;
+
+/* A raw entry with the table it belongs to. */
+typedef struct sb_raw_mut {
+    const uint8_t *table_id; /* 16 bytes */
+    sb_raw e;
+} sb_raw_mut;
+
+/* The token of a raw key (its first 8 bytes). */
+int64_t sb_raw_token(const uint8_t *key, size_t klen);
+
+/* Number of raw entries in a batch, and the i-th one in insertion order
+ * (pointers valid until the batch is freed). Only entries added through
+ * the sb_wbatch_upsert/delete_* calls and sb_wbatch_add_raw count. */
+size_t sb_wbatch_nraw(const sb_wbatch *b);
+void sb_wbatch_raw(const sb_wbatch *b, size_t i, sb_raw_mut *out);
+/* Adds a raw entry to be merged into its key. SB_ENOTFOUND (with errmsg)
+ * if the store has no table with that id. */
+int sb_wbatch_add_raw(sb_wbatch *b, sb_store *s, const sb_raw_mut *m, char *errmsg);
+/* Durable metadata (hints, cluster state) in the default column family,
+ * in a key space of its own that never collides with the schema. Written
+ * through sb_store_write like everything else. */
+int sb_wbatch_kv_put(sb_wbatch *b, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen);
+int sb_wbatch_kv_del(sb_wbatch *b, const uint8_t *k, size_t klen);
+int sb_store_kv_scan(sb_store *s, const uint8_t *prefix, size_t plen,
+                     int (*emit)(void *arg, const uint8_t *k, size_t klen, const uint8_t *v,
+                                 size_t vlen),
+                     void *arg);
+
+/* Merges two values of one key as the merge operator does (b applied on
+ * top of a; the result is independent of the order). 0 or SB_ENOMEM /
+ * SB_ECORRUPT. out is reset first. */
+int sb_frag_merge(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, sb_buf *out);
+
+/* A raw query: what a replica must return so that a coordinator can answer
+ * an sb_read from the entries alone (sb_store_iter_raw).
+ *   head: for a single-partition read, the partition's header and range
+ *         tombstones [head_lo, head_hi), always returned whole; empty
+ *         (head_lo.len == 0) for token-range reads.
+ *   main: [lo, hi) (hi.len == 0: to the end of the table), scanned
+ *         forward or (reversed) backward, at most max_entries entries and
+ *         max_bytes bytes of keys and values (0 = no limit; at least one
+ *         entry is returned when any exists).
+ * The owner frees the buffers with sb_rawq_free. */
+typedef struct sb_rawq {
+    uint8_t table_id[16];
+    sb_buf head_lo, head_hi;
+    sb_buf lo, hi;
+    int reversed;
+    uint32_t max_entries;
+    uint32_t max_bytes;
+} sb_rawq;
+
+void sb_rawq_init(sb_rawq *q);
+void sb_rawq_free(sb_rawq *q);
+/* The raw query for a read (r->t, r->pk or the token range, the slice,
+ * reversed). Limits are left 0. */
+int sb_read_rawq(const sb_read *r, sb_rawq *q, char *errmsg);
+/* Wire form of a raw query (for node-to-node READ messages). */
+int sb_rawq_encode(const sb_rawq *q, sb_buf *out);
+/* Decodes from p (n bytes); *used = bytes consumed. SB_EBADINPUT. */
+int sb_rawq_decode(const uint8_t *p, size_t n, sb_rawq *q, size_t *used);
+
+/* Called once per entry, in key order (descending when reversed);
+ * non-zero stops the read and is returned. Pointers valid during the call. */
+typedef int (*sb_raw_emit)(void *arg, const sb_raw *e);
+/* Runs a raw query against this store: the head entries, then the main
+ * range. *more = 1 when the main range stopped at a limit (the last main
+ * entry emitted is where a continuation resumes). SB_ENOTFOUND if no
+ * such table. Synchronous (event loop). */
+int sb_store_raw_read(sb_store *s, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more,
+                      char *errmsg);
+
+/* An iterator over entries held in memory (sorted by key ascending, keys
+ * unique, borrowed until sb_iter_free) instead of the database: it yields
+ * exactly the rows sb_store_iter would yield for r over a database that
+ * holds these entries. r->t must be a table of some schema (no store
+ * needed). */
+int sb_store_iter_raw(const sb_read *r, const sb_raw *entries, size_t n, sb_iter **out,
+                      char *errmsg);
+/* Estimated live bytes of all tables. */
+uint64_t sb_store_load_bytes(sb_store *s);
+/* Truncates the table with that id (SB_ENOTFOUND if none). */
+int sb_store_truncate_id(sb_store *s, const uint8_t table_id[16], char *errmsg);
 
 /* --- statistics (for /metrics) ----------------------------------------- */
 typedef struct sb_store_stats {

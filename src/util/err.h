@@ -32,7 +32,10 @@
     X(TOOBIG, -12, "too large")                                                                    \
     X(UNSUPPORTED, -13, "unsupported")                                                             \
     X(SERVER, -14, "server error")                                                                 \
-    X(BADINPUT, -15, "bad input")
+    X(BADINPUT, -15, "bad input")                                                                  \
+    X(TIMEOUT, -16, "timed out")                                                                   \
+    X(UNAVAILABLE, -17, "not enough replicas available")                                           \
+    X(CLOSED, -18, "connection closed")
 
 enum {
 #define SB_ERR_ENUM(name, val, msg) SB_E##name = (val),

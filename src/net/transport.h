@@ -1,0 +1,86 @@
+/*
+ * Node-to-node transport on the --listen address: TCP on the node's libuv
+ * loop.
+ *
+ * Frames: [u8 magic 0x5B][u8 version 1][u8 type][u8 flags 0]
+ *         [u32 payload length][u32 CRC32C of the payload] payload
+ * (big-endian). A frame with a wrong magic, an unknown version, a length
+ * over max_frame_bytes or a bad checksum closes the connection (logged
+ * with the peer and the reason, counted); nothing else is affected.
+ *
+ * Connections: one outgoing connection per peer, opened on first send,
+ * used only for sending; incoming connections only receive. A failed or
+ * lost connection is retried with exponential backoff (100 ms doubling
+ * to 5 s); while it is down, messages wait in the peer's queue. Each peer
+ * queue is bounded (max_queue_msgs and max_queue_bytes): a message that
+ * does not fit is dropped and counted, never queued without bound.
+ *
+ * Fault injection: sb_transport_block drops every message to and from a
+ * peer (counted as dropped), as a network partition would, until
+ * unblocked.
+ */
+#ifndef SB_NET_TRANSPORT_H
+#define SB_NET_TRANSPORT_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster/io.h"
+
+#define SB_TRANSPORT_MAGIC 0x5B
+#define SB_TRANSPORT_VERSION 1
+#define SB_TRANSPORT_HEADER 12
+
+typedef struct sb_transport sb_transport;
+
+/* A frame arrived: type and payload (valid during the call). */
+typedef void (*sb_transport_recv_fn)(void *arg, int type, const uint8_t *payload, size_t len);
+
+typedef struct sb_transport_opts {
+    sb_ep listen;
+    uint32_t max_frame_bytes; /* default 64 MiB */
+    uint32_t max_queue_msgs;  /* per peer, default 65536 */
+    uint64_t max_queue_bytes; /* per peer, default 64 MiB */
+    uint32_t max_peers;       /* default 1024 */
+    sb_transport_recv_fn recv;
+    void *recv_arg;
+} sb_transport_opts;
+
+void sb_transport_opts_default(sb_transport_opts *o);
+
+/* Binds and listens. errmsg on failure (address in use, ...). */
+int sb_transport_start(sb_transport **out, uv_loop_t *loop, const sb_transport_opts *o,
+                       char *errmsg);
+/* Closes every connection and the listener; drops queued messages. Run
+ * the loop afterwards so the handles are released, then free. */
+void sb_transport_stop(sb_transport *t);
+void sb_transport_free(sb_transport *t);
+
+/* Queues a frame (copies payload). 0, SB_EOVERLOADED (queue full), or
+ * SB_ECLOSED (transport stopped, or peer blocked by fault injection). */
+int sb_transport_send(sb_transport *t, const sb_ep *to, int type, const uint8_t *payload,
+                      size_t len);
+
+/* Fault injection: drop traffic to and from `peer` while blocked. */
+void sb_transport_block(sb_transport *t, const sb_ep *peer, int blocked);
+int sb_transport_blocked(const sb_transport *t, const sb_ep *peer);
+
+/* CRC32C (Castagnoli), as in the frame header. */
+uint32_t sb_crc32c(uint32_t crc, const void *p, size_t n);
+/* Parses a header: 0, or SB_EBADINPUT with the reason in errmsg. */
+int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max_frame,
+                              int *type, uint32_t *len, uint32_t *crc, char *errmsg);
+
+typedef struct sb_transport_peer_stats {
+    sb_ep peer;
+    uint64_t sent, received, dropped;
+    uint64_t queued_msgs, queued_bytes;
+    int connected;
+    int blocked;
+} sb_transport_peer_stats;
+
+/* Per-peer counters (peers seen in either direction), at most max. */
+int sb_transport_stats(const sb_transport *t, sb_transport_peer_stats *out, int max);
+uint64_t sb_transport_bad_frames(const sb_transport *t);
+
+#endif
