@@ -19,6 +19,8 @@ struct sb_store;
 struct sb_cql_engine;
 struct sb_metrics;
 struct sb_cqlproto;
+struct sb_cluster;
+struct sb_transport;
 
 struct sb_node {
     sb_config cfg;
@@ -29,6 +31,8 @@ struct sb_node {
     struct sb_http *http;
     struct sb_cqlproto *cqlproto; /* native protocol server */
     struct node_metrics *m; /* the node's own metric handles */
+    struct sb_cluster *cluster;     /* gossip, coordination, hints */
+    struct sb_transport *transport; /* node-to-node TCP on --listen */
     int lock_fd;
     uv_signal_t sigint;
     uv_signal_t sigterm;
