@@ -108,6 +108,15 @@ void sb_coord_receive(sb_coord *c, int type, const uint8_t *payload, size_t len)
 int sb_coord_blockfor(const sb_ring *r, const sb_repl *p, const int *replicas, int n, int cl,
                       const char *local_dc);
 
+/* The MUTATION request body (cluster/mutation.c): u32 count, then per
+ * entry the 16-byte table id, bytes key, bytes value (util/wire.h).
+ * encode appends to out: 0, SB_ENOMEM or SB_EINVAL. decode sets *out to
+ * an array of *n entries (caller frees it with free(); the entries point
+ * into p, so p must outlive them): 0, SB_ENOMEM, or SB_EBADINPUT for
+ * truncated, oversized or trailing input. */
+int sb_mutation_encode(sb_buf *out, const sb_raw_mut *m, size_t n);
+int sb_mutation_decode(const uint8_t *p, size_t len, sb_raw_mut **out, size_t *n);
+
 typedef struct sb_coord_stats {
     uint64_t writes_ok, writes_unavailable, writes_timeout, writes_other;
     uint64_t reads_ok, reads_unavailable, reads_timeout, reads_other;
