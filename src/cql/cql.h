@@ -198,12 +198,38 @@ int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out);
 
 typedef struct sb_cql_engine sb_cql_engine;
 
-/* Writes go to the store by default; the coordinator will replace this to
- * send mutations to replicas with a consistency level. Same contract as
- * sb_store_write (takes b; SB_EOVERLOADED without calling cb, otherwise cb
- * exactly once on the event loop). */
-typedef int (*sb_cql_write_fn)(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb,
-                               void *cb_arg);
+/* Writes go to the store by default; the coordinator replaces this to
+ * send mutations to replicas with a consistency level. Takes b;
+ * SB_EOVERLOADED without calling cb, otherwise cb exactly once on the event
+ * loop with 0 or an error status and, for errors with protocol fields
+ * (Unavailable, WriteTimeout), a detail whose code, message, consistency,
+ * required, alive and write_type the result copies (detail may be NULL).
+ * write_type: "SIMPLE", "BATCH" (logged), "UNLOGGED_BATCH". */
+typedef void (*sb_cql_write_done)(void *arg, int status, const struct sb_cql_error *detail);
+typedef int (*sb_cql_write_fn)(void *arg, sb_wbatch *b, int consistency, const char *write_type,
+                               sb_cql_write_done cb, void *cb_arg);
+
+/* Reads go to the store by default; the coordinator replaces them with a
+ * reader. Execution is then optimistic and may take several rounds: every
+ * read of an execution goes through open() with the execution's read
+ * context (begin()); a reader that lacks the data records what it needs
+ * and answers with what it has (perhaps nothing). If pending() is
+ * non-zero when the statement has run (before a write is sent), the
+ * engine drops the result, calls fetch() and, when fetch reports success,
+ * runs the statement again in the same context, which now holds the data;
+ * an error from fetch (detail as for writes, e.g. ReadTimeout) becomes the
+ * result. end() releases the context. At most 64 rounds. */
+typedef void (*sb_cql_fetch_done)(void *arg, int status, const struct sb_cql_error *detail);
+typedef struct sb_cql_reader {
+    void *(*begin)(void *arg);
+    int (*open)(void *rctx, const sb_read *r, void **it, char *errmsg);
+    int (*next)(void *it, sb_row *row); /* 1, 0 at end, negative error */
+    void (*close)(void *it);
+    int (*pending)(void *rctx);
+    void (*fetch)(void *rctx, int consistency, sb_cql_fetch_done done, void *done_arg);
+    void (*end)(void *rctx);
+    void *arg;
+} sb_cql_reader;
 
 /* Virtual tables (system, system_schema, ...): a provider answers for
  * whole keyspaces. lookup returns the table definition (owned by the
@@ -232,6 +258,8 @@ typedef struct sb_cql_engine_opts {
     /* Replaces sb_store_write; NULL = the local store. */
     sb_cql_write_fn write;
     void *write_arg;
+    /* Replaces the store's reads when reader.open is set. */
+    sb_cql_reader reader;
     int max_prepared;    /* prepared cache size, default 4096 */
     int max_result_rows; /* unpaged SELECT limit, default 1,000,000 */
 } sb_cql_engine_opts;

@@ -480,6 +480,65 @@ const char *cx_type_str(sb_type t, char *buf)
     return s ? s : "?";
 }
 
+/* ----------------------------------------------------------------- reads */
+
+static int use_reader(const cx_ctx *c)
+{
+    return c->rctx && c->e->opts.reader.open;
+}
+
+int cx_iter_open(cx_ctx *c, const sb_read *r, void **it, char *errmsg)
+{
+    if (use_reader(c))
+        return c->e->opts.reader.open(c->rctx, r, it, errmsg);
+    return sb_store_iter(c->e->store, r, (sb_iter **)it, errmsg);
+}
+
+int cx_iter_next(cx_ctx *c, void *it, sb_row *row)
+{
+    if (use_reader(c))
+        return c->e->opts.reader.next(it, row);
+    return sb_iter_next(it, row);
+}
+
+void cx_iter_close(cx_ctx *c, void *it)
+{
+    if (!it)
+        return;
+    if (use_reader(c))
+        c->e->opts.reader.close(it);
+    else
+        sb_iter_free(it);
+}
+
+static int reads_pending(const cx_ctx *c)
+{
+    return use_reader(c) && c->e->opts.reader.pending(c->rctx);
+}
+
+/* Copies an error detail from the coordinator into a result. */
+static void set_detail(sb_cql_result *r, int status, const sb_cql_error *d)
+{
+    if (!d) {
+        char msg[SB_ERRMSG_SIZE];
+        if (status == SB_EOVERLOADED)
+            snprintf(msg, sizeof msg, "Overloaded: the commit queue is full");
+        else
+            snprintf(msg, sizeof msg, "write failed: %s", sb_strerror(status));
+        set_error(r, status, msg);
+        return;
+    }
+    set_error(r, status, d->message);
+    if (d->code) {
+        r->err.code = d->code;
+        r->err.name = sb_cql_error_class(d->code);
+    }
+    r->err.consistency = d->consistency;
+    r->err.required = d->required;
+    r->err.alive = d->alive;
+    r->err.write_type = d->write_type;
+}
+
 /* -------------------------------------------------------------- dispatch */
 
 typedef struct write_req {
@@ -488,23 +547,28 @@ typedef struct write_req {
     sb_cql_result *res;
 } write_req;
 
-static void on_write_done(void *arg, int status)
+static void on_write_done(void *arg, int status, const sb_cql_error *detail)
 {
     write_req *w = arg;
     sb_cql_result *r = w->res;
-    if (status != 0) {
-        if (status == SB_EOVERLOADED)
-            set_error(r, status, "Overloaded: the commit queue is full");
-        else {
-            char msg[SB_ERRMSG_SIZE];
-            snprintf(msg, sizeof msg, "write failed: %s", sb_strerror(status));
-            set_error(r, status, msg);
-        }
-    }
+    if (status != 0)
+        set_detail(r, status, detail);
     sb_cql_cb cb = w->cb;
     void *cbarg = w->arg;
     free(w);
     cb(cbarg, r);
+}
+
+static void on_store_write_done(void *arg, int status)
+{
+    on_write_done(arg, status, NULL);
+}
+
+static const char *write_type_of(const sb_cql_stmt *st)
+{
+    if (st->kind != SB_CQL_STMT_BATCH)
+        return "SIMPLE";
+    return st->batch.type == SB_CQL_BATCH_LOGGED ? "BATCH" : "UNLOGGED_BATCH";
 }
 
 static int submit_write(cx_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
@@ -531,8 +595,9 @@ static int submit_write(cx_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
     w->arg = arg;
     w->res = c->res;
     int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
-    int rc = e->opts.write ? e->opts.write(e->opts.write_arg, b, consistency, on_write_done, w)
-                           : sb_store_write(e->store, b, on_write_done, w);
+    int rc = e->opts.write ? e->opts.write(e->opts.write_arg, b, consistency,
+                                           write_type_of(c->root), on_write_done, w)
+                           : sb_store_write(e->store, b, on_store_write_done, w);
     if (rc != 0) {
         free(w);
         if (rc == SB_EOVERLOADED)
@@ -575,7 +640,9 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
         return 1;
     }
     rc = cx_exec_write(c, st, b);
-    if (rc != 0) {
+    if (rc != 0 || reads_pending(c)) {
+        /* an error, or a read-before-write (list index) that must be
+         * fetched first: nothing is written this round */
         sb_wbatch_free(b);
         return 1;
     }
@@ -635,18 +702,161 @@ static int bind_values(cx_ctx *c, const sb_cql_stmt *st, const sb_value *binds, 
     return 0;
 }
 
-static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,
-                        const sb_cql_stmt *st, const sb_value *binds, int nbinds,
-                        const sb_cql_opts *opts, sb_cql_cb cb, void *arg)
+/* A statement waiting for its reads (cql.h sb_cql_reader): everything
+ * needed to run it again, owned. */
+typedef struct rerun {
+    sb_cql_engine *e;
+    void *rctx;
+    char *text;
+    size_t len;
+    char ks[SB_CQL_NAME_SIZE];
+    sb_value *binds;
+    int nbinds;
+    char **names;
+    sb_cql_opts opts;
+    sb_cql_cb cb;
+    void *arg;
+    int rounds;
+} rerun;
+
+#define MAX_READ_ROUNDS 64
+
+static void rerun_free(rerun *rr)
+{
+    if (!rr)
+        return;
+    for (int i = 0; rr->names && i < rr->nbinds; i++)
+        free(rr->names[i]);
+    free(rr->names);
+    for (int i = 0; rr->binds && i < rr->nbinds; i++)
+        free((void *)rr->binds[i].p);
+    free(rr->binds);
+    free((void *)rr->opts.paging_state);
+    free(rr->text);
+    free(rr);
+}
+
+static rerun *rerun_new(sb_cql_engine *e, void *rctx, const char *text, size_t len, const char *ks,
+                        const sb_value *binds, int nbinds, const sb_cql_opts *opts, sb_cql_cb cb,
+                        void *arg)
+{
+    rerun *rr = calloc(1, sizeof *rr);
+    if (!rr)
+        return NULL;
+    rr->e = e;
+    rr->rctx = rctx;
+    rr->cb = cb;
+    rr->arg = arg;
+    snprintf(rr->ks, sizeof rr->ks, "%s", ks ? ks : "");
+    rr->text = malloc(len + 1);
+    if (!rr->text)
+        goto fail;
+    memcpy(rr->text, text, len);
+    rr->text[len] = '\0';
+    rr->len = len;
+    if (opts)
+        rr->opts = *opts;
+    else
+        sb_cql_opts_default(&rr->opts);
+    rr->opts.paging_state = NULL;
+    rr->opts.bind_names = NULL;
+    if (opts && opts->paging_state && opts->paging_state_len) {
+        uint8_t *ps = malloc(opts->paging_state_len);
+        if (!ps)
+            goto fail;
+        memcpy(ps, opts->paging_state, opts->paging_state_len);
+        rr->opts.paging_state = ps;
+    }
+    rr->nbinds = nbinds;
+    if (nbinds > 0) {
+        rr->binds = calloc((size_t)nbinds, sizeof *rr->binds);
+        if (!rr->binds)
+            goto fail;
+        for (int i = 0; i < nbinds; i++) {
+            rr->binds[i].len = binds[i].len;
+            if (binds[i].len > 0) {
+                uint8_t *d = malloc((size_t)binds[i].len);
+                if (!d)
+                    goto fail;
+                memcpy(d, binds[i].p, (size_t)binds[i].len);
+                rr->binds[i].p = d;
+            }
+        }
+        if (opts && opts->bind_names) {
+            rr->names = calloc((size_t)nbinds, sizeof *rr->names);
+            if (!rr->names)
+                goto fail;
+            for (int i = 0; i < nbinds; i++)
+                if (opts->bind_names[i] && !(rr->names[i] = strdup(opts->bind_names[i])))
+                    goto fail;
+            rr->opts.bind_names = (const char *const *)rr->names;
+        }
+    }
+    return rr;
+fail:
+    rerun_free(rr);
+    return NULL;
+}
+
+static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,
+                         const sb_cql_stmt *st, const char *text, size_t len, const sb_value *binds,
+                         int nbinds, const sb_cql_opts *opts, sb_cql_cb cb, void *arg, rerun *rr);
+
+static void on_fetched(void *arg, int status, const sb_cql_error *detail)
+{
+    rerun *rr = arg;
+    sb_cql_engine *e = rr->e;
+    if (status == 0) {
+        sb_cql_stmt *st = NULL;
+        char msg[SB_ERRMSG_SIZE] = "";
+        status = sb_cql_parse(rr->text, rr->len, &st, msg);
+        if (status == 0) {
+            /* the next round owns rr (it calls back, or fetches again) */
+            execute_round(e, NULL, rr->ks, st, rr->text, rr->len, rr->binds, rr->nbinds, &rr->opts,
+                          rr->cb, rr->arg, rr);
+            sb_cql_stmt_free(st);
+            return;
+        }
+    }
+    sb_cql_result *res = result_new();
+    e->opts.reader.end(rr->rctx);
+    sb_cql_cb cb = rr->cb;
+    void *cbarg = rr->arg;
+    rerun_free(rr);
+    if (!res)
+        return; /* nothing can be reported without memory */
+    set_detail(res, status, detail);
+    cb(cbarg, res);
+}
+
+static int reads_statement(const sb_cql_stmt *st)
+{
+    return st->kind == SB_CQL_STMT_SELECT || is_write(st->kind);
+}
+
+/* One round of a statement's execution (cql.h: reads may take several).
+ * rr is NULL on the first round. */
+static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,
+                         const sb_cql_stmt *st, const char *text, size_t len, const sb_value *binds,
+                         int nbinds, const sb_cql_opts *opts, sb_cql_cb cb, void *arg, rerun *rr)
 {
     sb_cql_result *res = result_new();
-    if (!res)
+    if (!res) {
+        if (rr) {
+            e->opts.reader.end(rr->rctx);
+            rerun_free(rr);
+        }
         return SB_ENOMEM;
+    }
     cx_ctx c;
     ctx_init(&c, e, s, opts, res);
     if (ks_default)
         c.ks_default = ks_default;
     c.root = st;
+    if (rr)
+        c.rctx = rr->rctx;
+    else if (e->opts.reader.open && reads_statement(st))
+        c.rctx = e->opts.reader.begin(e->opts.reader.arg);
     int done = 1;
     if (bind_values(&c, st, binds, nbinds) == 0) {
         c.bspec = cx_alloc(&c.tmp, sizeof *c.bspec * (size_t)(st->nbind + 1));
@@ -656,9 +866,40 @@ static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_defa
             done = run(&c, st, cb, arg);
     }
     cx_mem_free(&c.tmp);
+    if (done && reads_pending(&c)) {
+        /* Data is missing: fetch it, then run again. */
+        sb_cql_result_free(res);
+        res = NULL;
+        if (!rr)
+            rr = rerun_new(e, c.rctx, text, len, c.ks_default, binds, nbinds, opts, cb, arg);
+        if (!rr || ++rr->rounds > MAX_READ_ROUNDS) {
+            res = result_new();
+            if (!res) {
+                e->opts.reader.end(c.rctx);
+                rerun_free(rr);
+                return SB_ENOMEM;
+            }
+            set_error(res, rr ? SB_ESERVER : SB_ENOMEM,
+                      rr ? "the read needed too many rounds" : "out of memory");
+        } else {
+            int cl = rr->opts.consistency;
+            e->opts.reader.fetch(rr->rctx, cl, on_fetched, rr);
+            return 0;
+        }
+    }
+    if (c.rctx)
+        e->opts.reader.end(c.rctx);
+    rerun_free(rr);
     if (done)
         cb(arg, res);
     return 0;
+}
+
+static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,
+                        const sb_cql_stmt *st, const char *text, size_t len, const sb_value *binds,
+                        int nbinds, const sb_cql_opts *opts, sb_cql_cb cb, void *arg)
+{
+    return execute_round(e, s, ks_default, st, text, len, binds, nbinds, opts, cb, arg, NULL);
 }
 
 int sb_cql_execute(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t len,
@@ -676,7 +917,7 @@ int sb_cql_execute(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
         cb(arg, res);
         return 0;
     }
-    rc = execute_stmt(e, s, NULL, st, binds, nbinds, opts, cb, arg);
+    rc = execute_stmt(e, s, NULL, st, text, len, binds, nbinds, opts, cb, arg);
     sb_cql_stmt_free(st);
     return rc;
 }
@@ -869,5 +1110,6 @@ int sb_cql_execute_prepared(sb_cql_engine *e, sb_cql_session *s, const uint8_t *
     /* The statement runs in its prepare-time keyspace unless USE changed
      * nothing for it: unqualified names resolve as when prepared. */
     const char *ks = p->pub.keyspace[0] ? p->pub.keyspace : NULL;
-    return execute_stmt(e, s, ks, p->stmt, binds, nbinds, opts, cb, arg);
+    return execute_stmt(e, s, ks, p->stmt, p->pub.query, strlen(p->pub.query), binds, nbinds, opts,
+                        cb, arg);
 }

@@ -77,7 +77,13 @@ typedef struct cx_ctx {
     int64_t now_s;
     int64_t write_ts;          /* default write timestamp, 0 until first needed */
     const sb_table *cur_table; /* for bind specs */
+    void *rctx;                /* the reader's context (cql.h sb_cql_reader), NULL: the store */
 } cx_ctx;
+
+/* Reads through the engine's reader, or the store. */
+int cx_iter_open(cx_ctx *c, const sb_read *r, void **it, char *errmsg);
+int cx_iter_next(cx_ctx *c, void *it, sb_row *row);
+void cx_iter_close(cx_ctx *c, void *it);
 
 /* Sets c->res->err (status, code, class, message) and returns status. The
  * message gets " (line L:C)" appended when pos is not NULL. */

@@ -73,7 +73,7 @@ typedef struct scan {
     splan *p;
     int part_idx, slice_idx;
     int range_phase; /* range mode: 0 continuation of resumed partition, 1 range, 2 done */
-    sb_iter *it;
+    void *it;        /* cx_iter_open */
     int started;
     /* resume */
     const spos *resume;
@@ -529,7 +529,7 @@ static int open_iter(scan *s, const sb_value *pk, const cx_slice *sl, int revers
         }
     }
     char msg[SB_ERRMSG_SIZE] = "";
-    int rc = sb_store_iter(c->e->store, &r, &s->it, msg);
+    int rc = cx_iter_open(c, &r, &s->it, msg);
     if (rc != 0)
         return cx_err_msg(c, rc, NULL, msg);
     return 0;
@@ -549,13 +549,13 @@ static int scan_raw(scan *s, sb_row *row)
     }
     for (;;) {
         if (s->it) {
-            rc = sb_iter_next(s->it, row);
+            rc = cx_iter_next(s->c, s->it, row);
             if (rc != 0) {
                 if (rc < 0)
                     return cx_err(s->c, rc, NULL, "read failed: %s", sb_strerror(rc));
                 return 1;
             }
-            sb_iter_free(s->it);
+            cx_iter_close(s->c, s->it);
             s->it = NULL;
         }
         const spos *res = s->resume && s->resume->valid ? s->resume : NULL;
@@ -1216,7 +1216,7 @@ static int run_select(cx_ctx *c, splan *p, runner *r)
             break;
     }
     if (r->s.it)
-        sb_iter_free(r->s.it);
+        cx_iter_close(r->s.c, r->s.it);
     r->s.it = NULL;
     if (rc < 0)
         return rc;

@@ -157,15 +157,15 @@ static int read_list(wctx *w, const sb_column *col, const sb_value *pk, const sb
     r.start = (sb_bound){ck, w->t->nck, 1};
     r.end = (sb_bound){ck, w->t->nck, 1};
     r.now_s = c->now_s;
-    sb_iter *it;
+    void *it;
     char msg[SB_ERRMSG_SIZE] = "";
-    int rc = sb_store_iter(c->e->store, &r, &it, msg);
+    int rc = cx_iter_open(c, &r, &it, msg);
     if (rc != 0)
         return cx_err_msg(c, rc, w->pos, msg);
     *n = 0;
     *ids = *vals = NULL;
     sb_row row;
-    while ((rc = sb_iter_next(it, &row)) == 1) {
+    while ((rc = cx_iter_next(c, it, &row)) == 1) {
         int cnt = 0;
         for (int i = 0; i < row.ncells; i++)
             cnt += row.cells[i].col == col->id && row.cells[i].elem.len >= 0;
@@ -188,7 +188,7 @@ static int read_list(wctx *w, const sb_column *col, const sb_value *pk, const sb
         }
         break;
     }
-    sb_iter_free(it);
+    cx_iter_close(c, it);
     if (rc < 0)
         return cx_err(c, rc, w->pos, "reading list %s: %s", col->name, sb_strerror(rc));
     return 0;
