@@ -122,6 +122,7 @@ typedef struct sb_cql_error {
     int required;           /* blockfor */
     int alive;              /* received for timeouts */
     const char *write_type; /* "SIMPLE", "BATCH", ... */
+    int data_present;       /* ReadTimeout: the data replica answered */
     /* Unprepared: the unknown statement id. */
     uint8_t unprepared_id[16];
 } sb_cql_error;

@@ -537,6 +537,7 @@ static void set_detail(sb_cql_result *r, int status, const sb_cql_error *d)
     r->err.required = d->required;
     r->err.alive = d->alive;
     r->err.write_type = d->write_type;
+    r->err.data_present = d->data_present;
 }
 
 /* -------------------------------------------------------------- dispatch */

@@ -600,7 +600,7 @@ static int put_error_body(sb_buf *b, const sb_cql_error *e)
             return rc;
         if (e->code == SB_CQL_ERR_WRITE_TIMEOUT || e->code == SB_CQL_ERR_WRITE_FAILURE)
             return sb_cql_put_string(b, wt);
-        return sb_buf_putc(b, 0); /* data_present */
+        return sb_buf_putc(b, e->data_present ? 1 : 0);
     case SB_CQL_ERR_FUNCTION_FAILURE:
         rc = sb_cql_put_string(b, e->ks);
         rc = rc ? rc : sb_cql_put_string(b, e->table);
