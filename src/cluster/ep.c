@@ -66,8 +66,9 @@ char *sb_ep_host(const sb_ep *e, char *buf)
 
 char *sb_ep_str(const sb_ep *e, char *buf)
 {
-    char h[SB_EP_STRLEN];
-    sb_ep_host(e, h);
+    char h[INET6_ADDRSTRLEN]; /* sized so that gcc sees the result fits */
+    if (!inet_ntop(e->family == 6 ? AF_INET6 : AF_INET, e->ip, h, sizeof(h)))
+        strcpy(h, "?");
     if (e->family == 6)
         snprintf(buf, SB_EP_STRLEN, "[%s]:%u", h, e->port);
     else

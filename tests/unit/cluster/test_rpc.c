@@ -1,0 +1,391 @@
+/* rpc: ids, response matching, timeouts, cancel, late responses, send
+ * failures, free, framing. A tiny fake io: a virtual clock, timers in a
+ * list, sent messages captured in a queue. */
+#include "test.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/rpc.h"
+#include "util/err.h"
+#include "util/wire.h"
+
+struct sb_io_timer {
+    uint64_t at;
+    uint64_t seq;
+    sb_io_timer_cb cb;
+    void *arg;
+    struct sb_io_timer *next;
+};
+
+typedef struct sent {
+    sb_ep to;
+    int type;
+    sb_buf payload;
+} sent;
+
+typedef struct fake {
+    uint64_t now;
+    uint64_t seq;
+    struct sb_io_timer *timers;
+    int ntimers;
+    sent q[512];
+    int nq;
+    int send_fails;
+} fake;
+
+static uint64_t f_mono(void *ctx)
+{
+    return ((fake *)ctx)->now;
+}
+static int64_t f_now_us(void *ctx)
+{
+    return (int64_t)((fake *)ctx)->now * 1000;
+}
+static uint64_t f_random(void *ctx)
+{
+    return 12345;
+}
+static int f_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
+{
+    fake *f = ctx;
+    if (f->send_fails)
+        return SB_EOVERLOADED;
+    assert_true(f->nq < 512);
+    sent *s = &f->q[f->nq++];
+    s->to = *to;
+    s->type = type;
+    sb_buf_init(&s->payload);
+    sb_buf_append(&s->payload, p, len);
+    return 0;
+}
+static sb_io_timer *f_timer_start(void *ctx, uint64_t delay, sb_io_timer_cb cb, void *arg)
+{
+    fake *f = ctx;
+    struct sb_io_timer *t = calloc(1, sizeof(*t));
+    t->at = f->now + delay;
+    t->seq = f->seq++;
+    t->cb = cb;
+    t->arg = arg;
+    t->next = f->timers;
+    f->timers = t;
+    f->ntimers++;
+    return t;
+}
+static void f_timer_stop(void *ctx, sb_io_timer *t)
+{
+    fake *f = ctx;
+    for (struct sb_io_timer **pp = &f->timers; *pp; pp = &(*pp)->next) {
+        if (*pp == t) {
+            *pp = t->next;
+            f->ntimers--;
+            free(t);
+            return;
+        }
+    }
+    fail_msg("timer_stop of an unknown timer");
+}
+/* Fires due timers in (deadline, start order) until none is due at t. */
+static void advance(fake *f, uint64_t t)
+{
+    for (;;) {
+        struct sb_io_timer **best = NULL;
+        for (struct sb_io_timer **pp = &f->timers; *pp; pp = &(*pp)->next)
+            if ((*pp)->at <= t && (!best || (*pp)->at < (*best)->at ||
+                                   ((*pp)->at == (*best)->at && (*pp)->seq < (*best)->seq)))
+                best = pp;
+        if (!best)
+            break;
+        struct sb_io_timer *x = *best;
+        *best = x->next;
+        f->ntimers--;
+        if (x->at > f->now)
+            f->now = x->at;
+        sb_io_timer_cb cb = x->cb;
+        void *arg = x->arg;
+        free(x);
+        cb(arg);
+    }
+    f->now = t;
+}
+
+static void fake_init(fake *f, sb_io *io)
+{
+    memset(f, 0, sizeof(*f));
+    memset(io, 0, sizeof(*io));
+    io->ctx = f;
+    io->now_us = f_now_us;
+    io->mono_ms = f_mono;
+    io->random = f_random;
+    io->send = f_send;
+    io->timer_start = f_timer_start;
+    io->timer_stop = f_timer_stop;
+}
+
+static void fake_clear(fake *f)
+{
+    for (int i = 0; i < f->nq; i++)
+        sb_buf_free(&f->q[i].payload);
+    f->nq = 0;
+}
+
+static void fake_done(fake *f)
+{
+    fake_clear(f);
+    assert_int_equal(f->ntimers, 0);
+}
+
+typedef struct outcome {
+    int calls;
+    int status;
+    char body[64];
+    size_t len;
+} outcome;
+
+static void on_done(void *arg, int status, const uint8_t *body, size_t len)
+{
+    outcome *o = arg;
+    o->calls++;
+    o->status = status;
+    o->len = len;
+    if (len && len < sizeof(o->body))
+        memcpy(o->body, body, len);
+}
+
+static sb_ep ep(const char *s)
+{
+    sb_ep e;
+    assert_int_equal(sb_ep_parse(s, 7000, &e), 0);
+    return e;
+}
+
+/* The peer's side: parse the request in q[i] and answer it as `from`. */
+static void answer(sb_rpc *r, fake *f, int i, const sb_ep *from, const char *body)
+{
+    sb_ep sender;
+    uint64_t id;
+    const uint8_t *b;
+    size_t blen;
+    assert_int_equal(
+        sb_rpc_parse(f->q[i].payload.data, f->q[i].payload.len, &sender, &id, &b, &blen), 0);
+    sb_buf resp;
+    sb_buf_init(&resp);
+    assert_int_equal(sb_wire_put_ep(&resp, from), 0);
+    assert_int_equal(sb_wire_put_u64(&resp, id), 0);
+    sb_buf_append(&resp, body, strlen(body));
+    sb_rpc_receive_response(r, resp.data, resp.len);
+    sb_buf_free(&resp);
+}
+
+static void test_response_matching(void **state)
+{
+    fake f;
+    sb_io io;
+    fake_init(&f, &io);
+    sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2"), b = ep("127.0.0.3");
+    sb_rpc *r = sb_rpc_new(&io, &self);
+    outcome oa = {0}, ob = {0};
+    uint64_t ida, idb;
+    assert_int_equal(
+        sb_rpc_call(r, &a, SB_MSG_PING, (const uint8_t *)"hi-a", 4, 1000, on_done, &oa, &ida), 0);
+    assert_int_equal(
+        sb_rpc_call(r, &b, SB_MSG_PING, (const uint8_t *)"hi-b", 4, 1000, on_done, &ob, &idb), 0);
+    assert_true(ida != idb);
+    assert_int_equal(f.nq, 2);
+    assert_int_equal(f.q[0].type, SB_MSG_PING);
+    assert_true(sb_ep_eq(&f.q[0].to, &a));
+    /* The request carries [self][id][body]. */
+    sb_ep from;
+    uint64_t id;
+    const uint8_t *body;
+    size_t blen;
+    assert_int_equal(
+        sb_rpc_parse(f.q[0].payload.data, f.q[0].payload.len, &from, &id, &body, &blen), 0);
+    assert_true(sb_ep_eq(&from, &self));
+    assert_int_equal(id, ida);
+    assert_int_equal(blen, 4);
+    assert_memory_equal(body, "hi-a", 4);
+    /* Callbacks never run inside the call. */
+    assert_int_equal(oa.calls + ob.calls, 0);
+
+    /* Answer b first; then a. A response from the wrong endpoint is dropped. */
+    answer(r, &f, 1, &a, "wrong");
+    assert_int_equal(ob.calls, 0);
+    answer(r, &f, 1, &b, "pong-b");
+    assert_int_equal(ob.calls, 1);
+    assert_int_equal(ob.status, 0);
+    assert_int_equal(ob.len, 6);
+    assert_memory_equal(ob.body, "pong-b", 6);
+    answer(r, &f, 0, &a, "pong-a");
+    assert_int_equal(oa.calls, 1);
+    assert_memory_equal(oa.body, "pong-a", 6);
+
+    /* Duplicates are late. */
+    answer(r, &f, 0, &a, "again");
+    assert_int_equal(oa.calls, 1);
+    sb_rpc_stats st;
+    sb_rpc_get_stats(r, &st);
+    assert_int_equal(st.calls, 2);
+    assert_int_equal(st.pending, 0);
+    assert_int_equal(st.late_responses, 2);
+    assert_int_equal(st.timeouts, 0);
+    /* Timers of answered calls were stopped. */
+    assert_int_equal(f.ntimers, 0);
+    sb_rpc_free(r);
+    fake_done(&f);
+}
+
+static void test_timeout_and_late_response(void **state)
+{
+    fake f;
+    sb_io io;
+    fake_init(&f, &io);
+    sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
+    sb_rpc *r = sb_rpc_new(&io, &self);
+    outcome o = {0};
+    assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 500, on_done, &o, NULL), 0);
+    advance(&f, 499);
+    assert_int_equal(o.calls, 0);
+    advance(&f, 500);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, SB_ETIMEOUT);
+    answer(r, &f, 0, &a, "late");
+    assert_int_equal(o.calls, 1);
+    sb_rpc_stats st;
+    sb_rpc_get_stats(r, &st);
+    assert_int_equal(st.timeouts, 1);
+    assert_int_equal(st.late_responses, 1);
+    assert_int_equal(st.pending, 0);
+    sb_rpc_free(r);
+    fake_done(&f);
+}
+
+static void test_cancel(void **state)
+{
+    fake f;
+    sb_io io;
+    fake_init(&f, &io);
+    sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
+    sb_rpc *r = sb_rpc_new(&io, &self);
+    outcome o = {0};
+    uint64_t id;
+    assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 500, on_done, &o, &id), 0);
+    sb_rpc_cancel(r, id);
+    sb_rpc_cancel(r, id); /* twice is harmless */
+    assert_int_equal(f.ntimers, 0);
+    answer(r, &f, 0, &a, "x");
+    advance(&f, 10000);
+    assert_int_equal(o.calls, 0);
+    sb_rpc_stats st;
+    sb_rpc_get_stats(r, &st);
+    assert_int_equal(st.late_responses, 1);
+    sb_rpc_free(r);
+    fake_done(&f);
+}
+
+static void test_send_failure_is_async(void **state)
+{
+    fake f;
+    sb_io io;
+    fake_init(&f, &io);
+    sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
+    sb_rpc *r = sb_rpc_new(&io, &self);
+    outcome o = {0};
+    f.send_fails = 1;
+    assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 500, on_done, &o, NULL), 0);
+    assert_int_equal(o.calls, 0);
+    advance(&f, 0);
+    assert_int_equal(o.calls, 1);
+    assert_int_equal(o.status, SB_ECLOSED);
+    advance(&f, 1000);
+    assert_int_equal(o.calls, 1);
+    sb_rpc_free(r);
+    fake_done(&f);
+}
+
+static sb_rpc *g_reentrant_rpc;
+static outcome g_second;
+static void on_done_reissue(void *arg, int status, const uint8_t *body, size_t len)
+{
+    on_done(arg, status, body, len);
+    sb_ep a = ep("127.0.0.2");
+    /* A call issued from a callback during free is refused, not lost. */
+    assert_int_equal(
+        sb_rpc_call(g_reentrant_rpc, &a, SB_MSG_PING, NULL, 0, 10, on_done, &g_second, NULL),
+        SB_ECLOSED);
+}
+
+static void test_free_ends_pending(void **state)
+{
+    fake f;
+    sb_io io;
+    fake_init(&f, &io);
+    sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
+    sb_rpc *r = sb_rpc_new(&io, &self);
+    g_reentrant_rpc = r;
+    outcome o[300];
+    memset(o, 0, sizeof(o));
+    /* Enough calls to grow the table. */
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 1000,
+                                     i == 7 ? on_done_reissue : on_done, &o[i], NULL),
+                         0);
+    fake_clear(&f);
+    sb_rpc_stats st;
+    sb_rpc_get_stats(r, &st);
+    assert_int_equal(st.pending, 300);
+    sb_rpc_free(r);
+    for (int i = 0; i < 300; i++) {
+        assert_int_equal(o[i].calls, 1);
+        assert_int_equal(o[i].status, SB_ECLOSED);
+    }
+    assert_int_equal(g_second.calls, 0);
+    fake_done(&f);
+}
+
+static void test_framing_errors(void **state)
+{
+    sb_ep self = ep("[::1]:7001"), from;
+    sb_buf b;
+    sb_buf_init(&b);
+    assert_int_equal(sb_msg_build(&b, &self, (const uint8_t *)"body", 4), 0);
+    const uint8_t *body;
+    size_t blen;
+    assert_int_equal(sb_msg_parse(b.data, b.len, &from, &body, &blen), 0);
+    assert_true(sb_ep_eq(&from, &self));
+    assert_int_equal(blen, 4);
+    assert_memory_equal(body, "body", 4);
+    /* Every truncation of the endpoint is refused. */
+    for (size_t n = 0; n < b.len - 4; n++)
+        assert_int_equal(sb_msg_parse(b.data, n, &from, &body, &blen), SB_EBADINPUT);
+    uint64_t id;
+    /* A one-way message is too short to hold an id. */
+    assert_int_equal(sb_rpc_parse(b.data, b.len - 4, &from, &id, &body, &blen), SB_EBADINPUT);
+    /* A bad address family is refused. */
+    b.data[0] = 9;
+    assert_int_equal(sb_msg_parse(b.data, b.len, &from, &body, &blen), SB_EBADINPUT);
+    sb_buf_free(&b);
+
+    /* Malformed responses are dropped without harm. */
+    fake f;
+    sb_io io;
+    fake_init(&f, &io);
+    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc_receive_response(r, (const uint8_t *)"xx", 2);
+    sb_rpc_receive_response(r, NULL, 0);
+    sb_rpc_free(r);
+    fake_done(&f);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_response_matching),
+        cmocka_unit_test(test_timeout_and_late_response),
+        cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_send_failure_is_async),
+        cmocka_unit_test(test_free_ends_pending),
+        cmocka_unit_test(test_framing_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
