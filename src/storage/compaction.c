@@ -203,6 +203,34 @@ static void process(cstate *cs, const uint8_t *key, size_t klen, rc_frag *f)
 
 /* --- merge operator -------------------------------------------------------- */
 
+/* The merge operator's reconciliation: base (if any) and the operands
+ * decoded into f and reconciled. 0 or SB_ECORRUPT. */
+static int merge_frags(rc_frag *f, const char *base, size_t blen, const char *const *ops,
+                       const size_t *oplens, int nops)
+{
+    int rv = base ? rc_decode(f, (const uint8_t *)base, blen) : 0;
+    for (int i = 0; i < nops && !rv; i++)
+        rv = rc_decode(f, (const uint8_t *)ops[i], oplens[i]);
+    if (rv)
+        return SB_ECORRUPT;
+    rc_reconcile(f);
+    return 0;
+}
+
+int sb_frag_merge(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen, sb_buf *out)
+{
+    const char *op = b ? (const char *)b : "";
+    size_t oplen = b ? blen : 0;
+    rc_frag f;
+    rc_frag_init(&f);
+    sb_buf_reset(out);
+    int rv = merge_frags(&f, a ? (const char *)a : "", a ? alen : 0, &op, &oplen, 1);
+    if (!rv && rc_encode(&f, out))
+        rv = SB_ENOMEM;
+    rc_frag_free(&f);
+    return rv;
+}
+
 static char *merge_common(st_cfctx *ctx, const char *key, size_t klen, const char *base,
                           size_t blen, const char *const *ops, const size_t *oplens, int nops,
                           int full, unsigned char *success, size_t *outlen)
@@ -212,19 +240,15 @@ static char *merge_common(st_cfctx *ctx, const char *key, size_t klen, const cha
     rc_frag_init(&f);
     sb_buf_init(&out);
     *success = 0;
-    int rv = base ? rc_decode(&f, (const uint8_t *)base, blen) : 0;
-    for (int i = 0; i < nops && !rv; i++)
-        rv = rc_decode(&f, (const uint8_t *)ops[i], oplens[i]);
-    if (rv) {
+    if (merge_frags(&f, base, blen, ops, oplens, nops)) {
         SB_ERROR("storage", "corrupt row fragment in merge", "key_len=%zu", klen);
         rc_frag_free(&f);
         return NULL;
     }
-    rc_reconcile(&f);
     cstate *cs = tls_cs;
     if (full && cs && cs->ctx == ctx)
         process(cs, (const uint8_t *)key, klen, &f);
-    rv = rc_encode(&f, &out);
+    int rv = rc_encode(&f, &out);
     rc_frag_free(&f);
     if (rv || sb_buf_reserve(&out, 1)) {
         sb_buf_free(&out);

@@ -22,6 +22,15 @@
  * Cassandra does).
  *
  * Token ranges do not wrap: a caller with a wrapping range splits it.
+ *
+ * The row logic walks a cursor (icur) with RocksDB's iterator operations,
+ * confined to the read's span [lo, hi): either a RocksDB iterator (whose
+ * read options carry the bounds) or a binary search over raw entries held
+ * in memory (sb_store_iter_raw, for a coordinator reconciling replicas'
+ * answers). One row logic for both is what makes "the same rows as
+ * sb_store_iter" true by construction. The cursor is a branch, not a
+ * function pointer, so the RocksDB path stays as fast as calling RocksDB
+ * directly.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +45,103 @@ typedef struct irt {
     int64_t ts;
 } irt;
 
+/* --- cursor ----------------------------------------------------------------- */
+
+typedef struct icur {
+    rocksdb_iterator_t *db; /* NULL: the entries below */
+    const sb_raw *e;
+    size_t lo, hi; /* entries inside the read's span */
+    size_t pos;    /* valid when lo <= pos < hi; hi when not */
+} icur;
+
+/* First entry with key >= k (strict: > k). */
+static size_t cur_bound(const sb_raw *e, size_t n, const uint8_t *k, size_t klen, int strict)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = st_key_cmp(e[mid].key, e[mid].klen, k, klen);
+        if (c < 0 || (strict && c == 0))
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static inline int cur_valid(const icur *c)
+{
+    return c->db ? rocksdb_iter_valid(c->db) : c->pos >= c->lo && c->pos < c->hi;
+}
+
+static inline const uint8_t *cur_key(const icur *c, size_t *klen)
+{
+    if (c->db)
+        return (const uint8_t *)rocksdb_iter_key(c->db, klen);
+    *klen = c->e[c->pos].klen;
+    return c->e[c->pos].key;
+}
+
+static inline const uint8_t *cur_value(const icur *c, size_t *vlen)
+{
+    if (c->db)
+        return (const uint8_t *)rocksdb_iter_value(c->db, vlen);
+    *vlen = c->e[c->pos].vlen;
+    return c->e[c->pos].val;
+}
+
+static inline void cur_next(icur *c)
+{
+    if (c->db)
+        rocksdb_iter_next(c->db);
+    else if (c->pos < c->hi)
+        c->pos++;
+}
+
+static inline void cur_prev(icur *c)
+{
+    if (c->db)
+        rocksdb_iter_prev(c->db);
+    else
+        c->pos = c->pos > c->lo && c->pos < c->hi ? c->pos - 1 : c->hi;
+}
+
+static void cur_seek(icur *c, const uint8_t *k, size_t klen)
+{
+    if (c->db) {
+        rocksdb_iter_seek(c->db, (const char *)k, klen);
+        return;
+    }
+    size_t i = cur_bound(c->e, c->hi, k, klen, 0);
+    c->pos = i < c->lo ? c->lo : i;
+}
+
+/* Last entry with key <= k. */
+static void cur_seek_for_prev(icur *c, const uint8_t *k, size_t klen)
+{
+    if (c->db) {
+        rocksdb_iter_seek_for_prev(c->db, (const char *)k, klen);
+        return;
+    }
+    size_t i = cur_bound(c->e, c->hi, k, klen, 1);
+    c->pos = i > c->lo ? i - 1 : c->hi;
+}
+
+static void cur_seek_to_last(icur *c)
+{
+    if (c->db)
+        rocksdb_iter_seek_to_last(c->db);
+    else
+        c->pos = c->hi > c->lo ? c->hi - 1 : c->hi;
+}
+
+/* --- reads -------------------------------------------------------------------- */
+
 struct sb_iter {
-    sb_store *s;
     sb_read r;
     const sb_table *t;
     rocksdb_readoptions_t *ro;
-    rocksdb_iterator_t *it;
+    icur cur;
     sb_buf lo, hi;
     sb_buf sbound, ebound;
     int sincl, eincl;
@@ -77,7 +177,9 @@ static int cell_live(const rc_cell *c, int64_t now_s)
 static int iter_error(sb_iter *it)
 {
     char *err = NULL;
-    rocksdb_iter_get_error(it->it, &err);
+    if (!it->cur.db)
+        return 0;
+    rocksdb_iter_get_error(it->cur.db, &err);
     if (!err)
         return 0;
     SB_ERROR("storage", "read failed", "table=%s.%s err=\"%s\"", it->t->keyspace, it->t->name, err);
@@ -120,26 +222,26 @@ static int seek_rows(sb_iter *it)
         rv |= sb_buf_append(k, it->sbound.data, it->sbound.len);
         if (rv)
             return SB_ENOMEM;
-        rocksdb_iter_seek(it->it, (const char *)k->data, k->len);
+        cur_seek(&it->cur, k->data, k->len);
         return 0;
     }
     rv |= sb_buf_append(k, it->ebound.data, it->ebound.len);
     if (rv)
         return SB_ENOMEM;
     if (st_key_successor(k))
-        rocksdb_iter_seek_for_prev(it->it, (const char *)k->data, k->len);
+        cur_seek_for_prev(&it->cur, k->data, k->len);
     else
-        rocksdb_iter_seek_to_last(it->it);
+        cur_seek_to_last(&it->cur);
     return 0;
 }
 
 static int enter_partition(sb_iter *it)
 {
     const sb_table *t = it->t;
-    if (!rocksdb_iter_valid(it->it))
+    if (!cur_valid(&it->cur))
         return iter_error(it);
     size_t klen, vlen;
-    const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it->it, &klen);
+    const uint8_t *k = cur_key(&it->cur, &klen);
     if (klen < 9)
         return SB_ECORRUPT;
     const uint8_t *p = k + 8, *end = k + klen;
@@ -163,7 +265,7 @@ static int enter_partition(sb_iter *it)
     rc_frag_clear(&it->hdr);
 
     if (starts_with_sec(it, k, klen, ST_SEC_HEADER)) {
-        const char *v = rocksdb_iter_value(it->it, &vlen);
+        const uint8_t *v = cur_value(&it->cur, &vlen);
         sb_buf_reset(&it->hdrval);
         if (sb_buf_append(&it->hdrval, v, vlen))
             return SB_ENOMEM;
@@ -176,24 +278,24 @@ static int enter_partition(sb_iter *it)
             if (cell_live(&it->hdr.cells[i], it->r.now_s))
                 it->hdr.cells[out++] = it->hdr.cells[i];
         it->hdr.ncells = it->nstatic = out;
-        rocksdb_iter_next(it->it);
+        cur_next(&it->cur);
     }
-    while (rocksdb_iter_valid(it->it)) {
-        k = (const uint8_t *)rocksdb_iter_key(it->it, &klen);
+    while (cur_valid(&it->cur)) {
+        k = cur_key(&it->cur, &klen);
         if (!starts_with_sec(it, k, klen, ST_SEC_RANGE))
             break;
-        const char *v = rocksdb_iter_value(it->it, &vlen);
+        const uint8_t *v = cur_value(&it->cur, &vlen);
         rc_frag_clear(&it->row);
         size_t pl, sl, el;
         const uint8_t *sb, *eb;
         int si, ei;
-        if (rc_decode(&it->row, (const uint8_t *)v, vlen) ||
+        if (rc_decode(&it->row, v, vlen) ||
             st_key_range_parse(k, klen, &pl, &sb, &sl, &si, &eb, &el, &ei))
             return SB_ECORRUPT;
         if (it->row.has_del && it->row.del_ts > it->pdel_ts &&
             add_rt(it, sb, sl, si, eb, el, ei, it->row.del_ts))
             return SB_ENOMEM;
-        rocksdb_iter_next(it->it);
+        cur_next(&it->cur);
     }
     int rv = iter_error(it);
     if (rv)
@@ -207,9 +309,9 @@ static int enter_partition(sb_iter *it)
 static void advance(sb_iter *it)
 {
     if (it->r.reversed)
-        rocksdb_iter_prev(it->it);
+        cur_prev(&it->cur);
     else
-        rocksdb_iter_next(it->it);
+        cur_next(&it->cur);
 }
 
 static int reserve_cells(sb_iter *it, int n)
@@ -263,9 +365,9 @@ static int next_row(sb_iter *it, sb_row *row)
 {
     const sb_table *t = it->t;
     int64_t now = it->r.now_s;
-    while (rocksdb_iter_valid(it->it)) {
+    while (cur_valid(&it->cur)) {
         size_t klen, vlen;
-        const uint8_t *k = (const uint8_t *)rocksdb_iter_key(it->it, &klen);
+        const uint8_t *k = cur_key(&it->cur, &klen);
         if (!starts_with_sec(it, k, klen, ST_SEC_ROW))
             break;
         const uint8_t *ck = k + it->pfx.len + 1;
@@ -288,7 +390,7 @@ static int next_row(sb_iter *it, sb_row *row)
             if (sb_keyenc_decode(c->type, c->desc, &p, end, &it->ckbuf, &offs[i], &lens[i]))
                 return SB_ECORRUPT;
         }
-        const char *v = rocksdb_iter_value(it->it, &vlen);
+        const uint8_t *v = cur_value(&it->cur, &vlen);
         sb_buf_reset(&it->rowval);
         rc_frag_clear(&it->row);
         if (sb_buf_append(&it->rowval, v, vlen))
@@ -367,7 +469,7 @@ int sb_iter_next(sb_iter *it, sb_row *row)
             it->done = 1;
             continue;
         }
-        rocksdb_iter_seek(it->it, (const char *)k->data, k->len);
+        cur_seek(&it->cur, k->data, k->len);
     }
 }
 
@@ -375,8 +477,8 @@ void sb_iter_free(sb_iter *it)
 {
     if (!it)
         return;
-    if (it->it)
-        rocksdb_iter_destroy(it->it);
+    if (it->cur.db)
+        rocksdb_iter_destroy(it->cur.db);
     if (it->ro)
         rocksdb_readoptions_destroy(it->ro);
     sb_buf *bufs[] = {&it->lo,      &it->hi,     &it->sbound, &it->ebound, &it->pfx,    &it->pkbuf,
@@ -390,69 +492,113 @@ void sb_iter_free(sb_iter *it)
     free(it);
 }
 
-int sb_store_iter(sb_store *s, const sb_read *r, sb_iter **out, char *errmsg)
+int st_read_span(const sb_read *r, sb_buf *lo, sb_buf *hi, int *has_hi, int *empty, char *errmsg)
+{
+    *has_hi = 1;
+    *empty = 0;
+    if (r->pk) {
+        int rv = st_key_prefix(lo, r->t, r->pk, errmsg);
+        if (rv)
+            return rv;
+        if (sb_buf_append(hi, lo->data, lo->len))
+            return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+        *has_hi = st_key_successor(hi);
+        return 0;
+    }
+    int64_t tlo = r->tok_lo;
+    if (!r->tok_lo_inclusive) {
+        if (tlo == INT64_MAX)
+            *empty = 1;
+        else
+            tlo++;
+    }
+    if (tlo > r->tok_hi)
+        *empty = 1;
+    int rv = sb_buf_put_u64be(lo, st_token_bits(tlo));
+    if (r->tok_hi == INT64_MAX)
+        *has_hi = 0;
+    else
+        rv |= sb_buf_put_u64be(hi, st_token_bits(r->tok_hi + 1));
+    return rv ? sb_seterr(errmsg, SB_ENOMEM, "out of memory") : 0;
+}
+
+/* The iterator without its cursor: slice bounds and the read's span. */
+static int iter_new(const sb_read *r, sb_iter **out, int *has_hi, int *empty, char *errmsg)
 {
     const sb_table *t = r->t;
-    if (!t || !t->cf)
-        return sb_seterr(errmsg, SB_EINVALID, "read of a table without storage");
     if (t->npk > 64 || t->nck > 64)
         return sb_seterr(errmsg, SB_EINVALID, "too many key columns");
     sb_iter *it = calloc(1, sizeof(*it));
     if (!it)
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
-    it->s = s;
     it->r = *r;
     it->t = t;
-    int rv = 0, empty = 0, has_hi = 1;
+    it->single = r->pk != NULL;
+    int rv = 0;
     if (r->start.n > 0)
         rv = st_key_clustering(&it->sbound, t, r->start.vals, r->start.n, errmsg);
     if (!rv && r->end.n > 0)
         rv = st_key_clustering(&it->ebound, t, r->end.vals, r->end.n, errmsg);
     it->sincl = r->start.n > 0 ? r->start.inclusive : 1;
     it->eincl = r->end.n > 0 ? r->end.inclusive : 1;
-    if (rv)
-        goto fail;
-    if (r->pk) {
-        it->single = 1;
-        if ((rv = st_key_prefix(&it->lo, t, r->pk, errmsg)))
-            goto fail;
-        if ((rv = sb_buf_append(&it->hi, it->lo.data, it->lo.len)))
-            goto fail;
-        has_hi = st_key_successor(&it->hi);
-    } else {
-        int64_t lo = r->tok_lo;
-        if (!r->tok_lo_inclusive) {
-            if (lo == INT64_MAX)
-                empty = 1;
-            else
-                lo++;
-        }
-        if (lo > r->tok_hi)
-            empty = 1;
-        rv = sb_buf_put_u64be(&it->lo, st_token_bits(lo));
-        if (r->tok_hi == INT64_MAX)
-            has_hi = 0;
-        else
-            rv |= sb_buf_put_u64be(&it->hi, st_token_bits(r->tok_hi + 1));
-        if (rv)
-            goto fail;
+    if (!rv)
+        rv = st_read_span(r, &it->lo, &it->hi, has_hi, empty, errmsg);
+    if (rv) {
+        sb_iter_free(it);
+        return rv;
     }
+    it->done = *empty;
+    *out = it;
+    return 0;
+}
+
+int sb_store_iter(sb_store *s, const sb_read *r, sb_iter **out, char *errmsg)
+{
+    const sb_table *t = r->t;
+    if (!t || !t->cf)
+        return sb_seterr(errmsg, SB_EINVALID, "read of a table without storage");
+    sb_iter *it;
+    int has_hi, empty;
+    int rv = iter_new(r, &it, &has_hi, &empty, errmsg);
+    if (rv)
+        return rv;
     it->ro = rocksdb_readoptions_create();
     rocksdb_readoptions_set_iterate_lower_bound(it->ro, (const char *)it->lo.data, it->lo.len);
     if (has_hi)
         rocksdb_readoptions_set_iterate_upper_bound(it->ro, (const char *)it->hi.data, it->hi.len);
-    it->it = rocksdb_create_iterator_cf(s->db, it->ro, t->cf);
-    if (!it->it) {
-        rv = sb_seterr(errmsg, SB_ENOMEM, "cannot create an iterator");
-        goto fail;
+    it->cur.db = rocksdb_create_iterator_cf(s->db, it->ro, t->cf);
+    if (!it->cur.db) {
+        sb_iter_free(it);
+        return sb_seterr(errmsg, SB_ENOMEM, "cannot create an iterator");
     }
-    rocksdb_iter_seek(it->it, (const char *)it->lo.data, it->lo.len);
-    it->done = empty;
+    cur_seek(&it->cur, it->lo.data, it->lo.len);
     *out = it;
     return 0;
-fail:
-    sb_iter_free(it);
-    if (rv == SB_ENOMEM)
-        sb_seterr(errmsg, rv, "out of memory");
-    return rv;
+}
+
+int sb_store_iter_raw(const sb_read *r, const sb_raw *entries, size_t n, sb_iter **out,
+                      char *errmsg)
+{
+    if (!r->t)
+        return sb_seterr(errmsg, SB_EINVALID, "raw read without a table");
+    for (size_t i = 1; i < n; i++)
+        if (st_key_cmp(entries[i - 1].key, entries[i - 1].klen, entries[i].key, entries[i].klen) >=
+            0)
+            return sb_seterr(errmsg, SB_EINVAL,
+                             "raw entries of %s.%s are not sorted and unique (entry %zu)",
+                             r->t->keyspace, r->t->name, i);
+    sb_iter *it;
+    int has_hi, empty;
+    int rv = iter_new(r, &it, &has_hi, &empty, errmsg);
+    if (rv)
+        return rv;
+    icur *c = &it->cur;
+    c->e = entries;
+    c->lo = cur_bound(entries, n, it->lo.data, it->lo.len, 0);
+    c->hi = has_hi ? cur_bound(entries, n, it->hi.data, it->hi.len, 0) : n;
+    if (c->hi < c->lo)
+        c->hi = c->lo;
+    cur_seek(c, it->lo.data, it->lo.len);
+    *out = it;
+    return 0;
 }

@@ -158,3 +158,12 @@ int st_key_successor(sb_buf *p)
     }
     return 0;
 }
+
+int st_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    size_t n = alen < blen ? alen : blen;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c == 0 && alen != blen)
+        c = alen < blen ? -1 : 1;
+    return c;
+}

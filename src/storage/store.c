@@ -949,6 +949,8 @@ void sb_wbatch_free(sb_wbatch *b)
     rocksdb_writebatch_destroy(b->wb);
     sb_buf_free(&b->key);
     sb_buf_free(&b->val);
+    sb_buf_free(&b->raw);
+    sb_buf_free(&b->rawoff);
     rc_frag_free(&b->frag);
     free(b);
 }
@@ -962,7 +964,8 @@ static int put_frag(sb_wbatch *b, const sb_table *t, char *errmsg)
 {
     sb_buf_reset(&b->val);
     rc_reconcile(&b->frag);
-    if (rc_encode(&b->frag, &b->val))
+    if (rc_encode(&b->frag, &b->val) ||
+        st_wbatch_record(b, t->id, b->key.data, b->key.len, b->val.data, b->val.len))
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
     rocksdb_writebatch_merge_cf(b->wb, t->cf, (const char *)b->key.data, b->key.len,
                                 (const char *)b->val.data, b->val.len);

@@ -3,8 +3,10 @@
  *   store.c      open/close, column families, DDL, write batches, stats
  *   commitlog.c  the commit thread (group / periodic sync) and completions
  *   compaction.c merge operator and compaction filter (reconcile, purge)
- *   iter.c       reads
+ *   iter.c       reads (from RocksDB or from raw entries in memory)
  *   keys.c       the key layout
+ *   raw.c        raw access for the cluster layer: raw entries of batches,
+ *                raw queries, metadata key space
  */
 #ifndef SB_STORE_INT_H
 #define SB_STORE_INT_H
@@ -69,6 +71,10 @@ struct sb_wbatch {
     sb_buf key;
     sb_buf val;
     rc_frag frag;
+    /* Raw entries (raw.c): one contiguous buffer of records
+     * id(16) | u32 klen | u32 vlen | key | value, and their offsets. */
+    sb_buf raw;
+    sb_buf rawoff; /* size_t per entry */
 };
 
 /* Compaction-time clock (sb_store_set_now). */
@@ -87,6 +93,16 @@ void st_commit_drain(struct sb_store *s); /* waits until every queued batch is a
 uint64_t st_commit_queued(struct sb_store *s);
 /* Applies a batch with the WAL fsynced; counts the sync. */
 int st_apply_sync(struct sb_store *s, rocksdb_writebatch_t *wb, char *errmsg);
+
+/* raw.c: records a merge the batch carries as a raw entry. */
+int st_wbatch_record(sb_wbatch *b, const uint8_t id[16], const uint8_t *k, size_t klen,
+                     const uint8_t *v, size_t vlen);
+/* The table with that id, NULL if none. */
+sb_table *st_table_by_id(struct sb_store *s, const uint8_t id[16]);
+
+/* iter.c: the key span [lo, hi) of a read (hi unbounded when !*has_hi;
+ * *empty for an empty token range). lo and hi are appended to. */
+int st_read_span(const sb_read *r, sb_buf *lo, sb_buf *hi, int *has_hi, int *empty, char *errmsg);
 
 /* keys.c */
 uint64_t st_token_bits(int64_t token);
@@ -108,5 +124,7 @@ int st_ck_in_range(const uint8_t *ck, size_t cklen, const uint8_t *start, size_t
 /* Smallest key greater than every key that starts with p (in place);
  * returns 0 if there is none (p all 0xff). */
 int st_key_successor(sb_buf *p);
+/* Byte order of keys (RocksDB's bytewise comparator). */
+int st_key_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen);
 
 #endif
