@@ -48,7 +48,9 @@ typedef struct sb_transport_opts {
 
 void sb_transport_opts_default(sb_transport_opts *o);
 
-/* Binds and listens. errmsg on failure (address in use, ...). */
+/* Binds and listens. errmsg on failure (address in use, ...): SB_EIO, or
+ * SB_EINVAL for a bad option; nothing is left to release then. Zero
+ * fields of *o take their defaults. */
 int sb_transport_start(sb_transport **out, uv_loop_t *loop, const sb_transport_opts *o,
                        char *errmsg);
 /* Closes every connection and the listener; drops queued messages. Run
@@ -56,8 +58,12 @@ int sb_transport_start(sb_transport **out, uv_loop_t *loop, const sb_transport_o
 void sb_transport_stop(sb_transport *t);
 void sb_transport_free(sb_transport *t);
 
-/* Queues a frame (copies payload). 0, SB_EOVERLOADED (queue full), or
- * SB_ECLOSED (transport stopped, or peer blocked by fault injection). */
+/* Queues a frame (copies payload). 0, SB_EOVERLOADED (queue full, or
+ * max_peers distinct peers already known), SB_ECLOSED (transport stopped,
+ * or peer blocked by fault injection), SB_ETOOBIG (len over
+ * max_frame_bytes) or SB_EINVAL (type outside 0..255). Every refusal for
+ * a known peer counts as dropped. Queued bytes count whole frames
+ * (header included). */
 int sb_transport_send(sb_transport *t, const sb_ep *to, int type, const uint8_t *payload,
                       size_t len);
 
@@ -68,8 +74,11 @@ int sb_transport_blocked(const sb_transport *t, const sb_ep *peer);
 /* CRC32C (Castagnoli), as in the frame header. */
 uint32_t sb_crc32c(uint32_t crc, const void *p, size_t n);
 /* Parses a header: 0, or SB_EBADINPUT with the reason in errmsg. */
-int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max_frame,
-                              int *type, uint32_t *len, uint32_t *crc, char *errmsg);
+int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max_frame, int *type,
+                              uint32_t *len, uint32_t *crc, char *errmsg);
+/* Writes the header of a frame carrying payload (len bytes) into h. */
+void sb_transport_put_header(uint8_t h[SB_TRANSPORT_HEADER], int type, const uint8_t *payload,
+                             uint32_t len);
 
 typedef struct sb_transport_peer_stats {
     sb_ep peer;
@@ -79,7 +88,9 @@ typedef struct sb_transport_peer_stats {
     int blocked;
 } sb_transport_peer_stats;
 
-/* Per-peer counters (peers seen in either direction), at most max. */
+/* Per-peer counters (peers seen in either direction), at most max;
+ * returns how many were written. Incoming frames are attributed to the
+ * endpoint their payload starts with (io.h), when it starts with one. */
 int sb_transport_stats(const sb_transport *t, sb_transport_peer_stats *out, int max);
 uint64_t sb_transport_bad_frames(const sb_transport *t);
 
