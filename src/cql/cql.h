@@ -261,6 +261,10 @@ typedef struct sb_cql_engine_opts {
     void *write_arg;
     /* Replaces the store's reads when reader.open is set. */
     sb_cql_reader reader;
+    /* Called after every successful DDL statement (the cluster spreads the
+     * new schema); NULL = nothing. */
+    void (*on_schema_change)(void *arg);
+    void *schema_arg;
     int max_prepared;    /* prepared cache size, default 4096 */
     int max_result_rows; /* unpaged SELECT limit, default 1,000,000 */
 } sb_cql_engine_opts;

@@ -633,6 +633,8 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
     }
     if (!is_write(st->kind)) {
         cx_exec_ddl(c, st);
+        if (c->res->kind == SB_CQL_RESULT_SCHEMA_CHANGE && c->e->opts.on_schema_change)
+            c->e->opts.on_schema_change(c->e->opts.schema_arg);
         return 1;
     }
     sb_wbatch *b = sb_wbatch_new();

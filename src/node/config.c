@@ -14,10 +14,20 @@
  *   commitlog_sync_period_in_ms: 10000
  *   max_request_bytes: 67108864
  *   log_level: info
+ *   num_tokens: 16
+ *   phi_convict_threshold: 8
+ *   gossip_interval_in_ms: 1000
+ *   write_request_timeout_in_ms: 2000
+ *   read_request_timeout_in_ms: 5000
+ *   range_request_timeout_in_ms: 10000
+ *   max_hint_window_in_ms: 10800000
+ *   hinted_handoff_throttle_per_second: 1000
+ *   native_transport_max_frame_bytes: 268435456
  */
 #include "node/config.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +50,15 @@ void sb_config_default(sb_config *c)
     c->sync_period_ms = 10000;
     c->max_request_bytes = 64u << 20;
     c->log_level = SB_LOG_INFO;
+    c->num_tokens = 16;
+    c->phi_convict_threshold = 8.0;
+    c->gossip_interval_ms = 1000;
+    c->write_timeout_ms = 2000;
+    c->read_timeout_ms = 5000;
+    c->range_timeout_ms = 10000;
+    c->max_hint_window_ms = 3L * 3600 * 1000;
+    c->hints_per_second = 1000;
+    c->max_frame_bytes = (size_t)256 << 20;
 }
 
 int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port)
@@ -157,6 +176,51 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         c->max_request_bytes = (size_t)n;
         return 0;
     }
+    static const struct {
+        const char *key;
+        long min, max;
+        size_t off;
+        int size; /* sizeof the field: int, long or size_t */
+    } ints[] = {
+        {"num_tokens", 1, 256, offsetof(sb_config, num_tokens), sizeof(int)},
+        {"gossip_interval_in_ms", 10, 60000, offsetof(sb_config, gossip_interval_ms), sizeof(int)},
+        {"write_request_timeout_in_ms", 10, 600000, offsetof(sb_config, write_timeout_ms),
+         sizeof(int)},
+        {"read_request_timeout_in_ms", 10, 600000, offsetof(sb_config, read_timeout_ms),
+         sizeof(int)},
+        {"range_request_timeout_in_ms", 10, 600000, offsetof(sb_config, range_timeout_ms),
+         sizeof(int)},
+        {"max_hint_window_in_ms", 0, 30L * 86400 * 1000, offsetof(sb_config, max_hint_window_ms),
+         sizeof(long)},
+        {"hinted_handoff_throttle_per_second", 1, 1000000,
+         offsetof(sb_config, hints_per_second), sizeof(int)},
+        {"native_transport_max_frame_bytes", 1024, 1L << 30,
+         offsetof(sb_config, max_frame_bytes), sizeof(size_t)},
+    };
+    for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
+        if (strcmp(key, ints[k].key) != 0)
+            continue;
+        if ((rv = set_int(&n, key, v, ints[k].min, ints[k].max, errmsg)))
+            return rv;
+        char *f = (char *)c + ints[k].off;
+        if (ints[k].size == sizeof(int))
+            *(int *)f = (int)n;
+        else if (ints[k].size == sizeof(size_t))
+            *(size_t *)f = (size_t)n;
+        else
+            *(long *)f = n;
+        return 0;
+    }
+    if (!strcmp(key, "phi_convict_threshold")) {
+        char *end;
+        errno = 0;
+        double d = strtod(v, &end);
+        if (errno || *end || end == v || d < 1 || d > 100)
+            return sb_seterr(errmsg, SB_ECONFIG, "%s: expected a number in [1, 100], got '%s'",
+                             key, v);
+        c->phi_convict_threshold = d;
+        return 0;
+    }
     if (!strcmp(key, "log_level")) {
         static const char *names[] = {"debug", "info", "warn", "error"};
         for (int i = 0; i < 4; i++)
@@ -251,6 +315,15 @@ static const struct {
     {"--commitlog-sync", "commitlog_sync"},
     {"--commitlog-sync-period-ms", "commitlog_sync_period_in_ms"},
     {"--log-level", "log_level"},
+    {"--num-tokens", "num_tokens"},
+    {"--phi-threshold", "phi_convict_threshold"},
+    {"--gossip-interval-ms", "gossip_interval_in_ms"},
+    {"--write-timeout-ms", "write_request_timeout_in_ms"},
+    {"--read-timeout-ms", "read_request_timeout_in_ms"},
+    {"--range-timeout-ms", "range_request_timeout_in_ms"},
+    {"--max-hint-window-ms", "max_hint_window_in_ms"},
+    {"--hints-per-second", "hinted_handoff_throttle_per_second"},
+    {"--max-frame-bytes", "native_transport_max_frame_bytes"},
 };
 
 static void usage(void)
@@ -261,6 +334,10 @@ static void usage(void)
             "                  [--dc NAME] [--rack NAME] [--config FILE]\n"
             "                  [--commitlog-sync group|periodic] [--commitlog-sync-period-ms N]\n"
             "                  [--cluster-name NAME] [--log-level debug|info|warn|error]\n"
+            "                  [--num-tokens N] [--phi-threshold X] [--gossip-interval-ms N]\n"
+            "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
+            "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
+            "                  [--max-frame-bytes N]\n"
             "Flags override settings from the YAML --config file.\n");
 }
 
