@@ -138,7 +138,9 @@ void sb_gossip_set_schema(sb_gossip *g, const uint8_t version[16]);
 void sb_gossip_set_load(sb_gossip *g, uint64_t bytes);
 void sb_gossip_set_status(sb_gossip *g, int status);
 
-/* The current ring (NORMAL and LEAVING nodes with tokens); valid until the
+/* The current ring (NORMAL and LEAVING nodes with tokens, and SHUTDOWN
+ * ones that own tokens: a cleanly stopped node is down, not gone); never
+ * NULL after sb_gossip_new; valid until the
  * next event of kind STATUS / NEW / REMOVED or sb_gossip_free: holders keep
  * it only for the duration of one callback, or take a reference. */
 const sb_ring *sb_gossip_ring(sb_gossip *g);
@@ -157,6 +159,7 @@ typedef struct sb_gossip_stats {
     uint64_t rounds;
     uint64_t syn_sent, syn_received;
     uint64_t marked_down, marked_up;
+    uint64_t rejected; /* malformed or foreign messages refused (logged) */
 } sb_gossip_stats;
 void sb_gossip_get_stats(const sb_gossip *g, sb_gossip_stats *st);
 
