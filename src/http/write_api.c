@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "http/handlers.h"
+#include "cql/cql.h"
 #include "ingest/ingest.h"
 #include "util/err.h"
 
@@ -24,8 +25,19 @@ static void on_durable(void *arg, int status)
     }
     char msg[SB_ERRMSG_SIZE];
     snprintf(msg, sizeof msg, "write failed: %s", sb_strerror(status));
-    sb_http_reply_error(p, status == SB_EOVERLOADED ? 503 : 500,
-                        status == SB_EOVERLOADED ? "overloaded" : "server_error", msg);
+    int st = 500;
+    const char *code = "server_error";
+    if (status == SB_EOVERLOADED) {
+        st = 503;
+        code = "overloaded";
+    } else if (status == SB_EUNAVAILABLE) {
+        st = 503;
+        code = "unavailable";
+    } else if (status == SB_ETIMEOUT) {
+        st = 504;
+        code = "write_timeout";
+    }
+    sb_http_reply_error(p, st, code, msg);
 }
 
 static int status_of(int rv, const char **code)
@@ -66,6 +78,15 @@ void sb_http_handle_write(sb_node *n, sb_http_req *req)
                             "query parameter 'precision' must be ns, us, ms or s");
         return;
     }
+    char clname[32] = "";
+    int cl = SB_CL_ONE;
+    rv = sb_http_query_param(req, "consistency", clname, sizeof clname);
+    if (rv < 0 || (rv > 0 && sb_cql_consistency_parse(clname, strlen(clname), &cl) != 0)) {
+        sb_http_reply_error(req->pending, 400, "invalid",
+                            "query parameter 'consistency' must be a consistency level such as "
+                            "ONE or QUORUM");
+        return;
+    }
     sb_buf plain;
     sb_buf_init(&plain);
     const char *body = (const char *)req->body;
@@ -91,8 +112,8 @@ void sb_http_handle_write(sb_node *n, sb_http_req *req)
             return;
         }
     }
-    rv = sb_ingest_write(n->store, bucket, precision, body ? body : "", len, on_durable,
-                         req->pending, errmsg);
+    rv = sb_ingest_write_to(n->store, n->cluster_write, NULL, cl, bucket, precision,
+                            body ? body : "", len, on_durable, req->pending, errmsg);
     sb_buf_free(&plain);
     if (rv) {
         int st = status_of(rv, &code);

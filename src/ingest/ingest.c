@@ -1099,6 +1099,13 @@ static int ingest(req *r, const char *body, size_t len)
 int sb_ingest_write(sb_store *s, const char *bucket, const char *precision, const char *body,
                     size_t len, sb_write_cb cb, void *arg, char *errmsg)
 {
+    return sb_ingest_write_to(s, NULL, NULL, 0, bucket, precision, body, len, cb, arg, errmsg);
+}
+
+int sb_ingest_write_to(sb_store *s, sb_ingest_write_fn fn, void *fn_arg, int consistency,
+                       const char *bucket, const char *precision, const char *body, size_t len,
+                       sb_write_cb cb, void *arg, char *errmsg)
+{
     req r;
     memset(&r, 0, sizeof r);
     r.s = s;
@@ -1116,7 +1123,7 @@ int sb_ingest_write(sb_store *s, const char *bucket, const char *precision, cons
         sb_wbatch *b = r.b;
         r.b = NULL; /* the store owns it from here, whatever happens */
         if (cb) {
-            rv = sb_store_write(s, b, cb, arg);
+            rv = fn ? fn(fn_arg, b, consistency, cb, arg) : sb_store_write(s, b, cb, arg);
             if (rv == SB_EOVERLOADED)
                 sb_seterr(errmsg, rv, "overloaded: the commit queue is full, retry later");
             else if (rv)

@@ -29,10 +29,14 @@ struct sb_node {
     struct sb_cql_engine *cql;
     struct sb_metrics *metrics;
     struct sb_http *http;
-    struct sb_cqlproto *cqlproto; /* native protocol server */
-    struct node_metrics *m; /* the node's own metric handles */
+    struct sb_cqlproto *cqlproto;   /* native protocol server */
+    struct node_metrics *m;         /* the node's own metric handles */
     struct sb_cluster *cluster;     /* gossip, coordination, hints */
     struct sb_transport *transport; /* node-to-node TCP on --listen */
+    /* Ingestion writes through the coordinator (ingest.h sb_ingest_write_fn);
+     * NULL: the local store. */
+    int (*cluster_write)(void *arg, struct sb_wbatch *b, int consistency,
+                         void (*cb)(void *arg, int status), void *cb_arg);
     int lock_fd;
     uv_signal_t sigint;
     uv_signal_t sigterm;
