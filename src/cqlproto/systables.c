@@ -285,7 +285,7 @@ static void format_uuid(const uint8_t u[16], char *out)
     out[k] = 0;
 }
 
-static int load_host_id(const char *dir, uint8_t id[16], char *errmsg)
+int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg)
 {
     char path[1200], text[64] = "";
     snprintf(path, sizeof path, "%s/host_id", dir);
@@ -337,7 +337,7 @@ int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_config *c
             cqlp_systables_free(st);
             return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
         }
-    int rc = load_host_id(cfg->data_dir, st->host_id, errmsg);
+    int rc = cqlp_load_host_id(cfg->data_dir, st->host_id, errmsg);
     if (rc) {
         cqlp_systables_free(st);
         return rc;

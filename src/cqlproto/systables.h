@@ -26,6 +26,9 @@ int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_config *c
 void cqlp_systables_free(cqlp_systables *st);
 /* The provider to install with sb_cql_engine_set_vtables. */
 void cqlp_systables_vtables(cqlp_systables *st, sb_cql_vtables *vt);
+/* Reads DATA/host_id, creating it (a random uuid, written atomically) on
+ * the first start. */
+int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg);
 /* The persisted host id (16 bytes). */
 const uint8_t *cqlp_systables_host_id(const cqlp_systables *st);
 
