@@ -794,6 +794,72 @@ static void test_malformed_stored_hint_deleted_at_load(void **state)
     env_free(e);
 }
 
+static void test_targets_served_round_robin(void **state)
+{
+    env *e = env_new();
+    env_open(e);
+    for (int i = 0; i < 8; i++) {
+        assert_int_equal(store_one(e, e->a, i, NULL), 0);
+        assert_int_equal(store_one(e, e->b, 100 + i, NULL), 0);
+    }
+    step(e->f, 0);
+    e->a->up = 1;
+    e->b->up = 1;
+    sb_hints_target_up(e->h, &e->a->ep);
+    sb_hints_target_up(e->h, &e->b->ep);
+    /* Whatever the interleaving, each target sees its own hints in
+     * creation order, and neither waits for the other to finish. */
+    int next_a = 0, next_b = 100, first_b_at = -1, sends = 0;
+    mut_seen ms;
+    for (int round = 0; round < 100 && (next_a < 8 || next_b < 108); round++) {
+        while (next_mutation(e, &ms)) {
+            if (sb_ep_eq(&ms.to, &e->a->ep)) {
+                assert_int_equal(ms.index, next_a++);
+            } else {
+                assert_true(sb_ep_eq(&ms.to, &e->b->ep));
+                assert_int_equal(ms.index, next_b++);
+                if (first_b_at < 0)
+                    first_b_at = sends;
+            }
+            sends++;
+            respond(e, &ms, 0);
+        }
+        step(e->f, 10);
+    }
+    assert_int_equal(next_a, 8);
+    assert_int_equal(next_b, 108);
+    /* b's first hint goes out as soon as one of a's first (in flight
+     * together) is answered. */
+    assert_true(first_b_at >= 1 && first_b_at <= 4);
+    env_free(e);
+}
+
+static void test_target_unknown_to_gossip(void **state)
+{
+    env *e = env_new();
+    env_open(e);
+    sb_ep stranger;
+    assert_int_equal(sb_ep_parse("10.9.9.9:7000", 7000, &stranger), 0);
+    sb_raw_mut m = {.table_id = table1,
+                    .e = {(const uint8_t *)"k0042", 5, (const uint8_t *)"value-42", 8}};
+    assert_int_equal(sb_hints_store(e->h, &stranger, &m, 1, NULL, NULL), 0);
+    step(e->f, 0);
+    assert_int_equal(sb_hints_pending(e->h, &stranger), 1);
+    /* Kept (not known up), keyed under a zero host id, replayed once up. */
+    static const uint8_t zero[16];
+    assert_memory_equal(e->f->kv[0].k + 5, zero, 16);
+    step(e->f, 5000);
+    mut_seen ms;
+    assert_false(next_mutation(e, &ms));
+    /* Gossip learns of it, up. */
+    add_member(&e->g, "10.9.9.9", 1, e->f->now_ms);
+    sb_hints_target_up(e->h, &stranger);
+    assert_true(next_mutation(e, &ms));
+    assert_int_equal(ms.index, 42);
+    assert_true(sb_ep_eq(&ms.to, &stranger));
+    env_free(e);
+}
+
 static void test_free_with_work_in_flight(void **state)
 {
     env *e = env_new();
@@ -829,6 +895,8 @@ int main(void)
         cmocka_unit_test(test_expired_dropped_by_check_for_dead_target),
         cmocka_unit_test(test_failed_kv_write_is_reported),
         cmocka_unit_test(test_malformed_stored_hint_deleted_at_load),
+        cmocka_unit_test(test_targets_served_round_robin),
+        cmocka_unit_test(test_target_unknown_to_gossip),
         cmocka_unit_test(test_free_with_work_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
