@@ -43,6 +43,8 @@ typedef struct sb_hints sb_hints;
 
 sb_hints *sb_hints_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, const sb_hints_opts *o);
 void sb_hints_start(sb_hints *h); /* timers; call after gossip start */
+/* Cancels replay calls; stores not yet durable get cb(SB_ECLOSED),
+ * synchronously, here (as sb_rpc_free does). */
 void sb_hints_free(sb_hints *h);
 
 /* Stores a hint of entries m[0..n) for the replica at ep. cb (may be
