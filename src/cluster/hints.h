@@ -37,6 +37,8 @@ typedef struct sb_hints_opts {
     uint32_t timeout_ms;     /* replay MUTATION timeout, default 2000 */
 } sb_hints_opts;
 
+/* Zero fields given to sb_hints_new keep their defaults; replay_per_sec
+ * is capped at 65536. */
 void sb_hints_opts_default(sb_hints_opts *o);
 
 typedef struct sb_hints sb_hints;
