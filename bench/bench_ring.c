@@ -8,7 +8,9 @@
  * prints each node's primary ownership as min, max, max/min and the
  * standard deviation relative to the mean (%), for num_tokens 16 and 256,
  * for random tokens (what Cassandra did before its allocator) for
- * comparison, and for two datacenters joined alternately (ownership within
+ * comparison (with 4+ nodes also the effective ownership under
+ * SimpleStrategy rf 3, which the allocator does not optimise directly),
+ * and for two datacenters joined alternately (ownership within
  * each datacenter, i.e. effective ownership under NTS {dc1: 1, dc2: 1}).
  * Lookup: ns per sb_ring_replicas call over random tokens on a 10-node ring
  * (3 racks) for SimpleStrategy rf 3 and NTS with rf 3 in each of 2 dcs.
@@ -132,6 +134,12 @@ static void balance_one_dc(int num_tokens, int random_tokens, uint64_t seed, dou
         stats s = spread(own, which, c->n);
         print_stats(random_tokens ? "random tokens" : "allocated", c->n, num_tokens, s);
         ratio[k++] = s.ratio;
+        if (c->n > 3) {
+            sb_repl p = {.kind = SB_REPL_SIMPLE, .rf = 3};
+            sb_ring_ownership(r, &p, own);
+            print_stats(random_tokens ? "  effective, rf 3" : "  effective, rf 3", c->n, num_tokens,
+                        spread(own, which, c->n));
+        }
         sb_ring_free(r);
     }
     free(c);

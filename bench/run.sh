@@ -8,6 +8,7 @@
 #   4. prepared single-row inserts over the CQL native protocol (bench_cql)
 #   5. point-select latency at a fixed rate over the native protocol
 #   6. the same inserts measured through the Python driver (bench_driver.py)
+#   7. token-ring ownership balance and replica-lookup cost (bench_ring)
 #
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
@@ -20,7 +21,7 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring"  a subset
 #   BENCH_TASKSET=1       pin the node to CPU 0 and the load generator to
 #                         CPU 1 (default when the machine has >= 2 CPUs)
 # Only loopback addresses are used; every loop is bounded in count and time.
@@ -39,9 +40,10 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${BENCH_ONLY:-ingest size startup cql select driver}
+ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring}
 
-for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql"; do
+for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
+    "$BIN/bench_ring"; do
     [ -x "$f" ] || { echo "bench: $f is missing; run 'make bench'" >&2; exit 2; }
 done
 
@@ -230,6 +232,15 @@ if want driver; then
     r=$(grep '^RESULT' <<<"$out")
     figure "driver: $(result "$r" ops_per_s) prepared inserts/s measured by the Python driver (one client process; node CPU $(result "$r" node_cpu_s) s)"
     stop_node
+fi
+
+# --- 7. token ring ----------------------------------------------------------
+if want ring; then
+    echo "-- ring: nodes joining one by one with sb_ring_allocate (seed 42); replica lookups"
+    out=$("$BIN/bench_ring" --seed 42) || { echo "$out"; echo "bench: ring benchmark failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    figure "ring: max/min primary ownership with 16 tokens $(result "$r" spread16_3) (3 nodes), $(result "$r" spread16_5) (5), $(result "$r" spread16_10) (10); 256 tokens $(result "$r" spread256_10) (10); replica lookup $(result "$r" lookup_simple_ns) ns (SimpleStrategy rf 3), $(result "$r" lookup_nts_ns) ns (NTS 2 dcs x rf 3) on 10 nodes x 16 tokens"
 fi
 
 {
