@@ -3,12 +3,15 @@
  *
  *   sibyl node   run a database node
  *   sibyl sim    run the sensor-fleet simulator against a node
- *   sibyl demo   (later issues) a local cluster, simulator and dashboard
+ *   sibyl demo   a local cluster and the simulator writing through it
+ *   sibyl status nodes of the cluster (as nodetool status)
+ *   sibyl ring   token ownership (as nodetool ring)
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "demo/demo.h"
 #include "node/node.h"
 #include "sim/sim.h"
 
@@ -20,6 +23,9 @@ static void usage(FILE *f)
                "  node    run a database node (sibyl node --help)\n"
                "  cql     interactive CQL shell (sibyl cql [HOST[:PORT]] [-e STMT] [-f FILE])\n"
                "  sim     run the sensor simulator against a node (sibyl sim --help)\n"
+               "  demo    a local cluster plus the simulator (sibyl demo --help)\n"
+               "  status  the nodes of the cluster (sibyl status [HOST[:PORT]])\n"
+               "  ring    the token ring (sibyl ring [HOST[:PORT]])\n"
                "  version print the version\n");
 }
 
@@ -36,6 +42,12 @@ int main(int argc, char **argv)
         return sb_cli_cql_main(argc - 1, argv + 1);
     if (strcmp(argv[1], "sim") == 0)
         return sb_sim_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "demo"))
+        return sb_demo_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "status"))
+        return sb_cli_status_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "ring"))
+        return sb_cli_ring_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sibyl 0.1.0\n");
         return 0;

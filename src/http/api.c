@@ -6,6 +6,7 @@
  *   POST /api/v1/cql             {"query": "...", "consistency": "..."}
  *   POST /api/v2/write           InfluxDB 2 line protocol (?bucket=&precision=)
  *   POST /api/v1/admin/compact   flush and compact every table (benchmarks)
+ *   GET  /api/v1/cluster         members, ring, ownership (cluster_api.c)
  *
  * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
  * 5xx status.
@@ -119,6 +120,7 @@ void sb_http_dispatch(sb_node *n, sb_http_req *req)
         {"/api/v1/cql", 1, sb_http_handle_cql},
         {"/api/v2/write", 1, sb_http_handle_write},
         {"/api/v1/admin/compact", 1, handle_compact},
+        {"/api/v1/cluster", 0, sb_http_handle_cluster},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!eq(req->path, req->path_len, routes[i].path))

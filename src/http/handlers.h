@@ -9,6 +9,8 @@
 void sb_http_handle_cql(sb_node *n, sb_http_req *req);
 /* POST /api/v2/write (write_api.c) */
 void sb_http_handle_write(sb_node *n, sb_http_req *req);
+/* GET /api/v1/cluster[?keyspace=KS] (cluster_api.c) */
+void sb_http_handle_cluster(sb_node *n, sb_http_req *req);
 
 /* Value of a query-string parameter, percent-decoded into out (NUL-
  * terminated). 1 if present, 0 if absent, -1 if too long or malformed. */

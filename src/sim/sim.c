@@ -20,6 +20,16 @@
  * - --fast runs on simulated time (no sleeping): a backfill of --duration
  *   seconds of readings as fast as the node takes them. --stdout prints the
  *   lines instead of sending them.
+ * - Several targets (--target a,b,c): batches go round-robin over them; a
+ *   batch that fails on one node is tried on the next one at once, and
+ *   backoff starts only when every node failed it. The first batch goes to
+ *   the first target alone, and the simulator waits (bounded) until every
+ *   target has the same schema version before spreading writes, so the
+ *   table is created once and not concurrently on several nodes.
+ * - --replication JSON creates the bucket's keyspace with that replication
+ *   on the first target before any write (CREATE KEYSPACE IF NOT EXISTS),
+ *   and waits (bounded) until every target knows it; otherwise the first
+ *   write creates it with replication factor 1.
  * - SIGINT/SIGTERM set a flag; blocking calls return with EINTR, the loop
  *   makes one last attempt to send the open batch, prints a summary and
  *   exits 0.
@@ -29,12 +39,14 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "cli/cli.h"
 #include "sim/gen.h"
 #include "sim/httpc.h"
 #include "util/buf.h"
@@ -47,8 +59,13 @@ static void on_signal(int sig)
     stop_flag = 1;
 }
 
+#define SIM_MAX_TARGETS 16
+
 typedef struct sim_cfg {
-    char target[300];
+    char target[300]; /* the current one (messages) */
+    char targets[SIM_MAX_TARGETS][300];
+    int ntargets;
+    char replication[1024]; /* JSON object, "" = none */
     char bucket[128];
     sb_sim_gen_opts gen;
     double duration_s;
@@ -95,30 +112,34 @@ static void sleep_ms(int64_t ms)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sibyl sim [options]\n"
-               "\n"
-               "Simulates a fleet of sensors and writes their readings to a Sibyl node as\n"
-               "InfluxDB line protocol (POST /api/v2/write?bucket=B&precision=ms).\n"
-               "\n"
-               "  --target HOST:PORT   node HTTP address (default 127.0.0.1:8080)\n"
-               "  --bucket NAME        bucket = keyspace to write to (default sensors)\n"
-               "  --measurement NAME   measurement = table (default readings)\n"
-               "  --sensors N          number of sensors (default 100)\n"
-               "  --rate R             readings per second, whole fleet (default 100)\n"
-               "  --duration S         seconds to run, 0 = until interrupted (default 0)\n"
-               "  --seed N             random seed; same seed, same readings (default 1)\n"
-               "  --batch N            most points per request (default 500)\n"
-               "  --flush-ms MS        send a partial batch after this long (default 1000)\n"
-               "  --late F             fraction of readings sent late (default 0.02)\n"
-               "  --delay-ms MIN:MAX   how late, in ms (default 1000:5000)\n"
-               "  --start MS           timestamp of the first reading, Unix ms (default now)\n"
-               "  --fast               do not wait for real time: backfill --duration seconds\n"
-               "                       of readings as fast as the node accepts them\n"
-               "  --stdout             print the line protocol instead of sending it\n"
-               "  --status S           seconds between status lines (default 5, 0 = none)\n"
-               "  --timeout-ms MS      per-request I/O timeout (default 10000)\n"
-               "  --max-backlog-s S    skip readings older than this after an outage (default "
-               "600)\n");
+    fprintf(f,
+            "usage: sibyl sim [options]\n"
+            "\n"
+            "Simulates a fleet of sensors and writes their readings to a Sibyl node as\n"
+            "InfluxDB line protocol (POST /api/v2/write?bucket=B&precision=ms).\n"
+            "\n"
+            "  --target HOST:PORT[,HOST:PORT...]  node HTTP address(es), written to\n"
+            "                       round-robin (default 127.0.0.1:8080; alias --http)\n"
+            "  --replication JSON   create the keyspace first with this replication, e.g.\n"
+            "                       '{\"class\": \"SimpleStrategy\", \"replication_factor\": 3}'\n"
+            "  --bucket NAME        bucket = keyspace to write to (default sensors)\n"
+            "  --measurement NAME   measurement = table (default readings)\n"
+            "  --sensors N          number of sensors (default 100)\n"
+            "  --rate R             readings per second, whole fleet (default 100)\n"
+            "  --duration S         seconds to run, 0 = until interrupted (default 0)\n"
+            "  --seed N             random seed; same seed, same readings (default 1)\n"
+            "  --batch N            most points per request (default 500)\n"
+            "  --flush-ms MS        send a partial batch after this long (default 1000)\n"
+            "  --late F             fraction of readings sent late (default 0.02)\n"
+            "  --delay-ms MIN:MAX   how late, in ms (default 1000:5000)\n"
+            "  --start MS           timestamp of the first reading, Unix ms (default now)\n"
+            "  --fast               do not wait for real time: backfill --duration seconds\n"
+            "                       of readings as fast as the node accepts them\n"
+            "  --stdout             print the line protocol instead of sending it\n"
+            "  --status S           seconds between status lines (default 5, 0 = none)\n"
+            "  --timeout-ms MS      per-request I/O timeout (default 10000)\n"
+            "  --max-backlog-s S    skip readings older than this after an outage (default "
+            "600)\n");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -138,6 +159,8 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
 {
     static const struct option opts[] = {
         {"target", required_argument, 0, 't'},
+        {"http", required_argument, 0, 't'},
+        {"replication", required_argument, 0, 'R'},
         {"bucket", required_argument, 0, 'b'},
         {"measurement", required_argument, 0, 'm'},
         {"sensors", required_argument, 0, 'n'},
@@ -158,7 +181,8 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
         {0, 0, 0, 0},
     };
     memset(c, 0, sizeof *c);
-    snprintf(c->target, sizeof c->target, "127.0.0.1:8080");
+    snprintf(c->targets[0], sizeof c->targets[0], "127.0.0.1:8080");
+    c->ntargets = 1;
     snprintf(c->bucket, sizeof c->bucket, "sensors");
     sb_sim_gen_opts_default(&c->gen);
     c->gen.start_ms = -1;
@@ -177,8 +201,33 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
             if (opts[i].val == ch)
                 name = opts[i].name;
         switch (ch) {
-        case 't':
-            snprintf(c->target, sizeof c->target, "%s", optarg);
+        case 't': {
+            c->ntargets = 0;
+            char *list = strdup(optarg), *save = NULL;
+            for (char *t = list ? strtok_r(list, ",", &save) : NULL; t;
+                 t = strtok_r(NULL, ",", &save)) {
+                if (c->ntargets == SIM_MAX_TARGETS || strlen(t) >= sizeof c->targets[0]) {
+                    fprintf(stderr, "sibyl sim: --target: at most %d addresses of < 300 bytes\n",
+                            SIM_MAX_TARGETS);
+                    free(list);
+                    return -1;
+                }
+                snprintf(c->targets[c->ntargets++], sizeof c->targets[0], "%s", t);
+            }
+            free(list);
+            if (c->ntargets == 0) {
+                fprintf(stderr, "sibyl sim: --target: no address in '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        }
+        case 'R':
+            if (strlen(optarg) >= sizeof c->replication) {
+                fprintf(stderr, "sibyl sim: --replication: longer than %zu bytes\n",
+                        sizeof c->replication - 1);
+                return -1;
+            }
+            snprintf(c->replication, sizeof c->replication, "%s", optarg);
             break;
         case 'b':
             if (!*optarg || strlen(optarg) >= sizeof c->bucket || strpbrk(optarg, "&?#% ")) {
@@ -307,14 +356,26 @@ static void print_status(const sim_cfg *c, sim_stats *st, double now_s, int fina
     st->last_status_s = now_s;
 }
 
-/* Sends one batch until it is accepted, rejected (4xx) or we are stopping.
- * Returns 0 when done with the batch, -1 when the simulator should give up. */
-static int send_batch(const sim_cfg *c, sb_httpc *h, const char *path, sb_buf *body, int npoints,
+/* The HTTP clients, one per target, and which one sends next. */
+typedef struct sim_conns {
+    sb_httpc h[SIM_MAX_TARGETS];
+    int n;
+    int cur;
+    int spread; /* round-robin (after schema agreement) */
+} sim_conns;
+
+/* Sends one batch until it is accepted, rejected (4xx) or we are stopping:
+ * a failed attempt moves to the next target at once; backoff starts when
+ * every target failed. Returns 0 when done with the batch, -1 when the
+ * simulator should give up. */
+static int send_batch(sim_cfg *c, sim_conns *cs, const char *path, sb_buf *body, int npoints,
                       sim_stats *st, int last_try)
 {
-    int backoff_ms = 100;
+    int backoff_ms = 100, failed_in_cycle = 0;
     char errmsg[SB_ERRMSG_SIZE];
     for (;;) {
+        sb_httpc *h = &cs->h[cs->cur];
+        memcpy(c->target, c->targets[cs->cur], sizeof c->target);
         sb_http_resp resp;
         int rv = sb_httpc_request(h, "POST", path, "text/plain; charset=utf-8", body->data,
                                   body->len, &resp, errmsg);
@@ -326,15 +387,18 @@ static int send_batch(const sim_cfg *c, sb_httpc *h, const char *path, sb_buf *b
                 fprintf(stderr, "sim: node %s is accepting writes\n", c->target);
             st->node_up = 1;
             sb_buf_free(&resp.body);
+            if (cs->spread)
+                cs->cur = (cs->cur + 1) % cs->n;
             return 0;
         }
         if (rv == 0 && resp.status >= 400 && resp.status < 500) {
             st->node_up = 1;
             st->rejected_batches++;
             st->rejected_points += (uint64_t)npoints;
-            fprintf(stderr, "sim: node rejected a batch of %d points: HTTP %d %.*s\n", npoints,
+            fprintf(stderr, "sim: node rejected a batch of %d points: HTTP %d %.*s%s%s\n", npoints,
                     resp.status, (int)(resp.body.len > 2000 ? 2000 : resp.body.len),
-                    resp.body.data ? (const char *)resp.body.data : "");
+                    resp.body.data ? (const char *)resp.body.data : "", cs->n > 1 ? " from " : "",
+                    cs->n > 1 ? c->target : "");
             sb_buf_free(&resp.body);
             if (++st->consecutive_rejects >= 10) {
                 fprintf(stderr, "sim: giving up after 10 rejected batches in a row\n");
@@ -344,22 +408,184 @@ static int send_batch(const sim_cfg *c, sb_httpc *h, const char *path, sb_buf *b
         }
         st->errors++;
         if (rv == 0)
-            snprintf(st->last_error, sizeof st->last_error, "HTTP %d %.*s", resp.status,
-                     (int)(resp.body.len > 400 ? 400 : resp.body.len),
+            snprintf(st->last_error, sizeof st->last_error, "%s: HTTP %d %.*s", c->target,
+                     resp.status, (int)(resp.body.len > 400 ? 400 : resp.body.len),
                      resp.body.data ? (const char *)resp.body.data : "");
         else
             snprintf(st->last_error, sizeof st->last_error, "%s", errmsg);
         sb_buf_free(&resp.body);
         if (st->node_up)
-            fprintf(stderr, "sim: write failed (%s); retrying with backoff\n", st->last_error);
+            fprintf(stderr, "sim: write failed (%s); %s\n", st->last_error,
+                    cs->spread && cs->n > 1 ? "trying the next node" : "retrying with backoff");
         st->node_up = 0;
-        if (stop_flag || last_try)
+        if (stop_flag)
+            return 0;
+        if (cs->spread && cs->n > 1) {
+            cs->cur = (cs->cur + 1) % cs->n;
+            if (++failed_in_cycle < cs->n)
+                continue;
+        }
+        failed_in_cycle = 0;
+        if (last_try)
             return 0;
         sleep_ms(backoff_ms);
         if (stop_flag)
             return 0;
         backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
     }
+}
+
+/* --replication: {"class": "...", "replication_factor": 3} as a CQL map
+ * literal. 0 or -1 with the reason printed. */
+static int replication_cql(const char *json, sb_buf *out)
+{
+    json_error_t jerr;
+    json_t *o = json_loads(json, 0, &jerr);
+    if (!json_is_object(o)) {
+        fprintf(stderr, "sibyl sim: --replication: expected a JSON object%s%s\n", o ? "" : ": ",
+                o ? "" : jerr.text);
+        json_decref(o);
+        return -1;
+    }
+    const char *k;
+    json_t *v;
+    int first = 1;
+    sb_buf_printf(out, "{");
+    json_object_foreach(o, k, v)
+    {
+        char num[64];
+        const char *val = json_string_value(v);
+        if (json_is_integer(v)) {
+            snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            val = num;
+        }
+        if (!val || strchr(k, '\'') || strchr(val, '\'')) {
+            fprintf(stderr, "sibyl sim: --replication: \"%s\" must be a string or an integer\n", k);
+            json_decref(o);
+            return -1;
+        }
+        sb_buf_printf(out, "%s'%s': '%s'", first ? "" : ", ", k, val);
+        first = 0;
+    }
+    sb_buf_printf(out, "}");
+    json_decref(o);
+    return 0;
+}
+
+static int wait_s(double deadline_s)
+{
+    if (stop_flag || mono_s() >= deadline_s)
+        return 0;
+    sleep_ms(200);
+    return 1;
+}
+
+/* Creates the keyspace on the first target (retrying while it is
+ * unreachable) and waits until every target knows it. */
+static int create_keyspace(const sim_cfg *c, sim_conns *cs)
+{
+    sb_buf map, q;
+    sb_buf_init(&map);
+    sb_buf_init(&q);
+    int rv = -1;
+    if (replication_cql(c->replication, &map))
+        goto done;
+    json_t *req = json_object();
+    sb_buf_printf(&q, "CREATE KEYSPACE IF NOT EXISTS \"%s\" WITH replication = %s", c->bucket,
+                  sb_buf_cstr(&map));
+    json_object_set_new(req, "query", json_string(sb_buf_cstr(&q)));
+    char *body = json_dumps(req, 0);
+    json_decref(req);
+    char errmsg[SB_ERRMSG_SIZE];
+    double deadline = mono_s() + 30;
+    for (;;) {
+        sb_http_resp resp;
+        int r = sb_httpc_request(&cs->h[0], "POST", "/api/v1/cql", "application/json", body,
+                                 body ? strlen(body) : 0, &resp, errmsg);
+        if (r == 0 && resp.status == 200) {
+            sb_buf_free(&resp.body);
+            break;
+        }
+        if (r == 0)
+            snprintf(errmsg, sizeof errmsg, "HTTP %d %.*s", resp.status,
+                     (int)(resp.body.len > 400 ? 400 : resp.body.len),
+                     resp.body.data ? (const char *)resp.body.data : "");
+        sb_buf_free(&resp.body);
+        if ((r == 0 && resp.status < 500) || !wait_s(deadline)) {
+            fprintf(stderr, "sibyl sim: cannot create keyspace %s on %s: %s\n", c->bucket,
+                    c->targets[0], errmsg);
+            free(body);
+            goto done;
+        }
+    }
+    free(body);
+    fprintf(stderr, "sim: keyspace %s has replication %s\n", c->bucket, sb_buf_cstr(&map));
+    deadline = mono_s() + 15; /* for all targets together */
+    for (int i = 1; i < c->ntargets; i++) {
+        for (;;) {
+            sb_buf view;
+            if (sb_cli_fetch_cluster(c->targets[i], c->bucket, 2000, &view, errmsg) == 0) {
+                sb_buf_free(&view);
+                break;
+            }
+            if (!wait_s(deadline)) {
+                fprintf(stderr, "sim: %s does not know keyspace %s yet (%s); going on\n",
+                        c->targets[i], c->bucket, errmsg);
+                break;
+            }
+        }
+    }
+    rv = 0;
+done:
+    sb_buf_free(&map);
+    sb_buf_free(&q);
+    return rv;
+}
+
+/* The schema version the node at target reports for itself, or "". */
+static void local_schema(const char *target, char *out, size_t outlen)
+{
+    char errmsg[SB_ERRMSG_SIZE];
+    sb_buf view;
+    out[0] = '\0';
+    if (sb_cli_fetch_cluster(target, NULL, 2000, &view, errmsg) != 0)
+        return;
+    json_t *root = json_loadb((const char *)view.data, view.len, 0, NULL);
+    const char *local = json_string_value(json_object_get(root, "local"));
+    size_t i;
+    json_t *node;
+    json_array_foreach(json_object_get(root, "nodes"), i, node)
+    {
+        const char *l = json_string_value(json_object_get(node, "listen"));
+        const char *v = json_string_value(json_object_get(node, "schema_version"));
+        if (local && l && v && !strcmp(l, local))
+            snprintf(out, outlen, "%s", v);
+    }
+    json_decref(root);
+    sb_buf_free(&view);
+}
+
+/* After the first batch created the table on the first target: wait until
+ * every target has its schema (bounded), then spread the writes. */
+static void wait_schema_agreement(const sim_cfg *c, sim_conns *cs)
+{
+    char want[64], have[64];
+    local_schema(c->targets[0], want, sizeof want);
+    double deadline = mono_s() + 10;
+    for (int i = 1; want[0] && i < c->ntargets; i++) {
+        for (;;) {
+            local_schema(c->targets[i], have, sizeof have);
+            if (!strcmp(have, want))
+                break;
+            if (!wait_s(deadline)) {
+                fprintf(stderr, "sim: %s has not got the schema of %s yet; writing anyway\n",
+                        c->targets[i], c->targets[0]);
+                break;
+            }
+        }
+    }
+    cs->spread = 1;
+    cs->cur = cs->n > 1 ? 1 : 0;
 }
 
 int sb_sim_main(int argc, char **argv)
@@ -380,13 +606,21 @@ int sb_sim_main(int argc, char **argv)
         fprintf(stderr, "sibyl sim: %s\n", errmsg);
         return 2;
     }
-    sb_httpc h;
-    if (sb_httpc_init(&h, c.target, c.timeout_ms, errmsg) != 0) {
-        fprintf(stderr, "sibyl sim: %s\n", errmsg);
-        sb_sim_gen_free(g);
-        return 2;
+    static sim_conns cs; /* large: not on the stack */
+    memset(&cs, 0, sizeof cs);
+    for (int i = 0; i < c.ntargets; i++) {
+        if (sb_httpc_init(&cs.h[i], c.targets[i], c.timeout_ms, errmsg) != 0) {
+            fprintf(stderr, "sibyl sim: %s\n", errmsg);
+            for (int j = 0; j < i; j++)
+                sb_httpc_close(&cs.h[j]);
+            sb_sim_gen_free(g);
+            return 2;
+        }
+        cs.h[i].stop = &stop_flag;
+        cs.n++;
     }
-    h.stop = &stop_flag;
+    cs.spread = cs.n == 1;
+    memcpy(c.target, c.targets[0], sizeof c.target);
     char path[256];
     snprintf(path, sizeof path, "/api/v2/write?bucket=%s&precision=ms", c.bucket);
 
@@ -399,9 +633,13 @@ int sb_sim_main(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (!c.to_stdout)
-        fprintf(stderr, "sim: %d sensors, %.1f readings/s, writing to http://%s%s%s\n",
-                c.gen.sensors, c.gen.rate, c.target, path, c.fast ? " (fast backfill)" : "");
+    if (!c.to_stdout) {
+        char more[64] = "";
+        if (c.ntargets > 1)
+            snprintf(more, sizeof more, " (and %d more nodes, round-robin)", c.ntargets - 1);
+        fprintf(stderr, "sim: %d sensors, %.1f readings/s, writing to http://%s%s%s%s\n",
+                c.gen.sensors, c.gen.rate, c.target, path, more, c.fast ? " (fast backfill)" : "");
+    }
 
     sim_stats st;
     memset(&st, 0, sizeof st);
@@ -410,6 +648,10 @@ int sb_sim_main(int argc, char **argv)
     sb_buf body;
     sb_buf_init(&body);
     int npoints = 0, rc = 0;
+    if (!c.to_stdout && c.replication[0] && create_keyspace(&c, &cs) != 0) {
+        rc = 1;
+        goto done;
+    }
     double batch_started_s = 0;
     while (!stop_flag) {
         int64_t now = c.fast ? sb_sim_gen_next_due_ms(g) : wall_ms() + clock_offset_ms;
@@ -440,9 +682,11 @@ int sb_sim_main(int argc, char **argv)
                     goto done;
                 }
                 st.points_sent += (uint64_t)npoints;
-            } else if (send_batch(&c, &h, path, &body, npoints, &st, 0) != 0) {
+            } else if (send_batch(&c, &cs, path, &body, npoints, &st, 0) != 0) {
                 rc = 1;
                 goto done;
+            } else if (!cs.spread && st.points_sent > 0) {
+                wait_schema_agreement(&c, &cs);
             }
             sb_buf_reset(&body);
             npoints = 0;
@@ -466,7 +710,7 @@ int sb_sim_main(int argc, char **argv)
             fwrite(body.data, 1, body.len, stdout);
             st.points_sent += (uint64_t)npoints;
         } else {
-            send_batch(&c, &h, path, &body, npoints, &st, 1);
+            send_batch(&c, &cs, path, &body, npoints, &st, 1);
         }
     }
 done:
@@ -474,7 +718,8 @@ done:
     if (c.status_s > 0 || stop_flag || !c.to_stdout)
         print_status(&c, &st, mono_s(), 1);
     sb_buf_free(&body);
-    sb_httpc_close(&h);
+    for (int i = 0; i < cs.n; i++)
+        sb_httpc_close(&cs.h[i]);
     sb_sim_gen_free(g);
     return rc;
 }

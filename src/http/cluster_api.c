@@ -1,0 +1,304 @@
+/*
+ * GET /api/v1/cluster[?keyspace=KS]: the node's view of the cluster, as
+ * `sibyl status` and `sibyl ring` print it (docs/http-api.md).
+ *
+ * NOTES ON THE DESIGN
+ *
+ * - One answer shape whatever the node runs: with a cluster (n->cluster)
+ *   the members and the ring come from gossip; a node without one answers
+ *   a one-node view built from its configuration (NORMAL, up, owning all
+ *   of the token space, no tokens), so tools need no special case.
+ * - The view is read synchronously on the loop thread: gossip's members
+ *   and ring cannot change during the call, so one answer is one
+ *   consistent snapshot.
+ * - Tokens are strings: an int64 does not survive JSON numbers (doubles).
+ * - "owns" is the fraction (0..1) of the token space whose primary range
+ *   the node holds; with ?keyspace=KS it is the effective ownership under
+ *   that keyspace's replication (the fraction of the data the node holds a
+ *   replica of, summing to the replication factor), as nodetool prints it.
+ *   Members not on the ring (joining, left) own 0.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "cluster/gossip.h"
+#include "cluster/hints.h"
+#include "cluster/ring.h"
+#include "http/handlers.h"
+#include "http/server.h"
+#include "node/node.h"
+#include "storage/schema.h"
+#include "storage/store.h"
+#include "util/err.h"
+
+/* One member as the answer shows it. */
+typedef struct view_node {
+    char address[SB_ADDR_MAX];
+    char listen[SB_ADDR_MAX];
+    char cql[SB_ADDR_MAX];
+    char http[SB_ADDR_MAX];
+    const uint8_t *host_id; /* NULL: unknown */
+    const char *dc;
+    const char *rack;
+    const char *status;
+    int up;
+    double phi;
+    int64_t generation;
+    uint32_t heartbeat;
+    uint64_t load_bytes;
+    const int64_t *tokens;
+    int ntokens;
+    double owns;
+    const uint8_t *schema_version; /* NULL: unknown */
+    uint64_t hints_pending;
+} view_node;
+
+static void put_uuid(sb_buf *b, const uint8_t *u)
+{
+    if (!u) {
+        sb_buf_printf(b, "null");
+        return;
+    }
+    sb_buf_printf(b, "\"");
+    for (int i = 0; i < 16; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            sb_buf_printf(b, "-");
+        sb_buf_printf(b, "%02x", u[i]);
+    }
+    sb_buf_printf(b, "\"");
+}
+
+static void put_str(sb_buf *b, const char *s)
+{
+    if (!s || !*s)
+        sb_buf_printf(b, "null");
+    else
+        sb_json_append_string(b, s, strlen(s));
+}
+
+static void put_node(sb_buf *b, const view_node *v)
+{
+    sb_buf_printf(b, "{\"address\": ");
+    put_str(b, v->address);
+    sb_buf_printf(b, ", \"listen\": ");
+    put_str(b, v->listen);
+    sb_buf_printf(b, ", \"cql\": ");
+    put_str(b, v->cql);
+    sb_buf_printf(b, ", \"http\": ");
+    put_str(b, v->http);
+    sb_buf_printf(b, ", \"host_id\": ");
+    put_uuid(b, v->host_id);
+    sb_buf_printf(b, ", \"dc\": ");
+    put_str(b, v->dc);
+    sb_buf_printf(b, ", \"rack\": ");
+    put_str(b, v->rack);
+    sb_buf_printf(b, ", \"status\": ");
+    put_str(b, v->status);
+    sb_buf_printf(b,
+                  ", \"state\": \"%s\", \"phi\": %.3f, \"generation\": %" PRId64
+                  ", \"heartbeat\": %" PRIu32 ", \"load_bytes\": %" PRIu64 ", \"tokens\": [",
+                  v->up ? "up" : "down", v->phi, v->generation, v->heartbeat, v->load_bytes);
+    for (int i = 0; i < v->ntokens; i++)
+        sb_buf_printf(b, "%s\"%" PRId64 "\"", i ? ", " : "", v->tokens[i]);
+    sb_buf_printf(b, "], \"ntokens\": %d, \"owns\": %.6f, \"schema_version\": ", v->ntokens,
+                  v->owns);
+    put_uuid(b, v->schema_version);
+    sb_buf_printf(b, ", \"hints_pending\": %" PRIu64 "}", v->hints_pending);
+}
+
+#ifdef SB_CLUSTER_VIEW /* until gossip.c, ring.c and hints.c land */
+static void ep_strings(const sb_ep *e, char *out, int host_only)
+{
+    if (!e->family) {
+        out[0] = '\0';
+        return;
+    }
+    if (host_only)
+        sb_ep_host(e, out);
+    else
+        sb_ep_str(e, out);
+}
+#endif
+
+/* "127.0.0.1:8080" -> "127.0.0.1" */
+static void addr_host(const char *hostport, char *out, size_t outlen)
+{
+    int port;
+    if (sb_parse_hostport(hostport, 0, out, outlen, &port) != 0)
+        snprintf(out, outlen, "%s", hostport);
+}
+
+static int parse_uuid_text(const char *s, uint8_t out[16])
+{
+    int n = 0;
+    for (; *s && n < 32; s++) {
+        if (*s == '-')
+            continue;
+        int c = *s, v;
+        if (c >= '0' && c <= '9')
+            v = c - '0';
+        else if (c >= 'a' && c <= 'f')
+            v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F')
+            v = c - 'A' + 10;
+        else
+            break;
+        if (n % 2 == 0)
+            out[n / 2] = (uint8_t)(v << 4);
+        else
+            out[n / 2] |= (uint8_t)v;
+        n++;
+    }
+    return n == 32 ? 0 : -1;
+}
+
+/* The one-node view: from the configuration and DATA/host_id. */
+static void single_view(sb_node *n, sb_buf *b)
+{
+    uint8_t host_id[16];
+    int have_id = 0;
+    char path[1100], text[64] = "";
+    snprintf(path, sizeof path, "%s/host_id", n->cfg.data_dir);
+    FILE *f = fopen(path, "r");
+    if (f) {
+        if (fgets(text, sizeof text, f))
+            have_id = parse_uuid_text(text, host_id) == 0;
+        fclose(f);
+    }
+    view_node v;
+    memset(&v, 0, sizeof v);
+    addr_host(n->cfg.listen_addr, v.address, sizeof v.address);
+    snprintf(v.listen, sizeof v.listen, "%s", n->cfg.listen_addr);
+    snprintf(v.cql, sizeof v.cql, "%s", n->cfg.cql_addr);
+    snprintf(v.http, sizeof v.http, "%s", n->cfg.http_addr);
+    v.host_id = have_id ? host_id : NULL;
+    v.dc = n->cfg.dc;
+    v.rack = n->cfg.rack;
+    v.status = "NORMAL";
+    v.up = 1;
+    v.generation = (int64_t)n->start_time_s;
+    v.load_bytes = sb_store_load_bytes(n->store);
+    v.owns = 1.0;
+    v.schema_version = sb_store_schema(n->store)->version;
+
+    sb_buf_printf(b, "{\"cluster_name\": ");
+    put_str(b, n->cfg.cluster_name);
+    sb_buf_printf(b, ", \"local\": ");
+    put_str(b, n->cfg.listen_addr);
+    sb_buf_printf(b, ", \"nodes\": [");
+    put_node(b, &v);
+    sb_buf_printf(b, "], \"ring\": []}\n");
+}
+
+#ifdef SB_CLUSTER_VIEW /* until gossip.c, ring.c and hints.c land */
+/* The view from gossip. repl NULL: primary ownership. Returns 0 or
+ * SB_ENOMEM. */
+static int cluster_view(sb_node *n, const sb_repl *repl, sb_buf *b)
+{
+    sb_gossip *g = sb_cluster_gossip(n->cluster);
+    sb_hints *h = sb_cluster_hints(n->cluster);
+    const sb_ring *r = sb_gossip_ring(g);
+    int nring = r ? sb_ring_nnodes(r) : 0;
+    double *owns = calloc((size_t)(nring ? nring : 1), sizeof *owns);
+    if (!owns)
+        return SB_ENOMEM;
+    if (nring)
+        sb_ring_ownership(r, repl, owns);
+
+    const sb_member *self = sb_gossip_self(g);
+    char local[SB_EP_STRLEN];
+    sb_buf_printf(b, "{\"cluster_name\": ");
+    put_str(b, n->cfg.cluster_name);
+    sb_buf_printf(b, ", \"local\": ");
+    put_str(b, sb_ep_str(&self->ep, local));
+    sb_buf_printf(b, ", \"nodes\": [");
+    int nm = sb_gossip_nmembers(g);
+    for (int i = 0; i < nm; i++) {
+        const sb_member *m = sb_gossip_member(g, i);
+        view_node v;
+        memset(&v, 0, sizeof v);
+        ep_strings(&m->ep, v.address, 1);
+        ep_strings(&m->ep, v.listen, 0);
+        ep_strings(&m->rpc, v.cql, 0);
+        ep_strings(&m->http, v.http, 0);
+        static const uint8_t zero[16];
+        v.host_id = memcmp(m->host_id, zero, 16) ? m->host_id : NULL;
+        v.dc = m->dc;
+        v.rack = m->rack;
+        v.status = m->status ? sb_node_status_name(m->status) : "UNKNOWN";
+        v.up = m->is_self || m->up;
+        v.phi = m->is_self ? 0 : m->phi;
+        v.generation = m->generation;
+        v.heartbeat = m->heartbeat;
+        v.load_bytes = m->is_self ? sb_store_load_bytes(n->store) : m->load_bytes;
+        v.tokens = m->tokens;
+        v.ntokens = m->ntokens;
+        int ri = nring ? sb_ring_find(r, &m->ep) : -1;
+        v.owns = ri >= 0 ? owns[ri] : 0;
+        v.schema_version = memcmp(m->schema_version, zero, 16) ? m->schema_version : NULL;
+        v.hints_pending = (h && !m->is_self) ? sb_hints_pending(h, &m->ep) : 0;
+        if (i)
+            sb_buf_printf(b, ", ");
+        put_node(b, &v);
+    }
+    sb_buf_printf(b, "], \"ring\": [");
+    int nt = r ? sb_ring_ntokens(r) : 0;
+    for (int i = 0; i < nt; i++) {
+        char host[SB_EP_STRLEN];
+        const sb_ring_node *rn = sb_ring_node_at(r, sb_ring_owner_at(r, i));
+        sb_buf_printf(b, "%s{\"token\": \"%" PRId64 "\", \"address\": \"%s\"}", i ? ", " : "",
+                      sb_ring_token_at(r, i), sb_ep_host(&rn->ep, host));
+    }
+    sb_buf_printf(b, "]}\n");
+    free(owns);
+    return 0;
+}
+#endif
+
+void sb_http_handle_cluster(sb_node *n, sb_http_req *req)
+{
+    char ks[256], errmsg[SB_ERRMSG_SIZE], msg[SB_ERRMSG_SIZE + 600];
+    int has_ks = sb_http_query_param(req, "keyspace", ks, sizeof ks);
+    if (has_ks < 0) {
+        sb_http_reply_error(req->pending, 400, "bad_request",
+                            "keyspace: malformed or longer than 255 bytes");
+        return;
+    }
+    sb_repl repl, *p = NULL;
+    if (has_ks) {
+        const sb_keyspace *k = sb_schema_keyspace(sb_store_schema(n->store), ks);
+        if (!k) {
+            snprintf(msg, sizeof msg, "keyspace=%.255s: no such keyspace", ks);
+            sb_http_reply_error(req->pending, 404, "not_found", msg);
+            return;
+        }
+#ifdef SB_CLUSTER_VIEW
+        if (sb_repl_parse(k->replication_json, &repl, errmsg) != 0) {
+            snprintf(msg, sizeof msg, "keyspace %.255s: replication %.200s: %s", ks,
+                     k->replication_json, errmsg);
+            sb_http_reply_error(req->pending, 500, "server_error", msg);
+            return;
+        }
+        p = &repl;
+#else
+        (void)repl, (void)p, (void)errmsg;
+#endif
+    }
+    sb_buf b;
+    sb_buf_init(&b);
+    int rv = 0;
+#ifdef SB_CLUSTER_VIEW
+    if (n->cluster)
+        rv = cluster_view(n, p, &b);
+    else
+#endif
+        single_view(n, &b);
+    if (rv != 0 || !b.data)
+        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+    else
+        sb_http_reply(req->pending, 200, NULL, b.data, b.len);
+    sb_buf_free(&b);
+}
