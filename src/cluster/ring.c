@@ -45,9 +45,11 @@
 
 #include "util/err.h"
 
-#define RING_MAX_NODES 16384            /* bounds the lookup bitmaps on the stack */
+/* Bounds the lookup bitmaps on the stack and fits node indexes in the
+ * uint16 plans; sb_ring_build gives NULL for more nodes. */
+#define RING_MAX_NODES 16384
 #define RING_PLANS 8                    /* strategies cached per ring */
-#define RING_PLAN_MAX_ENTRIES (1 << 22) /* larger plans are not cached */
+#define RING_PLAN_MAX_ENTRIES (1 << 20) /* larger plans are not cached (2 MB) */
 #define TWO64 18446744073709551616.0
 #define QUALIFIED_PREFIX "org.apache.cassandra.locator."
 
@@ -65,8 +67,8 @@ typedef struct ring_dc {
 typedef struct ring_plan {
     sb_repl key;
     int stride;
-    uint8_t *cnt;  /* per token index */
-    int32_t *reps; /* per token index, stride entries */
+    uint8_t *cnt;   /* per token index */
+    uint16_t *reps; /* per token index, stride node indexes */
 } ring_plan;
 
 struct sb_ring {
@@ -737,7 +739,7 @@ static ring_plan *plan_build(const sb_ring *r, const sb_repl *p)
         int n = replicas_walk(r, p, r->tok[i], i, tmp, stride);
         pl->cnt[i] = (uint8_t)n;
         for (int k = 0; k < n; k++)
-            pl->reps[(size_t)i * (size_t)stride + (size_t)k] = tmp[k];
+            pl->reps[(size_t)i * (size_t)stride + (size_t)k] = (uint16_t)tmp[k];
     }
     return pl;
 }
@@ -781,7 +783,7 @@ int sb_ring_replicas(const sb_ring *r, const sb_repl *p, int64_t token, int *out
     if (!pl)
         return replicas_walk(r, p, token, s, out, max);
     int n = pl->cnt[s] < max ? pl->cnt[s] : max;
-    const int32_t *src = pl->reps + (size_t)s * (size_t)pl->stride;
+    const uint16_t *src = pl->reps + (size_t)s * (size_t)pl->stride;
     for (int k = 0; k < n; k++)
         out[k] = src[k];
     return n;

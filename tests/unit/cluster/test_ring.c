@@ -131,6 +131,32 @@ static void test_build_duplicates(void **state)
     sb_ring_free(r);
 }
 
+static void test_build_bad_input(void **state)
+{
+    /* A node claiming tokens without an array owns none; more nodes than
+     * the ring supports is refused (NULL), not a crash. */
+    sb_ring_node in = mknode(1, "dc1", "r1", NULL, 5);
+    sb_ring *r = sb_ring_build(&in, 1);
+    assert_non_null(r);
+    assert_int_equal(sb_ring_ntokens(r), 0);
+    assert_int_equal(sb_ring_node_at(r, 0)->ntokens, 0);
+    sb_ring_free(r);
+    int many = 16385;
+    sb_ring_node *big = calloc((size_t)many, sizeof *big);
+    for (int i = 0; i < many; i++) {
+        big[i] = mknode(1, "dc1", "r1", NULL, 0);
+        big[i].ep.ip[2] = (uint8_t)(i >> 8);
+        big[i].ep.ip[3] = (uint8_t)i;
+    }
+    assert_null(sb_ring_build(big, many));
+    r = sb_ring_build(big, many - 1);
+    assert_non_null(r);
+    assert_int_equal(sb_ring_nnodes(r), many - 1);
+    assert_int_equal(sb_ring_find(r, &big[300].ep), 300);
+    sb_ring_free(r);
+    free(big);
+}
+
 static void test_empty_ring(void **state)
 {
     sb_ring *r = sb_ring_build(NULL, 0);
@@ -664,6 +690,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_sorts_and_copies),
         cmocka_unit_test(test_build_duplicates),
+        cmocka_unit_test(test_build_bad_input),
         cmocka_unit_test(test_empty_ring),
         cmocka_unit_test(test_lookup_ranges_and_wrap),
         cmocka_unit_test(test_lookup_extreme_tokens),
