@@ -116,6 +116,10 @@ int sb_coord_blockfor(const sb_ring *r, const sb_repl *p, const int *replicas, i
  * truncated, oversized or trailing input. */
 int sb_mutation_encode(sb_buf *out, const sb_raw_mut *m, size_t n);
 int sb_mutation_decode(const uint8_t *p, size_t len, sb_raw_mut **out, size_t *n);
+/* The response body of MUTATION and TRUNCATE requests is an i32 status
+ * (0 = applied durably, else a negative SB_E* code; cluster/replica.c).
+ * Returns that status, or SB_EBADINPUT for a malformed body. */
+int sb_coord_status_decode(const uint8_t *body, size_t len);
 
 typedef struct sb_coord_stats {
     uint64_t writes_ok, writes_unavailable, writes_timeout, writes_other;

@@ -1,0 +1,1150 @@
+/*
+ * Coordination: requests, replicas, consistency levels, writes, truncate.
+ *
+ * NOTES ON THE DESIGN
+ *
+ * A request (creq) lives from sb_coord_write/read/truncate until it has
+ * delivered its result AND nothing it started is still in flight. It runs
+ * in phases (cphase): a write has one (PH_WRITE); a read has a digest
+ * phase, then on a mismatch a data phase, then a repair phase; a range
+ * read a data (and maybe repair) phase per piece of the ring; a truncate
+ * one. A phase has one target per replica asked (ctarget), and a target
+ * has at most one operation in flight at a time (its state, CT_*):
+ *   CT_RPC   a request to a peer; cancellable (sb_rpc_cancel);
+ *   CT_TIMER a local read or truncate run from a 0 ms timer (so that no
+ *            answer is ever synchronous); cancellable;
+ *   CT_APPLY a local io->st->apply; NOT cancellable;
+ *   CT_HINT  a hint whose durability a write at ANY waits for; NOT
+ *            cancellable.
+ * rq->pending counts them. The result is recorded once (coord_finish;
+ * later outcomes are ignored); while the request is still being set up
+ * inside the API call it is delivered from a 0 ms timer instead. Reads
+ * and truncates cancel what they can once finished; writes let the
+ * remaining replicas answer (or time out) so that the ones that don't
+ * get a hint. coord_settle, called last by every entry point, frees the
+ * request when it has delivered and pending is 0. sb_coord_free ends
+ * requests with SB_ECLOSED and orphans those with uncancellable work in
+ * flight (rq->c = NULL): their callbacks only count down and free.
+ *
+ * Invariants: exactly one result per request; a request holds a reference
+ * on the ring snapshot it started with; memory is per request (entries,
+ * responses, an arena for merged values) and freed with it.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/coord_int.h"
+#include "cql/cql.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/wire.h"
+
+static const char *cl_name(int cl)
+{
+    static const char *const names[] = {"ANY",    "ONE",          "TWO",          "THREE",
+                                        "QUORUM", "ALL",          "LOCAL_QUORUM", "EACH_QUORUM",
+                                        "SERIAL", "LOCAL_SERIAL", "LOCAL_ONE"};
+    return cl >= 0 && cl <= SB_CL_LOCAL_ONE ? names[cl] : "?";
+}
+
+void sb_coord_opts_default(sb_coord_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->write_timeout_ms = 2000;
+    o->read_timeout_ms = 5000;
+    o->range_timeout_ms = 10000;
+    o->truncate_timeout_ms = 60000;
+}
+
+sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
+                       const sb_coord_opts *o)
+{
+    sb_coord *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->io = io;
+    c->rpc = rpc;
+    c->g = g;
+    c->h = h;
+    if (o)
+        c->o = *o;
+    else
+        sb_coord_opts_default(&c->o);
+    const sb_member *self = sb_gossip_self(g);
+    c->self = self->ep;
+    snprintf(c->local_dc, sizeof(c->local_dc), "%s", self->dc);
+    sb_buf_init(&c->scratch);
+    return c;
+}
+
+static void req_free(creq *rq);
+static void deliver(creq *rq);
+
+void sb_coord_free(sb_coord *c)
+{
+    if (!c)
+        return;
+    while (c->reqs) {
+        creq *rq = c->reqs;
+        rq->starting = 0;
+        if (rq->deliver_timer) {
+            /* A result waiting for its timer goes out now. */
+            c->io->timer_stop(c->io->ctx, rq->deliver_timer);
+            rq->deliver_timer = NULL;
+            rq->pending--;
+            deliver(rq);
+        }
+        coord_finish(rq, SB_ECLOSED, "the coordinator is shutting down");
+        coord_cancel_all(rq);
+        if (rq->timer) {
+            c->io->timer_stop(c->io->ctx, rq->timer);
+            rq->timer = NULL;
+        }
+        c->reqs = rq->next;
+        if (rq->next)
+            rq->next->prev = NULL;
+        rq->prev = rq->next = NULL;
+        sb_gossip_ring_unref(c->g, rq->ring);
+        rq->ring = NULL;
+        rq->c = NULL;
+        if (rq->pending == 0)
+            req_free(rq);
+    }
+    coord_replica_detach(c);
+    sb_buf_free(&c->scratch);
+    free(c);
+}
+
+void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st)
+{
+    *st = c->stats;
+}
+
+/* --- consistency levels ------------------------------------------------------ */
+
+static int quorum(int rf)
+{
+    return rf / 2 + 1;
+}
+
+int sb_coord_blockfor(const sb_ring *r, const sb_repl *p, const int *replicas, int n, int cl,
+                      const char *local_dc)
+{
+    if (p->kind == SB_REPL_LOCAL)
+        return 1;
+    int total = sb_repl_total(p);
+    switch (cl) {
+    case SB_CL_ANY:
+    case SB_CL_ONE:
+    case SB_CL_LOCAL_ONE:
+        return 1;
+    case SB_CL_TWO:
+        return 2;
+    case SB_CL_THREE:
+        return 3;
+    case SB_CL_QUORUM:
+    case SB_CL_SERIAL:
+        return quorum(total);
+    case SB_CL_ALL:
+        return total;
+    case SB_CL_LOCAL_QUORUM:
+    case SB_CL_LOCAL_SERIAL:
+        return quorum(sb_repl_dc(p, local_dc ? local_dc : ""));
+    case SB_CL_EACH_QUORUM:
+        if (p->kind == SB_REPL_NTS) {
+            int sum = 0;
+            for (int i = 0; i < p->ndcs; i++)
+                if (p->dcs[i].rf > 0)
+                    sum += quorum(p->dcs[i].rf);
+            return sum;
+        }
+        return quorum(total);
+    default:
+        return total;
+    }
+}
+
+static int is_local_cl(int cl)
+{
+    return cl == SB_CL_LOCAL_ONE || cl == SB_CL_LOCAL_QUORUM;
+}
+
+static int each_quorum_nts(const creq *rq, const sb_repl *p)
+{
+    return rq->cl == SB_CL_EACH_QUORUM && p->kind == SB_REPL_NTS;
+}
+
+/* --- replicas ---------------------------------------------------------------- */
+
+static int rep_class(const sb_coord *c, const creplica *r)
+{
+    if (r->local)
+        return 0;
+    return strcmp(r->dc, c->local_dc) == 0 ? 1 : 2;
+}
+
+static int rep_cmp(const sb_coord *c, const creplica *x, const creplica *y)
+{
+    int cx = rep_class(c, x), cy = rep_class(c, y);
+    if (cx != cy)
+        return cx < cy ? -1 : 1;
+    return sb_ep_cmp(&x->ep, &y->ep);
+}
+
+/* Insertion sort by (class, ep): n <= SB_MAX_REPLICAS. */
+static void sort_replicas(const sb_coord *c, creplica *r, int n)
+{
+    for (int i = 1; i < n; i++) {
+        creplica x = r[i];
+        int j = i;
+        while (j > 0 && rep_cmp(c, &r[j - 1], &x) > 0) {
+            r[j] = r[j - 1];
+            j--;
+        }
+        r[j] = x;
+    }
+}
+
+int coord_replicas(creq *rq, const sb_repl *p, int64_t tok, creplica *out, int sorted)
+{
+    sb_coord *c = rq->c;
+    if (p->kind == SB_REPL_LOCAL) {
+        out[0].ep = c->self;
+        out[0].dc = c->local_dc;
+        out[0].local = 1;
+        out[0].up = 1;
+        return 1;
+    }
+    int idx[SB_MAX_REPLICAS];
+    int n = sb_ring_replicas(rq->ring, p, tok, idx, SB_MAX_REPLICAS);
+    for (int i = 0; i < n; i++) {
+        const sb_ring_node *nd = sb_ring_node_at(rq->ring, idx[i]);
+        out[i].ep = nd->ep;
+        out[i].dc = nd->dc;
+        out[i].local = sb_ep_eq(&nd->ep, &c->self);
+        out[i].up = out[i].local || sb_gossip_is_up(c->g, &nd->ep);
+    }
+    if (sorted)
+        sort_replicas(c, out, n);
+    return n;
+}
+
+static void unavailable(creq *rq, int required, int alive)
+{
+    rq->res.required = required;
+    rq->res.alive = alive;
+    coord_finish(rq, SB_EUNAVAILABLE, "Cannot achieve consistency level %s (%d required, %d alive)",
+                 cl_name(rq->cl), required, alive);
+}
+
+int coord_choose_read(creq *rq, const sb_repl *p, const creplica *reps, int n)
+{
+    sb_coord *c = rq->c;
+    rq->blockfor = sb_coord_blockfor(rq->ring, p, NULL, 0, rq->cl, c->local_dc);
+    rq->nreps = 0;
+    if (each_quorum_nts(rq, p)) {
+        int take[SB_MAX_REPLICAS + 1] = {0};
+        for (int d = 0; d < p->ndcs; d++) {
+            int need = p->dcs[d].rf > 0 ? quorum(p->dcs[d].rf) : 0, got = 0;
+            for (int i = 0; i < n && got < need; i++)
+                if (reps[i].up && strcmp(reps[i].dc, p->dcs[d].dc) == 0) {
+                    take[i] = 1;
+                    got++;
+                }
+            if (got < need) {
+                unavailable(rq, need, got);
+                return SB_EUNAVAILABLE;
+            }
+        }
+        for (int i = 0; i < n; i++)
+            if (take[i])
+                rq->reps[rq->nreps++] = reps[i];
+        return 0;
+    }
+    int alive = 0;
+    for (int i = 0; i < n; i++) {
+        if (!reps[i].up || (is_local_cl(rq->cl) && strcmp(reps[i].dc, c->local_dc) != 0))
+            continue;
+        alive++;
+        if (rq->nreps < rq->blockfor)
+            rq->reps[rq->nreps++] = reps[i];
+    }
+    if (alive < rq->blockfor) {
+        unavailable(rq, rq->blockfor, alive);
+        return SB_EUNAVAILABLE;
+    }
+    return 0;
+}
+
+/* --- requests ------------------------------------------------------------------ */
+
+static void on_req_timeout(void *arg);
+
+creq *coord_req_new(sb_coord *c, int kind, int cl, uint32_t timeout_ms)
+{
+    creq *rq = calloc(1, sizeof(*rq));
+    if (!rq)
+        return NULL;
+    rq->c = c;
+    rq->kind = kind;
+    rq->cl = cl;
+    rq->starting = 1;
+    rq->res.consistency = cl;
+    sb_rawq_init(&rq->q);
+    sb_buf_init(&rq->cursor);
+    sb_buf_init(&rq->piece_hi);
+    rq->deadline_ms = c->io->mono_ms(c->io->ctx) + timeout_ms;
+    rq->timer = c->io->timer_start(c->io->ctx, timeout_ms, on_req_timeout, rq);
+    if (!rq->timer) {
+        free(rq);
+        return NULL;
+    }
+    rq->ring = sb_gossip_ring(c->g);
+    sb_gossip_ring_ref(c->g, rq->ring);
+    rq->next = c->reqs;
+    if (rq->next)
+        rq->next->prev = rq;
+    c->reqs = rq;
+    return rq;
+}
+
+uint32_t coord_remaining_ms(creq *rq)
+{
+    uint64_t now = rq->c->io->mono_ms(rq->c->io->ctx);
+    return rq->deadline_ms > now ? (uint32_t)(rq->deadline_ms - now) : 1;
+}
+
+static void target_free(ctarget *t)
+{
+    free(t->muts);
+    sb_buf_free(&t->body);
+    free(t->resp.ents);
+}
+
+static void req_free(creq *rq)
+{
+    sb_coord *c = rq->c;
+    if (c) {
+        if (rq->prev)
+            rq->prev->next = rq->next;
+        else
+            c->reqs = rq->next;
+        if (rq->next)
+            rq->next->prev = rq->prev;
+        if (rq->timer)
+            c->io->timer_stop(c->io->ctx, rq->timer);
+        sb_gossip_ring_unref(c->g, rq->ring);
+    }
+    while (rq->phases) {
+        cphase *ph = rq->phases;
+        rq->phases = ph->next;
+        for (int i = 0; i < ph->nt; i++)
+            target_free(&ph->t[i]);
+        free(ph->t);
+        sb_buf_free(&ph->qbody);
+        free(ph);
+    }
+    while (rq->arena) {
+        carena_block *b = rq->arena;
+        rq->arena = b->next;
+        free(b);
+    }
+    free(rq->repls);
+    free(rq->ents);
+    free(rq->groups);
+    free(rq->out);
+    sb_rawq_free(&rq->q);
+    sb_buf_free(&rq->cursor);
+    sb_buf_free(&rq->piece_hi);
+    free(rq);
+}
+
+static void deliver(creq *rq)
+{
+    sb_coord *c = rq->c;
+    rq->delivered = 1;
+    int st = rq->res.status;
+    if (rq->kind == RQ_WRITE || rq->kind == RQ_TRUNCATE) {
+        if (st == 0)
+            c->stats.writes_ok++;
+        else if (st == SB_EUNAVAILABLE)
+            c->stats.writes_unavailable++;
+        else if (st == SB_ETIMEOUT)
+            c->stats.writes_timeout++;
+        else
+            c->stats.writes_other++;
+        rq->wcb(rq->arg, &rq->res);
+        return;
+    }
+    if (st == 0)
+        c->stats.reads_ok++;
+    else if (st == SB_EUNAVAILABLE)
+        c->stats.reads_unavailable++;
+    else if (st == SB_ETIMEOUT)
+        c->stats.reads_timeout++;
+    else
+        c->stats.reads_other++;
+    if (st == 0)
+        rq->rcb(rq->arg, &rq->res, rq->out, rq->nout, rq->more);
+    else
+        rq->rcb(rq->arg, &rq->res, NULL, 0, 0);
+}
+
+static void on_deliver(void *arg)
+{
+    creq *rq = arg;
+    rq->deliver_timer = NULL;
+    rq->pending--;
+    deliver(rq);
+    coord_settle(rq);
+}
+
+void coord_finish(creq *rq, int status, const char *fmt, ...)
+{
+    if (rq->finished)
+        return;
+    rq->finished = 1;
+    rq->res.status = status;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(rq->res.message, sizeof(rq->res.message), fmt, ap);
+    va_end(ap);
+    sb_coord *c = rq->c;
+    if (rq->kind != RQ_WRITE) {
+        /* Nobody waits for the rest of a read or truncate. */
+        coord_cancel_all(rq);
+        if (rq->timer) {
+            c->io->timer_stop(c->io->ctx, rq->timer);
+            rq->timer = NULL;
+        }
+    }
+    if (rq->starting) {
+        rq->deliver_timer = c->io->timer_start(c->io->ctx, 0, on_deliver, rq);
+        if (rq->deliver_timer) {
+            rq->pending++;
+            return;
+        }
+    }
+    deliver(rq);
+}
+
+void coord_settle(creq *rq)
+{
+    if (rq->starting || !rq->delivered || rq->pending > 0)
+        return;
+    req_free(rq);
+}
+
+void coord_cancel_all(creq *rq)
+{
+    sb_coord *c = rq->c;
+    for (cphase *ph = rq->phases; ph; ph = ph->next) {
+        for (int i = 0; i < ph->nt; i++) {
+            ctarget *t = &ph->t[i];
+            if (t->state == CT_RPC) {
+                sb_rpc_cancel(c->rpc, t->rpc_id);
+            } else if (t->state == CT_TIMER) {
+                c->io->timer_stop(c->io->ctx, t->timer);
+                t->timer = NULL;
+            } else {
+                continue;
+            }
+            t->state = CT_FAILED;
+            rq->pending--;
+        }
+    }
+}
+
+cphase *coord_phase_new(creq *rq, int kind, int nt)
+{
+    cphase *ph = calloc(1, sizeof(*ph));
+    if (!ph)
+        return NULL;
+    ph->t = calloc(nt ? (size_t)nt : 1, sizeof(*ph->t));
+    if (!ph->t) {
+        free(ph);
+        return NULL;
+    }
+    ph->kind = kind;
+    ph->nt = nt;
+    sb_buf_init(&ph->qbody);
+    for (int i = 0; i < nt; i++) {
+        ph->t[i].req = rq;
+        ph->t[i].ph = ph;
+        sb_buf_init(&ph->t[i].body);
+    }
+    ph->next = rq->phases;
+    rq->phases = ph;
+    rq->cur = ph;
+    return ph;
+}
+
+void *coord_arena(creq *rq, size_t n)
+{
+    n = (n + 7) & ~(size_t)7;
+    carena_block *b = rq->arena;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 16384 ? n : 16384;
+        b = malloc(sizeof(*b) + cap);
+        if (!b)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        b->next = rq->arena;
+        rq->arena = b;
+    }
+    void *p = b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+int coord_lookup_repl(creq *rq, const uint8_t table_id[16], sb_repl **out)
+{
+    for (int i = 0; i < rq->nrepls; i++)
+        if (memcmp(rq->repls[i].table_id, table_id, 16) == 0) {
+            *out = &rq->repls[i].p;
+            return i;
+        }
+    sb_coord *c = rq->c;
+    crepl *n = realloc(rq->repls, (size_t)(rq->nrepls + 1) * sizeof(*n));
+    if (!n)
+        return SB_ENOMEM;
+    rq->repls = n;
+    crepl *r = &n[rq->nrepls];
+    memset(r, 0, sizeof(*r));
+    memcpy(r->table_id, table_id, 16);
+    int rc = c->o.table_repl ? c->o.table_repl(c->o.table_repl_arg, table_id, &r->p) : SB_ENOTFOUND;
+    if (rc)
+        return rc;
+    *out = &r->p;
+    return rq->nrepls++;
+}
+
+void coord_table_unknown(creq *rq, int rc, const uint8_t id[16])
+{
+    if (rc == SB_ENOTFOUND) {
+        char hex[33];
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", id[i]);
+        coord_finish(rq, SB_ENOTFOUND, "unknown table %s", hex);
+    } else {
+        coord_finish(rq, SB_ESERVER, "cannot find the replication of a table: %s", sb_strerror(rc));
+    }
+}
+
+/* --- sending ---------------------------------------------------------------- */
+
+static void target_result(ctarget *t, int status, const uint8_t *body, size_t len);
+
+static void on_rpc(void *arg, int status, const uint8_t *body, size_t len)
+{
+    ctarget *t = arg;
+    creq *rq = t->req;
+    t->state = CT_FAILED;
+    rq->pending--;
+    target_result(t, status, body, len);
+    coord_settle(rq);
+}
+
+static void on_apply(void *arg, int status)
+{
+    ctarget *t = arg;
+    creq *rq = t->req;
+    t->state = CT_FAILED;
+    rq->pending--;
+    if (!rq->c) {
+        if (rq->pending == 0)
+            req_free(rq);
+        return;
+    }
+    sb_buf b;
+    sb_buf_init(&b);
+    if (coord_put_status(&b, status) == 0)
+        target_result(t, 0, b.data, b.len);
+    else
+        target_result(t, SB_ENOMEM, NULL, 0);
+    sb_buf_free(&b);
+    coord_settle(rq);
+}
+
+/* A local read or truncate, off the caller's stack. */
+static void on_local(void *arg)
+{
+    ctarget *t = arg;
+    creq *rq = t->req;
+    sb_coord *c = rq->c;
+    t->timer = NULL;
+    t->state = CT_FAILED;
+    rq->pending--;
+    sb_buf b;
+    sb_buf_init(&b);
+    if (t->ph->kind == PH_TRUNCATE) {
+        char errmsg[SB_ERRMSG_SIZE];
+        int rc = c->io->st->truncate(c->io->st_ctx, rq->q.table_id, errmsg);
+        coord_put_status(&b, rc);
+    } else {
+        c->stats.replica_reads++;
+        sb_buf_putc(&b, t->want_digest ? COORD_READ_DIGEST : 0);
+        sb_buf_append(&b, t->ph->qbody.data, t->ph->qbody.len);
+        sb_buf req = b;
+        sb_buf_init(&b);
+        coord_serve_read(c->io, req.data, req.len, &b);
+        sb_buf_free(&req);
+    }
+    target_result(t, 0, b.data, b.len);
+    sb_buf_free(&b);
+    coord_settle(rq);
+}
+
+static void send_failed(ctarget *t, int rc)
+{
+    target_result(t, rc, NULL, 0);
+}
+
+static int start_local(ctarget *t)
+{
+    creq *rq = t->req;
+    t->timer = rq->c->io->timer_start(rq->c->io->ctx, 0, on_local, t);
+    if (!t->timer)
+        return SB_ENOMEM;
+    t->state = CT_TIMER;
+    rq->pending++;
+    return 0;
+}
+
+static int start_rpc(ctarget *t, int type, const uint8_t *body, size_t len, uint32_t timeout)
+{
+    creq *rq = t->req;
+    int rc = sb_rpc_call(rq->c->rpc, &t->ep, type, body, len, timeout, on_rpc, t, &t->rpc_id);
+    if (rc)
+        return rc;
+    t->state = CT_RPC;
+    rq->pending++;
+    return 0;
+}
+
+/* Reads stop at the first failure that finishes the request. */
+static int stop_sending(creq *rq)
+{
+    return rq->finished && rq->kind != RQ_WRITE;
+}
+
+void coord_send_mutations(creq *rq, cphase *ph, uint32_t timeout_ms)
+{
+    sb_coord *c = rq->c;
+    for (int i = 0; i < ph->nt && !stop_sending(rq); i++) {
+        ctarget *t = &ph->t[i];
+        if (t->state != CT_IDLE)
+            continue;
+        int rc;
+        if (t->local) {
+            rc = c->io->st->apply(c->io->st_ctx, t->muts, t->nmuts, on_apply, t);
+            if (!rc) {
+                t->state = CT_APPLY;
+                rq->pending++;
+            }
+        } else {
+            sb_buf_reset(&c->scratch);
+            rc = sb_mutation_encode(&c->scratch, t->muts, t->nmuts);
+            if (!rc)
+                rc = start_rpc(t, SB_MSG_MUTATION, c->scratch.data, c->scratch.len, timeout_ms);
+        }
+        if (rc) {
+            t->state = CT_FAILED;
+            send_failed(t, rc);
+        }
+    }
+}
+
+void coord_send_reads(creq *rq, cphase *ph, uint32_t timeout_ms)
+{
+    sb_coord *c = rq->c;
+    for (int i = 0; i < ph->nt && !stop_sending(rq); i++) {
+        ctarget *t = &ph->t[i];
+        int rc;
+        if (t->local) {
+            rc = start_local(t);
+        } else {
+            sb_buf_reset(&c->scratch);
+            rc = sb_buf_putc(&c->scratch, t->want_digest ? COORD_READ_DIGEST : 0);
+            if (!rc)
+                rc = sb_buf_append(&c->scratch, ph->qbody.data, ph->qbody.len);
+            if (!rc)
+                rc = start_rpc(t, SB_MSG_READ, c->scratch.data, c->scratch.len, timeout_ms);
+        }
+        if (rc) {
+            t->state = CT_FAILED;
+            send_failed(t, rc);
+        }
+    }
+}
+
+/* --- writes ------------------------------------------------------------------- */
+
+static void write_result(ctarget *t, int status);
+static void truncate_result(ctarget *t, int status);
+
+/* Routes an answer (or a failure) of a target to its phase's logic. */
+static void target_result(ctarget *t, int status, const uint8_t *body, size_t len)
+{
+    int kind = t->ph->kind;
+    if (kind == PH_DIGEST || kind == PH_DATA) {
+        coord_read_on_response(t, status, body, len);
+        return;
+    }
+    if (status == 0)
+        status = sb_coord_status_decode(body, len);
+    if (kind == PH_WRITE)
+        write_result(t, status);
+    else if (kind == PH_REPAIR)
+        coord_read_on_repair_ack(t, status);
+    else
+        truncate_result(t, status);
+}
+
+/* How many acknowledgements of group g count for the level; *ok when
+ * they satisfy it. */
+static int group_received(creq *rq, const cgroup *g, int *ok)
+{
+    const sb_repl *p = &rq->repls[g->repl].p;
+    ctarget *ts = rq->phases ? rq->cur->t : NULL;
+    sb_coord *c = rq->c;
+    if (each_quorum_nts(rq, p)) {
+        int recv = 0;
+        *ok = 1;
+        for (int d = 0; d < p->ndcs; d++) {
+            if (p->dcs[d].rf <= 0)
+                continue;
+            int need = quorum(p->dcs[d].rf), got = 0;
+            for (int i = 0; i < g->ntg; i++) {
+                const ctarget *t = &ts[g->tg[i]];
+                if (t->acked && strcmp(t->dc, p->dcs[d].dc) == 0)
+                    got++;
+            }
+            recv += got < need ? got : need;
+            if (got < need)
+                *ok = 0;
+        }
+        return recv;
+    }
+    int recv = 0;
+    for (int i = 0; i < g->ntg; i++) {
+        const ctarget *t = &ts[g->tg[i]];
+        if (is_local_cl(rq->cl) && strcmp(t->dc, c->local_dc) != 0)
+            continue;
+        if (t->acked || (rq->cl == SB_CL_ANY && t->hint_durable))
+            recv++;
+    }
+    *ok = recv >= g->blockfor;
+    return recv;
+}
+
+static void write_check(creq *rq)
+{
+    if (rq->finished)
+        return;
+    for (int i = 0; i < rq->ngroups; i++) {
+        int ok;
+        group_received(rq, &rq->groups[i], &ok);
+        if (!ok)
+            return;
+    }
+    coord_finish(rq, 0, "ok");
+}
+
+static void on_hint_durable(void *arg, int status)
+{
+    ctarget *t = arg;
+    creq *rq = t->req;
+    t->state = CT_FAILED;
+    rq->pending--;
+    if (!rq->c) {
+        if (rq->pending == 0)
+            req_free(rq);
+        return;
+    }
+    if (status == 0) {
+        t->hint_durable = 1;
+        write_check(rq);
+    }
+    coord_settle(rq);
+}
+
+/* A replica that is down or did not acknowledge gets a hint (the local
+ * node never hints itself). */
+static void hint(ctarget *t)
+{
+    creq *rq = t->req;
+    sb_coord *c = rq->c;
+    if (!c->h || t->local || t->nmuts == 0)
+        return;
+    int any = rq->cl == SB_CL_ANY && !rq->finished;
+    int rc = sb_hints_store(c->h, &t->ep, t->muts, t->nmuts, any ? on_hint_durable : NULL,
+                            any ? t : NULL);
+    if (rc) {
+        char e[SB_EP_STRLEN];
+        SB_DEBUG("coord", "hint refused", "target=%s err=%s", sb_ep_str(&t->ep, e), sb_errname(rc));
+        return;
+    }
+    c->stats.hints_written++;
+    if (any) {
+        t->state = CT_HINT;
+        rq->pending++;
+    }
+}
+
+static void write_result(ctarget *t, int status)
+{
+    creq *rq = t->req;
+    if (status == 0) {
+        t->state = CT_DONE;
+        t->acked = 1;
+        write_check(rq);
+        return;
+    }
+    t->state = CT_FAILED;
+    hint(t);
+}
+
+static void write_on_timeout(creq *rq)
+{
+    if (!rq->finished) {
+        int minrecv = -1, bf = 0;
+        for (int i = 0; i < rq->ngroups; i++) {
+            int ok, r = group_received(rq, &rq->groups[i], &ok);
+            if (!ok && (minrecv < 0 || r < minrecv)) {
+                minrecv = r;
+                bf = rq->groups[i].blockfor;
+            }
+        }
+        rq->res.received = minrecv < 0 ? 0 : minrecv;
+        rq->res.required = bf;
+        coord_finish(rq, SB_ETIMEOUT,
+                     "Operation timed out - received only %d responses of %d required (%s)",
+                     rq->res.received, bf, cl_name(rq->cl));
+    }
+    /* Replicas that did not answer in time get a hint. */
+    cphase *ph = rq->cur;
+    for (int i = 0; ph && i < ph->nt; i++) {
+        ctarget *t = &ph->t[i];
+        if (t->state != CT_RPC)
+            continue;
+        sb_rpc_cancel(rq->c->rpc, t->rpc_id);
+        rq->pending--;
+        t->state = CT_FAILED;
+        hint(t);
+    }
+}
+
+static int find_target(cphase *ph, int *nt, const creplica *r)
+{
+    for (int i = 0; i < *nt; i++)
+        if (sb_ep_eq(&ph->t[i].ep, &r->ep))
+            return i;
+    ctarget *t = &ph->t[*nt];
+    t->ep = r->ep;
+    t->dc = r->dc;
+    t->local = r->local;
+    t->up = r->up;
+    return (*nt)++;
+}
+
+static int find_group(creq *rq, int repl, const int *tg, int ntg)
+{
+    for (int i = 0; i < rq->ngroups; i++) {
+        cgroup *g = &rq->groups[i];
+        if (g->repl == repl && g->ntg == ntg && memcmp(g->tg, tg, sizeof(int) * ntg) == 0)
+            return i;
+    }
+    cgroup *g = &rq->groups[rq->ngroups];
+    g->repl = repl;
+    g->ntg = ntg;
+    memcpy(g->tg, tg, sizeof(int) * ntg);
+    return rq->ngroups++;
+}
+
+/* Availability of a group before anything is sent. */
+static int group_available(creq *rq, cgroup *g)
+{
+    const sb_repl *p = &rq->repls[g->repl].p;
+    ctarget *ts = rq->cur->t;
+    sb_coord *c = rq->c;
+    if (rq->cl == SB_CL_ANY && c->h && g->ntg > 0)
+        return 1;
+    if (each_quorum_nts(rq, p)) {
+        for (int d = 0; d < p->ndcs; d++) {
+            if (p->dcs[d].rf <= 0)
+                continue;
+            int need = quorum(p->dcs[d].rf), alive = 0;
+            for (int i = 0; i < g->ntg; i++)
+                if (ts[g->tg[i]].up && strcmp(ts[g->tg[i]].dc, p->dcs[d].dc) == 0)
+                    alive++;
+            if (alive < need) {
+                unavailable(rq, need, alive);
+                return 0;
+            }
+        }
+        return 1;
+    }
+    if (g->ntg == 0) {
+        unavailable(rq, g->blockfor, 0);
+        return 0;
+    }
+    int alive = 0;
+    for (int i = 0; i < g->ntg; i++) {
+        const ctarget *t = &ts[g->tg[i]];
+        if (t->up && (!is_local_cl(rq->cl) || strcmp(t->dc, c->local_dc) == 0))
+            alive++;
+    }
+    if (alive < g->blockfor) {
+        unavailable(rq, g->blockfor, alive);
+        return 0;
+    }
+    return 1;
+}
+
+/* Copies the entries (into one block) so that the caller's may go. */
+static int copy_entries(creq *rq, const sb_raw_mut *m, size_t n)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += 16 + m[i].e.klen + m[i].e.vlen;
+    rq->ents = calloc(n ? n : 1, sizeof(*rq->ents));
+    uint8_t *p = coord_arena(rq, total ? total : 1);
+    if (!rq->ents || !p)
+        return SB_ENOMEM;
+    for (size_t i = 0; i < n; i++) {
+        sb_raw_mut *d = &rq->ents[i];
+        memcpy(p, m[i].table_id, 16);
+        d->table_id = p;
+        p += 16;
+        if (m[i].e.klen)
+            memcpy(p, m[i].e.key, m[i].e.klen);
+        d->e.key = p;
+        d->e.klen = m[i].e.klen;
+        p += m[i].e.klen;
+        if (m[i].e.vlen)
+            memcpy(p, m[i].e.val, m[i].e.vlen);
+        d->e.val = p;
+        d->e.vlen = m[i].e.vlen;
+        p += m[i].e.vlen;
+    }
+    rq->nents = n;
+    return 0;
+}
+
+static void write_start(creq *rq, const sb_raw_mut *m, size_t n)
+{
+    sb_coord *c = rq->c;
+    int nnodes = sb_ring_nnodes(rq->ring) + 1;
+    int *eg = NULL;
+    cphase *ph = NULL;
+    if (copy_entries(rq, m, n) || !(eg = calloc(n ? n : 1, sizeof(int))) ||
+        !(rq->groups = calloc(n ? n : 1, sizeof(*rq->groups))) ||
+        !(ph = coord_phase_new(rq, PH_WRITE, nnodes))) {
+        coord_finish(rq, SB_ESERVER, "out of memory");
+        goto out;
+    }
+    int nt = 0;
+    for (size_t i = 0; i < n; i++) {
+        const sb_raw_mut *e = &rq->ents[i];
+        sb_repl *p;
+        int ri = coord_lookup_repl(rq, e->table_id, &p);
+        if (ri < 0) {
+            coord_table_unknown(rq, ri, e->table_id);
+            goto out;
+        }
+        creplica reps[SB_MAX_REPLICAS];
+        int nr = coord_replicas(rq, p, sb_raw_token(e->e.key, e->e.klen), reps, 0);
+        int tg[SB_MAX_REPLICAS];
+        for (int k = 0; k < nr; k++)
+            tg[k] = find_target(ph, &nt, &reps[k]);
+        eg[i] = find_group(rq, ri, tg, nr);
+        cgroup *g = &rq->groups[eg[i]];
+        g->blockfor = sb_coord_blockfor(rq->ring, p, NULL, 0, rq->cl, c->local_dc);
+    }
+    ph->nt = nt; /* the rest of the array stays unused */
+    for (int i = 0; i < rq->ngroups; i++)
+        if (!group_available(rq, &rq->groups[i]))
+            goto out;
+    /* Each target gets the entries of every group it belongs to. */
+    for (int ti = 0; ti < nt; ti++) {
+        ctarget *t = &ph->t[ti];
+        size_t cnt = 0;
+        for (int pass = 0; pass < 2; pass++) {
+            for (size_t i = 0; i < n; i++) {
+                cgroup *g = &rq->groups[eg[i]];
+                for (int k = 0; k < g->ntg; k++)
+                    if (g->tg[k] == ti) {
+                        if (pass)
+                            t->muts[t->nmuts++] = rq->ents[i];
+                        else
+                            cnt++;
+                        break;
+                    }
+            }
+            if (!pass && !(t->muts = calloc(cnt ? cnt : 1, sizeof(*t->muts)))) {
+                coord_finish(rq, SB_ESERVER, "out of memory");
+                goto out;
+            }
+        }
+    }
+    for (int ti = 0; ti < nt; ti++)
+        if (!ph->t[ti].up) {
+            ph->t[ti].state = CT_FAILED;
+            hint(&ph->t[ti]);
+        }
+    coord_send_mutations(rq, ph, c->o.write_timeout_ms);
+    if (n == 0)
+        coord_finish(rq, 0, "ok (nothing to write)");
+out:
+    free(eg);
+}
+
+static int valid_cl(int cl)
+{
+    return cl >= SB_CL_ANY && cl <= SB_CL_LOCAL_ONE;
+}
+
+int sb_coord_write(sb_coord *c, const sb_raw_mut *m, size_t n, int cl, const char *write_type,
+                   sb_coord_write_cb cb, void *arg)
+{
+    if (!valid_cl(cl) || cl == SB_CL_SERIAL || cl == SB_CL_LOCAL_SERIAL)
+        return SB_EINVALID;
+    creq *rq = coord_req_new(c, RQ_WRITE, cl, c->o.write_timeout_ms);
+    if (!rq)
+        return SB_ENOMEM;
+    rq->wcb = cb;
+    rq->arg = arg;
+    rq->res.write_type = write_type;
+    write_start(rq, m, n);
+    rq->starting = 0;
+    coord_settle(rq);
+    return 0;
+}
+
+/* --- reads ------------------------------------------------------------------ */
+
+int sb_coord_read(sb_coord *c, const sb_rawq *q, int cl, sb_coord_read_cb cb, void *arg)
+{
+    if (!valid_cl(cl) || cl == SB_CL_ANY)
+        return SB_EINVALID;
+    int range = q->head_lo.len == 0;
+    creq *rq = coord_req_new(c, range ? RQ_RANGE : RQ_READ, cl,
+                             range ? c->o.range_timeout_ms : c->o.read_timeout_ms);
+    if (!rq)
+        return SB_ENOMEM;
+    rq->rcb = cb;
+    rq->arg = arg;
+    memcpy(rq->q.table_id, q->table_id, 16);
+    rq->q.reversed = q->reversed;
+    rq->q.max_entries = q->max_entries;
+    rq->q.max_bytes = q->max_bytes;
+    if (sb_buf_append(&rq->q.head_lo, q->head_lo.data, q->head_lo.len) ||
+        sb_buf_append(&rq->q.head_hi, q->head_hi.data, q->head_hi.len) ||
+        sb_buf_append(&rq->q.lo, q->lo.data, q->lo.len) ||
+        sb_buf_append(&rq->q.hi, q->hi.data, q->hi.len))
+        coord_finish(rq, SB_ESERVER, "out of memory");
+    else if (range)
+        coord_range_start(rq);
+    else
+        coord_read_start(rq);
+    rq->starting = 0;
+    coord_settle(rq);
+    return 0;
+}
+
+/* --- truncate --------------------------------------------------------------- */
+
+static void truncate_result(ctarget *t, int status)
+{
+    creq *rq = t->req;
+    cphase *ph = t->ph;
+    if (status == 0 || status == SB_ENOTFOUND) {
+        /* A node that does not know the table has nothing to truncate. */
+        t->state = CT_DONE;
+        if (++ph->nresp == ph->nt)
+            coord_finish(rq, 0, "ok");
+        return;
+    }
+    if (status == SB_ETIMEOUT || status == SB_ECLOSED)
+        return; /* the request's timer decides */
+    char e[SB_EP_STRLEN];
+    coord_finish(rq, SB_ESERVER, "truncate failed on %s: %s", sb_ep_str(&t->ep, e),
+                 sb_strerror(status));
+}
+
+int sb_coord_truncate(sb_coord *c, const uint8_t table_id[16], sb_coord_write_cb cb, void *arg)
+{
+    creq *rq = coord_req_new(c, RQ_TRUNCATE, SB_CL_ALL, c->o.truncate_timeout_ms);
+    if (!rq)
+        return SB_ENOMEM;
+    rq->wcb = cb;
+    rq->arg = arg;
+    rq->res.write_type = "TRUNCATE";
+    memcpy(rq->q.table_id, table_id, 16);
+    sb_repl *p;
+    int rc = coord_lookup_repl(rq, table_id, &p);
+    int nn = sb_ring_nnodes(rq->ring);
+    cphase *ph = NULL;
+    if (rc < 0) {
+        coord_table_unknown(rq, rc, table_id);
+    } else if (!(ph = coord_phase_new(rq, PH_TRUNCATE, nn + 1))) {
+        coord_finish(rq, SB_ESERVER, "out of memory");
+    } else {
+        int nt = 0, alive = 0, self_in = 0;
+        for (int i = 0; i < nn; i++) {
+            const sb_ring_node *nd = sb_ring_node_at(rq->ring, i);
+            creplica r = {nd->ep, nd->dc, sb_ep_eq(&nd->ep, &c->self), 0};
+            r.up = r.local || sb_gossip_is_up(c->g, &nd->ep);
+            self_in |= r.local;
+            find_target(ph, &nt, &r);
+        }
+        if (!self_in) {
+            creplica r = {c->self, c->local_dc, 1, 1};
+            find_target(ph, &nt, &r);
+        }
+        ph->nt = nt;
+        for (int i = 0; i < nt; i++)
+            alive += ph->t[i].up;
+        if (alive < nt) {
+            unavailable(rq, nt, alive);
+        } else {
+            for (int i = 0; i < nt && !rq->finished; i++) {
+                ctarget *t = &ph->t[i];
+                rc = t->local
+                         ? start_local(t)
+                         : start_rpc(t, SB_MSG_TRUNCATE, table_id, 16, c->o.truncate_timeout_ms);
+                if (rc) {
+                    t->state = CT_FAILED;
+                    truncate_result(t, rc);
+                }
+            }
+        }
+    }
+    rq->starting = 0;
+    coord_settle(rq);
+    return 0;
+}
+
+/* --- the request timer ------------------------------------------------------- */
+
+static void on_req_timeout(void *arg)
+{
+    creq *rq = arg;
+    rq->timer = NULL;
+    if (rq->kind == RQ_WRITE) {
+        write_on_timeout(rq);
+    } else if (rq->kind == RQ_TRUNCATE) {
+        int got = rq->cur ? rq->cur->nresp : 0;
+        rq->res.received = got;
+        rq->res.required = rq->cur ? rq->cur->nt : 0;
+        coord_finish(rq, SB_ETIMEOUT, "Truncate timed out - received %d of %d responses", got,
+                     rq->res.required);
+    } else {
+        coord_read_on_timeout(rq);
+    }
+    coord_settle(rq);
+}
