@@ -6,6 +6,14 @@
  * connection. It also installs the executor's virtual-table provider for
  * the system tables drivers read on connect (system.local, system.peers,
  * system.peers_v2, system_schema.*), see docs/cql-protocol.md.
+ *
+ * Events: connections that sent REGISTER get EVENT frames (stream -1) for
+ * the types they asked for: TOPOLOGY_CHANGE (NEW_NODE when a peer first
+ * owns tokens, REMOVED_NODE when it leaves) and STATUS_CHANGE (UP, DOWN)
+ * from gossip, addressed by the node's CQL address; SCHEMA_CHANGE for
+ * every keyspace or table created, altered or dropped, whether by this
+ * node's CQL, its HTTP API or a schema pulled from a peer (the server
+ * diffs the schema whenever its version changes).
  */
 #ifndef SB_CQLPROTO_H
 #define SB_CQLPROTO_H
@@ -18,6 +26,7 @@
 #include "storage/store.h"
 
 typedef struct sb_cqlproto sb_cqlproto;
+struct sb_cluster;
 
 typedef struct sb_cqlproto_opts {
     size_t max_frame_bytes; /* body limit; larger frames are refused
@@ -25,6 +34,18 @@ typedef struct sb_cqlproto_opts {
     int max_inflight;       /* requests in flight per connection before
                                Overloaded errors; default 4096 */
     int max_connections;    /* default 1024 */
+    /* The node's cluster (borrowed; must outlive the server's stop, and
+     * the gossip listener the server registers stays registered until the
+     * cluster is freed: after stop it does nothing). NULL = a single node:
+     * no peers, no topology or status events. With a cluster,
+     * system.local/peers come from gossip and registered connections get
+     * TOPOLOGY_CHANGE and STATUS_CHANGE events. */
+    struct sb_cluster *cluster;
+    /* system.local.schema_version (a content hash, equal on every node
+     * once schemas agree); NULL = the store's schema version. 0 or a
+     * negative code (then the store's version is reported). */
+    int (*schema_version)(void *arg, uint8_t out[16]);
+    void *schema_version_arg;
 } sb_cqlproto_opts;
 
 void sb_cqlproto_opts_default(sb_cqlproto_opts *o);

@@ -747,3 +747,32 @@ int sb_cqlframe_put_prepared(sb_buf *b, int16_t stream, const sb_cql_prepared *p
     }
     return finish(b, off, rc);
 }
+
+/* --- events ------------------------------------------------------------- */
+
+int sb_cqlframe_put_event_node(sb_buf *b, const char *type, const char *change, const uint8_t *ip,
+                               int iplen, int port)
+{
+    if (iplen != 4 && iplen != 16)
+        return SB_EINVAL;
+    size_t off = sb_cqlframe_begin(b, -1, SB_CQLOP_EVENT, 0);
+    int rc = sb_cql_put_string(b, type);
+    rc = rc ? rc : sb_cql_put_string(b, change);
+    rc = rc ? rc : sb_buf_putc(b, (uint8_t)iplen);
+    rc = rc ? rc : sb_buf_append(b, ip, (size_t)iplen);
+    rc = rc ? rc : sb_buf_put_u32be(b, (uint32_t)port);
+    return finish(b, off, rc);
+}
+
+int sb_cqlframe_put_event_schema(sb_buf *b, const char *change, const char *target,
+                                 const char *keyspace, const char *name)
+{
+    size_t off = sb_cqlframe_begin(b, -1, SB_CQLOP_EVENT, 0);
+    int rc = sb_cql_put_string(b, "SCHEMA_CHANGE");
+    rc = rc ? rc : sb_cql_put_string(b, change);
+    rc = rc ? rc : sb_cql_put_string(b, target);
+    rc = rc ? rc : sb_cql_put_string(b, keyspace);
+    if (!rc && strcmp(target, "KEYSPACE") != 0)
+        rc = sb_cql_put_string(b, name ? name : "");
+    return finish(b, off, rc);
+}

@@ -187,4 +187,16 @@ int sb_cqlframe_put_result(sb_buf *b, int16_t stream, const sb_cql_result *r, in
  * metadata. */
 int sb_cqlframe_put_prepared(sb_buf *b, int16_t stream, const sb_cql_prepared *p);
 
+/* EVENT frames (stream -1), protocol v4 section 4.2.6. */
+/* TOPOLOGY_CHANGE (NEW_NODE, REMOVED_NODE, MOVED_NODE) or STATUS_CHANGE
+ * (UP, DOWN) for the node whose CQL address is ip (iplen 4 or 16) and
+ * port, sent as an [inet]. 0, SB_EINVAL (bad iplen) or SB_ENOMEM. */
+int sb_cqlframe_put_event_node(sb_buf *b, const char *type, const char *change, const uint8_t *ip,
+                               int iplen, int port);
+/* SCHEMA_CHANGE: change ("CREATED", "UPDATED", "DROPPED"), target
+ * ("KEYSPACE", "TABLE", "TYPE"), keyspace, and name unless the target is
+ * KEYSPACE. 0 or SB_ENOMEM. */
+int sb_cqlframe_put_event_schema(sb_buf *b, const char *change, const char *target,
+                                 const char *keyspace, const char *name);
+
 #endif

@@ -25,13 +25,25 @@
  * touches freed memory. Once the handle is closing (conn.closed) responses
  * are dropped. The server itself is refcounted the same way by its
  * listener and its connections.
+ *
+ * Events (see events.h for what is sent when): a connection's REGISTER
+ * sets its event mask; EVENT frames go into conn.out like responses. The
+ * gossip listener cannot be unregistered (gossip.h has no such call), so
+ * it is given a small context that outlives the server: stop clears its
+ * server pointer, after which the listener does nothing. Retired contexts
+ * stay on a static list until exit. Schema: whenever the store's schema
+ * version differs from the last one seen (checked after every DDL result
+ * and every SCHEMA_POLL_MS, which catches HTTP DDL and schemas pulled from
+ * peers), the new schema is diffed against a snapshot of the old.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "cluster/cluster.h"
 #include "cqlproto/cqlproto.h"
+#include "cqlproto/events.h"
 #include "cqlproto/frame.h"
 #include "cqlproto/systables.h"
 #include "util/err.h"
@@ -39,8 +51,17 @@
 
 /* Stop reading from a client whose responses pile up unread. */
 #define OUT_HIGH_WATER (64u << 20)
+/* How often the schema version is compared with the last one seen. */
+#define SCHEMA_POLL_MS 250
 
 typedef struct conn conn;
+
+/* The gossip listener's argument; outlives the server (see the notes). */
+typedef struct evctx {
+    sb_cqlproto *srv; /* NULL once stopped */
+    struct evctx *next;
+} evctx;
+static evctx *g_retired; /* keeps retired contexts reachable */
 
 struct sb_cqlproto {
     uv_loop_t *loop;
@@ -51,8 +72,14 @@ struct sb_cqlproto {
     sb_cqlproto_opts opts;
     conn *conns; /* doubly linked */
     int nconns;
-    int refs; /* listener + connections */
+    int refs; /* listener + schema timer + connections */
     int stopping;
+    /* events */
+    evctx *ev; /* NULL without a cluster */
+    cqlp_topo topo;
+    uv_timer_t schema_timer;
+    uint8_t schema_seen[16];
+    cqlp_schema_snap *schema_snap;
 };
 
 struct conn {
@@ -71,6 +98,7 @@ struct conn {
     int dispatching; /* gather responses; flush at the end */
     int close_after_write;
     int reading;
+    int events; /* CQLP_EV_* registered for */
     int inflight;
     size_t writes_pending_bytes;
 };
@@ -92,6 +120,9 @@ void sb_cqlproto_opts_default(sb_cqlproto_opts *o)
     o->max_frame_bytes = 16u << 20;
     o->max_inflight = 4096;
     o->max_connections = 1024;
+    o->cluster = NULL;
+    o->schema_version = NULL;
+    o->schema_version_arg = NULL;
 }
 
 static const char *const g_compressions[] = {"lz4", "snappy"};
@@ -103,6 +134,8 @@ static void srv_unref(sb_cqlproto *s)
     if (--s->refs > 0)
         return;
     cqlp_systables_free(s->sys);
+    cqlp_topo_free(&s->topo);
+    cqlp_schema_snap_free(s->schema_snap);
     free(s);
 }
 
@@ -248,6 +281,97 @@ static void send_result(conn *c, int16_t stream, const sb_cql_result *r, int ski
     sent(c, start, sb_cqlframe_put_result(&c->out, stream, r, skip_metadata));
 }
 
+/* --------------------------------------------------------------- events */
+
+/* Appends one encoded EVENT frame to every connection registered for
+ * type. */
+static void push_event(sb_cqlproto *s, int type, const sb_buf *frame)
+{
+    for (conn *c = s->conns; c; c = c->next) {
+        if (c->closed || !(c->events & type))
+            continue;
+        size_t start = c->out.len;
+        sent(c, start, sb_buf_append(&c->out, frame->data, frame->len) != 0 ? SB_ENOMEM : 0);
+    }
+}
+
+static void on_node_event(void *arg, int type, const char *change, const sb_ep *addr)
+{
+    sb_cqlproto *s = arg;
+    char eps[SB_EP_STRLEN];
+    const char *name = type == CQLP_EV_TOPOLOGY ? "TOPOLOGY_CHANGE" : "STATUS_CHANGE";
+    SB_INFO("cqlproto", "event", "type=%s change=%s node=%s", name, change, sb_ep_str(addr, eps));
+    sb_buf f;
+    sb_buf_init(&f);
+    if (sb_cqlframe_put_event_node(&f, name, change, addr->ip, addr->family == 6 ? 16 : 4,
+                                   addr->port) == 0)
+        push_event(s, type, &f);
+    sb_buf_free(&f);
+}
+
+static void on_gossip(void *arg, int event, const sb_member *m)
+{
+    evctx *x = arg;
+    if (!x->srv || x->srv->stopping)
+        return;
+    cqlp_topo_event(&x->srv->topo, event, m, on_node_event, x->srv);
+}
+
+static void on_schema_event(void *arg, const char *change, const char *target, const char *ks,
+                            const char *name)
+{
+    sb_cqlproto *s = arg;
+    SB_INFO("cqlproto", "event", "type=SCHEMA_CHANGE change=%s target=%s keyspace=%s name=%s",
+            change, target, ks, name ? name : "");
+    sb_buf f;
+    sb_buf_init(&f);
+    if (sb_cqlframe_put_event_schema(&f, change, target, ks, name) == 0)
+        push_event(s, CQLP_EV_SCHEMA, &f);
+    sb_buf_free(&f);
+}
+
+/* Diffs the schema against the last snapshot if its version moved. */
+static void schema_check(sb_cqlproto *s)
+{
+    const sb_schema *sc = sb_store_schema(s->store);
+    if (s->stopping || (s->schema_snap && !memcmp(sc->version, s->schema_seen, 16)))
+        return;
+    cqlp_schema_snap *snap = cqlp_schema_snap_new(sc);
+    if (!snap)
+        return; /* out of memory: the next check retries */
+    if (s->schema_snap)
+        cqlp_schema_diff(s->schema_snap, snap, on_schema_event, s);
+    cqlp_schema_snap_free(s->schema_snap);
+    s->schema_snap = snap;
+    memcpy(s->schema_seen, sc->version, 16);
+}
+
+static void on_schema_timer(uv_timer_t *t)
+{
+    schema_check(t->data);
+}
+
+static void do_register(conn *c, int16_t stream, const sb_cqlmsg *m)
+{
+    int mask = 0;
+    for (int i = 0; i < m->nopts; i++) {
+        int t = cqlp_event_type(m->keys[i]);
+        if (!t) {
+            char msg[300];
+            snprintf(msg, sizeof msg,
+                     "Invalid value '%.200s' for Event.Type (expected TOPOLOGY_CHANGE, "
+                     "STATUS_CHANGE or SCHEMA_CHANGE)",
+                     m->keys[i]);
+            send_error(c, stream, SB_CQL_ERR_PROTOCOL, msg);
+            return;
+        }
+        mask |= t;
+    }
+    c->events |= mask;
+    size_t start = c->out.len;
+    sent(c, start, sb_cqlframe_put_ready(&c->out, stream));
+}
+
 /* ------------------------------------------------------------- requests */
 
 static void on_result(void *arg, sb_cql_result *res)
@@ -255,6 +379,8 @@ static void on_result(void *arg, sb_cql_result *res)
     req *q = arg;
     conn *c = q->c;
     send_result(c, q->stream, res, q->skip_metadata);
+    if (res->kind == SB_CQL_RESULT_SCHEMA_CHANGE)
+        schema_check(c->srv); /* push the events now, not at the next poll */
     sb_cql_result_free(res);
     c->inflight--;
     free(q);
@@ -504,11 +630,9 @@ static void dispatch(conn *c, const sb_cqlframe_hdr *h, const uint8_t *body, siz
         else
             do_startup(c, h->stream, &m);
         break;
-    case SB_CQLOP_REGISTER: {
-        size_t start = c->out.len;
-        sent(c, start, sb_cqlframe_put_ready(&c->out, h->stream));
+    case SB_CQLOP_REGISTER:
+        do_register(c, h->stream, &m);
         break;
-    }
     case SB_CQLOP_QUERY:
         do_query(c, h->stream, &m);
         break;
@@ -657,6 +781,42 @@ static void on_listener_close(uv_handle_t *h)
     srv_unref(h->data);
 }
 
+/* Until src/cluster/cluster.c lands the symbol may be missing: a weak
+ * reference keeps the program linking (NULL then: no cluster). */
+#pragma weak sb_cluster_gossip
+
+/* Reads peers and events from the cluster's gossip. */
+static int attach_cluster(sb_cqlproto *s, char *errmsg)
+{
+    sb_gossip *g = s->opts.cluster && sb_cluster_gossip ? sb_cluster_gossip(s->opts.cluster) : NULL;
+    cqlp_systables_set_cluster(s->sys, g, s->opts.schema_version, s->opts.schema_version_arg);
+    if (!g)
+        return 0;
+    for (int i = 0; i < sb_gossip_nmembers(g); i++)
+        cqlp_topo_seed(&s->topo, sb_gossip_member(g, i));
+    if (!(s->ev = calloc(1, sizeof *s->ev)))
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    s->ev->srv = s;
+    int rc = sb_gossip_on_event(g, on_gossip, s->ev);
+    if (rc) {
+        free(s->ev);
+        s->ev = NULL;
+        return sb_seterr(errmsg, rc, "cannot listen to gossip events: %s", sb_strerror(rc));
+    }
+    return 0;
+}
+
+/* The listener stays registered with gossip: retire its context. */
+static void detach_cluster(sb_cqlproto *s)
+{
+    if (!s->ev)
+        return;
+    s->ev->srv = NULL;
+    s->ev->next = g_retired;
+    g_retired = s->ev;
+    s->ev = NULL;
+}
+
 int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_cql_engine *engine,
                       sb_store *store, const sb_config *cfg, const sb_cqlproto_opts *opts,
                       char *errmsg)
@@ -684,15 +844,29 @@ int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_c
         free(s);
         return rv;
     }
+    if ((rv = attach_cluster(s, errmsg)) != 0) {
+        cqlp_systables_free(s->sys);
+        cqlp_topo_free(&s->topo);
+        free(s);
+        return rv;
+    }
+    s->schema_snap = cqlp_schema_snap_new(sb_store_schema(store));
+    memcpy(s->schema_seen, sb_store_schema(store)->version, 16);
+    uv_timer_init(loop, &s->schema_timer);
+    s->schema_timer.data = s;
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
-    s->refs = 1;
+    s->refs = 2; /* listener, timer */
     if ((rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0)) != 0 ||
         (rv = uv_listen((uv_stream_t *)&s->listener, 511, on_connection)) != 0) {
         sb_seterr(errmsg, SB_EIO, "cannot listen on %s (CQL): %s", addr, uv_strerror(rv));
+        s->stopping = 1;
+        detach_cluster(s);
+        uv_close((uv_handle_t *)&s->schema_timer, on_listener_close);
         uv_close((uv_handle_t *)&s->listener, on_listener_close);
         return SB_EIO;
     }
+    uv_timer_start(&s->schema_timer, on_schema_timer, SCHEMA_POLL_MS, SCHEMA_POLL_MS);
     sb_cql_vtables vt;
     cqlp_systables_vtables(s->sys, &vt);
     sb_cql_engine_set_vtables(engine, &vt);
@@ -706,7 +880,11 @@ void sb_cqlproto_stop(sb_cqlproto *s)
     if (!s || s->stopping)
         return;
     s->stopping = 1;
+    detach_cluster(s);
+    cqlp_systables_set_cluster(s->sys, NULL, NULL, NULL);
     sb_cql_engine_set_vtables(s->engine, NULL);
+    uv_timer_stop(&s->schema_timer);
+    uv_close((uv_handle_t *)&s->schema_timer, on_listener_close);
     for (conn *c = s->conns; c; c = c->next)
         conn_close(c);
     uv_close((uv_handle_t *)&s->listener, on_listener_close);

@@ -10,6 +10,12 @@
  * The system keyspaces describe themselves in system_schema as Cassandra's
  * do (LocalStrategy).
  *
+ * With a cluster (cqlp_systables_set_cluster), system.local reports the
+ * node's gossiped tokens and addresses, and system.peers / peers_v2 have
+ * one row per other member that owns tokens, read from gossip on each
+ * scan; without one they are a single node's (one token derived from the
+ * host id, no peers).
+ *
  * The host id is created once, stored as DATA/host_id (a uuid in text) and
  * read back on every start, so drivers see the same node across restarts.
  */
@@ -197,6 +203,9 @@ struct cqlp_systables {
     char rpc_host[SB_ADDR_MAX], listen_host[SB_ADDR_MAX];
     int rpc_port;
     char token[32];
+    sb_gossip *gossip; /* NULL: single node */
+    int (*schema_version)(void *arg, uint8_t out[16]);
+    void *schema_arg;
 };
 
 /* ---------------------------------------------------------------- setup */
@@ -456,9 +465,9 @@ static void rb_inet(rowb *r, const char *name, const char *host)
 static void rb_coll(rowb *r, const char *name, const char *const *s, int n)
 {
     int i = rb_col(r, name);
-    sb_value v[64];
-    if (n > 64)
-        n = 64;
+    sb_value v[SB_MAX_TOKENS + 8];
+    if (n > SB_MAX_TOKENS + 8)
+        n = SB_MAX_TOKENS + 8;
     for (int k = 0; k < n; k++)
         v[k] = (sb_value){(const uint8_t *)s[k], (int32_t)strlen(s[k])};
     char msg[SB_ERRMSG_SIZE];
@@ -536,31 +545,163 @@ static int json_to_pairs(const char *json, const char *class_prefix, const char 
 
 /* --------------------------------------------------------------- scans */
 
+static void rb_ep_ip(rowb *r, const char *name, const sb_ep *e)
+{
+    if (e->family == 4)
+        rb_bytes(r, name, e->ip, 4);
+    else if (e->family == 6)
+        rb_bytes(r, name, e->ip, 16);
+}
+
+static void rb_tokens(rowb *r, const char *name, const int64_t *t, int n)
+{
+    char text[SB_MAX_TOKENS][24];
+    const char *p[SB_MAX_TOKENS];
+    if (n > SB_MAX_TOKENS)
+        n = SB_MAX_TOKENS;
+    for (int i = 0; i < n; i++) {
+        snprintf(text[i], sizeof text[i], "%lld", (long long)t[i]);
+        p[i] = text[i];
+    }
+    rb_coll(r, name, p, n);
+}
+
+/* A member's CQL address; a wildcard (or unknown) one stands for its
+ * node-to-node IP, as Cassandra's broadcast_rpc_address does. */
+sb_ep cqlp_member_rpc(const sb_member *m)
+{
+    static const uint8_t zero[16];
+    sb_ep e = m->rpc;
+    if (e.family != 4 && e.family != 6) {
+        e = m->ep;
+        e.port = 9042;
+    } else if (!memcmp(e.ip, zero, e.family == 4 ? 4 : 16)) {
+        uint16_t port = e.port;
+        e = m->ep;
+        e.port = port;
+    }
+    return e;
+}
+
+int cqlp_member_is_peer(const sb_member *m)
+{
+    return !m->is_self && m->ntokens > 0 &&
+           (m->status == SB_STATUS_NORMAL || m->status == SB_STATUS_LEAVING ||
+            m->status == SB_STATUS_SHUTDOWN);
+}
+
 static int scan_local(cqlp_systables *st, rowb *r, sb_cql_emit_fn emit, void *ctx)
 {
+    const sb_member *self = st->gossip ? sb_gossip_self(st->gossip) : NULL;
+    if (self && self->ep.family == 0)
+        self = NULL;
     rb_text(r, "key", "local");
     rb_text(r, "bootstrapped", "COMPLETED");
-    rb_inet(r, "broadcast_address", st->listen_host);
     rb_text(r, "cluster_name", st->cluster_name);
     rb_text(r, "cql_version", "3.4.5");
-    rb_text(r, "data_center", st->dc);
-    rb_bytes(r, "host_id", st->host_id, 16);
-    rb_inet(r, "listen_address", st->listen_host);
     rb_text(r, "native_protocol_version", "4");
     rb_text(r, "partitioner", "org.apache.cassandra.dht.Murmur3Partitioner");
-    rb_text(r, "rack", st->rack);
     rb_text(r, "release_version", CQLP_RELEASE_VERSION);
-    rb_inet(r, "rpc_address", st->rpc_host);
-    rb_int(r, "rpc_port", st->rpc_port);
+    if (self) {
+        sb_ep rpc = cqlp_member_rpc(self);
+        rb_ep_ip(r, "broadcast_address", &self->ep);
+        rb_ep_ip(r, "listen_address", &self->ep);
+        rb_ep_ip(r, "rpc_address", &rpc);
+        rb_int(r, "rpc_port", rpc.port);
+        rb_text(r, "data_center", self->dc[0] ? self->dc : st->dc);
+        rb_text(r, "rack", self->rack[0] ? self->rack : st->rack);
+        rb_bytes(r, "host_id", self->host_id, 16);
+    } else {
+        rb_inet(r, "broadcast_address", st->listen_host);
+        rb_inet(r, "listen_address", st->listen_host);
+        rb_inet(r, "rpc_address", st->rpc_host);
+        rb_int(r, "rpc_port", st->rpc_port);
+        rb_text(r, "data_center", st->dc);
+        rb_text(r, "rack", st->rack);
+        rb_bytes(r, "host_id", st->host_id, 16);
+    }
     /* A store that never ran DDL has an all-zero version; report the uuid
      * Cassandra gives an empty schema instead (same on every node). */
     static const uint8_t zero[16], empty[16] = {0x59, 0xad, 0xb2, 0x4e, 0xf3, 0xcd, 0x3e, 0x02,
                                                 0x97, 0xf0, 0x5b, 0x39, 0x58, 0x27, 0x45, 0x3f};
-    const uint8_t *ver = sb_store_schema(st->store)->version;
+    uint8_t ver[16];
+    if (!st->schema_version || st->schema_version(st->schema_arg, ver) != 0)
+        memcpy(ver, sb_store_schema(st->store)->version, 16);
     rb_bytes(r, "schema_version", memcmp(ver, zero, 16) ? ver : empty, 16);
-    const char *toks[1] = {st->token};
-    rb_coll(r, "tokens", toks, 1);
+    if (self && self->ntokens > 0) {
+        rb_tokens(r, "tokens", self->tokens, self->ntokens);
+    } else {
+        const char *toks[1] = {st->token};
+        rb_coll(r, "tokens", toks, 1);
+    }
     return rb_emit(r, emit, ctx);
+}
+
+static int emit_peer(rowb *r, int v2, const sb_member *m, sb_cql_emit_fn emit, void *ctx)
+{
+    static const uint8_t zero[16];
+    sb_ep rpc = cqlp_member_rpc(m);
+    rb_reset(r);
+    rb_ep_ip(r, "peer", &m->ep);
+    rb_text(r, "data_center", m->dc);
+    rb_bytes(r, "host_id", m->host_id, 16);
+    rb_ep_ip(r, "preferred_ip", &m->ep);
+    rb_text(r, "rack", m->rack);
+    rb_text(r, "release_version",
+            m->release_version[0] ? m->release_version : CQLP_RELEASE_VERSION);
+    /* Unknown yet: null, which drivers skip when they wait for agreement. */
+    if (memcmp(m->schema_version, zero, 16) != 0)
+        rb_bytes(r, "schema_version", m->schema_version, 16);
+    rb_tokens(r, "tokens", m->tokens, m->ntokens);
+    if (v2) {
+        rb_int(r, "peer_port", m->ep.port);
+        rb_ep_ip(r, "native_address", &rpc);
+        rb_int(r, "native_port", rpc.port);
+        rb_int(r, "preferred_port", m->ep.port);
+    } else {
+        rb_ep_ip(r, "rpc_address", &rpc);
+    }
+    return rb_emit(r, emit, ctx);
+}
+
+int cqlp_scan_peers(cqlp_systables *st, int v2, const sb_member *const *members, int n,
+                    sb_cql_emit_fn emit, void *ctx)
+{
+    rowb r;
+    memset(&r, 0, sizeof r);
+    r.t = &st->tables[v2 ? T_PEERS_V2 : T_PEERS];
+    sb_buf_init(&r.buf);
+    sb_buf_init(&r.tmp);
+    int rc = 0;
+    for (int i = 0; i < n && !rc; i++)
+        if (cqlp_member_is_peer(members[i]))
+            rc = emit_peer(&r, v2, members[i], emit, ctx);
+    sb_buf_free(&r.buf);
+    sb_buf_free(&r.tmp);
+    return rc;
+}
+
+static int scan_gossip_peers(cqlp_systables *st, int v2, sb_cql_emit_fn emit, void *ctx)
+{
+    if (!st->gossip)
+        return 0; /* a single node has no peers */
+    int n = sb_gossip_nmembers(st->gossip);
+    const sb_member **list = calloc((size_t)(n > 0 ? n : 1), sizeof *list);
+    if (!list)
+        return SB_ENOMEM;
+    for (int i = 0; i < n; i++)
+        list[i] = sb_gossip_member(st->gossip, i);
+    int rc = cqlp_scan_peers(st, v2, list, n, emit, ctx);
+    free(list);
+    return rc;
+}
+
+void cqlp_systables_set_cluster(cqlp_systables *st, sb_gossip *g,
+                                int (*schema_version)(void *arg, uint8_t out[16]), void *arg)
+{
+    st->gossip = g;
+    st->schema_version = schema_version;
+    st->schema_arg = arg;
 }
 
 static const char *compaction_class(sb_compaction c)
@@ -767,7 +908,8 @@ static int vt_scan(void *arg, const sb_table *t, sb_cql_emit_fn emit, void *ctx,
         break;
     case T_PEERS:
     case T_PEERS_V2:
-        break; /* a single node has no peers */
+        rc = scan_gossip_peers(st, which == T_PEERS_V2, emit, ctx);
+        break;
     default:
         rc = scan_schema(st, which, &r, emit, ctx);
         break;

@@ -7,6 +7,7 @@
 #ifndef SB_CQLPROTO_SYSTABLES_H
 #define SB_CQLPROTO_SYSTABLES_H
 
+#include "cluster/gossip.h"
 #include "cql/cql.h"
 #include "node/config.h"
 #include "storage/store.h"
@@ -31,5 +32,29 @@ void cqlp_systables_vtables(cqlp_systables *st, sb_cql_vtables *vt);
 int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg);
 /* The persisted host id (16 bytes). */
 const uint8_t *cqlp_systables_host_id(const cqlp_systables *st);
+
+/* Makes the tables cluster-aware: system.local takes tokens, addresses,
+ * dc and rack from gossip's own member (once it has tokens), and
+ * system.peers / peers_v2 list the other members. schema_version, when
+ * not NULL, gives system.local.schema_version (the cluster's content hash
+ * of the schema); otherwise the store's version is reported. g (borrowed)
+ * must outlive st or be detached with g = NULL first. */
+void cqlp_systables_set_cluster(cqlp_systables *st, sb_gossip *g,
+                                int (*schema_version)(void *arg, uint8_t out[16]), void *arg);
+
+/* A member belongs in system.peers: not the local node, and it owns tokens
+ * (NORMAL, LEAVING, or a cleanly stopped SHUTDOWN owner). Down members
+ * stay listed, as in Cassandra: drivers learn liveness from events. */
+int cqlp_member_is_peer(const sb_member *m);
+/* A member's CQL address (IP and port); a wildcard or unknown one stands
+ * for its node-to-node IP (port 9042 if unknown). */
+sb_ep cqlp_member_rpc(const sb_member *m);
+
+/* Emits the system.peers (v2 = 0) or system.peers_v2 (v2 = 1) rows of the
+ * peers among members[0..n-1], in system.peers column order (see
+ * cqlp_systables_vtables' lookup for the table). 0 or what emit returned,
+ * or SB_ENOMEM. */
+int cqlp_scan_peers(cqlp_systables *st, int v2, const sb_member *const *members, int n,
+                    sb_cql_emit_fn emit, void *ctx);
 
 #endif
