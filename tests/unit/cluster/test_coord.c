@@ -1,0 +1,1221 @@
+/*
+ * Coordination (cluster/coord.c, coord_read.c, replica.c) on a small
+ * deterministic harness: N nodes in one process, each with real gossip,
+ * rpc, hints and coordinator objects over an sb_io with a virtual clock
+ * (one event queue for timers and 1-3 ms message deliveries) and an
+ * in-memory store (a sorted map merged with sb_frag_merge). Nodes start
+ * with saved tokens, so they are NORMAL at once. A node is "killed" by
+ * stopping its gossip (peers see SHUTDOWN and mark it down) and cutting
+ * it off the network; messages of chosen types can be dropped at a node.
+ * Raw entries are real: rows built with sb_wbatch_upsert on a table of a
+ * store opened in a temporary directory.
+ */
+#include "storage/store_fixture.h"
+
+#include "cluster/coord.h"
+#include "cluster/gossip.h"
+#include "cluster/hints.h"
+#include "cluster/ring.h"
+#include "cluster/rpc.h"
+#include "cql/cql.h"
+#include "util/log.h"
+#include "util/wire.h"
+
+#define MAXN 6
+#define NTOK 4
+#define EPOCH_US 1700000000000000LL
+
+/* --- world: events ----------------------------------------------------------- */
+
+struct sb_io_timer {
+    sb_io_timer_cb cb;
+    void *arg;
+    int cancelled;
+};
+
+typedef struct ev {
+    uint64_t at, seq;
+    int node;
+    sb_io_timer *t; /* a timer, or NULL for a message */
+    int from, type;
+    uint8_t *p;
+    size_t len;
+} ev;
+
+typedef struct ment {
+    uint8_t tid[16];
+    sb_buf k, v;
+} ment;
+
+typedef struct kvp {
+    sb_buf k, v;
+} kvp;
+
+typedef struct world world;
+
+typedef struct node {
+    world *w;
+    int idx;
+    sb_io io;
+    sb_io_store st;
+    sb_ep ep;
+    char dc[16];
+    ment *e;
+    size_t ne, cape;
+    kvp *kv;
+    size_t nkv, capkv;
+    sb_gossip *g;
+    sb_rpc *rpc;
+    sb_hints *h;
+    sb_coord *c;
+    int cut;          /* off the network */
+    uint32_t drop_in; /* message types (bit per type) dropped on arrival */
+    int stopped;
+} node;
+
+struct world {
+    uint64_t now, seq, rng;
+    ev *q;
+    int nq, capq;
+    node n[MAXN];
+    int nn;
+    sb_repl repl;
+    uint8_t table_id[16];
+};
+
+static world W;
+static sb_store *S;
+static const sb_table *T;
+
+static int ev_less(const ev *a, const ev *b)
+{
+    return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+}
+
+static void q_push(ev e)
+{
+    if (W.nq == W.capq) {
+        W.capq = W.capq ? 2 * W.capq : 256;
+        W.q = realloc(W.q, (size_t)W.capq * sizeof(*W.q));
+        assert_non_null(W.q);
+    }
+    e.seq = W.seq++;
+    int i = W.nq++;
+    while (i > 0 && ev_less(&e, &W.q[(i - 1) / 2])) {
+        W.q[i] = W.q[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    W.q[i] = e;
+}
+
+static ev q_pop(void)
+{
+    ev top = W.q[0], last = W.q[--W.nq];
+    int i = 0;
+    for (;;) {
+        int c = 2 * i + 1;
+        if (c >= W.nq)
+            break;
+        if (c + 1 < W.nq && ev_less(&W.q[c + 1], &W.q[c]))
+            c++;
+        if (!ev_less(&W.q[c], &last))
+            break;
+        W.q[i] = W.q[c];
+        i = c;
+    }
+    if (W.nq)
+        W.q[i] = last;
+    return top;
+}
+
+static uint64_t w_rand(void)
+{
+    W.rng ^= W.rng << 13;
+    W.rng ^= W.rng >> 7;
+    W.rng ^= W.rng << 17;
+    return W.rng;
+}
+
+static void dispatch(node *n, int type, const uint8_t *p, size_t len)
+{
+    switch (type) {
+    case SB_MSG_GOSSIP_SYN:
+    case SB_MSG_GOSSIP_ACK:
+    case SB_MSG_GOSSIP_ACK2:
+    case SB_MSG_SHUTDOWN:
+        if (!n->stopped)
+            sb_gossip_receive(n->g, type, p, len);
+        break;
+    case SB_MSG_RESPONSE:
+        sb_rpc_receive_response(n->rpc, p, len);
+        break;
+    case SB_MSG_MUTATION:
+    case SB_MSG_READ:
+    case SB_MSG_TRUNCATE:
+        sb_coord_receive(n->c, type, p, len);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Runs every event due until `until` (absolute ms). */
+static void run_until(uint64_t until)
+{
+    while (W.nq && W.q[0].at <= until) {
+        ev e = q_pop();
+        W.now = e.at;
+        if (e.t) {
+            sb_io_timer *t = e.t;
+            if (!t->cancelled)
+                t->cb(t->arg);
+            free(t);
+        } else {
+            node *n = &W.n[e.node];
+            if (!n->cut && !W.n[e.from].cut && !(n->drop_in & (1u << e.type)))
+                dispatch(n, e.type, e.p, e.len);
+            free(e.p);
+        }
+    }
+    W.now = until;
+}
+
+static void run_for(uint64_t ms)
+{
+    run_until(W.now + ms);
+}
+
+/* --- io -------------------------------------------------------------------------- */
+
+static int64_t io_now_us(void *ctx)
+{
+    return EPOCH_US + (int64_t)W.now * 1000;
+}
+
+static uint64_t io_mono(void *ctx)
+{
+    return W.now;
+}
+
+static uint64_t io_random(void *ctx)
+{
+    return w_rand();
+}
+
+static int io_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
+{
+    node *n = ctx;
+    int dst = -1;
+    for (int i = 0; i < W.nn; i++)
+        if (sb_ep_eq(&W.n[i].ep, to))
+            dst = i;
+    if (dst < 0)
+        return SB_ECLOSED;
+    ev e = {.at = W.now + 1 + w_rand() % 3, .node = dst, .from = n->idx, .type = type};
+    e.p = malloc(len ? len : 1);
+    assert_non_null(e.p);
+    memcpy(e.p, p, len);
+    e.len = len;
+    q_push(e);
+    return 0;
+}
+
+static sb_io_timer *io_timer_start(void *ctx, uint64_t delay, sb_io_timer_cb cb, void *arg)
+{
+    node *n = ctx;
+    sb_io_timer *t = calloc(1, sizeof(*t));
+    assert_non_null(t);
+    t->cb = cb;
+    t->arg = arg;
+    q_push((ev){.at = W.now + delay, .node = n->idx, .t = t});
+    return t;
+}
+
+static void io_timer_stop(void *ctx, sb_io_timer *t)
+{
+    assert_false(t->cancelled);
+    t->cancelled = 1;
+}
+
+/* --- the in-memory store ------------------------------------------------------------ */
+
+static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
+{
+    size_t n = an < bn ? an : bn;
+    int c = n ? memcmp(a, b, n) : 0;
+    if (c == 0 && an != bn)
+        c = an < bn ? -1 : 1;
+    return c;
+}
+
+static int ment_cmp(const ment *e, const uint8_t *tid, const uint8_t *k, size_t kl)
+{
+    int c = memcmp(e->tid, tid, 16);
+    return c ? c : key_cmp(e->k.data, e->k.len, k, kl);
+}
+
+/* Index of the first entry >= (tid, k). */
+static size_t lower(node *n, const uint8_t *tid, const uint8_t *k, size_t kl)
+{
+    size_t lo = 0, hi = n->ne;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ment_cmp(&n->e[mid], tid, k, kl) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Merges one raw entry into the node's map, as the merge operator does. */
+static void merge_in(node *n, const sb_raw_mut *m)
+{
+    size_t i = lower(n, m->table_id, m->e.key, m->e.klen);
+    if (i < n->ne && ment_cmp(&n->e[i], m->table_id, m->e.key, m->e.klen) == 0) {
+        sb_buf out;
+        sb_buf_init(&out);
+        assert_int_equal(sb_frag_merge(n->e[i].v.data, n->e[i].v.len, m->e.val, m->e.vlen, &out),
+                         0);
+        sb_buf_free(&n->e[i].v);
+        n->e[i].v = out;
+        return;
+    }
+    if (n->ne == n->cape) {
+        n->cape = n->cape ? 2 * n->cape : 64;
+        n->e = realloc(n->e, n->cape * sizeof(*n->e));
+        assert_non_null(n->e);
+    }
+    memmove(&n->e[i + 1], &n->e[i], (n->ne - i) * sizeof(*n->e));
+    n->ne++;
+    ment *e = &n->e[i];
+    memcpy(e->tid, m->table_id, 16);
+    sb_buf_init(&e->k);
+    sb_buf_init(&e->v);
+    sb_buf_append(&e->k, m->e.key, m->e.klen);
+    sb_buf_append(&e->v, m->e.val, m->e.vlen);
+}
+
+typedef struct done_ctx {
+    sb_write_cb cb;
+    void *arg;
+} done_ctx;
+
+static void on_done_timer(void *arg)
+{
+    done_ctx *d = arg;
+    d->cb(d->arg, 0);
+    free(d);
+}
+
+static void later_ok(node *n, sb_write_cb cb, void *arg)
+{
+    if (!cb)
+        return;
+    done_ctx *d = malloc(sizeof(*d));
+    assert_non_null(d);
+    d->cb = cb;
+    d->arg = arg;
+    io_timer_start(n, 1, on_done_timer, d);
+}
+
+static int st_apply(void *ctx, const sb_raw_mut *m, size_t cnt, sb_write_cb cb, void *arg)
+{
+    node *n = ctx;
+    for (size_t i = 0; i < cnt; i++)
+        merge_in(n, &m[i]);
+    later_ok(n, cb, arg);
+    return 0;
+}
+
+static int st_read(void *ctx, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more,
+                   char *errmsg)
+{
+    node *n = ctx;
+    *more = 0;
+    if (q->head_lo.len) {
+        for (size_t i = lower(n, q->table_id, q->head_lo.data, q->head_lo.len); i < n->ne; i++) {
+            if (ment_cmp(&n->e[i], q->table_id, q->head_hi.data, q->head_hi.len) >= 0)
+                break;
+            sb_raw r = {n->e[i].k.data, n->e[i].k.len, n->e[i].v.data, n->e[i].v.len};
+            int rc = emit(arg, &r);
+            if (rc)
+                return rc;
+        }
+    }
+    size_t a = lower(n, q->table_id, q->lo.data, q->lo.len), b = a;
+    while (b < n->ne && memcmp(n->e[b].tid, q->table_id, 16) == 0 &&
+           (!q->hi.len || key_cmp(n->e[b].k.data, n->e[b].k.len, q->hi.data, q->hi.len) < 0))
+        b++;
+    uint32_t cnt = 0;
+    uint64_t bytes = 0;
+    for (size_t j = 0; j < b - a; j++) {
+        ment *e = &n->e[q->reversed ? b - 1 - j : a + j];
+        if (e->v.len == 0)
+            continue;
+        if ((q->max_entries && cnt >= q->max_entries) ||
+            (q->max_bytes && cnt > 0 && bytes + e->k.len + e->v.len > q->max_bytes)) {
+            *more = 1;
+            break;
+        }
+        cnt++;
+        bytes += e->k.len + e->v.len;
+        sb_raw r = {e->k.data, e->k.len, e->v.data, e->v.len};
+        int rc = emit(arg, &r);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int st_truncate(void *ctx, const uint8_t id[16], char *errmsg)
+{
+    node *n = ctx;
+    size_t w = 0;
+    for (size_t i = 0; i < n->ne; i++) {
+        if (memcmp(n->e[i].tid, id, 16) == 0) {
+            sb_buf_free(&n->e[i].k);
+            sb_buf_free(&n->e[i].v);
+        } else {
+            n->e[w++] = n->e[i];
+        }
+    }
+    n->ne = w;
+    return 0;
+}
+
+static size_t kv_lower(node *n, const uint8_t *k, size_t kl)
+{
+    size_t i = 0;
+    while (i < n->nkv && key_cmp(n->kv[i].k.data, n->kv[i].k.len, k, kl) < 0)
+        i++;
+    return i;
+}
+
+static int st_kv_put(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
+                     sb_write_cb cb, void *arg)
+{
+    node *n = ctx;
+    size_t i = kv_lower(n, k, kl);
+    if (!(i < n->nkv && key_cmp(n->kv[i].k.data, n->kv[i].k.len, k, kl) == 0)) {
+        if (n->nkv == n->capkv) {
+            n->capkv = n->capkv ? 2 * n->capkv : 16;
+            n->kv = realloc(n->kv, n->capkv * sizeof(*n->kv));
+            assert_non_null(n->kv);
+        }
+        memmove(&n->kv[i + 1], &n->kv[i], (n->nkv - i) * sizeof(*n->kv));
+        n->nkv++;
+        sb_buf_init(&n->kv[i].k);
+        sb_buf_init(&n->kv[i].v);
+        sb_buf_append(&n->kv[i].k, k, kl);
+    }
+    sb_buf_reset(&n->kv[i].v);
+    sb_buf_append(&n->kv[i].v, v, vl);
+    later_ok(n, cb, arg);
+    return 0;
+}
+
+static int st_kv_del(void *ctx, const uint8_t *k, size_t kl, sb_write_cb cb, void *arg)
+{
+    node *n = ctx;
+    size_t i = kv_lower(n, k, kl);
+    if (i < n->nkv && key_cmp(n->kv[i].k.data, n->kv[i].k.len, k, kl) == 0) {
+        sb_buf_free(&n->kv[i].k);
+        sb_buf_free(&n->kv[i].v);
+        memmove(&n->kv[i], &n->kv[i + 1], (n->nkv - i - 1) * sizeof(*n->kv));
+        n->nkv--;
+    }
+    later_ok(n, cb, arg);
+    return 0;
+}
+
+static int st_kv_scan(void *ctx, const uint8_t *prefix, size_t plen,
+                      int (*emit)(void *, const uint8_t *, size_t, const uint8_t *, size_t),
+                      void *arg)
+{
+    node *n = ctx;
+    for (size_t i = kv_lower(n, prefix, plen); i < n->nkv; i++) {
+        kvp *p = &n->kv[i];
+        if (p->k.len < plen || memcmp(p->k.data, prefix, plen) != 0)
+            break;
+        int rc = emit(arg, p->k.data, p->k.len, p->v.data, p->v.len);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static uint64_t st_load(void *ctx)
+{
+    return 0;
+}
+
+/* --- cluster setup -------------------------------------------------------------- */
+
+static int table_repl(void *arg, const uint8_t id[16], sb_repl *out)
+{
+    if (memcmp(id, W.table_id, 16) != 0)
+        return SB_ENOTFOUND;
+    *out = W.repl;
+    return 0;
+}
+
+static sb_repl simple(int rf)
+{
+    sb_repl p;
+    memset(&p, 0, sizeof(p));
+    p.kind = SB_REPL_SIMPLE;
+    p.rf = rf;
+    return p;
+}
+
+/* Starts nn nodes (dcs[i] or "dc1") and lets gossip converge. */
+static void world_start(int nn, const char *const *dcs, sb_repl repl)
+{
+    memset(&W, 0, sizeof(W));
+    W.rng = 0x9E3779B97F4A7C15ull;
+    W.nn = nn;
+    W.repl = repl;
+    memcpy(W.table_id, T->id, 16);
+    for (int i = 0; i < nn; i++) {
+        node *n = &W.n[i];
+        n->w = &W;
+        n->idx = i;
+        char a[32];
+        snprintf(a, sizeof(a), "127.0.0.%d:7000", i + 1);
+        assert_int_equal(sb_ep_parse(a, 7000, &n->ep), 0);
+        snprintf(n->dc, sizeof(n->dc), "%s", dcs ? dcs[i] : "dc1");
+        n->io = (sb_io){
+            n, io_now_us, io_mono, io_random, io_send, io_timer_start, io_timer_stop, &n->st, n};
+        n->st = (sb_io_store){st_apply,  st_read,    st_truncate, st_kv_put,
+                              st_kv_del, st_kv_scan, st_load};
+        /* Saved tokens, interleaved between the nodes. */
+        sb_buf b;
+        sb_buf_init(&b);
+        sb_wire_put_u16(&b, NTOK);
+        for (int j = 0; j < NTOK; j++) {
+            uint64_t step = UINT64_MAX / (uint64_t)(nn * NTOK + 1);
+            sb_wire_put_i64(&b, (int64_t)((uint64_t)INT64_MIN + step * (uint64_t)(j * nn + i + 1)));
+        }
+        st_kv_put(n, (const uint8_t *)"sys/tokens", 10, b.data, b.len, NULL, NULL);
+        sb_buf_free(&b);
+    }
+    for (int i = 0; i < nn; i++) {
+        node *n = &W.n[i];
+        sb_gossip_opts go;
+        sb_gossip_opts_default(&go);
+        snprintf(go.cluster_name, sizeof(go.cluster_name), "test");
+        go.self = n->ep;
+        go.rpc = n->ep;
+        go.http = n->ep;
+        go.host_id[0] = (uint8_t)(i + 1);
+        snprintf(go.dc, sizeof(go.dc), "%s", n->dc);
+        snprintf(go.rack, sizeof(go.rack), "r1");
+        go.seeds = &W.n[0].ep;
+        go.nseeds = 1;
+        go.num_tokens = NTOK;
+        char err[SB_ERRMSG_SIZE];
+        n->g = sb_gossip_new(&n->io, &go, err);
+        if (!n->g)
+            fail_msg("gossip: %s", err);
+        n->rpc = sb_rpc_new(&n->io, &n->ep);
+        sb_hints_opts ho;
+        sb_hints_opts_default(&ho);
+        n->h = sb_hints_new(&n->io, n->rpc, n->g, &ho);
+        sb_coord_opts co;
+        sb_coord_opts_default(&co);
+        co.table_repl = table_repl;
+        n->c = sb_coord_new(&n->io, n->rpc, n->g, n->h, &co);
+        assert_true(n->rpc && n->h && n->c);
+    }
+    for (int i = 0; i < nn; i++) {
+        sb_gossip_start(W.n[i].g);
+        sb_hints_start(W.n[i].h);
+    }
+    run_for(10000);
+    for (int i = 0; i < nn; i++) {
+        assert_int_equal(sb_ring_nnodes(sb_gossip_ring(W.n[i].g)), nn);
+        for (int j = 0; j < nn; j++)
+            assert_true(sb_gossip_is_up(W.n[i].g, &W.n[j].ep));
+    }
+}
+
+static void world_stop(void)
+{
+    run_for(3000); /* let applies, hints and late messages settle */
+    for (int i = 0; i < W.nn; i++) {
+        node *n = &W.n[i];
+        sb_coord_free(n->c);
+        sb_hints_free(n->h);
+        sb_rpc_free(n->rpc);
+        sb_gossip_free(n->g);
+    }
+    while (W.nq) {
+        ev e = q_pop();
+        free(e.t);
+        free(e.p);
+    }
+    free(W.q);
+    for (int i = 0; i < W.nn; i++) {
+        node *n = &W.n[i];
+        for (size_t j = 0; j < n->ne; j++) {
+            sb_buf_free(&n->e[j].k);
+            sb_buf_free(&n->e[j].v);
+        }
+        free(n->e);
+        for (size_t j = 0; j < n->nkv; j++) {
+            sb_buf_free(&n->kv[j].k);
+            sb_buf_free(&n->kv[j].v);
+        }
+        free(n->kv);
+    }
+}
+
+/* Kills node i: its peers hear SHUTDOWN, then it is off the network. */
+static void kill_node(int i)
+{
+    sb_gossip_stop(W.n[i].g);
+    W.n[i].stopped = 1;
+    run_for(50);
+    W.n[i].cut = 1;
+    for (int j = 0; j < W.nn; j++)
+        if (j != i && !W.n[j].stopped)
+            assert_false(sb_gossip_is_up(W.n[j].g, &W.n[i].ep));
+}
+
+/* --- rows and results -------------------------------------------------------------- */
+
+typedef struct rows {
+    sb_wbatch *b;
+    sb_raw_mut m[256];
+    size_t n;
+} rows;
+
+/* Row (sensor, ts) with v = val written at wts, appended to r. */
+static void row(rows *r, const char *sensor, int64_t ts, double val, int64_t wts)
+{
+    char err[SB_ERRMSG_SIZE];
+    if (!r->b)
+        r->b = sb_wbatch_new();
+    size_t before = sb_wbatch_nraw(r->b);
+    sb_value pk = fx_text(sensor), ck = fx_bigint(ts);
+    sb_cell c = fx_cell(fx_colid(T, "v"), wts, 0, fx_double(val));
+    if (sb_wbatch_upsert(r->b, T, &pk, &ck, wts, 0, &c, 1, 1000, err))
+        fail_msg("upsert: %s", err);
+    assert_true(sb_wbatch_nraw(r->b) > before);
+    /* The batch may have moved its records: take every pointer again. */
+    r->n = 0;
+    for (size_t i = 0; i < sb_wbatch_nraw(r->b); i++) {
+        assert_true(r->n < 256);
+        sb_wbatch_raw(r->b, i, &r->m[r->n++]);
+    }
+}
+
+static void rows_free(rows *r)
+{
+    sb_wbatch_free(r->b);
+    memset(r, 0, sizeof(*r));
+}
+
+/* Puts raw entries straight into a node's store (no coordination). */
+static void plant(int node, const rows *r)
+{
+    for (size_t i = 0; i < r->n; i++)
+        merge_in(&W.n[node], &r->m[i]);
+}
+
+typedef struct wres {
+    int calls;
+    sb_coord_result r;
+} wres;
+
+static void on_write(void *arg, const sb_coord_result *r)
+{
+    wres *w = arg;
+    w->calls++;
+    w->r = *r;
+}
+
+typedef struct rres {
+    int calls;
+    sb_coord_result r;
+    int more;
+    int n;
+    int64_t ts[256];
+    double v[256];
+    char sensor[256][16];
+    size_t nraw;
+    int sorted;
+} rres;
+
+static sb_read mk_read(const char *sensor, sb_value *pk, int reversed)
+{
+    sb_read rd;
+    memset(&rd, 0, sizeof(rd));
+    rd.t = T;
+    if (sensor) {
+        *pk = fx_text(sensor);
+        rd.pk = pk;
+    } else {
+        rd.tok_lo = INT64_MIN;
+        rd.tok_hi = INT64_MAX;
+        rd.tok_lo_inclusive = 1;
+    }
+    rd.reversed = reversed;
+    rd.now_s = 1000;
+    return rd;
+}
+
+static void on_read(void *arg, const sb_coord_result *r, const sb_raw *e, size_t n, int more)
+{
+    rres *x = arg;
+    x->calls++;
+    x->r = *r;
+    x->more = more;
+    x->nraw = n;
+    x->sorted = 1;
+    for (size_t i = 1; i < n; i++)
+        if (key_cmp(e[i - 1].key, e[i - 1].klen, e[i].key, e[i].klen) >= 0)
+            x->sorted = 0;
+    if (r->status)
+        return;
+    /* Decode the rows as the CQL layer would (ascending order). */
+    sb_value pk;
+    sb_read rd = mk_read(NULL, &pk, 0);
+    sb_iter *it;
+    char err[SB_ERRMSG_SIZE];
+    if (sb_store_iter_raw(&rd, e, n, &it, err))
+        fail_msg("iter_raw: %s", err);
+    sb_row row;
+    x->n = 0;
+    while (sb_iter_next(it, &row) == 1 && x->n < 256) {
+        x->ts[x->n] = fx_get_bigint(row.ck[0]);
+        x->v[x->n] = row.ncells ? fx_get_double(row.cells[0].value) : NAN;
+        snprintf(x->sensor[x->n], 16, "%.*s", (int)row.pk[0].len, (const char *)row.pk[0].p);
+        x->n++;
+    }
+    sb_iter_free(it);
+}
+
+static void write_at(int node, const rows *r, int cl, wres *w)
+{
+    memset(w, 0, sizeof(*w));
+    assert_int_equal(sb_coord_write(W.n[node].c, r->m, r->n, cl, "SIMPLE", on_write, w), 0);
+    assert_int_equal(w->calls, 0); /* never synchronous */
+    run_for(5000);
+    assert_int_equal(w->calls, 1);
+}
+
+/* Reads a partition (sensor) or the whole table at cl through node. */
+static void read_at(int node, const char *sensor, int reversed, uint32_t max, int cl, rres *x)
+{
+    sb_value pk;
+    sb_read rd = mk_read(sensor, &pk, reversed);
+    sb_rawq q;
+    sb_rawq_init(&q);
+    char err[SB_ERRMSG_SIZE];
+    assert_int_equal(sb_read_rawq(&rd, &q, err), 0);
+    q.max_entries = max;
+    memset(x, 0, sizeof(*x));
+    assert_int_equal(sb_coord_read(W.n[node].c, &q, cl, on_read, x), 0);
+    sb_rawq_free(&q);
+    assert_int_equal(x->calls, 0);
+    run_for(12000);
+    assert_int_equal(x->calls, 1);
+}
+
+/* --- tests -------------------------------------------------------------------------- */
+
+static void test_blockfor(void **state)
+{
+    int64_t toks[6][1] = {{-100}, {-50}, {0}, {50}, {100}, {150}};
+    sb_ring_node nodes[6];
+    memset(nodes, 0, sizeof(nodes));
+    for (int i = 0; i < 6; i++) {
+        char a[32];
+        snprintf(a, sizeof(a), "127.0.0.%d", i + 1);
+        sb_ep_parse(a, 7000, &nodes[i].ep);
+        snprintf(nodes[i].dc, SB_DC_MAX, "%s", i < 3 ? "dc1" : "dc2");
+        snprintf(nodes[i].rack, SB_DC_MAX, "r1");
+        nodes[i].tokens = toks[i];
+        nodes[i].ntokens = 1;
+    }
+    sb_ring *r = sb_ring_build(nodes, 6);
+    assert_non_null(r);
+    sb_repl s3 = simple(3);
+    const int want_s3[] = {1, 1, 2, 3, 2, 3, 2, 2, 2, 1, 1}; /* by SB_CL_* code */
+    for (int cl = SB_CL_ANY; cl <= SB_CL_LOCAL_ONE; cl++) {
+        if (cl == SB_CL_SERIAL || cl == SB_CL_LOCAL_SERIAL)
+            continue;
+        assert_int_equal(sb_coord_blockfor(r, &s3, NULL, 0, cl, "dc1"), want_s3[cl]);
+    }
+    char err[SB_ERRMSG_SIZE];
+    sb_repl nts;
+    assert_int_equal(
+        sb_repl_parse("{\"class\":\"NetworkTopologyStrategy\",\"dc1\":\"3\",\"dc2\":\"2\"}", &nts,
+                      err),
+        0);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_ONE, "dc1"), 1);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_TWO, "dc1"), 2);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_THREE, "dc1"), 3);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_QUORUM, "dc1"), 3); /* 5/2+1 */
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_ALL, "dc1"), 5);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_LOCAL_QUORUM, "dc1"), 2);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_LOCAL_QUORUM, "dc2"), 2);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_LOCAL_ONE, "dc2"), 1);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_EACH_QUORUM, "dc1"), 2 + 2);
+    assert_int_equal(sb_coord_blockfor(r, &nts, NULL, 0, SB_CL_ANY, "dc1"), 1);
+    sb_repl one_dc;
+    assert_int_equal(
+        sb_repl_parse("{\"class\":\"NetworkTopologyStrategy\",\"dc1\":\"1\"}", &one_dc, err), 0);
+    /* A coordinator in a dc without replicas still needs one local ack. */
+    assert_int_equal(sb_coord_blockfor(r, &one_dc, NULL, 0, SB_CL_LOCAL_QUORUM, "dc2"), 1);
+    assert_int_equal(sb_coord_blockfor(r, &one_dc, NULL, 0, SB_CL_EACH_QUORUM, "dc1"), 1);
+    sb_repl local = {.kind = SB_REPL_LOCAL};
+    assert_int_equal(sb_coord_blockfor(r, &local, NULL, 0, SB_CL_ALL, "dc1"), 1);
+    sb_ring_free(r);
+}
+
+static void test_quorum_write_then_read(void **state)
+{
+    world_start(3, NULL, simple(3));
+    rows r = {0};
+    row(&r, "s1", 10, 2.5, 100);
+    row(&r, "s1", 20, 3.5, 100);
+    row(&r, "s1", 30, 4.5, 100);
+    wres w;
+    write_at(0, &r, SB_CL_QUORUM, &w);
+    assert_int_equal(w.r.status, 0);
+    assert_string_equal(w.r.write_type, "SIMPLE");
+    assert_int_equal(w.r.consistency, SB_CL_QUORUM);
+    /* Every replica got the write (QUORUM waits for 2, all 3 are sent). */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(W.n[i].ne, 3);
+    rres x;
+    read_at(1, "s1", 0, 0, SB_CL_QUORUM, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_int_equal(x.n, 3);
+    assert_int_equal(x.ts[0], 10);
+    assert_true(x.v[0] == 2.5 && x.v[2] == 4.5);
+    assert_int_equal(x.more, 0);
+    /* Reversed, limited to 2: the last two rows, returned ascending. */
+    read_at(2, "s1", 1, 2, SB_CL_ALL, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_true(x.sorted);
+    assert_int_equal(x.n, 2);
+    assert_int_equal(x.ts[0], 20);
+    assert_int_equal(x.ts[1], 30);
+    assert_int_equal(x.more, 1);
+    sb_coord_stats st;
+    sb_coord_get_stats(W.n[1].c, &st);
+    assert_int_equal(st.reads_ok, 1);
+    assert_int_equal(st.digest_mismatches, 0);
+
+    /* Levels refused at once, and an unknown table fails asynchronously. */
+    sb_rawq q;
+    sb_rawq_init(&q);
+    assert_int_equal(sb_coord_read(W.n[0].c, &q, SB_CL_ANY, on_read, &x), SB_EINVALID);
+    assert_int_equal(sb_coord_write(W.n[0].c, r.m, r.n, SB_CL_SERIAL, "SIMPLE", on_write, &w),
+                     SB_EINVALID);
+    q.table_id[0] = 0xEE;
+    sb_buf_append(&q.head_lo, "\x80\x00\x00\x00\x00\x00\x00\x01\x10", 9);
+    sb_buf_append(&q.head_hi, "\x80\x00\x00\x00\x00\x00\x00\x01\x30", 9);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(sb_coord_read(W.n[0].c, &q, SB_CL_ONE, on_read, &x), 0);
+    assert_int_equal(x.calls, 0);
+    run_for(10);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(x.r.status, SB_ENOTFOUND);
+    sb_rawq_free(&q);
+    rows_free(&r);
+    world_stop();
+}
+
+static void test_unavailable_and_hints(void **state)
+{
+    world_start(3, NULL, simple(3));
+    kill_node(2);
+    rows r = {0};
+    row(&r, "s2", 1, 7.0, 100);
+    sb_rpc_stats before, after;
+    sb_rpc_get_stats(W.n[0].rpc, &before);
+    wres w;
+    write_at(0, &r, SB_CL_ALL, &w);
+    assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+    assert_int_equal(w.r.required, 3);
+    assert_int_equal(w.r.alive, 2);
+    sb_rpc_get_stats(W.n[0].rpc, &after);
+    assert_int_equal(after.calls, before.calls); /* nothing was sent */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(W.n[i].ne, 0);
+    assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 0);
+
+    /* QUORUM succeeds with two, and the dead replica gets a hint. */
+    write_at(0, &r, SB_CL_QUORUM, &w);
+    assert_int_equal(w.r.status, 0);
+    assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 1);
+    sb_coord_stats st;
+    sb_coord_get_stats(W.n[0].c, &st);
+    assert_int_equal(st.hints_written, 1);
+    assert_int_equal(st.writes_unavailable, 1);
+    assert_int_equal(st.writes_ok, 1);
+
+    /* ANY: a durable hint is enough even when the only replica is down. */
+    world_stop();
+    world_start(3, NULL, simple(1));
+    rows r2 = {0};
+    row(&r2, "s2", 1, 7.0, 100);
+    /* Find the node that owns s2 and kill it; write through another. */
+    int owner = -1;
+    for (int i = 0; i < 3; i++) {
+        write_at(i, &r2, SB_CL_ONE, &w);
+        assert_int_equal(w.r.status, 0);
+    }
+    for (int i = 0; i < 3; i++)
+        if (W.n[i].ne)
+            owner = i;
+    assert_true(owner >= 0);
+    kill_node(owner);
+    int coord = (owner + 1) % 3;
+    write_at(coord, &r2, SB_CL_ONE, &w);
+    assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+    write_at(coord, &r2, SB_CL_ANY, &w);
+    assert_int_equal(w.r.status, 0);
+    assert_int_equal(sb_hints_pending(W.n[coord].h, &W.n[owner].ep), 1);
+    rows_free(&r);
+    rows_free(&r2);
+    world_stop();
+}
+
+static void test_write_timeout_then_hint_replay(void **state)
+{
+    world_start(3, NULL, simple(3));
+    W.n[2].drop_in = 1u << SB_MSG_MUTATION; /* up, but never acknowledges */
+    rows r = {0};
+    row(&r, "s3", 5, 1.25, 100);
+    wres w;
+    write_at(0, &r, SB_CL_ALL, &w);
+    assert_int_equal(w.r.status, SB_ETIMEOUT);
+    assert_int_equal(w.r.received, 2);
+    assert_int_equal(w.r.required, 3);
+    assert_string_equal(w.r.write_type, "SIMPLE");
+    assert_int_equal(W.n[2].ne, 0);
+    assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 1);
+    sb_coord_stats st;
+    sb_coord_get_stats(W.n[0].c, &st);
+    assert_int_equal(st.writes_timeout, 1);
+
+    /* The replica answers again: the hint is replayed and deleted. */
+    W.n[2].drop_in = 0;
+    run_for(5000);
+    assert_int_equal(W.n[2].ne, 1);
+    assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 0);
+    rres x;
+    read_at(2, "s3", 0, 0, SB_CL_ONE, &x);
+    assert_int_equal(x.n, 1);
+    assert_true(x.v[0] == 1.25);
+    rows_free(&r);
+    world_stop();
+}
+
+static void test_digest_mismatch_repairs(void **state)
+{
+    world_start(3, NULL, simple(3));
+    rows r = {0};
+    row(&r, "s4", 1, 9.5, 200);
+    plant(0, &r);
+    plant(1, &r); /* node 2 is stale */
+    rres x;
+    read_at(2, "s4", 0, 0, SB_CL_ONE, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_int_equal(x.n, 0); /* ONE at node 2 reads node 2 itself */
+    read_at(2, "s4", 0, 0, SB_CL_QUORUM, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_int_equal(x.n, 1);
+    assert_true(x.v[0] == 9.5);
+    sb_coord_stats st;
+    sb_coord_get_stats(W.n[2].c, &st);
+    assert_int_equal(st.digest_mismatches, 1);
+    assert_int_equal(st.read_repairs, 1);
+    /* Repaired before the answer: ONE at the stale node now sees it. */
+    assert_int_equal(W.n[2].ne, 1);
+    read_at(2, "s4", 0, 0, SB_CL_ONE, &x);
+    assert_int_equal(x.n, 1);
+    assert_true(x.v[0] == 9.5);
+
+    /* A newer value on one replica wins and overwrites the older ones. */
+    rows newer = {0};
+    row(&newer, "s4", 1, 10.5, 300);
+    plant(1, &newer);
+    read_at(0, "s4", 0, 0, SB_CL_ALL, &x);
+    assert_int_equal(x.n, 1);
+    assert_true(x.v[0] == 10.5);
+    for (int i = 0; i < 3; i++) {
+        read_at(i, "s4", 0, 0, SB_CL_ONE, &x);
+        assert_true(x.v[0] == 10.5);
+    }
+    rows_free(&r);
+    rows_free(&newer);
+    world_stop();
+}
+
+static void test_read_timeout(void **state)
+{
+    world_start(3, NULL, simple(3));
+    rows r = {0};
+    row(&r, "s5", 1, 1.0, 100);
+    wres w;
+    write_at(0, &r, SB_CL_ALL, &w);
+    assert_int_equal(w.r.status, 0);
+    for (int i = 0; i < 3; i++)
+        W.n[i].drop_in = 1u << SB_MSG_READ;
+    rres x;
+    read_at(0, "s5", 0, 0, SB_CL_QUORUM, &x);
+    assert_int_equal(x.r.status, SB_ETIMEOUT);
+    assert_int_equal(x.r.required, 2);
+    assert_int_equal(x.r.received, 1);     /* the local replica */
+    assert_int_equal(x.r.data_present, 1); /* ... which was asked for data */
+    sb_coord_stats st;
+    sb_coord_get_stats(W.n[0].c, &st);
+    assert_int_equal(st.reads_timeout, 1);
+    rows_free(&r);
+    world_stop();
+}
+
+static void test_chunks_cut_at_the_smallest_last_key(void **state)
+{
+    world_start(3, NULL, simple(3));
+    kill_node(2); /* QUORUM reads ask nodes 0 and 1 */
+    rows full = {0}, part = {0};
+    for (int i = 0; i < 10; i++) {
+        row(&full, "s6", i, i, 100);
+        if (i != 2 && i != 7)
+            row(&part, "s6", i, i, 100);
+    }
+    plant(0, &full);
+    plant(1, &part);
+    /* Forward, 5 per replica: node 0 stops at 4, node 1 at 5. */
+    rres x;
+    read_at(0, "s6", 0, 5, SB_CL_QUORUM, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_int_equal(x.n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(x.ts[i], i);
+    assert_int_equal(x.more, 1);
+    /* Node 1 got row 2 (and not row 7, beyond the cut). */
+    assert_int_equal(W.n[1].ne, 9);
+    /* Reversed, 3 per replica: node 0 stops at 7, node 1 at 6: cut at 7. */
+    read_at(0, "s6", 1, 3, SB_CL_QUORUM, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_true(x.sorted);
+    assert_int_equal(x.n, 3);
+    assert_int_equal(x.ts[0], 7);
+    assert_int_equal(x.ts[2], 9);
+    assert_int_equal(x.more, 1);
+    assert_int_equal(W.n[1].ne, 10);
+    rows_free(&full);
+    rows_free(&part);
+    world_stop();
+}
+
+static void test_range_reads_in_token_order(void **state)
+{
+    world_start(5, NULL, simple(2));
+    rows r = {0};
+    char s[16];
+    for (int i = 0; i < 40; i++) {
+        snprintf(s, sizeof(s), "k%d", i);
+        row(&r, s, 1, i, 100);
+    }
+    wres w;
+    write_at(3, &r, SB_CL_QUORUM, &w);
+    assert_int_equal(w.r.status, 0);
+    /* Everything, in token order, at QUORUM through another node. */
+    rres x;
+    read_at(1, NULL, 0, 0, SB_CL_QUORUM, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_int_equal(x.nraw, 40);
+    assert_int_equal(x.n, 40);
+    assert_true(x.sorted);
+    assert_int_equal(x.more, 0);
+    int seen[40] = {0};
+    for (int i = 0; i < 40; i++)
+        seen[atoi(x.sensor[i] + 1)]++;
+    for (int i = 0; i < 40; i++)
+        assert_int_equal(seen[i], 1);
+    /* Limited: the first 7 entries, more = 1. */
+    rres y;
+    read_at(1, NULL, 0, 7, SB_CL_ONE, &y);
+    assert_int_equal(y.n, 7);
+    assert_int_equal(y.more, 1);
+    for (int i = 0; i < 7; i++)
+        assert_string_equal(y.sensor[i], x.sensor[i]);
+    /* With a node down, rf 2 at ONE still covers every range. */
+    kill_node(4);
+    read_at(0, NULL, 0, 0, SB_CL_ONE, &y);
+    assert_int_equal(y.n, 40);
+    read_at(0, NULL, 0, 0, SB_CL_ALL, &y);
+    assert_int_equal(y.r.status, SB_EUNAVAILABLE);
+    rows_free(&r);
+    world_stop();
+}
+
+static void test_two_datacenters(void **state)
+{
+    const char *dcs[] = {"dc1", "dc1", "dc2", "dc2"};
+    sb_repl p;
+    char err[SB_ERRMSG_SIZE];
+    assert_int_equal(
+        sb_repl_parse("{\"class\":\"NetworkTopologyStrategy\",\"dc1\":\"2\",\"dc2\":\"2\"}", &p,
+                      err),
+        0);
+    world_start(4, dcs, p);
+    rows r = {0};
+    row(&r, "s7", 1, 3.0, 100);
+    wres w;
+    write_at(0, &r, SB_CL_EACH_QUORUM, &w);
+    assert_int_equal(w.r.status, 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(W.n[i].ne, 1);
+    /* Lose dc2: LOCAL_QUORUM in dc1 goes on, the rest is Unavailable. */
+    kill_node(2);
+    kill_node(3);
+    write_at(0, &r, SB_CL_LOCAL_QUORUM, &w);
+    assert_int_equal(w.r.status, 0);
+    write_at(1, &r, SB_CL_EACH_QUORUM, &w);
+    assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+    assert_int_equal(w.r.required, 2);
+    assert_int_equal(w.r.alive, 0);
+    write_at(1, &r, SB_CL_QUORUM, &w);
+    assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+    assert_int_equal(w.r.required, 3);
+    assert_int_equal(w.r.alive, 2);
+    rres x;
+    read_at(0, "s7", 0, 0, SB_CL_LOCAL_QUORUM, &x);
+    assert_int_equal(x.r.status, 0);
+    assert_int_equal(x.n, 1);
+    read_at(0, "s7", 0, 0, SB_CL_EACH_QUORUM, &x);
+    assert_int_equal(x.r.status, SB_EUNAVAILABLE);
+    rows_free(&r);
+    world_stop();
+}
+
+static void test_truncate(void **state)
+{
+    world_start(3, NULL, simple(2));
+    rows r = {0};
+    row(&r, "a", 1, 1, 100);
+    row(&r, "b", 1, 1, 100);
+    row(&r, "c", 1, 1, 100);
+    wres w;
+    write_at(0, &r, SB_CL_ALL, &w);
+    assert_int_equal(w.r.status, 0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(sb_coord_truncate(W.n[1].c, T->id, on_write, &w), 0);
+    assert_int_equal(w.calls, 0);
+    run_for(1000);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(w.r.status, 0);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(W.n[i].ne, 0);
+    kill_node(0);
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(sb_coord_truncate(W.n[1].c, T->id, on_write, &w), 0);
+    run_for(1000);
+    assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+    assert_int_equal(w.r.required, 3);
+    assert_int_equal(w.r.alive, 2);
+    rows_free(&r);
+    world_stop();
+}
+
+static void test_malformed_requests(void **state)
+{
+    world_start(3, NULL, simple(3));
+    node *n = &W.n[0];
+    /* No id at all: dropped. */
+    sb_coord_receive(n->c, SB_MSG_MUTATION, (const uint8_t *)"x", 1);
+    /* With an id and a bad body: an error reply, no crash. */
+    sb_buf b;
+    sb_buf_init(&b);
+    sb_wire_put_ep(&b, &W.n[1].ep);
+    sb_wire_put_u64(&b, 42);
+    sb_buf_append(&b, "\x00\x00\x00\x09garbage", 11);
+    sb_coord_receive(n->c, SB_MSG_MUTATION, b.data, b.len);
+    sb_coord_receive(n->c, SB_MSG_READ, b.data, b.len);
+    sb_coord_receive(n->c, SB_MSG_TRUNCATE, b.data, b.len);
+    sb_coord_receive(n->c, SB_MSG_PING, b.data, b.len);
+    sb_buf_free(&b);
+    assert_int_equal(sb_coord_status_decode((const uint8_t *)"\xff\xff\xff\xf1", 4), SB_EBADINPUT);
+    assert_int_equal(sb_coord_status_decode((const uint8_t *)"\x00\x00\x00\x00", 4), 0);
+    assert_int_equal(sb_coord_status_decode((const uint8_t *)"\x00\x00\x00\x01", 4), SB_EBADINPUT);
+    assert_int_equal(sb_coord_status_decode((const uint8_t *)"\x00\x00", 2), SB_EBADINPUT);
+    run_for(100);
+    assert_int_equal(n->ne, 0);
+    world_stop();
+}
+
+static void test_free_with_requests_in_flight(void **state)
+{
+    world_start(3, NULL, simple(3));
+    rows r = {0};
+    row(&r, "s8", 1, 1, 100);
+    wres w = {0};
+    rres x = {0};
+    assert_int_equal(sb_coord_write(W.n[0].c, r.m, r.n, SB_CL_ALL, "SIMPLE", on_write, &w), 0);
+    sb_value pk;
+    sb_read rd = mk_read("s8", &pk, 0);
+    sb_rawq q;
+    sb_rawq_init(&q);
+    char err[SB_ERRMSG_SIZE];
+    assert_int_equal(sb_read_rawq(&rd, &q, err), 0);
+    assert_int_equal(sb_coord_read(W.n[0].c, &q, SB_CL_ALL, on_read, &x), 0);
+    sb_rawq_free(&q);
+    /* The local apply and read are in flight, the MUTATIONs unanswered. */
+    sb_coord_free(W.n[0].c);
+    assert_int_equal(w.calls, 1);
+    assert_int_equal(x.calls, 1);
+    assert_int_equal(w.r.status, SB_ECLOSED);
+    assert_int_equal(x.r.status, SB_ECLOSED);
+    sb_coord_opts co;
+    sb_coord_opts_default(&co);
+    co.table_repl = table_repl;
+    W.n[0].c = sb_coord_new(&W.n[0].io, W.n[0].rpc, W.n[0].g, W.n[0].h, &co);
+    rows_free(&r);
+    world_stop();
+}
+
+static int setup(void **state)
+{
+    sb_log_set_level(SB_LOG_ERROR);
+    fx_mkdir();
+    S = fx_open(NULL, NULL);
+    T = fx_setup(S, "ks", "t", 0, 864000);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    sb_store_close(S);
+    fx_rmdir();
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_blockfor),
+        cmocka_unit_test(test_quorum_write_then_read),
+        cmocka_unit_test(test_unavailable_and_hints),
+        cmocka_unit_test(test_write_timeout_then_hint_replay),
+        cmocka_unit_test(test_digest_mismatch_repairs),
+        cmocka_unit_test(test_read_timeout),
+        cmocka_unit_test(test_chunks_cut_at_the_smallest_last_key),
+        cmocka_unit_test(test_range_reads_in_token_order),
+        cmocka_unit_test(test_two_datacenters),
+        cmocka_unit_test(test_truncate),
+        cmocka_unit_test(test_malformed_requests),
+        cmocka_unit_test(test_free_with_requests_in_flight),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
