@@ -192,10 +192,10 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
          sizeof(int)},
         {"max_hint_window_in_ms", 0, 30L * 86400 * 1000, offsetof(sb_config, max_hint_window_ms),
          sizeof(long)},
-        {"hinted_handoff_throttle_per_second", 1, 1000000,
-         offsetof(sb_config, hints_per_second), sizeof(int)},
-        {"native_transport_max_frame_bytes", 1024, 1L << 30,
-         offsetof(sb_config, max_frame_bytes), sizeof(size_t)},
+        {"hinted_handoff_throttle_per_second", 1, 1000000, offsetof(sb_config, hints_per_second),
+         sizeof(int)},
+        {"native_transport_max_frame_bytes", 1024, 1L << 30, offsetof(sb_config, max_frame_bytes),
+         sizeof(size_t)},
     };
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         if (strcmp(key, ints[k].key) != 0)
@@ -216,8 +216,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         errno = 0;
         double d = strtod(v, &end);
         if (errno || *end || end == v || d < 1 || d > 100)
-            return sb_seterr(errmsg, SB_ECONFIG, "%s: expected a number in [1, 100], got '%s'",
-                             key, v);
+            return sb_seterr(errmsg, SB_ECONFIG, "%s: expected a number in [1, 100], got '%s'", key,
+                             v);
         c->phi_convict_threshold = d;
         return 0;
     }
@@ -328,17 +328,18 @@ static const struct {
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: sibyl node [--data DIR] [--listen HOST:PORT] [--cql HOST:PORT]\n"
-            "                  [--http HOST:PORT] [--seeds HOST:PORT[,HOST:PORT...]]\n"
-            "                  [--dc NAME] [--rack NAME] [--config FILE]\n"
-            "                  [--commitlog-sync group|periodic] [--commitlog-sync-period-ms N]\n"
-            "                  [--cluster-name NAME] [--log-level debug|info|warn|error]\n"
-            "                  [--num-tokens N] [--phi-threshold X] [--gossip-interval-ms N]\n"
-            "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
-            "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
-            "                  [--max-frame-bytes N]\n"
-            "Flags override settings from the YAML --config file.\n");
+    fprintf(
+        stderr,
+        "usage: sibyl node [--data DIR] [--listen HOST:PORT] [--cql HOST:PORT]\n"
+        "                  [--http HOST:PORT] [--seeds HOST:PORT[,HOST:PORT...]]\n"
+        "                  [--dc NAME] [--rack NAME] [--config FILE]\n"
+        "                  [--commitlog-sync group|periodic] [--commitlog-sync-period-ms N]\n"
+        "                  [--cluster-name NAME] [--log-level debug|info|warn|error]\n"
+        "                  [--num-tokens N] [--phi-threshold X] [--gossip-interval-ms N]\n"
+        "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
+        "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
+        "                  [--max-frame-bytes N]\n"
+        "Flags override settings from the YAML --config file.\n");
 }
 
 int sb_config_from_args(sb_config *c, int argc, char **argv, char *errmsg)

@@ -24,15 +24,15 @@ typedef struct sb_config {
     size_t max_request_bytes; /* HTTP body limit */
     int log_level;
     /* cluster (docs/configuration.md) */
-    int num_tokens;              /* default 16 */
+    int num_tokens;               /* default 16 */
     double phi_convict_threshold; /* default 8 */
-    int gossip_interval_ms;      /* default 1000 */
-    int write_timeout_ms;        /* write_request_timeout_in_ms, default 2000 */
-    int read_timeout_ms;         /* read_request_timeout_in_ms, default 5000 */
-    int range_timeout_ms;        /* range_request_timeout_in_ms, default 10000 */
-    long max_hint_window_ms;     /* default 3 h */
-    int hints_per_second;        /* hint replay rate, default 1000 */
-    size_t max_frame_bytes;      /* native_transport_max_frame_size, default 256 MiB */
+    int gossip_interval_ms;       /* default 1000 */
+    int write_timeout_ms;         /* write_request_timeout_in_ms, default 2000 */
+    int read_timeout_ms;          /* read_request_timeout_in_ms, default 5000 */
+    int range_timeout_ms;         /* range_request_timeout_in_ms, default 10000 */
+    long max_hint_window_ms;      /* default 3 h */
+    int hints_per_second;         /* hint replay rate, default 1000 */
+    size_t max_frame_bytes;       /* native_transport_max_frame_size, default 256 MiB */
 } sb_config;
 
 void sb_config_default(sb_config *c);

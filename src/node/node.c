@@ -22,9 +22,13 @@
 #include <unistd.h>
 
 #include "cql/cql.h"
+#include "net/transport.h"
+#include "cluster/cluster.h"
 #include "cqlproto/cqlproto.h"
+#include "cqlproto/systables.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "node/cluster_io.h"
 #include "node/node_metrics.h"
 #include "storage/store.h"
 #include "util/err.h"
@@ -144,7 +148,19 @@ int sb_node_main(int argc, char **argv)
         rv = SB_ENOMEM;
         goto fail;
     }
-    n->cql = sb_cql_engine_new(n->store, NULL);
+    uint8_t host_id[16];
+    if ((rv = cqlp_load_host_id(n->cfg.data_dir, host_id, errmsg))) {
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        goto fail;
+    }
+    sb_cql_engine_opts eo;
+    sb_cql_engine_opts_default(&eo);
+    if ((rv = sb_node_cluster_start(n, host_id, &eo, errmsg))) {
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        goto fail;
+    }
+    n->cluster_write = sb_node_cluster_write;
+    n->cql = sb_cql_engine_new(n->store, &eo);
     if (!n->cql) {
         fprintf(stderr, "sibyl node: out of memory\n");
         rv = SB_ENOMEM;
@@ -155,8 +171,14 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
+    sb_cqlproto_opts po;
+    sb_cqlproto_opts_default(&po);
+    po.max_frame_bytes = n->cfg.max_frame_bytes;
+    po.cluster = n->cluster;
+    po.schema_version = sb_node_schema_version;
+    po.schema_version_arg = NULL;
     if ((rv = sb_cqlproto_start(&n->cqlproto, n->loop, n->cfg.cql_addr, n->cql, n->store, &n->cfg,
-                                NULL, errmsg))) {
+                                &po, errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
@@ -179,10 +201,22 @@ fail:
         sb_http_stop(n->http);
     if (n->cqlproto)
         sb_cqlproto_stop(n->cqlproto);
-    if (n->cql)
-        sb_cql_engine_free(n->cql);
+    /* Tell the peers we are going (gossip SHUTDOWN), let the transport
+     * send it, then close the transport. The store drains next: its
+     * completions still reach the coordinator, which is freed after it,
+     * and the engine last (coordinator callbacks may run statements). */
+    if (n->cluster) {
+        sb_node_cluster_stop(n);
+        for (int i = 0; i < 3; i++)
+            uv_run(n->loop, UV_RUN_NOWAIT);
+    }
+    if (n->transport)
+        sb_transport_stop(n->transport);
     if (n->store)
         sb_store_close(n->store);
+    sb_node_cluster_free(n);
+    if (n->cql)
+        sb_cql_engine_free(n->cql);
     if (n->sigint.loop) {
         uv_close((uv_handle_t *)&n->sigint, NULL);
         uv_close((uv_handle_t *)&n->sigterm, NULL);

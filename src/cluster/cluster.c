@@ -1,0 +1,404 @@
+/*
+ * A node's cluster side (cluster.h): builds gossip, rpc, hints and the
+ * coordinator over one sb_io, routes incoming messages to them, and keeps
+ * the schema in agreement.
+ *
+ * Schema messages: the body of SCHEMA_PUSH and of the response to
+ * SCHEMA_PULL is [i64 timestamp us][16 version][bytes blob]. A schema
+ * replaces the local one when (timestamp, version) is larger. Pulls are
+ * rate limited per peer; a periodic check pulls from any live peer whose
+ * gossiped version differs, so a lost push heals by itself.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cluster/cluster.h"
+#include "util/err.h"
+#include "util/log.h"
+#include "util/wire.h"
+
+#define MAX_PULL_PEERS 64
+#define SCHEMA_TIMEOUT_MS 5000
+
+typedef struct pull_state {
+    sb_ep ep;
+    uint64_t last_ms;
+    int in_flight;
+} pull_state;
+
+struct sb_cluster {
+    sb_io io;
+    sb_cluster_opts o;
+    sb_ep *seeds; /* owned copy of o.gossip.seeds */
+    sb_gossip *g;
+    sb_rpc *rpc;
+    sb_hints *h;
+    sb_coord *co;
+    sb_io_timer *schema_timer;
+    pull_state pulls[MAX_PULL_PEERS];
+    int npulls;
+    int started, stopped;
+    /* version and timestamp of the local schema, cached */
+    uint8_t version[16];
+    int64_t ts_us;
+};
+
+void sb_cluster_opts_default(sb_cluster_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    sb_gossip_opts_default(&o->gossip);
+    sb_coord_opts_default(&o->coord);
+    sb_hints_opts_default(&o->hints);
+}
+
+sb_gossip *sb_cluster_gossip(sb_cluster *c)
+{
+    return c->g;
+}
+
+sb_coord *sb_cluster_coord(sb_cluster *c)
+{
+    return c->co;
+}
+
+sb_hints *sb_cluster_hints(sb_cluster *c)
+{
+    return c->h;
+}
+
+sb_rpc *sb_cluster_rpc(sb_cluster *c)
+{
+    return c->rpc;
+}
+
+/* --------------------------------------------------------------- schema */
+
+static int has_schema(const sb_cluster *c)
+{
+    return c->o.schema.get && c->o.schema.put;
+}
+
+/* Reads the local schema; body gets the wire form when not NULL. */
+static int local_schema(sb_cluster *c, sb_buf *body)
+{
+    sb_buf blob;
+    sb_buf_init(&blob);
+    int rc = c->o.schema.get(c->o.schema.arg, &blob, c->version, &c->ts_us);
+    if (rc == 0 && body) {
+        rc = sb_wire_put_i64(body, c->ts_us);
+        rc = rc ? rc : sb_wire_put_raw(body, c->version, 16);
+        rc = rc ? rc : sb_wire_put_bytes(body, blob.data, blob.len);
+    }
+    sb_buf_free(&blob);
+    return rc;
+}
+
+/* A schema body arrived (push or pull response); adopt it if newer. */
+static void consider_schema(sb_cluster *c, const sb_ep *from, const uint8_t *body, size_t len)
+{
+    sb_wire_reader r;
+    sb_wire_reader_init(&r, body, len);
+    int64_t ts = sb_wire_get_i64(&r);
+    uint8_t ver[16];
+    sb_wire_get_raw(&r, ver, 16);
+    const uint8_t *blob;
+    size_t blen;
+    sb_wire_get_bytes(&r, &blob, &blen, 1u << 30);
+    char who[SB_EP_STRLEN];
+    sb_ep_str(from, who);
+    if (r.err) {
+        SB_WARN("cluster", "malformed schema message", "peer=%s", who);
+        return;
+    }
+    if (local_schema(c, NULL) != 0)
+        return;
+    if (!memcmp(ver, c->version, 16))
+        return;
+    if (ts < c->ts_us || (ts == c->ts_us && memcmp(ver, c->version, 16) < 0))
+        return; /* ours is newer: they will pull it from us */
+    char msg[SB_ERRMSG_SIZE] = "";
+    int rc = c->o.schema.put(c->o.schema.arg, blob, blen, msg);
+    if (rc != 0) {
+        SB_WARN("cluster", "could not apply schema", "peer=%s err=\"%s\"", who, msg);
+        return;
+    }
+    if (local_schema(c, NULL) == 0)
+        sb_gossip_set_schema(c->g, c->version);
+    SB_INFO("cluster", "schema updated", "peer=%s ts=%lld", who, (long long)ts);
+}
+
+static pull_state *pull_of(sb_cluster *c, const sb_ep *ep)
+{
+    for (int i = 0; i < c->npulls; i++)
+        if (sb_ep_eq(&c->pulls[i].ep, ep))
+            return &c->pulls[i];
+    if (c->npulls == MAX_PULL_PEERS)
+        return NULL;
+    pull_state *p = &c->pulls[c->npulls++];
+    memset(p, 0, sizeof *p);
+    p->ep = *ep;
+    return p;
+}
+
+typedef struct pull_req {
+    sb_cluster *c;
+    sb_ep ep;
+} pull_req;
+
+static void on_pull(void *arg, int status, const uint8_t *body, size_t len)
+{
+    pull_req *pr = arg;
+    sb_cluster *c = pr->c;
+    pull_state *p = pull_of(c, &pr->ep);
+    if (p)
+        p->in_flight = 0;
+    if (status == 0 && !c->stopped)
+        consider_schema(c, &pr->ep, body, len);
+    free(pr);
+}
+
+static void pull_from(sb_cluster *c, const sb_member *m)
+{
+    uint64_t now = c->io.mono_ms(c->io.ctx);
+    pull_state *p = pull_of(c, &m->ep);
+    uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
+    if (!p || p->in_flight || (p->last_ms && now - p->last_ms < every))
+        return;
+    pull_req *pr = malloc(sizeof *pr);
+    if (!pr)
+        return;
+    pr->c = c;
+    pr->ep = m->ep;
+    p->in_flight = 1;
+    p->last_ms = now;
+    if (sb_rpc_call(c->rpc, &m->ep, SB_MSG_SCHEMA_PULL, NULL, 0, SCHEMA_TIMEOUT_MS, on_pull, pr,
+                    NULL) != 0) {
+        p->in_flight = 0;
+        free(pr);
+    }
+}
+
+static void check_schemas(sb_cluster *c)
+{
+    if (!has_schema(c) || c->stopped)
+        return;
+    if (local_schema(c, NULL) != 0)
+        return;
+    int n = sb_gossip_nmembers(c->g);
+    for (int i = 0; i < n; i++) {
+        const sb_member *m = sb_gossip_member(c->g, i);
+        static const uint8_t zero[16];
+        if (m->is_self || !m->up || !memcmp(m->schema_version, zero, 16) ||
+            !memcmp(m->schema_version, c->version, 16))
+            continue;
+        pull_from(c, m);
+    }
+}
+
+static void on_schema_timer(void *arg)
+{
+    sb_cluster *c = arg;
+    c->schema_timer = NULL;
+    if (c->stopped)
+        return;
+    check_schemas(c);
+    uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
+    c->schema_timer = c->io.timer_start(c->io.ctx, 2u * every, on_schema_timer, c);
+}
+
+void sb_cluster_schema_changed(sb_cluster *c)
+{
+    if (!has_schema(c) || c->stopped)
+        return;
+    sb_buf body, msg;
+    sb_buf_init(&body);
+    sb_buf_init(&msg);
+    if (local_schema(c, &body) == 0 &&
+        sb_msg_build(&msg, &c->o.gossip.self, body.data, body.len) == 0) {
+        sb_gossip_set_schema(c->g, c->version);
+        int n = sb_gossip_nmembers(c->g);
+        for (int i = 0; i < n; i++) {
+            const sb_member *m = sb_gossip_member(c->g, i);
+            if (!m->is_self && m->up)
+                c->io.send(c->io.ctx, &m->ep, SB_MSG_SCHEMA_PUSH, msg.data, msg.len);
+        }
+    }
+    sb_buf_free(&body);
+    sb_buf_free(&msg);
+}
+
+/* ---------------------------------------------------------------- events */
+
+static void on_gossip_event(void *arg, int event, const sb_member *m)
+{
+    sb_cluster *c = arg;
+    if (c->stopped)
+        return;
+    switch (event) {
+    case SB_GOSSIP_UP:
+    case SB_GOSSIP_RESTARTED:
+        if (!m->is_self)
+            sb_hints_target_up(c->h, &m->ep);
+        break;
+    case SB_GOSSIP_SCHEMA:
+        if (has_schema(c))
+            pull_from(c, m);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ------------------------------------------------------------ life cycle */
+
+sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errmsg)
+{
+    sb_cluster *c = calloc(1, sizeof *c);
+    if (!c) {
+        sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+        return NULL;
+    }
+    c->io = *io;
+    c->o = *o;
+    if (o->gossip.nseeds > 0) {
+        c->seeds = calloc((size_t)o->gossip.nseeds, sizeof *c->seeds);
+        if (!c->seeds)
+            goto nomem;
+        memcpy(c->seeds, o->gossip.seeds, sizeof *c->seeds * (size_t)o->gossip.nseeds);
+        c->o.gossip.seeds = c->seeds;
+    }
+    if (has_schema(c))
+        local_schema(c, NULL);
+    c->rpc = sb_rpc_new(&c->io, &o->gossip.self);
+    if (!c->rpc)
+        goto nomem;
+    c->g = sb_gossip_new(&c->io, &c->o.gossip, errmsg);
+    if (!c->g)
+        goto fail;
+    c->h = sb_hints_new(&c->io, c->rpc, c->g, &o->hints);
+    if (!c->h)
+        goto nomem;
+    c->co = sb_coord_new(&c->io, c->rpc, c->g, c->h, &o->coord);
+    if (!c->co)
+        goto nomem;
+    if (sb_gossip_on_event(c->g, on_gossip_event, c) != 0)
+        goto nomem;
+    if (has_schema(c))
+        sb_gossip_set_schema(c->g, c->version);
+    return c;
+nomem:
+    sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+fail:
+    sb_cluster_free(c);
+    return NULL;
+}
+
+void sb_cluster_start(sb_cluster *c)
+{
+    if (c->started)
+        return;
+    c->started = 1;
+    if (c->io.st && c->io.st->load_bytes)
+        sb_gossip_set_load(c->g, c->io.st->load_bytes(c->io.st_ctx));
+    sb_gossip_start(c->g);
+    sb_hints_start(c->h);
+    if (has_schema(c)) {
+        uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
+        c->schema_timer = c->io.timer_start(c->io.ctx, every, on_schema_timer, c);
+    }
+}
+
+void sb_cluster_stop(sb_cluster *c)
+{
+    if (!c || c->stopped)
+        return;
+    c->stopped = 1;
+    if (c->schema_timer) {
+        c->io.timer_stop(c->io.ctx, c->schema_timer);
+        c->schema_timer = NULL;
+    }
+    if (c->started)
+        sb_gossip_stop(c->g);
+}
+
+void sb_cluster_free(sb_cluster *c)
+{
+    if (!c)
+        return;
+    sb_cluster_stop(c);
+    /* The coordinator and hints hold rpc calls: free them first so their
+     * callbacks see SB_ECLOSED from sb_rpc_free while they still exist. */
+    if (c->rpc)
+        sb_rpc_free(c->rpc);
+    sb_coord_free(c->co);
+    sb_hints_free(c->h);
+    sb_gossip_free(c->g);
+    free(c->seeds);
+    free(c);
+}
+
+/* -------------------------------------------------------------- messages */
+
+static void handle_schema_pull(sb_cluster *c, const uint8_t *payload, size_t len)
+{
+    sb_ep from;
+    uint64_t id;
+    const uint8_t *body;
+    size_t blen;
+    if (sb_rpc_parse(payload, len, &from, &id, &body, &blen) != 0)
+        return;
+    sb_buf out;
+    sb_buf_init(&out);
+    if (has_schema(c) && local_schema(c, &out) == 0)
+        sb_rpc_reply(c->rpc, &from, id, out.data, out.len);
+    sb_buf_free(&out);
+}
+
+static void handle_ping(sb_cluster *c, const uint8_t *payload, size_t len)
+{
+    sb_ep from;
+    uint64_t id;
+    const uint8_t *body;
+    size_t blen;
+    if (sb_rpc_parse(payload, len, &from, &id, &body, &blen) == 0)
+        sb_rpc_reply(c->rpc, &from, id, body, blen);
+}
+
+void sb_cluster_receive(sb_cluster *c, int type, const uint8_t *payload, size_t len)
+{
+    if (c->stopped)
+        return;
+    switch (type) {
+    case SB_MSG_GOSSIP_SYN:
+    case SB_MSG_GOSSIP_ACK:
+    case SB_MSG_GOSSIP_ACK2:
+    case SB_MSG_SHUTDOWN:
+        sb_gossip_receive(c->g, type, payload, len);
+        break;
+    case SB_MSG_RESPONSE:
+        sb_rpc_receive_response(c->rpc, payload, len);
+        break;
+    case SB_MSG_MUTATION:
+    case SB_MSG_READ:
+    case SB_MSG_TRUNCATE:
+        sb_coord_receive(c->co, type, payload, len);
+        break;
+    case SB_MSG_SCHEMA_PUSH: {
+        sb_ep from;
+        const uint8_t *body;
+        size_t blen;
+        if (has_schema(c) && sb_msg_parse(payload, len, &from, &body, &blen) == 0)
+            consider_schema(c, &from, body, blen);
+        break;
+    }
+    case SB_MSG_SCHEMA_PULL:
+        handle_schema_pull(c, payload, len);
+        break;
+    case SB_MSG_PING:
+        handle_ping(c, payload, len);
+        break;
+    default:
+        SB_DEBUG("cluster", "unknown message type", "type=%d", type);
+        break;
+    }
+}

@@ -1,0 +1,731 @@
+/*
+ * CQL through the coordinator (cluster_io.h).
+ *
+ * Writes: the engine's batch is taken apart into raw entries
+ * (sb_wbatch_raw) and handed to sb_coord_write with the statement's
+ * consistency level and write type.
+ *
+ * Reads: the engine runs a statement optimistically (cql.h
+ * sb_cql_reader). Each read it opens is turned into a raw query
+ * (sb_read_rawq) and looked up in the execution's cache; a miss records
+ * the query and yields no rows, and the engine then asks us to fetch: one
+ * sb_coord_read per missing query, with a bound on entries and bytes per
+ * round. A read that reaches the end of data the replicas said was cut
+ * short (more = 1) records a continuation: the next round asks for the
+ * entries after the last one held (before the first one, reversed). The
+ * cache lives for one execution, so every answer is as fresh as the
+ * consistency level makes it.
+ *
+ * Schema: the blob of cluster.h is the keyspaces and tables in the store's
+ * own JSON forms, sorted, with the DDL timestamp; its version is a SHA-256
+ * prefix, so equal schemas have equal versions everywhere.
+ */
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/cluster_io.h"
+#include "util/err.h"
+#include "util/log.h"
+
+/* ------------------------------------------------------------- details */
+
+static void to_detail(const sb_coord_result *r, int is_read, sb_cql_error *d)
+{
+    memset(d, 0, sizeof *d);
+    d->status = r->status;
+    d->consistency = r->consistency;
+    const char *cl = sb_cql_consistency_name(r->consistency);
+    switch (r->status) {
+    case SB_EUNAVAILABLE:
+        d->code = SB_CQL_ERR_UNAVAILABLE;
+        d->required = r->required;
+        d->alive = r->alive;
+        snprintf(d->message, sizeof d->message,
+                 "Cannot achieve consistency level %s (required %d, alive %d)", cl ? cl : "?",
+                 r->required, r->alive);
+        break;
+    case SB_ETIMEOUT:
+        d->code = is_read ? SB_CQL_ERR_READ_TIMEOUT : SB_CQL_ERR_WRITE_TIMEOUT;
+        d->required = r->required;
+        d->alive = r->received;
+        d->write_type = r->write_type ? r->write_type : "SIMPLE";
+        d->data_present = r->data_present;
+        snprintf(d->message, sizeof d->message,
+                 "Operation timed out - received only %d responses (%s needs %d)", r->received,
+                 cl ? cl : "?", r->required);
+        break;
+    case SB_EOVERLOADED:
+        d->code = SB_CQL_ERR_OVERLOADED;
+        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "Overloaded");
+        break;
+    case SB_EINVALID:
+    case SB_ENOTFOUND:
+        d->code = SB_CQL_ERR_INVALID;
+        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "unknown table");
+        break;
+    default:
+        d->code = SB_CQL_ERR_SERVER;
+        snprintf(d->message, sizeof d->message, "%s",
+                 r->message[0] ? r->message : sb_strerror(r->status));
+        break;
+    }
+}
+
+/* --------------------------------------------------------------- writes */
+
+typedef struct wreq {
+    sb_cql_write_done cb;
+    void *arg;
+} wreq;
+
+static void on_coord_write(void *arg, const sb_coord_result *r)
+{
+    wreq *w = arg;
+    sb_cql_write_done cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    if (r->status == 0) {
+        cb(cbarg, 0, NULL);
+        return;
+    }
+    sb_cql_error d;
+    to_detail(r, 0, &d);
+    cb(cbarg, r->status, &d);
+}
+
+static int glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
+                      void *cb_arg)
+{
+    sb_cql_glue *g = arg;
+    size_t n = sb_wbatch_nraw(b);
+    sb_raw_mut *m = malloc(sizeof *m * (n ? n : 1));
+    wreq *w = malloc(sizeof *w);
+    if (!m || !w) {
+        free(m);
+        free(w);
+        sb_wbatch_free(b);
+        return SB_EOVERLOADED;
+    }
+    for (size_t i = 0; i < n; i++)
+        sb_wbatch_raw(b, i, &m[i]);
+    w->cb = cb;
+    w->arg = cb_arg;
+    int rc = sb_coord_write(sb_cluster_coord(g->cluster), m, n, cl, write_type, on_coord_write, w);
+    free(m);
+    sb_wbatch_free(b); /* the coordinator copied the entries */
+    if (rc != 0) {
+        free(w);
+        return rc;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- reads */
+
+typedef struct rd_block {
+    struct rd_block *next;
+    size_t len;
+    uint8_t data[];
+} rd_block;
+
+typedef struct rd_ent {
+    sb_raw e;
+    uint64_t seq; /* later answers win on equal keys */
+} rd_ent;
+
+typedef struct rd_query {
+    sb_rawq q; /* without limits: the cache key */
+    rd_ent *ents;
+    sb_raw *raws; /* ents' sb_raw, for sb_store_iter_raw */
+    size_t n, cap;
+    int fetched, more, need;
+    struct rd_query *next;
+} rd_query;
+
+typedef struct rd_ctx {
+    sb_cql_glue *g;
+    rd_query *queries;
+    rd_block *blocks;
+    uint64_t seq;
+    /* fetch in progress */
+    int outstanding;
+    int status;
+    sb_cql_error detail;
+    sb_cql_fetch_done done;
+    void *done_arg;
+} rd_ctx;
+
+typedef struct rd_iter {
+    sb_iter *inner;
+    rd_query *q;
+} rd_iter;
+
+static int buf_eq(const sb_buf *a, const sb_buf *b)
+{
+    return a->len == b->len && (a->len == 0 || !memcmp(a->data, b->data, a->len));
+}
+
+static int rawq_same(const sb_rawq *a, const sb_rawq *b)
+{
+    return !memcmp(a->table_id, b->table_id, 16) && a->reversed == b->reversed &&
+           buf_eq(&a->head_lo, &b->head_lo) && buf_eq(&a->head_hi, &b->head_hi) &&
+           buf_eq(&a->lo, &b->lo) && buf_eq(&a->hi, &b->hi);
+}
+
+static void *rd_begin(void *arg)
+{
+    rd_ctx *c = calloc(1, sizeof *c);
+    if (c)
+        c->g = arg;
+    return c;
+}
+
+static void rd_end(void *rctx)
+{
+    rd_ctx *c = rctx;
+    if (!c)
+        return;
+    for (rd_query *q = c->queries, *nx; q; q = nx) {
+        nx = q->next;
+        sb_rawq_free(&q->q);
+        free(q->ents);
+        free(q->raws);
+        free(q);
+    }
+    for (rd_block *b = c->blocks, *nx; b; b = nx) {
+        nx = b->next;
+        free(b);
+    }
+    free(c);
+}
+
+static int rd_open(void *rctx, const sb_read *r, void **out, char *errmsg)
+{
+    rd_ctx *c = rctx;
+    *out = NULL;
+    if (!c)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    sb_rawq q;
+    sb_rawq_init(&q);
+    int rc = sb_read_rawq(r, &q, errmsg);
+    if (rc != 0) {
+        sb_rawq_free(&q);
+        return rc;
+    }
+    rd_query *found = NULL;
+    for (rd_query *x = c->queries; x; x = x->next)
+        if (rawq_same(&x->q, &q)) {
+            found = x;
+            break;
+        }
+    if (found) {
+        sb_rawq_free(&q);
+    } else {
+        found = calloc(1, sizeof *found);
+        if (!found) {
+            sb_rawq_free(&q);
+            return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+        }
+        found->q = q;
+        found->need = 1;
+        found->next = c->queries;
+        c->queries = found;
+    }
+    rd_iter *it = calloc(1, sizeof *it);
+    if (!it)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    it->q = found;
+    rc = sb_store_iter_raw(r, found->raws, found->n, &it->inner, errmsg);
+    if (rc != 0) {
+        free(it);
+        return rc;
+    }
+    *out = it;
+    return 0;
+}
+
+static int rd_next(void *p, sb_row *row)
+{
+    rd_iter *it = p;
+    int rc = sb_iter_next(it->inner, row);
+    if (rc == 0 && it->q->fetched && it->q->more)
+        it->q->need = 1; /* ran off the end of a partial answer */
+    return rc;
+}
+
+static void rd_close(void *p)
+{
+    rd_iter *it = p;
+    if (!it)
+        return;
+    sb_iter_free(it->inner);
+    free(it);
+}
+
+static int rd_pending(void *rctx)
+{
+    rd_ctx *c = rctx;
+    if (!c)
+        return 0;
+    for (rd_query *q = c->queries; q; q = q->next)
+        if (q->need)
+            return 1;
+    return 0;
+}
+
+static int ent_cmp(const void *a, const void *b)
+{
+    const rd_ent *x = a, *y = b;
+    size_t n = x->e.klen < y->e.klen ? x->e.klen : y->e.klen;
+    int c = memcmp(x->e.key, y->e.key, n);
+    if (c)
+        return c;
+    if (x->e.klen != y->e.klen)
+        return x->e.klen < y->e.klen ? -1 : 1;
+    return x->seq > y->seq ? -1 : x->seq < y->seq; /* newest first */
+}
+
+/* Adds an answer's entries (copied) to a query's sorted, unique set. */
+static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++)
+        bytes += e[i].klen + e[i].vlen;
+    rd_block *b = malloc(sizeof *b + bytes + 1);
+    if (!b)
+        return SB_ENOMEM;
+    b->len = bytes;
+    b->next = c->blocks;
+    c->blocks = b;
+    if (q->n + n > q->cap) {
+        size_t cap = q->cap ? q->cap : 64;
+        while (cap < q->n + n)
+            cap *= 2;
+        rd_ent *ne = realloc(q->ents, sizeof *ne * cap);
+        if (!ne)
+            return SB_ENOMEM;
+        q->ents = ne;
+        sb_raw *nr = realloc(q->raws, sizeof *nr * cap);
+        if (!nr)
+            return SB_ENOMEM;
+        q->raws = nr;
+        q->cap = cap;
+    }
+    uint8_t *p = b->data;
+    for (size_t i = 0; i < n; i++) {
+        rd_ent *d = &q->ents[q->n++];
+        memcpy(p, e[i].key, e[i].klen);
+        d->e.key = p;
+        d->e.klen = e[i].klen;
+        p += e[i].klen;
+        memcpy(p, e[i].val, e[i].vlen);
+        d->e.val = p;
+        d->e.vlen = e[i].vlen;
+        p += e[i].vlen;
+        d->seq = ++c->seq;
+    }
+    qsort(q->ents, q->n, sizeof *q->ents, ent_cmp);
+    size_t w = 0;
+    for (size_t i = 0; i < q->n; i++) {
+        if (w > 0 && q->ents[w - 1].e.klen == q->ents[i].e.klen &&
+            !memcmp(q->ents[w - 1].e.key, q->ents[i].e.key, q->ents[i].e.klen))
+            continue; /* an older copy of the same key */
+        q->ents[w++] = q->ents[i];
+    }
+    q->n = w;
+    for (size_t i = 0; i < q->n; i++)
+        q->raws[i] = q->ents[i].e;
+    return 0;
+}
+
+typedef struct rd_req {
+    rd_ctx *c;
+    rd_query *q;
+} rd_req;
+
+static void fetch_finish(rd_ctx *c)
+{
+    sb_cql_fetch_done done = c->done;
+    void *arg = c->done_arg;
+    c->done = NULL;
+    if (c->status)
+        done(arg, c->status, &c->detail);
+    else
+        done(arg, 0, NULL);
+}
+
+static void on_coord_read(void *arg, const sb_coord_result *r, const sb_raw *e, size_t n, int more)
+{
+    rd_req *rq = arg;
+    rd_ctx *c = rq->c;
+    rd_query *q = rq->q;
+    free(rq);
+    if (r->status != 0) {
+        if (!c->status) {
+            c->status = r->status;
+            to_detail(r, 1, &c->detail);
+        }
+    } else if (add_entries(c, q, e, n) != 0) {
+        if (!c->status) {
+            c->status = SB_ENOMEM;
+            memset(&c->detail, 0, sizeof c->detail);
+            c->detail.code = SB_CQL_ERR_SERVER;
+            snprintf(c->detail.message, sizeof c->detail.message, "out of memory");
+        }
+    } else {
+        q->fetched = 1;
+        q->more = more;
+    }
+    if (--c->outstanding == 0)
+        fetch_finish(c);
+}
+
+/* Copies q's key into out with the round's limits and, for a
+ * continuation, the range narrowed to what is still missing. */
+static int round_query(const sb_cql_glue *g, const rd_query *q, sb_rawq *out)
+{
+    sb_rawq_init(out);
+    memcpy(out->table_id, q->q.table_id, 16);
+    out->reversed = q->q.reversed;
+    out->max_entries = g->fetch_entries;
+    out->max_bytes = g->fetch_bytes;
+    int rc = sb_buf_append(&out->head_lo, q->q.head_lo.data, q->q.head_lo.len);
+    rc = rc ? rc : sb_buf_append(&out->head_hi, q->q.head_hi.data, q->q.head_hi.len);
+    rc = rc ? rc : sb_buf_append(&out->lo, q->q.lo.data, q->q.lo.len);
+    rc = rc ? rc : sb_buf_append(&out->hi, q->q.hi.data, q->q.hi.len);
+    if (rc || !q->fetched || !q->more || q->n == 0)
+        return rc;
+    if (!q->q.reversed) {
+        /* after the largest key held */
+        const sb_raw *last = &q->ents[q->n - 1].e;
+        sb_buf_reset(&out->lo);
+        rc = sb_buf_append(&out->lo, last->key, last->klen);
+        return rc ? rc : sb_buf_putc(&out->lo, 0);
+    }
+    /* before the smallest main-range key held */
+    for (size_t i = 0; i < q->n; i++) {
+        const sb_raw *e = &q->ents[i].e;
+        size_t m = e->klen < q->q.lo.len ? e->klen : q->q.lo.len;
+        int c = memcmp(e->key, q->q.lo.data, m);
+        if (c > 0 || (c == 0 && e->klen >= q->q.lo.len)) {
+            sb_buf_reset(&out->hi);
+            return sb_buf_append(&out->hi, e->key, e->klen);
+        }
+    }
+    return 0;
+}
+
+static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
+{
+    rd_ctx *c = rctx;
+    c->done = done;
+    c->done_arg = done_arg;
+    c->status = 0;
+    c->outstanding = 1; /* held until every read is sent */
+    for (rd_query *q = c->queries; q; q = q->next) {
+        if (!q->need)
+            continue;
+        q->need = 0;
+        rd_req *rq = malloc(sizeof *rq);
+        sb_rawq qq;
+        if (!rq || round_query(c->g, q, &qq) != 0) {
+            free(rq);
+            if (!c->status) {
+                c->status = SB_ENOMEM;
+                c->detail.code = SB_CQL_ERR_SERVER;
+                snprintf(c->detail.message, sizeof c->detail.message, "out of memory");
+            }
+            continue;
+        }
+        rq->c = c;
+        rq->q = q;
+        c->outstanding++;
+        int rc = sb_coord_read(sb_cluster_coord(c->g->cluster), &qq, cl, on_coord_read, rq);
+        sb_rawq_free(&qq);
+        if (rc != 0) {
+            c->outstanding--;
+            free(rq);
+            if (!c->status) {
+                sb_coord_result r;
+                memset(&r, 0, sizeof r);
+                r.status = rc;
+                r.consistency = cl;
+                snprintf(r.message, sizeof r.message, "read refused: %s", sb_strerror(rc));
+                c->status = rc;
+                to_detail(&r, 1, &c->detail);
+            }
+        }
+    }
+    if (--c->outstanding == 0)
+        fetch_finish(c); /* nothing was sent (errors only) */
+}
+
+void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o)
+{
+    if (!g->fetch_entries)
+        g->fetch_entries = 5000;
+    if (!g->fetch_bytes)
+        g->fetch_bytes = 4u << 20;
+    o->write = glue_write;
+    o->write_arg = g;
+    o->reader.begin = rd_begin;
+    o->reader.open = rd_open;
+    o->reader.next = rd_next;
+    o->reader.close = rd_close;
+    o->reader.pending = rd_pending;
+    o->reader.fetch = rd_fetch;
+    o->reader.end = rd_end;
+    o->reader.arg = g;
+}
+
+/* --------------------------------------------------------- replication */
+
+int sb_cql_glue_table_repl(void *arg, const uint8_t table_id[16], sb_repl *out)
+{
+    sb_cql_glue *g = arg;
+    const sb_schema *s = sb_store_schema(g->store);
+    for (int i = 0; i < s->nks; i++) {
+        const sb_keyspace *k = s->ks[i];
+        for (int j = 0; j < k->ntables; j++) {
+            if (memcmp(k->tables[j]->id, table_id, 16) != 0)
+                continue;
+            char msg[SB_ERRMSG_SIZE];
+            if (sb_repl_parse(k->replication_json ? k->replication_json : "", out, msg) != 0) {
+                /* a keyspace Sibyl accepted earlier: fall back to one copy */
+                memset(out, 0, sizeof *out);
+                out->kind = SB_REPL_SIMPLE;
+                out->rf = 1;
+            }
+            return 0;
+        }
+    }
+    return SB_ENOTFOUND;
+}
+
+/* --------------------------------------------------------------- schema */
+
+static const uint8_t TS_KEY[] = "sys/schema_ts";
+
+static int ts_emit(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    int64_t *ts = arg;
+    if (klen == sizeof TS_KEY - 1 && vlen == 8) {
+        uint64_t u = 0;
+        for (int i = 0; i < 8; i++)
+            u = u << 8 | v[i];
+        *ts = (int64_t)u;
+    }
+    return 0;
+}
+
+static int64_t schema_ts(sb_cql_glue *g)
+{
+    if (!g->ts_loaded) {
+        g->ts = 0;
+        sb_store_kv_scan(g->store, TS_KEY, sizeof TS_KEY - 1, ts_emit, &g->ts);
+        g->ts_loaded = 1;
+    }
+    return g->ts;
+}
+
+static void set_schema_ts(sb_cql_glue *g, int64_t ts)
+{
+    uint8_t v[8];
+    g->ts = ts; /* the kv write is asynchronous: remember it */
+    g->ts_loaded = 1;
+    for (int i = 0; i < 8; i++)
+        v[i] = (uint8_t)((uint64_t)ts >> (56 - 8 * i));
+    g->io->st->kv_put(g->io->st_ctx, TS_KEY, sizeof TS_KEY - 1, v, 8, NULL, NULL);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static int schema_get(void *arg, sb_buf *blob, uint8_t version[16], int64_t *ts_us)
+{
+    sb_cql_glue *g = arg;
+    const sb_schema *s = sb_store_schema(g->store);
+    int64_t ts = schema_ts(g);
+    /* keyspace JSON strings and table JSON strings, sorted */
+    int nks = s->nks, nt = 0;
+    for (int i = 0; i < nks; i++)
+        nt += s->ks[i]->ntables;
+    char **ks = calloc((size_t)nks + 1, sizeof *ks);
+    char **tb = calloc((size_t)nt + 1, sizeof *tb);
+    int rc = (!ks || !tb) ? SB_ENOMEM : 0;
+    int t = 0;
+    for (int i = 0; i < nks && !rc; i++) {
+        if (!(ks[i] = sb_keyspace_to_json(s->ks[i])))
+            rc = SB_ENOMEM;
+        for (int j = 0; j < s->ks[i]->ntables && !rc; j++)
+            if (!(tb[t++] = sb_table_to_json(s->ks[i]->tables[j])))
+                rc = SB_ENOMEM;
+    }
+    if (!rc) {
+        qsort(ks, (size_t)nks, sizeof *ks, name_cmp);
+        qsort(tb, (size_t)nt, sizeof *tb, name_cmp);
+        sb_buf_reset(blob);
+        rc = sb_buf_printf(blob, "{\"ts\":%lld,\"keyspaces\":[", (long long)ts);
+        for (int i = 0; i < nks && !rc; i++)
+            rc = sb_buf_printf(blob, "%s%s", i ? "," : "", ks[i]);
+        rc = rc ? rc : sb_buf_printf(blob, "],\"tables\":[");
+        for (int i = 0; i < nt && !rc; i++)
+            rc = sb_buf_printf(blob, "%s%s", i ? "," : "", tb[i]);
+        rc = rc ? rc : sb_buf_printf(blob, "]}");
+    }
+    for (int i = 0; ks && i < nks; i++)
+        free(ks[i]);
+    for (int i = 0; tb && i < nt; i++)
+        free(tb[i]);
+    free(ks);
+    free(tb);
+    if (rc)
+        return rc;
+    uint8_t md[32];
+    unsigned int mdlen = 0;
+    EVP_Digest(blob->data, blob->len, md, &mdlen, EVP_sha256(), NULL);
+    memcpy(version, md, 16);
+    version[6] = (uint8_t)((version[6] & 0x0f) | 0x30); /* a name-based UUID (v3 layout) */
+    version[8] = (uint8_t)((version[8] & 0x3f) | 0x80);
+    *ts_us = ts;
+    return 0;
+}
+
+static char *dump(json_t *j)
+{
+    return json_dumps(j, JSON_COMPACT);
+}
+
+/* Makes the local schema equal to the blob's. */
+static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
+{
+    sb_cql_glue *g = arg;
+    json_error_t jerr;
+    json_t *root = json_loadb((const char *)blob, len, 0, &jerr);
+    if (!root)
+        return sb_seterr(errmsg, SB_EBADINPUT, "schema blob: %s", jerr.text);
+    json_t *jks = json_object_get(root, "keyspaces");
+    json_t *jtb = json_object_get(root, "tables");
+    json_t *jts = json_object_get(root, "ts");
+    if (!json_is_array(jks) || !json_is_array(jtb) || !json_is_integer(jts)) {
+        json_decref(root);
+        return sb_seterr(errmsg, SB_EBADINPUT, "schema blob: missing fields");
+    }
+    int rc = 0;
+    size_t i;
+    json_t *v;
+    /* keyspaces to create or alter */
+    json_array_foreach(jks, i, v)
+    {
+        char *text = dump(v);
+        sb_keyspace *k = NULL;
+        if (!text || (rc = sb_keyspace_from_json(text, &k, errmsg)) != 0) {
+            free(text);
+            rc = rc ? rc : SB_ENOMEM;
+            break;
+        }
+        const sb_keyspace *old = sb_schema_keyspace(sb_store_schema(g->store), k->name);
+        char *oldtext = old ? sb_keyspace_to_json(old) : NULL;
+        if (!old)
+            rc = sb_store_create_keyspace(g->store, k, errmsg);
+        else if (!oldtext || strcmp(oldtext, text) != 0)
+            rc = sb_store_alter_keyspace(g->store, k, errmsg);
+        else
+            sb_keyspace_free(k);
+        free(oldtext);
+        free(text);
+        if (rc)
+            break;
+    }
+    /* tables to create, replace or alter */
+    json_array_foreach(jtb, i, v)
+    {
+        if (rc)
+            break;
+        char *text = dump(v);
+        sb_table *t = NULL;
+        if (!text || (rc = sb_table_from_json(text, &t, errmsg)) != 0) {
+            free(text);
+            rc = rc ? rc : SB_ENOMEM;
+            break;
+        }
+        const sb_table *old = sb_schema_table(sb_store_schema(g->store), t->keyspace, t->name);
+        if (old && memcmp(old->id, t->id, 16) != 0) {
+            /* dropped and created again elsewhere */
+            rc = sb_store_drop_table(g->store, t->keyspace, t->name, errmsg);
+            old = NULL;
+        }
+        char *oldtext = old ? sb_table_to_json(old) : NULL;
+        if (rc)
+            sb_table_free(t);
+        else if (!old)
+            rc = sb_store_create_table(g->store, t, errmsg);
+        else if (!oldtext || strcmp(oldtext, text) != 0)
+            rc = sb_store_alter_table(g->store, t, errmsg);
+        else
+            sb_table_free(t);
+        free(oldtext);
+        free(text);
+    }
+    /* tables and keyspaces the blob does not have */
+    const sb_schema *s = sb_store_schema(g->store);
+    for (int a = s->nks - 1; a >= 0 && !rc; a--) {
+        const sb_keyspace *k = s->ks[a];
+        int keep_ks = 0;
+        json_array_foreach(jks, i, v)
+        {
+            const char *name = json_string_value(json_object_get(v, "name"));
+            keep_ks |= name && !strcmp(name, k->name);
+        }
+        if (!keep_ks) {
+            char name[256];
+            snprintf(name, sizeof name, "%s", k->name);
+            rc = sb_store_drop_keyspace(g->store, name, errmsg);
+            s = sb_store_schema(g->store);
+            continue;
+        }
+        for (int b = k->ntables - 1; b >= 0 && !rc; b--) {
+            const sb_table *t = k->tables[b];
+            int keep = 0;
+            json_array_foreach(jtb, i, v)
+            {
+                const char *ksn = json_string_value(json_object_get(v, "keyspace"));
+                const char *tn = json_string_value(json_object_get(v, "name"));
+                keep |= ksn && tn && !strcmp(ksn, t->keyspace) && !strcmp(tn, t->name);
+            }
+            if (!keep) {
+                char ksn[256], tn[256];
+                snprintf(ksn, sizeof ksn, "%s", t->keyspace);
+                snprintf(tn, sizeof tn, "%s", t->name);
+                rc = sb_store_drop_table(g->store, ksn, tn, errmsg);
+                s = sb_store_schema(g->store);
+                k = s->ks[a];
+            }
+        }
+    }
+    if (!rc)
+        set_schema_ts(g, (int64_t)json_integer_value(jts));
+    json_decref(root);
+    return rc;
+}
+
+void sb_cql_glue_schema_ops(sb_cql_glue *g, sb_cluster_schema_ops *ops)
+{
+    ops->get = schema_get;
+    ops->put = schema_put;
+    ops->arg = g;
+}
+
+void sb_cql_glue_schema_changed(sb_cql_glue *g)
+{
+    int64_t now = g->io->now_us(g->io->ctx);
+    int64_t old = schema_ts(g);
+    set_schema_ts(g, now > old ? now : old + 1);
+    if (g->cluster)
+        sb_cluster_schema_changed(g->cluster);
+}

@@ -1,0 +1,179 @@
+/*
+ * The node's cluster: the transport on --listen, the production sb_io,
+ * the cluster (gossip, coordinator, hints, schema agreement) and the CQL
+ * engine's reads and writes through the coordinator.
+ *
+ * Every node is a cluster member, a single node being a cluster of one
+ * that seeds itself, so a statement runs the same way on one node as on
+ * ten.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "net/transport.h"
+#include "node/cluster_io.h"
+#include "node/node.h"
+#include "util/err.h"
+#include "util/log.h"
+
+static sb_node_io node_io;
+static sb_cql_glue glue;
+
+static void on_frame(void *arg, int type, const uint8_t *payload, size_t len)
+{
+    sb_node *n = arg;
+    if (n->cluster)
+        sb_cluster_receive(n->cluster, type, payload, len);
+}
+
+static void on_schema_change(void *arg)
+{
+    sb_cql_glue_schema_changed(arg);
+}
+
+static int parse_seeds(const char *list, const sb_ep *self, sb_ep *out, int max, char *errmsg)
+{
+    int n = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(buf, ", ", &save); tok;
+         tok = strtok_r(NULL, ", ", &save)) {
+        if (n == max)
+            return sb_seterr(errmsg, SB_ECONFIG, "seeds: more than %d seeds", max);
+        if (sb_ep_parse(tok, 7000, &out[n]) != 0)
+            return sb_seterr(errmsg, SB_ECONFIG, "seeds: '%s' is not an IP address[:port]", tok);
+        n++;
+    }
+    if (n == 0)
+        out[n++] = *self; /* a cluster of one seeds itself */
+    return n;
+}
+
+int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_opts *eo,
+                          char *errmsg)
+{
+    sb_cluster_opts co;
+    sb_cluster_opts_default(&co);
+    sb_gossip_opts *go = &co.gossip;
+    if (sb_ep_parse(n->cfg.listen_addr, 7000, &go->self) != 0)
+        return sb_seterr(errmsg, SB_ECONFIG,
+                         "listen_address '%s' must be an IP address and port (node-to-node "
+                         "traffic needs an address other nodes can reach)",
+                         n->cfg.listen_addr);
+    if (sb_ep_parse(n->cfg.cql_addr, 9042, &go->rpc) != 0)
+        go->rpc = go->self;
+    if (sb_ep_parse(n->cfg.http_addr, 8080, &go->http) != 0)
+        go->http = go->self;
+    static sb_ep seeds[64];
+    int ns = parse_seeds(n->cfg.seeds, &go->self, seeds, 64, errmsg);
+    if (ns < 0)
+        return ns;
+    go->seeds = seeds;
+    go->nseeds = ns;
+    snprintf(go->cluster_name, sizeof go->cluster_name, "%.*s", (int)sizeof go->cluster_name - 1,
+             n->cfg.cluster_name);
+    memcpy(go->host_id, host_id, 16);
+    snprintf(go->dc, sizeof go->dc, "%.*s", (int)sizeof go->dc - 1, n->cfg.dc);
+    snprintf(go->rack, sizeof go->rack, "%.*s", (int)sizeof go->rack - 1, n->cfg.rack);
+    snprintf(go->release_version, sizeof go->release_version, "4.0.11");
+    go->num_tokens = n->cfg.num_tokens;
+    go->interval_ms = n->cfg.gossip_interval_ms;
+    go->phi_threshold = n->cfg.phi_convict_threshold;
+    go->ring_delay_ms = 2 * n->cfg.gossip_interval_ms;
+
+    co.coord.write_timeout_ms = (uint32_t)n->cfg.write_timeout_ms;
+    co.coord.read_timeout_ms = (uint32_t)n->cfg.read_timeout_ms;
+    co.coord.range_timeout_ms = (uint32_t)n->cfg.range_timeout_ms;
+    co.coord.table_repl = sb_cql_glue_table_repl;
+    co.coord.table_repl_arg = &glue;
+    co.hints.max_window_ms = n->cfg.max_hint_window_ms;
+    co.hints.replay_per_sec = (uint32_t)n->cfg.hints_per_second;
+
+    sb_transport_opts to;
+    sb_transport_opts_default(&to);
+    to.listen = go->self;
+    to.recv = on_frame;
+    to.recv_arg = n;
+    int rc = sb_transport_start(&n->transport, n->loop, &to, errmsg);
+    if (rc != 0)
+        return rc;
+    sb_node_io_init(&node_io, n->loop, n->store, n->transport);
+    glue.store = n->store;
+    glue.io = &node_io.io;
+    sb_cql_glue_schema_ops(&glue, &co.schema);
+    n->cluster = sb_cluster_new(&node_io.io, &co, errmsg);
+    if (!n->cluster)
+        return SB_ECONFIG;
+    glue.cluster = n->cluster;
+    sb_cql_glue_install(&glue, eo);
+    eo->on_schema_change = on_schema_change;
+    eo->schema_arg = &glue;
+    sb_cluster_start(n->cluster);
+    char ep[SB_EP_STRLEN];
+    SB_INFO("node", "cluster member", "listen=%s seeds=%d dc=%s rack=%s num_tokens=%d",
+            sb_ep_str(&go->self, ep), ns, go->dc, go->rack, go->num_tokens);
+    return 0;
+}
+
+/* The ingestion path's writes, through the coordinator at ONE. */
+typedef struct ingest_req {
+    sb_write_cb cb;
+    void *arg;
+} ingest_req;
+
+static void on_ingest_done(void *arg, int status, const sb_cql_error *detail)
+{
+    ingest_req *r = arg;
+    sb_write_cb cb = r->cb;
+    void *cbarg = r->arg;
+    free(r);
+    cb(cbarg, status);
+}
+
+int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb, void *cb_arg)
+{
+    sb_cql_engine_opts eo;
+    memset(&eo, 0, sizeof eo);
+    sb_cql_glue_install(&glue, &eo);
+    ingest_req *r = malloc(sizeof *r);
+    if (!r) {
+        sb_wbatch_free(b);
+        return SB_EOVERLOADED;
+    }
+    r->cb = cb;
+    r->arg = cb_arg;
+    int rc = eo.write(eo.write_arg, b, consistency, "UNLOGGED_BATCH", on_ingest_done, r);
+    if (rc != 0)
+        free(r);
+    return rc;
+}
+
+void sb_node_cluster_stop(sb_node *n)
+{
+    if (n->cluster)
+        sb_cluster_stop(n->cluster);
+}
+
+int sb_node_schema_version(void *arg, uint8_t out[16])
+{
+    sb_cluster_schema_ops ops;
+    sb_cql_glue_schema_ops(&glue, &ops);
+    sb_buf blob;
+    sb_buf_init(&blob);
+    int64_t ts;
+    int rc = ops.get(ops.arg, &blob, out, &ts);
+    sb_buf_free(&blob);
+    return rc;
+}
+
+void sb_node_cluster_free(sb_node *n)
+{
+    if (n->cluster)
+        sb_cluster_free(n->cluster);
+    n->cluster = NULL;
+    glue.cluster = NULL;
+    if (n->transport)
+        sb_transport_free(n->transport);
+    n->transport = NULL;
+}
