@@ -210,8 +210,11 @@ fail:
         for (int i = 0; i < 3; i++)
             uv_run(n->loop, UV_RUN_NOWAIT);
     }
-    if (n->transport)
+    if (n->transport) {
         sb_transport_stop(n->transport);
+        for (int i = 0; i < 3; i++)
+            uv_run(n->loop, UV_RUN_NOWAIT);
+    }
     if (n->store)
         sb_store_close(n->store);
     sb_node_cluster_free(n);
@@ -224,6 +227,9 @@ fail:
     if (n->loop)
         for (int i = 0; i < 3; i++)
             uv_run(n->loop, UV_RUN_NOWAIT);
+    if (n->transport)
+        sb_transport_free(n->transport);
+    n->transport = NULL;
     if (n->m)
         node_metrics_free(n->m);
     if (n->metrics)

@@ -173,7 +173,4 @@ void sb_node_cluster_free(sb_node *n)
         sb_cluster_free(n->cluster);
     n->cluster = NULL;
     glue.cluster = NULL;
-    if (n->transport)
-        sb_transport_free(n->transport);
-    n->transport = NULL;
 }
