@@ -49,6 +49,10 @@
  * snapshots that someone holds a reference to are kept in `retired` until
  * their last unref.
  *
+ * Removal. A node whose status is LEFT and that has been down for
+ * GOSSIP_LEFT_ROUNDS rounds is forgotten (REMOVED) and its generation
+ * quarantined: older states of it relayed by others are ignored.
+ *
  * Joining. A node with no saved tokens starts JOINING and allocates them
  * at the first round after its ready time: at once if it is its own seed,
  * else ring_delay_ms after it first heard from a seed, or ring_delay_ms
@@ -75,6 +79,8 @@
 #define GOSSIP_MSG_MAX (64 * 1024)    /* outgoing: no more states past this */
 #define GOSSIP_PAYLOAD_MAX (1u << 20) /* incoming: larger is refused */
 #define GOSSIP_FIELD_MAX 4096
+#define GOSSIP_LEFT_ROUNDS 30 /* a LEFT node down this long is removed */
+#define GOSSIP_MAX_REMOVED 64 /* quarantine of removed (ep, generation) */
 
 #define KV_TOKENS "sys/tokens"
 #define KV_GENERATION "sys/generation"
@@ -154,6 +160,11 @@ struct sb_gossip {
     uint64_t reject_log_ms, reject_quiet;
     int reject_logged;
     char why[96];
+    struct {
+        sb_ep ep;
+        int64_t gen;
+    } removed[GOSSIP_MAX_REMOVED];
+    int nremoved;
 };
 
 static const char *const status_names[] = {"?", "JOINING", "NORMAL", "LEAVING", "LEFT", "SHUTDOWN"};
@@ -762,13 +773,22 @@ static void apply_restart(sb_gossip *g, gnode *n, const gstate *s)
     }
 }
 
+static int quarantined(const sb_gossip *g, const gstate *s)
+{
+    for (int i = 0; i < GOSSIP_MAX_REMOVED; i++)
+        if (g->removed[i].gen >= s->gen && sb_ep_eq(&g->removed[i].ep, &s->ep))
+            return 1;
+    return 0;
+}
+
 static void apply_state(sb_gossip *g, const gstate *s)
 {
     if (sb_ep_eq(&s->ep, &g->o.self))
         return; /* only we change our own state */
     gnode *n = find_node(g, &s->ep);
     if (!n) {
-        apply_new(g, s);
+        if (!quarantined(g, s))
+            apply_new(g, s);
         return;
     }
     if (s->gen < n->m.generation)
@@ -1075,6 +1095,31 @@ static void check_fd(sb_gossip *g)
     }
 }
 
+/* Forgets nodes that left the ring and have been down for a while; their
+ * (ep, generation) is remembered so that peers still relaying the old
+ * state do not bring them back (a new generation is a new node). */
+static void expire_left(sb_gossip *g)
+{
+    uint64_t now = now_ms(g);
+    uint64_t after = (uint64_t)GOSSIP_LEFT_ROUNDS * (uint64_t)g->o.interval_ms;
+    for (int i = 0; i < g->nnodes; i++) {
+        gnode *n = g->nodes[i];
+        if (n == g->self || n->m.status != SB_STATUS_LEFT || n->m.up || now - n->m.since_ms < after)
+            continue;
+        char eps[SB_EP_STRLEN];
+        SB_INFO("gossip", "node removed", "ep=%s", sb_ep_str(&n->m.ep, eps));
+        g->removed[g->nremoved % GOSSIP_MAX_REMOVED].ep = n->m.ep;
+        g->removed[g->nremoved % GOSSIP_MAX_REMOVED].gen = n->m.generation;
+        g->nremoved++;
+        memmove(&g->nodes[i], &g->nodes[i + 1], (size_t)(g->nnodes - i - 1) * sizeof *g->nodes);
+        g->nnodes--;
+        rebuild_ring(g);
+        emit(g, SB_GOSSIP_REMOVED, n);
+        free(n);
+        i--;
+    }
+}
+
 static int save_tokens(sb_gossip *g, const int64_t *t, int n)
 {
     const sb_io_store *st = g->io->st;
@@ -1230,6 +1275,7 @@ static void tick(void *arg)
     g->timer = NULL;
     round_(g);
     check_fd(g);
+    expire_left(g);
     maybe_join(g);
     if (!g->stopped)
         g->timer = g->io->timer_start(g->io->ctx, (uint64_t)g->o.interval_ms, tick, g);

@@ -660,7 +660,7 @@ static void test_schema_events(void **state)
     sim_free(w);
 }
 
-static void test_ring_refs(void **state)
+static void test_ring_refs_and_removal(void **state)
 {
     sim *w = &W;
     converge(w, 3, 7);
@@ -678,6 +678,25 @@ static void test_ring_refs(void **state)
     sb_gossip_ring_unref(g, old);
     assert_int_equal(sb_ring_ntokens(old), 3 * NTOK);
     sb_gossip_ring_unref(g, old); /* freed here (ASan checks) */
+    /* The LEFT node goes away: once down for 30 rounds it is removed, and
+     * its old state still relayed by the other node does not return it. */
+    node_crash(w, 1);
+    sim_run(w, w->now + 25000 + 31000);
+    sim_run(w, w->now + 60000);
+    for (int i = 0; i < 3; i += 2) {
+        assert_int_equal(sb_gossip_nmembers(w->n[i].g), 2);
+        assert_null(sb_gossip_find(w->n[i].g, &w->n[1].ep));
+        assert_int_equal(w->n[i].ev[1][SB_GOSSIP_REMOVED], 1);
+        assert_int_equal(w->n[i].ev[1][SB_GOSSIP_NEW], 1);
+    }
+    /* Back with a new generation: a member again. */
+    w->n[1].nkv = 0;
+    node_start(w, 1);
+    sim_run(w, w->now + 10000);
+    for (int i = 0; i < 3; i += 2) {
+        assert_int_equal(sb_gossip_nmembers(w->n[i].g), 3);
+        assert_true(sb_gossip_is_up(w->n[i].g, &w->n[1].ep));
+    }
     sim_free(w);
 }
 
@@ -863,7 +882,7 @@ int main(void)
         cmocka_unit_test(test_converge_3),     cmocka_unit_test(test_converge_10),
         cmocka_unit_test(test_converge_seeds), cmocka_unit_test(test_crash_detect_restart),
         cmocka_unit_test(test_shutdown),       cmocka_unit_test(test_partition_heals),
-        cmocka_unit_test(test_schema_events),  cmocka_unit_test(test_ring_refs),
+        cmocka_unit_test(test_schema_events),  cmocka_unit_test(test_ring_refs_and_removal),
         cmocka_unit_test(test_garbage),        cmocka_unit_test(test_saved_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
