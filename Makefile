@@ -47,7 +47,7 @@ FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
 BENCH_BIN := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 
-.PHONY: all asan test unit fuzz demo bench deps clean format web
+.PHONY: all asan test unit fuzz demo bench deps clean format web sim
 .SECONDARY:
 
 all: build/sibyl
@@ -128,6 +128,10 @@ unit: $(UNIT_BIN)
 
 fuzz: $(FUZZ_BIN)
 	bash scripts/run-tests.sh fuzz $(or $(FUZZ_SECONDS),600)
+
+# Deterministic cluster simulation soak: seeds 1..SEEDS (default 1000).
+sim: $(DEPS_OK) build/sibyl
+	build/sibyl dsim --count $(or $(SEEDS),1000)
 
 demo: $(DEPS_OK) build/sibyl
 	bash scripts/demo.sh

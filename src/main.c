@@ -12,6 +12,7 @@
 
 #include "cli/cli.h"
 #include "demo/demo.h"
+#include "dsim/dsim.h"
 #include "node/node.h"
 #include "sim/sim.h"
 
@@ -26,6 +27,7 @@ static void usage(FILE *f)
                "  demo    a local cluster plus the simulator (sibyl demo --help)\n"
                "  status  the nodes of the cluster (sibyl status [HOST[:PORT]])\n"
                "  ring    the token ring (sibyl ring [HOST[:PORT]])\n"
+               "  dsim    deterministic cluster simulation (sibyl dsim --help)\n"
                "  version print the version\n");
 }
 
@@ -48,6 +50,8 @@ int main(int argc, char **argv)
         return sb_cli_status_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "ring"))
         return sb_cli_ring_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "dsim"))
+        return sb_dsim_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sibyl 0.1.0\n");
         return 0;

@@ -60,6 +60,8 @@ struct dsim_world {
     dsim_recv_fn recv;
     void *recv_arg;
     FILE *trace;
+    double lose_applies;
+    double overload;
     dsim_stats stats;
     uint64_t hash;
 };
@@ -343,6 +345,16 @@ int dsim_partitioned(const dsim_world *w)
     return w->partitioned;
 }
 
+void dsim_set_sabotage(dsim_world *w, double lose_applies)
+{
+    w->lose_applies = lose_applies;
+}
+
+void dsim_set_overload(dsim_world *w, double p)
+{
+    w->overload = p;
+}
+
 void dsim_set_skew(dsim_world *w, int node, int64_t skew_us)
 {
     w->nodes[node].skew_us = skew_us;
@@ -508,6 +520,10 @@ static int st_apply(void *ctx, const sb_raw_mut *m, size_t n, sb_write_cb cb, vo
     size_t bytes = 0;
     if (!inc_live(w, ni->node, ni->inc))
         return SB_ECLOSED; /* a dead process writes nothing */
+    if (dsim_chance(w, w->overload)) {
+        dsim_log(w, "n%d apply refused: overloaded", ni->node + 1);
+        return SB_EOVERLOADED;
+    }
     for (size_t i = 0; i < n; i++) {
         if (!dsim_store_has_table(s, m[i].table_id))
             return SB_ENOTFOUND;
@@ -660,6 +676,22 @@ static void node_down(dsim_world *w, int node, int hard)
     d->dead = d->cur;
     d->cur = NULL;
     dsim_log(w, "n%d %s", node + 1, hard ? "crashes" : "has stopped");
+    /* Storage completions still owed to the dead process fail now, before
+     * the harness frees its sb_cluster (a real process would take its
+     * memory with it; here the contract "cb exactly once" keeps the
+     * modules' bookkeeping honest and ASan's leak check meaningful). The
+     * unapplied data is lost. */
+    for (size_t i = 0; i < w->nheap; i++) {
+        ev *e = w->heap[i];
+        if ((e->kind != EV_APPLY && e->kind != EV_KVACK) || e->node != node || e->inc != d->inc ||
+            e->cancelled)
+            continue;
+        e->cancelled = 1;
+        if (e->kind == EV_APPLY)
+            w->stats.applies_lost++;
+        if (e->wcb)
+            e->wcb(e->arg, SB_ECLOSED);
+    }
 }
 
 void dsim_node_crash(dsim_world *w, int node)
@@ -685,6 +717,13 @@ static void run_apply(dsim_world *w, ev *e)
     dsim_store *s = w->nodes[e->node].store;
     const uint8_t *p = e->data;
     int rv = 0;
+    if (dsim_chance(w, w->lose_applies)) {
+        /* Sabotage (tests of the checker): acknowledged, never kept. */
+        dsim_log(w, "n%d apply acknowledged but dropped (sabotage)", e->node + 1);
+        if (e->wcb)
+            e->wcb(e->arg, 0);
+        return;
+    }
     for (size_t i = 0; i < e->n; i++) {
         uint32_t kl, vl;
         memcpy(&kl, p + 16, 4);
@@ -712,8 +751,6 @@ int dsim_step(dsim_world *w)
     if (!live || e->cancelled) {
         if (e->kind == EV_MSG)
             w->stats.msgs_dead++;
-        if (e->kind == EV_APPLY && !e->cancelled)
-            w->stats.applies_lost++;
         free(e);
         return 1;
     }

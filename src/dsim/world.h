@@ -99,6 +99,12 @@ void dsim_partition(dsim_world *w, const int *group);
 void dsim_heal(dsim_world *w);
 int dsim_partitioned(const dsim_world *w);
 void dsim_set_skew(dsim_world *w, int node, int64_t skew_us);
+/* For tests of the checkers: this fraction of applies is acknowledged
+ * without being kept (a broken store). 0 by default. */
+void dsim_set_sabotage(dsim_world *w, double lose_applies);
+/* This fraction of applies is refused with SB_EOVERLOADED (a full commit
+ * queue). 0 by default. */
+void dsim_set_overload(dsim_world *w, double p);
 
 /* Node endpoints: node i is 127.0.0.(i+1):7000. -1 if ep is no node. */
 sb_ep dsim_node_ep(int node);
@@ -109,7 +115,8 @@ int dsim_node_of(const dsim_world *w, const sb_ep *ep);
  * freed). */
 const sb_io *dsim_node_boot(dsim_world *w, int node);
 /* The node dies: its pending events, in-flight messages and incomplete
- * applies are lost from now on. The io stays valid (sends are dropped)
+ * applies are lost from now on; callbacks of incomplete applies and kv
+ * writes run at once with SB_ECLOSED. The io stays valid (sends are dropped)
  * until dsim_node_release, so the harness can free its sb_cluster. */
 void dsim_node_crash(dsim_world *w, int node);
 /* A clean stop: like a crash, except that messages already sent are
