@@ -48,7 +48,7 @@ def read_string(body, off):
 
 
 def connect(node, events):
-    s = socket.create_connection(("127.0.0.1", node.cql_port), timeout=10)
+    s = socket.create_connection((getattr(node, "ip", "127.0.0.1"), node.cql_port), timeout=10)
     s.sendall(frame(0x01, struct.pack(">H", 1) + string("CQL_VERSION") + string("3.0.0")))
     assert read_frame(s)[2] == 0x02  # READY
     body = struct.pack(">H", len(events)) + b"".join(string(e) for e in events)
