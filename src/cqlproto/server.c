@@ -781,14 +781,10 @@ static void on_listener_close(uv_handle_t *h)
     srv_unref(h->data);
 }
 
-/* Until src/cluster/cluster.c lands the symbol may be missing: a weak
- * reference keeps the program linking (NULL then: no cluster). */
-#pragma weak sb_cluster_gossip
-
 /* Reads peers and events from the cluster's gossip. */
 static int attach_cluster(sb_cqlproto *s, char *errmsg)
 {
-    sb_gossip *g = s->opts.cluster && sb_cluster_gossip ? sb_cluster_gossip(s->opts.cluster) : NULL;
+    sb_gossip *g = s->opts.cluster ? sb_cluster_gossip(s->opts.cluster) : NULL;
     cqlp_systables_set_cluster(s->sys, g, s->opts.schema_version, s->opts.schema_version_arg);
     if (!g)
         return 0;
