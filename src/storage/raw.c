@@ -66,9 +66,13 @@ int st_wbatch_record(sb_wbatch *b, const uint8_t id[16], const uint8_t *k, size_
     if (sb_buf_reserve(&b->raw, sizeof(h) + klen + vlen) ||
         sb_buf_append(&b->rawoff, &off, sizeof(off)))
         return SB_ENOMEM;
-    sb_buf_append(&b->raw, &h, sizeof(h));
-    sb_buf_append(&b->raw, k, klen);
-    sb_buf_append(&b->raw, v, vlen);
+    /* On the ingestion path: one reserve, then plain copies. */
+    uint8_t *p = b->raw.data + off;
+    memcpy(p, &h, sizeof(h));
+    memcpy(p + sizeof(h), k, klen);
+    if (vlen)
+        memcpy(p + sizeof(h) + klen, v, vlen);
+    b->raw.len = off + sizeof(h) + klen + vlen;
     return 0;
 }
 

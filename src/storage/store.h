@@ -84,7 +84,7 @@ const sb_schema *sb_store_schema(sb_store *s);
 int sb_store_create_keyspace(sb_store *s, sb_keyspace *k, char *errmsg);
 int sb_store_alter_keyspace(sb_store *s, sb_keyspace *k, char *errmsg);
 int sb_store_drop_keyspace(sb_store *s, const char *name, char *errmsg);
-/* t->id must be set (or zero to have one generated); columns need ids 
+/* t->id must be set (or zero to have one generated); columns need ids
  * assigned (0 = assign), next_col_id is maintained by the store. */
 int sb_store_create_table(sb_store *s, sb_table *t, char *errmsg);
 /* Replaces the table definition (ALTER); the column family stays. A
@@ -99,9 +99,9 @@ int sb_store_truncate(sb_store *s, const char *ks, const char *name, char *errms
 /* --- writes ------------------------------------------------------------- */
 
 enum {
-    SB_CELL_TOMBSTONE = 1,       /* cell deletion (value absent) */
-    SB_CELL_COMPLEX_DELETE = 2,  /* whole-collection deletion at ts: shadows
-                                    all elements with ts <= this ts */
+    SB_CELL_TOMBSTONE = 1,      /* cell deletion (value absent) */
+    SB_CELL_COMPLEX_DELETE = 2, /* whole-collection deletion at ts: shadows
+                                   all elements with ts <= this ts */
 };
 
 /* One cell of a write. For non-frozen collections, each element is a cell
@@ -112,9 +112,9 @@ typedef struct sb_cell {
     uint16_t col;
     uint8_t flags;
     int64_t ts_us;
-    int32_t ttl_s;      /* 0 = no TTL */
-    sb_value elem;      /* {NULL,-1} for simple cells */
-    sb_value value;     /* {NULL,-1} for tombstones */
+    int32_t ttl_s;  /* 0 = no TTL */
+    sb_value elem;  /* {NULL,-1} for simple cells */
+    sb_value value; /* {NULL,-1} for tombstones */
 } sb_cell;
 
 /* A clustering bound for range deletions and reads: a prefix of the
@@ -140,15 +140,15 @@ size_t sb_wbatch_count(const sb_wbatch *b);
  * does): callers put the table default into ttl_s. Collection elements are
  * kept in byte order of their elem serialization. */
 int sb_wbatch_upsert(sb_wbatch *b, const sb_table *t, const sb_value *pk, const sb_value *ck,
-                     int64_t liveness_ts, int32_t liveness_ttl_s, const sb_cell *cells,
-                     int ncells, int64_t now_s, char *errmsg);
+                     int64_t liveness_ts, int32_t liveness_ttl_s, const sb_cell *cells, int ncells,
+                     int64_t now_s, char *errmsg);
 /* Delete one row (all clustering values given). */
 int sb_wbatch_delete_row(sb_wbatch *b, const sb_table *t, const sb_value *pk, const sb_value *ck,
                          int64_t ts_us, int64_t now_s, char *errmsg);
 /* Delete a clustering range of a partition. */
 int sb_wbatch_delete_range(sb_wbatch *b, const sb_table *t, const sb_value *pk,
-                           const sb_bound *start, const sb_bound *end, int64_t ts_us,
-                           int64_t now_s, char *errmsg);
+                           const sb_bound *start, const sb_bound *end, int64_t ts_us, int64_t now_s,
+                           char *errmsg);
 /* Delete a whole partition. */
 int sb_wbatch_delete_partition(sb_wbatch *b, const sb_table *t, const sb_value *pk, int64_t ts_us,
                                int64_t now_s, char *errmsg);
@@ -169,9 +169,9 @@ int sb_store_write_sync(sb_store *s, sb_wbatch *b, char *errmsg);
 typedef struct sb_read_cell {
     uint16_t col;
     int64_t ts_us;
-    int32_t ttl_s;       /* remaining TTL origin: the TTL it was written with */
-    int64_t expire_s;    /* 0 = never */
-    sb_value elem;       /* collection element key, {NULL,-1} for simple */
+    int32_t ttl_s;    /* remaining TTL origin: the TTL it was written with */
+    int64_t expire_s; /* 0 = never */
+    sb_value elem;    /* collection element key, {NULL,-1} for simple */
     sb_value value;
 } sb_read_cell;
 
@@ -181,8 +181,8 @@ typedef struct sb_read_cell {
  * removed). A row appears if it has a live row marker or a live cell. */
 typedef struct sb_row {
     int64_t token;
-    const sb_value *pk; /* npk values */
-    const sb_value *ck; /* nck values */
+    const sb_value *pk;  /* npk values */
+    const sb_value *ck;  /* nck values */
     int64_t liveness_ts; /* -1 if no live row marker */
     int32_t liveness_ttl_s;
     const sb_read_cell *cells;
@@ -203,7 +203,7 @@ typedef struct sb_read {
      * value. Token ranges do not wrap (split a wrapping range in two). */
     sb_bound start;
     sb_bound end;
-    int reversed; /* iterate rows of each partition in reverse clustering order */
+    int reversed;  /* iterate rows of each partition in reverse clustering order */
     int64_t now_s; /* for TTL expiry */
 } sb_read;
 
@@ -243,12 +243,16 @@ typedef struct sb_raw_mut {
 int64_t sb_raw_token(const uint8_t *key, size_t klen);
 
 /* Number of raw entries in a batch, and the i-th one in insertion order
- * (pointers valid until the batch is freed). Only entries added through
- * the sb_wbatch_upsert/delete_* calls and sb_wbatch_add_raw count. */
+ * (pointers valid until the batch is freed or gets another entry). Only
+ * entries added through the sb_wbatch_upsert/delete_* calls and
+ * sb_wbatch_add_raw count (one upsert with static and regular cells adds
+ * two: the partition header, then the row). */
 size_t sb_wbatch_nraw(const sb_wbatch *b);
 void sb_wbatch_raw(const sb_wbatch *b, size_t i, sb_raw_mut *out);
 /* Adds a raw entry to be merged into its key. SB_ENOTFOUND (with errmsg)
- * if the store has no table with that id. */
+ * if the store has no table with that id; SB_EBADINPUT if the key is not
+ * a key of that table or the value is not a row fragment (such an entry
+ * would make its key unreadable). */
 int sb_wbatch_add_raw(sb_wbatch *b, sb_store *s, const sb_raw_mut *m, char *errmsg);
 /* Durable metadata (hints, cluster state) in the default column family,
  * in a key space of its own that never collides with the schema. Written
@@ -287,20 +291,25 @@ typedef struct sb_rawq {
 void sb_rawq_init(sb_rawq *q);
 void sb_rawq_free(sb_rawq *q);
 /* The raw query for a read (r->t, r->pk or the token range, the slice,
- * reversed). Limits are left 0. */
+ * reversed). Limits are left 0. q must have been initialised with
+ * sb_rawq_init; its buffers are reused. */
 int sb_read_rawq(const sb_read *r, sb_rawq *q, char *errmsg);
 /* Wire form of a raw query (for node-to-node READ messages). */
 int sb_rawq_encode(const sb_rawq *q, sb_buf *out);
-/* Decodes from p (n bytes); *used = bytes consumed. SB_EBADINPUT. */
+/* Decodes from p (n bytes) into q (initialised with sb_rawq_init; its
+ * buffers are reused); *used = bytes consumed. SB_EBADINPUT on truncated
+ * or malformed input (keys longer than 1 MiB included). */
 int sb_rawq_decode(const uint8_t *p, size_t n, sb_rawq *q, size_t *used);
 
 /* Called once per entry, in key order (descending when reversed);
  * non-zero stops the read and is returned. Pointers valid during the call. */
 typedef int (*sb_raw_emit)(void *arg, const sb_raw *e);
 /* Runs a raw query against this store: the head entries, then the main
- * range. *more = 1 when the main range stopped at a limit (the last main
- * entry emitted is where a continuation resumes). SB_ENOTFOUND if no
- * such table. Synchronous (event loop). */
+ * range. Entries with empty values (nothing known about the key) are
+ * skipped. *more (may be NULL) = 1 when the main range stopped at a limit
+ * with entries left (the last main entry emitted is where a continuation
+ * resumes: forward, lo = that key + "\0"; reversed, hi = that key).
+ * SB_ENOTFOUND if no such table. Synchronous (event loop). */
 int sb_store_raw_read(sb_store *s, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more,
                       char *errmsg);
 
@@ -310,23 +319,23 @@ int sb_store_raw_read(sb_store *s, const sb_rawq *q, sb_raw_emit emit, void *arg
  * holds these entries. r->t must be a table of some schema (no store
  * needed). */
 int sb_store_iter_raw(const sb_read *r, const sb_raw *entries, size_t n, sb_iter **out,
-                      char *errmsg);
-/* Estimated live bytes of all tables. */
+                      char *errmsg); /* SB_EINVAL if entries are not sorted/unique */
+/* Estimated live bytes of all tables (SST live data + memtables). */
 uint64_t sb_store_load_bytes(sb_store *s);
 /* Truncates the table with that id (SB_ENOTFOUND if none). */
 int sb_store_truncate_id(sb_store *s, const uint8_t table_id[16], char *errmsg);
 
 /* --- statistics (for /metrics) ----------------------------------------- */
 typedef struct sb_store_stats {
-    uint64_t live_bytes;      /* estimated live data size */
-    uint64_t sst_bytes;       /* total SST file size */
+    uint64_t live_bytes; /* estimated live data size */
+    uint64_t sst_bytes;  /* total SST file size */
     uint64_t memtable_bytes;
     uint64_t sst_files;
-    uint64_t compactions;     /* completed since start */
-    uint64_t wal_syncs;       /* commit-log fsyncs since start */
-    double wal_sync_seconds;  /* total time spent in them */
-    uint64_t writes;          /* batches committed */
-    uint64_t queued;          /* current commit queue depth */
+    uint64_t compactions;    /* completed since start */
+    uint64_t wal_syncs;      /* commit-log fsyncs since start */
+    double wal_sync_seconds; /* total time spent in them */
+    uint64_t writes;         /* batches committed */
+    uint64_t queued;         /* current commit queue depth */
 } sb_store_stats;
 
 void sb_store_get_stats(sb_store *s, sb_store_stats *st);
