@@ -291,6 +291,8 @@ static int ent_cmp(const void *a, const void *b)
 /* Adds an answer's entries (copied) to a query's sorted, unique set. */
 static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
 {
+    if (n == 0)
+        return 0;
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += e[i].klen + e[i].vlen;
@@ -317,11 +319,13 @@ static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
     uint8_t *p = b->data;
     for (size_t i = 0; i < n; i++) {
         rd_ent *d = &q->ents[q->n++];
-        memcpy(p, e[i].key, e[i].klen);
+        if (e[i].klen)
+            memcpy(p, e[i].key, e[i].klen);
         d->e.key = p;
         d->e.klen = e[i].klen;
         p += e[i].klen;
-        memcpy(p, e[i].val, e[i].vlen);
+        if (e[i].vlen)
+            memcpy(p, e[i].val, e[i].vlen);
         d->e.val = p;
         d->e.vlen = e[i].vlen;
         p += e[i].vlen;

@@ -22,7 +22,7 @@
  *   range_request_timeout_in_ms: 10000
  *   max_hint_window_in_ms: 10800000
  *   hinted_handoff_throttle_per_second: 1000
- *   native_transport_max_frame_bytes: 268435456
+ *   native_transport_max_frame_bytes: 16777216
  */
 #include "node/config.h"
 
@@ -58,7 +58,7 @@ void sb_config_default(sb_config *c)
     c->range_timeout_ms = 10000;
     c->max_hint_window_ms = 3L * 3600 * 1000;
     c->hints_per_second = 1000;
-    c->max_frame_bytes = (size_t)256 << 20;
+    c->max_frame_bytes = (size_t)16 << 20;
 }
 
 int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port)

@@ -32,7 +32,7 @@ typedef struct sb_config {
     int range_timeout_ms;         /* range_request_timeout_in_ms, default 10000 */
     long max_hint_window_ms;      /* default 3 h */
     int hints_per_second;         /* hint replay rate, default 1000 */
-    size_t max_frame_bytes;       /* native_transport_max_frame_size, default 256 MiB */
+    size_t max_frame_bytes;       /* native_transport_max_frame_bytes, default 16 MiB */
 } sb_config;
 
 void sb_config_default(sb_config *c);

@@ -56,7 +56,7 @@ def test_connect_negotiates_v4_and_reads_system_local(cluster, session, cnode):
     assert row.data_center == "datacenter1" and row.rack == "rack1"
     assert row.rpc_address == "127.0.0.1"
     assert isinstance(row.host_id, uuid.UUID)
-    assert len(row.tokens) == 1
+    assert len(row.tokens) == 16  # num_tokens vnodes
     with open(cnode.data_dir + "/host_id") as f:
         assert uuid.UUID(f.read().strip()) == row.host_id
     assert list(session.execute("SELECT * FROM system.peers")) == []
