@@ -822,13 +822,14 @@ static void on_fetched(void *arg, int status, const sb_cql_error *detail)
         }
     }
     sb_cql_result *res = result_new();
+    if (res)
+        set_detail(res, status, detail); /* detail lives in the read context */
     e->opts.reader.end(rr->rctx);
     sb_cql_cb cb = rr->cb;
     void *cbarg = rr->arg;
     rerun_free(rr);
     if (!res)
         return; /* nothing can be reported without memory */
-    set_detail(res, status, detail);
     cb(cbarg, res);
 }
 
