@@ -663,7 +663,7 @@ static void client_tick(void *arg)
         if (rv)
             fail(s, "workload: cannot issue a request: %s", sb_strerror(rv));
     }
-    dsim_at(s->w, dsim_rand_range(s->w, 5 * MS, 80 * MS), client_tick, s);
+    dsim_at(s->w, dsim_rand_range(s->w, 10 * MS, 140 * MS), client_tick, s);
 }
 
 static void heal_partition(void *arg)
@@ -691,6 +691,13 @@ static void restart_node(void *arg)
     int i = ra->node;
     if (!s->c[i] && s->chaos) {
         dsim_log(s->w, "n%d restarts", i + 1);
+        if (dsim_chance(s->w, 0.3)) {
+            /* The machine's clock was reset meanwhile (up to 2 s either
+             * way): generations must still increase. */
+            int64_t skew = (int64_t)dsim_rand_range(s->w, 0, 4 * SEC) - 2 * (int64_t)SEC;
+            dsim_set_skew(s->w, i, skew);
+            dsim_log(s->w, "n%d clock skew now %lld us", i + 1, (long long)skew);
+        }
         boot(s, i);
     }
 }
