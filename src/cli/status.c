@@ -44,23 +44,29 @@ void sb_cli_format_bytes(uint64_t bytes, char *out, size_t outlen)
     snprintf(out, outlen, "%.2f %s", v, units[u]);
 }
 
-int sb_cli_fetch_cluster(const char *hostport, const char *keyspace, int timeout_ms, sb_buf *body,
-                         char *errmsg)
+int sb_cli_fetch_cluster(const char *hostport, const char *keyspace, const char *table,
+                         int timeout_ms, sb_buf *body, char *errmsg)
 {
-    char target[300], path[400], msg[SB_ERRMSG_SIZE];
+    char target[300], path[2048], msg[SB_ERRMSG_SIZE];
     /* HOST alone gets the default HTTP port */
     const char *close = hostport[0] == '[' ? strchr(hostport, ']') : NULL;
     int has_port = close ? close[1] == ':' : strchr(hostport, ':') != NULL;
     snprintf(target, sizeof target, "%s%s", hostport, has_port ? "" : ":8080");
+    if ((keyspace && strlen(keyspace) > 255) || (table && strlen(table) > 255))
+        return sb_seterr(errmsg, SB_EINVAL, "keyspace and table names have at most 255 bytes");
     sb_httpc c;
     int rv = sb_httpc_init(&c, target, timeout_ms, msg);
     if (rv)
         return sb_seterr(errmsg, rv, "%s", msg);
+    /* at most 2 x 255 bytes, each at most 3 when escaped: fits */
     snprintf(path, sizeof path, "/api/v1/cluster");
-    if (keyspace) {
-        size_t o = strlen(path);
-        o += (size_t)snprintf(path + o, sizeof path - o, "?keyspace=");
-        for (const char *k = keyspace; *k && o + 4 < sizeof path; k++) {
+    const char *names[2] = {"keyspace", "table"}, *values[2] = {keyspace, keyspace ? table : NULL};
+    size_t o = strlen(path);
+    for (int p = 0; p < 2; p++) {
+        if (!values[p])
+            continue;
+        o += (size_t)snprintf(path + o, sizeof path - o, "%c%s=", p ? '&' : '?', names[p]);
+        for (const char *k = values[p]; *k; k++) {
             unsigned char ch = (unsigned char)*k;
             if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
                 ch == '_')
@@ -438,7 +444,7 @@ static int cluster_cmd(int argc, char **argv, int ring)
     sb_buf body, out;
     sb_buf_init(&body);
     sb_buf_init(&out);
-    int rv = sb_cli_fetch_cluster(target, keyspace, timeout_ms, &body, errmsg);
+    int rv = sb_cli_fetch_cluster(target, keyspace, NULL, timeout_ms, &body, errmsg);
     if (rv == 0 && json)
         rv = sb_buf_append(&out, body.data, body.len);
     else if (rv == 0)

@@ -348,7 +348,7 @@ static json_t *fetch_view(const char *hostport)
 {
     char errmsg[SB_ERRMSG_SIZE];
     sb_buf body;
-    if (sb_cli_fetch_cluster(hostport, NULL, 2000, &body, errmsg) != 0)
+    if (sb_cli_fetch_cluster(hostport, NULL, NULL, 2000, &body, errmsg) != 0)
         return NULL;
     json_t *root = json_loadb((const char *)body.data, body.len, 0, NULL);
     sb_buf_free(&body);

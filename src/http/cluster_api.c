@@ -17,6 +17,8 @@
  *   that keyspace's replication (the fraction of the data the node holds a
  *   replica of, summing to the replication factor), as nodetool prints it.
  *   Members not on the ring (joining, left) own 0.
+ * - &table=T (with keyspace) answers 404 unless this node's schema has
+ *   the table: tools wait on it for the schema to reach every node.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -109,7 +111,6 @@ static void put_node(sb_buf *b, const view_node *v)
     sb_buf_printf(b, ", \"hints_pending\": %" PRIu64 "}", v->hints_pending);
 }
 
-#ifdef SB_CLUSTER_VIEW /* until gossip.c, ring.c and hints.c land */
 static void ep_strings(const sb_ep *e, char *out, int host_only)
 {
     if (!e->family) {
@@ -121,7 +122,6 @@ static void ep_strings(const sb_ep *e, char *out, int host_only)
     else
         sb_ep_str(e, out);
 }
-#endif
 
 /* "127.0.0.1:8080" -> "127.0.0.1" */
 static void addr_host(const char *hostport, char *out, size_t outlen)
@@ -193,7 +193,6 @@ static void single_view(sb_node *n, sb_buf *b)
     sb_buf_printf(b, "], \"ring\": []}\n");
 }
 
-#ifdef SB_CLUSTER_VIEW /* until gossip.c, ring.c and hints.c land */
 /* The view from gossip. repl NULL: primary ownership. Returns 0 or
  * SB_ENOMEM. */
 static int cluster_view(sb_node *n, const sb_repl *repl, sb_buf *b)
@@ -256,7 +255,6 @@ static int cluster_view(sb_node *n, const sb_repl *repl, sb_buf *b)
     free(owns);
     return 0;
 }
-#endif
 
 void sb_http_handle_cluster(sb_node *n, sb_http_req *req)
 {
@@ -267,6 +265,14 @@ void sb_http_handle_cluster(sb_node *n, sb_http_req *req)
                             "keyspace: malformed or longer than 255 bytes");
         return;
     }
+    char table[256];
+    int has_table = sb_http_query_param(req, "table", table, sizeof table);
+    if (has_table < 0 || (has_table && !has_ks)) {
+        sb_http_reply_error(req->pending, 400, "bad_request",
+                            has_table < 0 ? "table: malformed or longer than 255 bytes"
+                                          : "table needs keyspace");
+        return;
+    }
     sb_repl repl, *p = NULL;
     if (has_ks) {
         const sb_keyspace *k = sb_schema_keyspace(sb_store_schema(n->store), ks);
@@ -275,7 +281,11 @@ void sb_http_handle_cluster(sb_node *n, sb_http_req *req)
             sb_http_reply_error(req->pending, 404, "not_found", msg);
             return;
         }
-#ifdef SB_CLUSTER_VIEW
+        if (has_table && !sb_schema_table(sb_store_schema(n->store), ks, table)) {
+            snprintf(msg, sizeof msg, "table=%.255s: no such table in keyspace %.255s", table, ks);
+            sb_http_reply_error(req->pending, 404, "not_found", msg);
+            return;
+        }
         if (sb_repl_parse(k->replication_json, &repl, errmsg) != 0) {
             snprintf(msg, sizeof msg, "keyspace %.255s: replication %.200s: %s", ks,
                      k->replication_json, errmsg);
@@ -283,18 +293,13 @@ void sb_http_handle_cluster(sb_node *n, sb_http_req *req)
             return;
         }
         p = &repl;
-#else
-        (void)repl, (void)p, (void)errmsg;
-#endif
     }
     sb_buf b;
     sb_buf_init(&b);
     int rv = 0;
-#ifdef SB_CLUSTER_VIEW
     if (n->cluster)
         rv = cluster_view(n, p, &b);
     else
-#endif
         single_view(n, &b);
     if (rv != 0 || !b.data)
         sb_http_reply_error(req->pending, 500, "server_error", "out of memory");

@@ -524,7 +524,7 @@ static int create_keyspace(const sim_cfg *c, sim_conns *cs)
     for (int i = 1; i < c->ntargets; i++) {
         for (;;) {
             sb_buf view;
-            if (sb_cli_fetch_cluster(c->targets[i], c->bucket, 2000, &view, errmsg) == 0) {
+            if (sb_cli_fetch_cluster(c->targets[i], c->bucket, NULL, 2000, &view, errmsg) == 0) {
                 sb_buf_free(&view);
                 break;
             }
@@ -542,44 +542,25 @@ done:
     return rv;
 }
 
-/* The schema version the node at target reports for itself, or "". */
-static void local_schema(const char *target, char *out, size_t outlen)
-{
-    char errmsg[SB_ERRMSG_SIZE];
-    sb_buf view;
-    out[0] = '\0';
-    if (sb_cli_fetch_cluster(target, NULL, 2000, &view, errmsg) != 0)
-        return;
-    json_t *root = json_loadb((const char *)view.data, view.len, 0, NULL);
-    const char *local = json_string_value(json_object_get(root, "local"));
-    size_t i;
-    json_t *node;
-    json_array_foreach(json_object_get(root, "nodes"), i, node)
-    {
-        const char *l = json_string_value(json_object_get(node, "listen"));
-        const char *v = json_string_value(json_object_get(node, "schema_version"));
-        if (local && l && v && !strcmp(l, local))
-            snprintf(out, outlen, "%s", v);
-    }
-    json_decref(root);
-    sb_buf_free(&view);
-}
-
 /* After the first batch created the table on the first target: wait until
- * every target has its schema (bounded), then spread the writes. */
+ * every target's schema has it (bounded), then spread the writes. */
 static void wait_schema_agreement(const sim_cfg *c, sim_conns *cs)
 {
-    char want[64], have[64];
-    local_schema(c->targets[0], want, sizeof want);
+    char errmsg[SB_ERRMSG_SIZE];
+    /* GET /api/v1/cluster?keyspace=B&table=M answers 404 until the node has
+     * the table */
     double deadline = mono_s() + 10;
-    for (int i = 1; want[0] && i < c->ntargets; i++) {
+    for (int i = 1; i < c->ntargets; i++) {
         for (;;) {
-            local_schema(c->targets[i], have, sizeof have);
-            if (!strcmp(have, want))
+            sb_buf view;
+            if (sb_cli_fetch_cluster(c->targets[i], c->bucket, c->gen.measurement, 2000, &view,
+                                     errmsg) == 0) {
+                sb_buf_free(&view);
                 break;
+            }
             if (!wait_s(deadline)) {
-                fprintf(stderr, "sim: %s has not got the schema of %s yet; writing anyway\n",
-                        c->targets[i], c->targets[0]);
+                fprintf(stderr, "sim: %s has not got table %s.%s yet (%s); writing anyway\n",
+                        c->targets[i], c->bucket, c->gen.measurement, errmsg);
                 break;
             }
         }
