@@ -53,6 +53,17 @@
  * GOSSIP_LEFT_ROUNDS rounds is forgotten (REMOVED) and its generation
  * quarantined: older states of it relayed by others are ignored.
  *
+ * Saved peers. Every peer's endpoint, host id, dc, rack, addresses, status
+ * and tokens are saved in the kv space under "sys/peers/" + host id when
+ * one of them changes (compared by checksum with the last record saved, so
+ * a steady cluster writes nothing), and deleted when the peer is removed.
+ * At start they are loaded as placeholders: members that are down, with
+ * generation 0, heartbeat 0 and no field versions, so the ring is whole at
+ * once after a restart (as Cassandra's system.peers) while any state that
+ * gossip brings replaces them (any real generation is newer). Adopting that
+ * state is a first sighting (NEW), not a restart: the node is not up until
+ * its heartbeat is seen rising. Placeholders are never gossiped.
+ *
  * Joining. A node with no saved tokens starts JOINING and allocates them
  * at the first round after its ready time: at once if it is its own seed,
  * else ring_delay_ms after it first heard from a seed, or ring_delay_ms
@@ -84,6 +95,9 @@
 
 #define KV_TOKENS "sys/tokens"
 #define KV_GENERATION "sys/generation"
+#define KV_PEERS "sys/peers/" /* + host id (16 raw bytes) */
+#define KV_PEERS_LEN 10
+#define PEER_REC_VERSION 1
 
 enum {
     F_STATUS = 1,
@@ -108,7 +122,8 @@ typedef struct gnode {
     uint32_t ver[F_COUNT]; /* 0: never set */
     sb_fd fd;
     int fd_started;
-    int mark; /* scratch: mentioned in the SYN being answered */
+    int mark;           /* scratch: mentioned in the SYN being answered */
+    uint64_t saved_sum; /* checksum of the record saved under sys/peers/ */
 } gnode;
 
 /* A decoded state: values in v, ver[k] > 0 for each field present. */
@@ -705,11 +720,160 @@ static const char *get_state(sb_wire_reader *r, gstate *s)
     return NULL;
 }
 
+/* --- saved peers ------------------------------------------------------------- */
+
+/* Whether n's state came from gossip (or is ours), as opposed to a
+ * placeholder loaded from sys/peers/ at start (generation 0). */
+static int known(const gnode *n)
+{
+    return n->m.generation > 0;
+}
+
+static int zero_id(const uint8_t id[16])
+{
+    static const uint8_t zero[16];
+    return memcmp(id, zero, 16) == 0;
+}
+
+static void peer_key(uint8_t k[KV_PEERS_LEN + 16], const uint8_t host_id[16])
+{
+    memcpy(k, KV_PEERS, KV_PEERS_LEN);
+    memcpy(k + KV_PEERS_LEN, host_id, 16);
+}
+
+/* FNV-1a: tells whether a record differs from the one last saved. */
+static uint64_t checksum(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+/* Record: u8 version, ep, i64 generation (when saved), raw host id, str dc,
+ * str rack, u8 has_rpc [ep], u8 has_http [ep], u8 status, u16 n, n x i64
+ * tokens. */
+static int put_peer(sb_buf *b, const sb_member *m)
+{
+    int rc = sb_wire_put_u8(b, PEER_REC_VERSION);
+    if (!rc)
+        rc = sb_wire_put_ep(b, &m->ep);
+    if (!rc)
+        rc = sb_wire_put_i64(b, m->generation);
+    if (!rc)
+        rc = sb_wire_put_raw(b, m->host_id, 16);
+    if (!rc)
+        rc = sb_wire_put_str(b, m->dc);
+    if (!rc)
+        rc = sb_wire_put_str(b, m->rack);
+    if (!rc)
+        rc = sb_wire_put_u8(b, m->rpc.family != 0);
+    if (!rc && m->rpc.family)
+        rc = sb_wire_put_ep(b, &m->rpc);
+    if (!rc)
+        rc = sb_wire_put_u8(b, m->http.family != 0);
+    if (!rc && m->http.family)
+        rc = sb_wire_put_ep(b, &m->http);
+    if (!rc)
+        rc = sb_wire_put_u8(b, (uint8_t)m->status);
+    if (!rc)
+        rc = sb_wire_put_u16(b, (uint16_t)m->ntokens);
+    for (int i = 0; !rc && i < m->ntokens; i++)
+        rc = sb_wire_put_i64(b, m->tokens[i]);
+    return rc;
+}
+
+/* Decodes a record into m; NULL, or why it is malformed. */
+static const char *get_peer(const uint8_t *v, size_t n, sb_member *m)
+{
+    sb_wire_reader r;
+    sb_wire_reader_init(&r, v, n);
+    memset(m, 0, sizeof *m);
+    if (sb_wire_get_u8(&r) != PEER_REC_VERSION)
+        return r.err ? "empty record" : "unknown record version";
+    sb_wire_get_ep(&r, &m->ep);
+    m->generation = sb_wire_get_i64(&r);
+    sb_wire_get_raw(&r, m->host_id, 16);
+    sb_wire_get_str(&r, m->dc, sizeof m->dc);
+    sb_wire_get_str(&r, m->rack, sizeof m->rack);
+    if (sb_wire_get_u8(&r))
+        sb_wire_get_ep(&r, &m->rpc);
+    if (sb_wire_get_u8(&r))
+        sb_wire_get_ep(&r, &m->http);
+    m->status = sb_wire_get_u8(&r);
+    unsigned cnt = sb_wire_get_u16(&r);
+    if (r.err)
+        return "truncated record";
+    if (m->status < SB_STATUS_JOINING || m->status > SB_STATUS_SHUTDOWN)
+        return "unknown status";
+    if (cnt > SB_MAX_TOKENS)
+        return "too many tokens";
+    for (unsigned i = 0; i < cnt && !r.err; i++) {
+        m->tokens[i] = sb_wire_get_i64(&r);
+        if (i > 0 && m->tokens[i] <= m->tokens[i - 1])
+            return "tokens not strictly increasing";
+    }
+    m->ntokens = (int)cnt;
+    if (r.err || r.off != r.n)
+        return r.err ? "truncated tokens" : "trailing bytes";
+    if (m->ep.family != 4 && m->ep.family != 6)
+        return "no endpoint";
+    return NULL;
+}
+
+/* Saves a peer's ring-relevant state (sys/peers/<host id>) if it differs
+ * from what was last saved, so that a restart starts with the whole ring.
+ * Called on changes of status, tokens, dc, rack, host id or addresses
+ * only, so writes are as rare as topology changes. */
+static void save_peer(sb_gossip *g, gnode *n)
+{
+    const sb_io_store *st = g->io->st;
+    if (n == g->self || !known(n) || zero_id(n->m.host_id) || !st || !st->kv_put)
+        return;
+    sb_member rec = n->m;
+    rec.status = n->m.status ? n->m.status : SB_STATUS_JOINING;
+    sb_buf b;
+    sb_buf_init(&b);
+    int rc = put_peer(&b, &rec);
+    uint64_t sum = rc ? 0 : checksum(b.data, b.len);
+    if (!rc && sum != n->saved_sum) {
+        uint8_t k[KV_PEERS_LEN + 16];
+        peer_key(k, n->m.host_id);
+        rc = st->kv_put(g->io->st_ctx, k, sizeof k, b.data, b.len, NULL, NULL);
+        if (!rc)
+            n->saved_sum = sum;
+    }
+    sb_buf_free(&b);
+    if (rc) {
+        char eps[SB_EP_STRLEN];
+        SB_WARN("gossip", "cannot save peer", "ep=%s rc=%s", sb_ep_str(&n->m.ep, eps),
+                sb_errname(rc));
+    }
+}
+
+/* Deletes the saved record of host_id unless a member other than except
+ * still has that host id. */
+static void forget_peer(sb_gossip *g, const uint8_t host_id[16], const gnode *except)
+{
+    const sb_io_store *st = g->io->st;
+    if (zero_id(host_id) || !st || !st->kv_del)
+        return;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i] != except && !memcmp(g->nodes[i]->m.host_id, host_id, 16))
+            return;
+    uint8_t k[KV_PEERS_LEN + 16];
+    peer_key(k, host_id);
+    int rc = st->kv_del(g->io->st_ctx, k, sizeof k, NULL, NULL);
+    if (rc)
+        SB_WARN("gossip", "cannot delete saved peer", "rc=%s", sb_errname(rc));
+}
+
 /* --- merging ----------------------------------------------------------------- */
 
 static void ring_changed(sb_gossip *g, gnode *n)
 {
     rebuild_ring(g);
+    save_peer(g, n);
     emit(g, SB_GOSSIP_STATUS, n);
 }
 
@@ -725,6 +889,7 @@ static void apply_new(sb_gossip *g, const gstate *s)
     n->m.heartbeat = s->hb;
     n->m.since_ms = now_ms(g);
     merge_fields(n, s);
+    save_peer(g, n);
     SB_INFO("gossip", "new node", "ep=%s generation=%lld status=%s tokens=%d",
             sb_ep_str(&n->m.ep, eps), (long long)n->m.generation, sb_node_status_name(n->m.status),
             n->m.ntokens);
@@ -741,6 +906,10 @@ static void apply_restart(sb_gossip *g, gnode *n, const gstate *s)
     char eps[SB_EP_STRLEN];
     sb_member old = n->m;
     int was_up = n->m.up;
+    /* A placeholder loaded from sys/peers/ meets its real state: the
+     * first sighting of the node, second-hand as far as we know, so it is
+     * not up until its heartbeat rises (as apply_new). */
+    int adopt = !known(n);
     /* A new incarnation: nothing of the old state carries over. */
     memset(&n->m, 0, sizeof n->m);
     memset(n->ver, 0, sizeof n->ver);
@@ -750,22 +919,33 @@ static void apply_restart(sb_gossip *g, gnode *n, const gstate *s)
     n->m.generation = s->gen;
     n->m.heartbeat = s->hb;
     merge_fields(n, s);
-    sb_fd_init(&n->fd, now_ms(g), g->o.interval_ms);
-    n->fd_started = 1;
     n->m.phi = 0;
-    SB_INFO("gossip", "node restarted", "ep=%s generation=%lld old_generation=%lld",
-            sb_ep_str(&n->m.ep, eps), (long long)s->gen, (long long)old.generation);
+    if (adopt) {
+        SB_INFO("gossip", "saved node seen", "ep=%s generation=%lld status=%s tokens=%d",
+                sb_ep_str(&n->m.ep, eps), (long long)s->gen, sb_node_status_name(n->m.status),
+                n->m.ntokens);
+    } else {
+        sb_fd_init(&n->fd, now_ms(g), g->o.interval_ms);
+        n->fd_started = 1;
+        SB_INFO("gossip", "node restarted", "ep=%s generation=%lld old_generation=%lld",
+                sb_ep_str(&n->m.ep, eps), (long long)s->gen, (long long)old.generation);
+    }
+    if (memcmp(old.host_id, n->m.host_id, 16))
+        forget_peer(g, old.host_id, n);
+    save_peer(g, n);
     int ringdiff = old.status != n->m.status || old.ntokens != n->m.ntokens ||
                    memcmp(old.tokens, n->m.tokens, (size_t)old.ntokens * sizeof *old.tokens) ||
                    strcmp(old.dc, n->m.dc) || strcmp(old.rack, n->m.rack) ||
                    memcmp(old.host_id, n->m.host_id, 16);
     if (ringdiff)
         rebuild_ring(g);
-    emit(g, SB_GOSSIP_RESTARTED, n);
+    emit(g, adopt ? SB_GOSSIP_NEW : SB_GOSSIP_RESTARTED, n);
     if (ringdiff)
         emit(g, SB_GOSSIP_STATUS, n);
     if (n->m.status == SB_STATUS_SHUTDOWN) {
         set_up(g, n, 0);
+    } else if (adopt) {
+        /* up when its heartbeat rises */
     } else if (!was_up) {
         set_up(g, n, 1);
     } else if (schema_differs(g, n) && memcmp(old.schema_version, n->m.schema_version, 16)) {
@@ -800,9 +980,15 @@ static void apply_state(sb_gossip *g, const gstate *s)
     int beat = s->hb > n->m.heartbeat;
     if (beat)
         n->m.heartbeat = s->hb;
+    uint8_t old_id[16];
+    memcpy(old_id, n->m.host_id, 16);
     unsigned changed = merge_fields(n, s);
+    if (changed & (1u << F_HOST_ID))
+        forget_peer(g, old_id, n);
     if (changed & RINGF)
         ring_changed(g, n);
+    else if (changed & ((1u << F_RPC) | (1u << F_HTTP)))
+        save_peer(g, n);
     if (n->m.status == SB_STATUS_SHUTDOWN) {
         set_up(g, n, 0);
         return;
@@ -900,6 +1086,8 @@ static void on_syn(sb_gossip *g, const sb_ep *from, sb_wire_reader *r)
         if (!n || n->mark)
             continue;
         n->mark = 1;
+        if (!known(n))
+            continue; /* a placeholder: nothing to tell */
         if (g->digs[i].gen > n->m.generation)
             continue;
         uint32_t since = g->digs[i].gen < n->m.generation ? 0 : g->digs[i].ver;
@@ -909,7 +1097,7 @@ static void on_syn(sb_gossip *g, const sb_ep *from, sb_wire_reader *r)
         nst++;
     }
     for (int i = 0; !rc && i < g->nnodes && b->len < GOSSIP_MSG_MAX; i++) {
-        if (g->nodes[i]->mark)
+        if (g->nodes[i]->mark || !known(g->nodes[i]))
             continue;
         rc = put_state(g, b, g->nodes[i], 0);
         nst++;
@@ -974,7 +1162,7 @@ static void on_ack(sb_gossip *g, const sb_ep *from, const uint8_t *body, size_t 
     for (unsigned i = 0; !rc && i < nreq && b->len < GOSSIP_MSG_MAX; i++) {
         const gdigest *d = &g->digs[i];
         gnode *n = find_node(g, &d->ep);
-        if (!n || n->m.generation < d->gen)
+        if (!n || !known(n) || n->m.generation < d->gen)
             continue;
         uint32_t since = n->m.generation > d->gen ? 0 : d->ver;
         if (n->m.generation == d->gen && n->m.heartbeat <= since)
@@ -1113,6 +1301,7 @@ static void expire_left(sb_gossip *g)
         g->nremoved++;
         memmove(&g->nodes[i], &g->nodes[i + 1], (size_t)(g->nnodes - i - 1) * sizeof *g->nodes);
         g->nnodes--;
+        forget_peer(g, n->m.host_id, n);
         rebuild_ring(g);
         emit(g, SB_GOSSIP_REMOVED, n);
         free(n);
@@ -1146,7 +1335,7 @@ static int joiners_ahead(const sb_gossip *g)
         const gnode *n = g->nodes[i];
         if (sb_ep_cmp(&n->m.ep, &g->o.self) >= 0)
             break;
-        k += n->m.status == SB_STATUS_JOINING && !(n->fd_started && !n->m.up);
+        k += known(n) && n->m.status == SB_STATUS_JOINING && !(n->fd_started && !n->m.up);
     }
     return k;
 }
@@ -1223,11 +1412,16 @@ static void round_(sb_gossip *g)
 
     sb_buf *b = &g->body;
     sb_buf_reset(b);
+    int nknown = 0;
+    for (int i = 0; i < g->nnodes; i++)
+        nknown += known(g->nodes[i]);
     int rc = sb_wire_put_str(b, g->o.cluster_name);
     if (!rc)
-        rc = sb_wire_put_u16(b, (uint16_t)g->nnodes);
+        rc = sb_wire_put_u16(b, (uint16_t)nknown);
     for (int i = 0; i < g->nnodes; i++)
-        put_digest(b, &g->nodes[i]->m.ep, g->nodes[i]->m.generation, g->nodes[i]->m.heartbeat, &rc);
+        if (known(g->nodes[i]))
+            put_digest(b, &g->nodes[i]->m.ep, g->nodes[i]->m.generation, g->nodes[i]->m.heartbeat,
+                       &rc);
     if (rc) {
         SB_ERROR("gossip", "out of memory building SYN", NULL);
         return;
@@ -1310,20 +1504,62 @@ void sb_gossip_set_status(sb_gossip *g, int status)
 
 /* --- lifecycle ---------------------------------------------------------------- */
 
+typedef struct saved_peer {
+    sb_member m;
+    uint64_t sum;
+    uint8_t key_id[16]; /* host id in the key (the record's own, if sound) */
+} saved_peer;
+
 struct kvload {
     int64_t last_gen;
     int have_gen;
     int64_t tokens[SB_MAX_TOKENS];
     int ntokens;
     const char *bad;
+    saved_peer *peers;
+    int npeers, cap;
+    int nomem;
 };
+
+/* Collects one sys/peers/ record; a malformed one is logged and skipped
+ * (it is a cache: gossip brings the truth). */
+static void load_peer(struct kvload *l, const uint8_t *k, size_t klen, const uint8_t *v,
+                      size_t vlen)
+{
+    sb_member m;
+    const char *why = klen != KV_PEERS_LEN + 16 ? "bad key length" : get_peer(v, vlen, &m);
+    if (!why && memcmp(k + KV_PEERS_LEN, m.host_id, 16))
+        why = "host id differs from the key";
+    if (why) {
+        SB_WARN("gossip", "saved peer ignored", "reason=\"%s\" bytes=%zu", why, vlen);
+        return;
+    }
+    if (l->npeers >= GOSSIP_MAX_MEMBERS)
+        return;
+    if (l->npeers == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 8;
+        saved_peer *np = realloc(l->peers, (size_t)cap * sizeof *np);
+        if (!np) {
+            l->nomem = 1;
+            return;
+        }
+        l->peers = np;
+        l->cap = cap;
+    }
+    saved_peer *p = &l->peers[l->npeers++];
+    p->m = m;
+    p->sum = checksum(v, vlen);
+    memcpy(p->key_id, m.host_id, 16);
+}
 
 static int kv_emit(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
 {
     struct kvload *l = arg;
     sb_wire_reader r;
     sb_wire_reader_init(&r, v, vlen);
-    if (klen == strlen(KV_GENERATION) && !memcmp(k, KV_GENERATION, klen)) {
+    if (klen >= KV_PEERS_LEN && !memcmp(k, KV_PEERS, KV_PEERS_LEN)) {
+        load_peer(l, k, klen, v, vlen);
+    } else if (klen == strlen(KV_GENERATION) && !memcmp(k, KV_GENERATION, klen)) {
         l->last_gen = sb_wire_get_i64(&r);
         l->have_gen = 1;
         if (r.err || r.off != r.n)
@@ -1365,21 +1601,48 @@ static int check_opts(const sb_gossip_opts *o, char *errmsg)
     return 0;
 }
 
-/* The local node's state at start: generation, saved tokens, fields. */
-static int init_self(sb_gossip *g, char *errmsg)
+/* The saved peers become members: down, generation 0 and heartbeat 0 and
+ * no field versions, so that any state gossip brings replaces them (see
+ * apply_restart), and they are never gossiped themselves. Of two records
+ * for one endpoint (its host id changed) the one saved from the later
+ * generation wins and the other is deleted. */
+static int add_saved_peers(sb_gossip *g, const struct kvload *l)
+{
+    for (int i = 0; i < l->npeers; i++) {
+        const saved_peer *p = &l->peers[i];
+        int loses = sb_ep_eq(&p->m.ep, &g->o.self) || !memcmp(p->m.host_id, g->o.host_id, 16);
+        for (int j = 0; !loses && j < l->npeers; j++) {
+            const saved_peer *q = &l->peers[j];
+            loses = j != i && sb_ep_eq(&q->m.ep, &p->m.ep) &&
+                    (q->m.generation > p->m.generation ||
+                     (q->m.generation == p->m.generation && j < i));
+        }
+        if (loses) {
+            forget_peer(g, p->key_id, NULL);
+            continue;
+        }
+        gnode *n = add_node(g, &p->m.ep);
+        if (!n)
+            return SB_ENOMEM; /* not a duplicate (see above) nor over the bound */
+        n->m = p->m;
+        n->m.generation = 0;
+        n->m.heartbeat = 0;
+        n->m.up = 0;
+        n->m.is_self = 0;
+        n->m.since_ms = now_ms(g);
+        n->saved_sum = p->sum;
+    }
+    return 0;
+}
+
+/* The local node: generation (saved), saved tokens, fields. */
+static int init_self_node(sb_gossip *g, const struct kvload *lp, char *errmsg)
 {
     const sb_io *io = g->io;
-    struct kvload l = {0};
-    if (io->st && io->st->kv_scan) {
-        int rc = io->st->kv_scan(io->st_ctx, (const uint8_t *)"sys/", 4, kv_emit, &l);
-        if (rc)
-            return sb_seterr(errmsg, rc, "gossip: cannot read saved state: %s", sb_strerror(rc));
-        if (l.bad)
-            return sb_seterr(errmsg, SB_ECORRUPT, "gossip: saved %s is malformed", l.bad);
-    }
+    const struct kvload *l = lp;
     int64_t gen = io->now_us(io->ctx) / 1000000;
-    if (l.have_gen && gen <= l.last_gen)
-        gen = l.last_gen + 1;
+    if (l->have_gen && gen <= l->last_gen)
+        gen = l->last_gen + 1;
     if (gen <= 0)
         gen = 1;
     if (io->st && io->st->kv_put) {
@@ -1409,9 +1672,9 @@ static int init_self(sb_gossip *g, char *errmsg)
     m->release_version[sizeof m->release_version - 1] = '\0';
     m->generation = gen;
     m->since_ms = now_ms(g);
-    if (l.ntokens > 0) {
-        memcpy(m->tokens, l.tokens, (size_t)l.ntokens * sizeof *l.tokens);
-        m->ntokens = l.ntokens;
+    if (l->ntokens > 0) {
+        memcpy(m->tokens, l->tokens, (size_t)l->ntokens * sizeof *l->tokens);
+        m->ntokens = l->ntokens;
         m->status = SB_STATUS_NORMAL;
         touch_self(g, F_TOKENS);
     } else {
@@ -1422,6 +1685,31 @@ static int init_self(sb_gossip *g, char *errmsg)
     for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
         touch_self(g, fields[i]);
     return 0;
+}
+
+/* The local node's state at start, then the saved peers. */
+static int init_self(sb_gossip *g, char *errmsg)
+{
+    const sb_io *io = g->io;
+    struct kvload l = {0};
+    if (io->st && io->st->kv_scan) {
+        int rc = io->st->kv_scan(io->st_ctx, (const uint8_t *)"sys/", 4, kv_emit, &l);
+        if (!rc && l.nomem)
+            rc = SB_ENOMEM;
+        if (rc) {
+            free(l.peers);
+            return sb_seterr(errmsg, rc, "gossip: cannot read saved state: %s", sb_strerror(rc));
+        }
+        if (l.bad) {
+            free(l.peers);
+            return sb_seterr(errmsg, SB_ECORRUPT, "gossip: saved %s is malformed", l.bad);
+        }
+    }
+    int rc = init_self_node(g, &l, errmsg);
+    if (!rc && add_saved_peers(g, &l))
+        rc = sb_seterr(errmsg, SB_ENOMEM, "gossip: out of memory");
+    free(l.peers);
+    return rc;
 }
 
 sb_gossip *sb_gossip_new(const sb_io *io, const sb_gossip_opts *o, char *errmsg)

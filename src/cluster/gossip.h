@@ -97,10 +97,10 @@ typedef struct sb_gossip_opts {
     char rack[SB_DC_MAX];
     const sb_ep *seeds; /* copied */
     int nseeds;
-    int num_tokens;        /* default 16 */
-    int interval_ms;       /* default 1000 */
-    double phi_threshold;  /* default 8 */
-    int ring_delay_ms;     /* default 2 * interval_ms */
+    int num_tokens;       /* default 16 */
+    int interval_ms;      /* default 1000 */
+    double phi_threshold; /* default 8 */
+    int ring_delay_ms;    /* default 2 * interval_ms */
     char release_version[32];
 } sb_gossip_opts;
 
@@ -121,8 +121,10 @@ typedef void (*sb_gossip_event_fn)(void *arg, int event, const sb_member *m);
 typedef struct sb_gossip sb_gossip;
 
 /* Loads saved tokens and the last generation from the kv space; the
- * generation is max(now seconds, last + 1) and is saved. NULL on failure
- * (errmsg says why). */
+ * generation is max(now seconds, last + 1) and is saved. Peers saved in
+ * the kv space ("sys/peers/") are members at once, down and with
+ * generation 0 until gossip brings their real state, so the ring is
+ * complete right after a restart. NULL on failure (errmsg says why). */
 sb_gossip *sb_gossip_new(const sb_io *io, const sb_gossip_opts *o, char *errmsg);
 void sb_gossip_start(sb_gossip *g);
 /* Sends SHUTDOWN to live peers and stops the timers. */

@@ -35,11 +35,11 @@ typedef struct sb_dsim_opts {
     int dcs;     /* 1 or 2; 0: chosen by the seed */
     int chaos_s; /* virtual seconds of workload with faults; 0: 120 */
     FILE *trace; /* event trace (-v) or NULL */
-    /* Clients use a restarted node as soon as it is up, before gossip has
-     * taught it the ring (by default they wait until it knows every
-     * node's tokens, as a node should before serving: see the report of
-     * issue 4 on persisting peers' tokens). */
-    int eager_clients;
+    /* Clients wait until a node's ring holds every node before using it
+     * (the old workaround, from before gossip saved its peers in the kv
+     * space). By default they use any live node at once: a restarted node
+     * starts with the whole ring it saved. */
+    int patient_clients;
     /* Tests of the checkers only: the fraction of storage applies that
      * are acknowledged but not kept (a broken store). 0 normally. */
     double sabotage_lose_applies;

@@ -15,18 +15,20 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sibyl dsim [--seed N | --seeds A..B | --count N] [--nodes N] [--dcs D]\n"
-               "                  [--chaos-s S] [--eager-clients] [--twice] [-v]\n"
-               "\n"
-               "  --seed N      run seed N (default 1)\n"
-               "  --seeds A..B  run seeds A to B inclusive\n"
-               "  --count N     run N seeds, from --seed (default 1)\n"
-               "  --nodes N     nodes per cluster, 2-16 (default: 3-5 chosen by the seed)\n"
-               "  --dcs D       datacenters, 1 or 2 (default: chosen by the seed)\n"
-               "  --chaos-s S   virtual seconds of workload with faults (default 120)\n"
-               "  --eager-clients  clients use a restarted node before it knows the ring\n"
-               "  --twice       run each seed twice and check both runs took the same path\n"
-               "  -v            trace every event of the run (and the nodes' logs) to stderr\n");
+    fprintf(f,
+            "usage: sibyl dsim [--seed N | --seeds A..B | --count N] [--nodes N] [--dcs D]\n"
+            "                  [--chaos-s S] [--patient-clients] [--twice] [-v]\n"
+            "\n"
+            "  --seed N      run seed N (default 1)\n"
+            "  --seeds A..B  run seeds A to B inclusive\n"
+            "  --count N     run N seeds, from --seed (default 1)\n"
+            "  --nodes N     nodes per cluster, 2-16 (default: 3-5 chosen by the seed)\n"
+            "  --dcs D       datacenters, 1 or 2 (default: chosen by the seed)\n"
+            "  --chaos-s S   virtual seconds of workload with faults (default 120)\n"
+            "  --patient-clients  clients use a node only once its ring holds every node\n"
+            "                (the default is eager: any live node; --eager-clients is accepted)\n"
+            "  --twice       run each seed twice and check both runs took the same path\n"
+            "  -v            trace every event of the run (and the nodes' logs) to stderr\n");
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -64,7 +66,9 @@ int sb_dsim_main(int argc, char **argv)
         } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) {
             verbose = 1;
         } else if (!strcmp(a, "--eager-clients")) {
-            o.eager_clients = 1;
+            o.patient_clients = 0; /* the default */
+        } else if (!strcmp(a, "--patient-clients")) {
+            o.patient_clients = 1;
         } else if (!strcmp(a, "--twice")) {
             twice = 1;
         } else if (!strcmp(a, "--seed")) {
@@ -144,8 +148,8 @@ int sb_dsim_main(int argc, char **argv)
         off += (size_t)snprintf(extra + off, sizeof extra - off, " --dcs %d", o.dcs);
     if (o.chaos_s)
         off += (size_t)snprintf(extra + off, sizeof extra - off, " --chaos-s %d", o.chaos_s);
-    if (o.eager_clients)
-        snprintf(extra + off, sizeof extra - off, " --eager-clients");
+    if (o.patient_clients)
+        snprintf(extra + off, sizeof extra - off, " --patient-clients");
 
     double t0 = wall_s();
     uint64_t seeds = 0, ops = 0, ok = 0, faults = 0, vus = 0, failed = 0;

@@ -616,15 +616,14 @@ static int random_live_node(sim *s)
     return n ? live[dsim_rand_range(s->w, 0, (uint64_t)n - 1)] : -1;
 }
 
-/* A node clients may use: up, and (unless eager_clients) it knows the
- * whole ring. A restarted node learns its peers' tokens only through
- * gossip; until then its ring holds itself alone and it would coordinate
- * with the wrong replicas (see eager_clients in dsim.h). */
+/* A node clients may use: up, and (with patient_clients) it knows the
+ * whole ring. A restarted node loads its peers' tokens from its kv space
+ * (gossip.c, sys/peers/), so by default clients use it at once. */
 static int ready(sim *s, int i)
 {
     if (!s->c[i])
         return 0;
-    if (s->o->eager_clients)
+    if (!s->o->patient_clients)
         return 1;
     return sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(s->c[i]))) == s->n;
 }

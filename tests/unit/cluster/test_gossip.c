@@ -40,10 +40,13 @@ typedef struct ev {
 } ev;
 
 typedef struct kvp {
-    char k[32];
+    uint8_t k[32];
+    size_t kl;
     uint8_t v[4096];
     size_t vl;
 } kvp;
+
+#define MAXKV (MAXN + 4) /* tokens, generation, one record per peer */
 
 typedef struct sim sim;
 typedef struct node {
@@ -53,8 +56,9 @@ typedef struct node {
     sb_io_store st;
     sb_gossip *g;
     sb_ep ep;
-    kvp kv[4];
+    kvp kv[MAXKV];
     int nkv;
+    int nkv_puts;    /* kv_put calls, to bound the writes */
     int ev[MAXN][8]; /* events received about node j, by kind */
 } node;
 
@@ -185,16 +189,17 @@ static int kv_put(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size
                   sb_write_cb cb, void *arg)
 {
     node *n = ctx;
-    assert_true(kl < 32 && vl <= 4096);
+    assert_true(kl <= 32 && vl <= 4096);
+    n->nkv_puts++;
     int i;
     for (i = 0; i < n->nkv; i++)
-        if (strlen(n->kv[i].k) == kl && !memcmp(n->kv[i].k, k, kl))
+        if (n->kv[i].kl == kl && !memcmp(n->kv[i].k, k, kl))
             break;
     if (i == n->nkv) {
-        assert_true(n->nkv < 4);
+        assert_true(n->nkv < MAXKV);
         n->nkv++;
         memcpy(n->kv[i].k, k, kl);
-        n->kv[i].k[kl] = '\0';
+        n->kv[i].kl = kl;
     }
     memcpy(n->kv[i].v, v, vl);
     n->kv[i].vl = vl;
@@ -202,14 +207,34 @@ static int kv_put(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size
     return 0;
 }
 
+static int kv_del(void *ctx, const uint8_t *k, size_t kl, sb_write_cb cb, void *arg)
+{
+    node *n = ctx;
+    for (int i = 0; i < n->nkv; i++)
+        if (n->kv[i].kl == kl && !memcmp(n->kv[i].k, k, kl)) {
+            n->kv[i] = n->kv[--n->nkv];
+            break;
+        }
+    assert_null(cb);
+    return 0;
+}
+
+/* Number of saved peer records (sys/peers/...). */
+static int saved_peers(const node *n)
+{
+    int k = 0;
+    for (int i = 0; i < n->nkv; i++)
+        k += n->kv[i].kl > 10 && !memcmp(n->kv[i].k, "sys/peers/", 10);
+    return k;
+}
+
 static int kv_scan(void *ctx, const uint8_t *prefix, size_t plen,
                    int (*emit)(void *, const uint8_t *, size_t, const uint8_t *, size_t), void *arg)
 {
     node *n = ctx;
     for (int i = 0; i < n->nkv; i++) /* few keys: key order does not matter here */
-        if (!strncmp(n->kv[i].k, (const char *)prefix, plen)) {
-            int rc =
-                emit(arg, (const uint8_t *)n->kv[i].k, strlen(n->kv[i].k), n->kv[i].v, n->kv[i].vl);
+        if (n->kv[i].kl >= plen && !memcmp(n->kv[i].k, prefix, plen)) {
+            int rc = emit(arg, n->kv[i].k, n->kv[i].kl, n->kv[i].v, n->kv[i].vl);
             if (rc)
                 return rc;
         }
@@ -238,7 +263,7 @@ static void sim_init(sim *w, int nn, uint64_t seed)
         n->ep.ip[0] = 127;
         n->ep.ip[3] = (uint8_t)(i + 1);
         n->ep.port = 7000;
-        n->st = (sb_io_store){.kv_put = kv_put, .kv_scan = kv_scan};
+        n->st = (sb_io_store){.kv_put = kv_put, .kv_del = kv_del, .kv_scan = kv_scan};
         n->io = (sb_io){.ctx = n,
                         .now_us = io_now_us,
                         .mono_ms = io_mono,
@@ -440,7 +465,7 @@ static void check_converged_cluster(sim *w, int nn)
         const sb_member *s = sb_gossip_self(g);
         int found = 0;
         for (int k = 0; k < w->n[i].nkv; k++) {
-            if (strcmp(w->n[i].kv[k].k, "sys/tokens"))
+            if (w->n[i].kv[k].kl != 10 || memcmp(w->n[i].kv[k].k, "sys/tokens", 10))
                 continue;
             sb_wire_reader r;
             sb_wire_reader_init(&r, w->n[i].kv[k].v, w->n[i].kv[k].vl);
@@ -688,6 +713,7 @@ static void test_ring_refs_and_removal(void **state)
         assert_null(sb_gossip_find(w->n[i].g, &w->n[1].ep));
         assert_int_equal(w->n[i].ev[1][SB_GOSSIP_REMOVED], 1);
         assert_int_equal(w->n[i].ev[1][SB_GOSSIP_NEW], 1);
+        assert_int_equal(saved_peers(&w->n[i]), 1); /* its record went with it */
     }
     /* Back with a new generation: a member again. */
     w->n[1].nkv = 0;
@@ -831,6 +857,86 @@ static void test_garbage(void **state)
     sim_free(w);
 }
 
+/* A restarted node starts with the ring it saved: every peer a member,
+ * down until its heartbeat is seen rising, replaced by any real state. */
+static void test_restart_knows_ring(void **state)
+{
+    sim *w = &W;
+    converge(w, 5, 11);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(saved_peers(&w->n[i]), 4);
+    /* Steady state: no writes. */
+    int puts0 = 0, puts1 = 0;
+    for (int i = 0; i < 5; i++)
+        puts0 += w->n[i].nkv_puts;
+    sim_run(w, w->now + 30000);
+    for (int i = 0; i < 5; i++)
+        puts1 += w->n[i].nkv_puts;
+    assert_int_equal(puts1, puts0);
+
+    /* n2 crashes; meanwhile n3 restarts (new generation), n4 leaves the
+     * ring and n1 dies. */
+    node_crash(w, 2);
+    int64_t gen3 = sb_gossip_self(w->n[3].g)->generation;
+    node_crash(w, 3);
+    sim_run(w, w->now + 2000);
+    node_start(w, 3);
+    assert_true(sb_gossip_self(w->n[3].g)->generation > gen3);
+    sb_gossip_set_status(w->n[4].g, SB_STATUS_LEFT);
+    sim_run(w, w->now + 5000);
+    node_crash(w, 1);
+    sim_run(w, w->now + 1000);
+
+    /* Right after sb_gossip_new (and start, which only sends): the whole
+     * saved ring, every peer down with generation 0. */
+    int up0[5];
+    for (int j = 0; j < 5; j++)
+        up0[j] = w->n[2].ev[j][SB_GOSSIP_UP];
+    node_start(w, 2);
+    sb_gossip *g = w->n[2].g;
+    assert_int_equal(sb_gossip_nmembers(g), 5);
+    assert_int_equal(sb_ring_nnodes(sb_gossip_ring(g)), 5);
+    assert_int_equal(sb_ring_ntokens(sb_gossip_ring(g)), 5 * NTOK);
+    for (int j = 0; j < 5; j++) {
+        const sb_member *m = sb_gossip_find(g, &w->n[j].ep);
+        assert_non_null(m);
+        if (j == 2)
+            continue;
+        assert_false(m->up);
+        assert_true(m->generation == 0);
+        assert_int_equal(m->host_id[0], j + 1);
+        assert_int_equal(m->rpc.port, 9042);
+        assert_int_equal(m->status, SB_STATUS_NORMAL);
+        const sb_member *real = sb_gossip_find(w->n[0].g, &w->n[j].ep);
+        assert_memory_equal(m->tokens, real->tokens, sizeof m->tokens);
+    }
+
+    /* Gossip: the real states win. */
+    sim_run(w, w->now + 8000);
+    const sb_member *m3 = sb_gossip_find(g, &w->n[3].ep);
+    assert_true(m3->generation == sb_gossip_self(w->n[3].g)->generation);
+    assert_true(m3->up);
+    assert_int_equal(sb_gossip_find(g, &w->n[4].ep)->status, SB_STATUS_LEFT);
+    assert_true(sb_gossip_is_up(g, &w->n[0].ep));
+    /* n1 is dead: relayed states of it never make it look alive, and it
+     * keeps its ranges. */
+    assert_false(sb_gossip_is_up(g, &w->n[1].ep));
+    assert_true(sb_gossip_find(g, &w->n[1].ep)->generation > 0);
+    assert_int_equal(w->n[2].ev[1][SB_GOSSIP_UP], up0[1]);
+    assert_int_equal(w->n[2].ev[3][SB_GOSSIP_UP], up0[3] + 1);
+    assert_int_equal(sb_ring_nnodes(sb_gossip_ring(g)), 4); /* n4 LEFT */
+    assert_true(same_ring(sb_gossip_ring(g), sb_gossip_ring(w->n[0].g)));
+    /* The saved records follow: n4's now says LEFT. */
+    sb_gossip_free(w->n[2].g);
+    w->n[2].g = NULL;
+    w->n[2].alive = 0;
+    w->n[2].inc++;
+    node_start(w, 2);
+    assert_int_equal(sb_ring_nnodes(sb_gossip_ring(w->n[2].g)), 4);
+    assert_int_equal(sb_gossip_find(w->n[2].g, &w->n[4].ep)->status, SB_STATUS_LEFT);
+    sim_free(w);
+}
+
 static void test_saved_state(void **state)
 {
     sim *w = &W;
@@ -852,6 +958,16 @@ static void test_saved_state(void **state)
     kv_put(n, (const uint8_t *)"sys/tokens", 10, (const uint8_t *)"\0\3\1", 3, NULL, NULL);
     assert_null(sb_gossip_new(&n->io, &o, err));
     assert_non_null(strstr(err, "sys/tokens"));
+    /* A malformed saved peer is skipped (it is a cache), not fatal. */
+    n->nkv = 0;
+    uint8_t pk[26] = "sys/peers/";
+    pk[10] = 7;
+    kv_put(n, pk, sizeof pk, (const uint8_t *)"\1\2", 2, NULL, NULL);
+    g = sb_gossip_new(&n->io, &o, err);
+    assert_non_null(g);
+    assert_int_equal(sb_gossip_nmembers(g), 1);
+    sb_gossip_free(g);
+    kv_put(n, (const uint8_t *)"sys/tokens", 10, (const uint8_t *)"\0\3\1", 3, NULL, NULL);
     /* Bad options. */
     o.num_tokens = 0;
     assert_null(sb_gossip_new(&n->io, &o, err));
@@ -879,11 +995,17 @@ int main(void)
 {
     sb_log_set_level(SB_LOG_ERROR);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_converge_3),     cmocka_unit_test(test_converge_10),
-        cmocka_unit_test(test_converge_seeds), cmocka_unit_test(test_crash_detect_restart),
-        cmocka_unit_test(test_shutdown),       cmocka_unit_test(test_partition_heals),
-        cmocka_unit_test(test_schema_events),  cmocka_unit_test(test_ring_refs_and_removal),
-        cmocka_unit_test(test_garbage),        cmocka_unit_test(test_saved_state),
+        cmocka_unit_test(test_converge_3),
+        cmocka_unit_test(test_converge_10),
+        cmocka_unit_test(test_converge_seeds),
+        cmocka_unit_test(test_crash_detect_restart),
+        cmocka_unit_test(test_shutdown),
+        cmocka_unit_test(test_partition_heals),
+        cmocka_unit_test(test_schema_events),
+        cmocka_unit_test(test_ring_refs_and_removal),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_saved_state),
+        cmocka_unit_test(test_restart_knows_ring),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
