@@ -261,6 +261,9 @@ typedef struct sb_cql_engine_opts {
     void *write_arg;
     /* Replaces the store's reads when reader.open is set. */
     sb_cql_reader reader;
+    /* TRUNCATE through the cluster (every node truncates); NULL = the
+     * local store. Same contract as write. */
+    int (*truncate)(void *arg, const uint8_t table_id[16], sb_cql_write_done cb, void *cb_arg);
     /* Called after every successful DDL statement (the cluster spreads the
      * new schema); NULL = nothing. */
     void (*on_schema_change)(void *arg);

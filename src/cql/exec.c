@@ -610,6 +610,35 @@ static int submit_write(cx_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
     return 0; /* the callback owns the result now */
 }
 
+/* TRUNCATE on every node through the engine's truncate hook. */
+static int submit_truncate(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
+{
+    const sb_table *t = NULL;
+    if (cx_resolve_table(c, &st->table_stmt.table, &t) != 0)
+        return 1;
+    if (c->e->has_vt && c->e->vt.lookup && t == c->e->vt.lookup(c->e->vt.arg, t->keyspace, t->name)) {
+        cx_err(c, SB_EINVALID, &st->pos, "Cannot truncate system table %s.%s", t->keyspace,
+               t->name);
+        return 1;
+    }
+    write_req *w = malloc(sizeof *w);
+    if (!w) {
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    w->cb = cb;
+    w->arg = arg;
+    w->res = c->res;
+    c->res->kind = SB_CQL_RESULT_VOID;
+    int rc = c->e->opts.truncate(c->e->opts.write_arg, t->id, on_write_done, w);
+    if (rc != 0) {
+        free(w);
+        cx_err(c, rc, NULL, "truncate failed: %s", sb_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
 static int is_write(sb_cql_stmt_kind k)
 {
     return k == SB_CQL_STMT_INSERT || k == SB_CQL_STMT_UPDATE || k == SB_CQL_STMT_DELETE ||
@@ -631,6 +660,8 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
     default:
         break;
     }
+    if (st->kind == SB_CQL_STMT_TRUNCATE && c->e->opts.truncate)
+        return submit_truncate(c, st, cb, arg);
     if (!is_write(st->kind)) {
         cx_exec_ddl(c, st);
         if (c->res->kind == SB_CQL_RESULT_SCHEMA_CHANGE && c->e->opts.on_schema_change)

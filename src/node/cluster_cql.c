@@ -123,6 +123,45 @@ static int glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, s
     return 0;
 }
 
+static void on_coord_truncate(void *arg, const sb_coord_result *r)
+{
+    wreq *w = arg;
+    sb_cql_write_done cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    if (r->status == 0) {
+        cb(cbarg, 0, NULL);
+        return;
+    }
+    sb_cql_error d;
+    to_detail(r, 0, &d);
+    if (r->status == SB_ETIMEOUT) {
+        d.code = SB_CQL_ERR_TRUNCATE;
+        snprintf(d.message, sizeof d.message,
+                 "Truncate timed out: %d of %d nodes answered", r->received, r->required);
+    } else if (r->status == SB_EUNAVAILABLE) {
+        snprintf(d.message, sizeof d.message,
+                 "Cannot achieve consistency level ALL: TRUNCATE needs every node up "
+                 "(%d of %d alive)", r->alive, r->required);
+    }
+    cb(cbarg, r->status, &d);
+}
+
+static int glue_truncate(void *arg, const uint8_t table_id[16], sb_cql_write_done cb,
+                         void *cb_arg)
+{
+    sb_cql_glue *g = arg;
+    wreq *w = malloc(sizeof *w);
+    if (!w)
+        return SB_ENOMEM;
+    w->cb = cb;
+    w->arg = cb_arg;
+    int rc = sb_coord_truncate(sb_cluster_coord(g->cluster), table_id, on_coord_truncate, w);
+    if (rc != 0)
+        free(w);
+    return rc;
+}
+
 /* ---------------------------------------------------------------- reads */
 
 typedef struct rd_block {
@@ -475,6 +514,7 @@ void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o)
         g->fetch_bytes = 4u << 20;
     o->write = glue_write;
     o->write_arg = g;
+    o->truncate = glue_truncate;
     o->reader.begin = rd_begin;
     o->reader.open = rd_open;
     o->reader.next = rd_next;

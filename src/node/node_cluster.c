@@ -19,6 +19,7 @@
 
 static sb_node_io node_io;
 static sb_cql_glue glue;
+static uint8_t seen[16]; /* the store's schema version last spread */
 
 static void on_frame(void *arg, int type, const uint8_t *payload, size_t len)
 {
@@ -109,6 +110,7 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     sb_cql_glue_install(&glue, eo);
     eo->on_schema_change = on_schema_change;
     eo->schema_arg = &glue;
+    memcpy(seen, sb_store_schema(n->store)->version, 16);
     sb_cluster_start(n->cluster);
     char ep[SB_EP_STRLEN];
     SB_INFO("node", "cluster member", "listen=%s seeds=%d dc=%s rack=%s num_tokens=%d",
@@ -133,6 +135,14 @@ static void on_ingest_done(void *arg, int status, const sb_cql_error *detail)
 
 int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb, void *cb_arg)
 {
+    /* Ingestion creates and alters its tables itself: when this batch
+     * comes with a new schema, push the schema first, so that it reaches
+     * every peer ahead of the mutations (one ordered connection per peer). */
+    const uint8_t *v = sb_store_schema(glue.store)->version;
+    if (memcmp(seen, v, 16) != 0) {
+        memcpy(seen, v, 16);
+        sb_cql_glue_schema_changed(&glue);
+    }
     sb_cql_engine_opts eo;
     memset(&eo, 0, sizeof eo);
     sb_cql_glue_install(&glue, &eo);
