@@ -754,6 +754,7 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
     }
     if (!rc)
         set_schema_ts(g, (int64_t)json_integer_value(jts));
+    memcpy(g->seen_version, sb_store_schema(g->store)->version, 16);
     json_decref(root);
     return rc;
 }
@@ -770,6 +771,7 @@ void sb_cql_glue_schema_changed(sb_cql_glue *g)
     int64_t now = g->io->now_us(g->io->ctx);
     int64_t old = schema_ts(g);
     set_schema_ts(g, now > old ? now : old + 1);
+    memcpy(g->seen_version, sb_store_schema(g->store)->version, 16);
     if (g->cluster)
         sb_cluster_schema_changed(g->cluster);
 }

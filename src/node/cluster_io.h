@@ -37,6 +37,10 @@ typedef struct sb_cql_glue {
     uint32_t fetch_bytes;   /* default 4 MiB */
     int64_t ts;             /* schema timestamp (cached kv "sys/schema_ts") */
     int ts_loaded;
+    /* The store's schema version once this node's DDL was spread, or a
+     * remote schema applied: another version means local DDL outside CQL
+     * (ingestion) still to spread. */
+    uint8_t seen_version[16];
 } sb_cql_glue;
 
 /* Fills the engine options' write hook and reader. g must outlive the

@@ -19,7 +19,6 @@
 
 static sb_node_io node_io;
 static sb_cql_glue glue;
-static uint8_t seen[16]; /* the store's schema version last spread */
 
 static void on_frame(void *arg, int type, const uint8_t *payload, size_t len)
 {
@@ -110,7 +109,7 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     sb_cql_glue_install(&glue, eo);
     eo->on_schema_change = on_schema_change;
     eo->schema_arg = &glue;
-    memcpy(seen, sb_store_schema(n->store)->version, 16);
+    memcpy(glue.seen_version, sb_store_schema(n->store)->version, 16);
     sb_cluster_start(n->cluster);
     char ep[SB_EP_STRLEN];
     SB_INFO("node", "cluster member", "listen=%s seeds=%d dc=%s rack=%s num_tokens=%d",
@@ -139,10 +138,8 @@ int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb 
      * comes with a new schema, push the schema first, so that it reaches
      * every peer ahead of the mutations (one ordered connection per peer). */
     const uint8_t *v = sb_store_schema(glue.store)->version;
-    if (memcmp(seen, v, 16) != 0) {
-        memcpy(seen, v, 16);
+    if (memcmp(glue.seen_version, v, 16) != 0)
         sb_cql_glue_schema_changed(&glue);
-    }
     sb_cql_engine_opts eo;
     memset(&eo, 0, sizeof eo);
     sb_cql_glue_install(&glue, &eo);
