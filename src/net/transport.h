@@ -17,7 +17,10 @@
  *
  * Fault injection: sb_transport_block drops every message to and from a
  * peer (counted as dropped), as a network partition would, until
- * unblocked.
+ * unblocked. Outgoing messages are refused at send (and those already
+ * queued are dropped); incoming frames are dropped when their payload
+ * starts with the blocked peer's endpoint (io.h: every cluster payload
+ * does), since incoming connections come from ephemeral ports.
  */
 #ifndef SB_NET_TRANSPORT_H
 #define SB_NET_TRANSPORT_H

@@ -344,7 +344,9 @@ static void test_late_peer_gets_queued_messages(void **state)
 
     node_start(&b, pb);
     want w = {&b.r, 50};
-    assert_true(run_until(got_n, &w, 10000)); /* next retry within 800 ms */
+    /* Retries at 0, 100, 300, 700 ms...: the next one comes ~350 ms after b
+     * started (a 5 s cap reached too early would miss this). */
+    assert_true(run_until(got_n, &w, 1500));
     assert_int_equal(b.r.n, 50);
     assert_int_equal(b.r.bad, 0);
     s = peer_stats(a.t, &eb);
