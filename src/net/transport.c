@@ -48,6 +48,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,7 +363,13 @@ static void conn_fail(peer *p, int status, const char *what)
     if (t->stopped)
         return;
     uv_timer_start(&p->timer, on_timer, p->backoff_ms, 0);
-    p->backoff_ms = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+    uint32_t next = p->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : p->backoff_ms * 2;
+    /* Retries are logged at debug level; say once, loudly, when a peer has
+     * stayed unreachable long enough for the backoff to reach its cap. */
+    if (next == BACKOFF_MAX_MS && p->backoff_ms < BACKOFF_MAX_MS)
+        SB_WARN(SUB, "peer unreachable; retrying every 5 s", "peer=%s error=\"%s\" queued=%" PRIu64,
+                ep, uv_strerror(status), p->q_msgs);
+    p->backoff_ms = next;
 }
 
 static void on_write(uv_write_t *req, int status);
@@ -465,6 +472,8 @@ static void on_connect(uv_connect_t *req, int status)
     uv_timer_stop(&p->timer);
     p->state = P_CONNECTED;
     p->backoff_ms = BACKOFF_MIN_MS;
+    /* Notices a peer machine that vanished while we had nothing to send. */
+    uv_tcp_keepalive(&oc->tcp, 1, 60);
     char ep[SB_EP_STRLEN];
     SB_DEBUG(SUB, "connected", "peer=%s", sb_ep_str(&p->ep, ep));
     int rc = uv_read_start((uv_stream_t *)&oc->tcp, out_alloc, out_read);
