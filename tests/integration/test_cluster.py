@@ -8,7 +8,9 @@ import time
 
 import pytest
 import requests
-from cassandra import ConsistencyLevel, Unavailable
+import signal
+
+from cassandra import ConsistencyLevel, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import Cluster, NoHostAvailable
 from cassandra.query import SimpleStatement
 
@@ -161,6 +163,32 @@ def test_hints_bring_a_restarted_node_up_to_date(c3):
     n2.start()
     n1.wait_ready()
     n2.wait_ready()
+    c3.wait_normal()
+
+
+def test_unresponsive_replica_gives_write_and_read_timeouts(c3):
+    # A stopped (SIGSTOP) node is still believed up for a few seconds:
+    # requests that need it time out instead of failing as Unavailable.
+    n1, n2, n3 = c3.nodes
+    cl, s = session_on(c3, n1, "rf3")
+    try:
+        s.execute(st("INSERT INTO kv (k, v) VALUES (300, 't')", CL.ALL))
+        n3.proc.send_signal(signal.SIGSTOP)
+        try:
+            with pytest.raises(WriteTimeout) as e:
+                s.execute(st("INSERT INTO kv (k, v) VALUES (301, 't')", CL.ALL))
+            assert e.value.consistency == CL.ALL
+            assert e.value.required_responses == 3 and e.value.received_responses == 2
+            assert e.value.write_type == 0  # WriteType.SIMPLE
+            with pytest.raises(ReadTimeout) as e:
+                s.execute(st("SELECT v FROM kv WHERE k = 300", CL.ALL))
+            assert e.value.required_responses == 3 and e.value.received_responses == 2
+            # QUORUM does not need the stopped node
+            assert s.execute(st("SELECT v FROM kv WHERE k = 301", CL.QUORUM)).one().v == "t"
+        finally:
+            n3.proc.send_signal(signal.SIGCONT)
+    finally:
+        cl.shutdown()
     c3.wait_normal()
 
 

@@ -497,3 +497,19 @@ def test_raw_snappy_compression(cnode, session):
     assert struct.unpack(">i", plain[:4])[0] == 2  # Rows
     assert b"peers_v2" in plain and len(plain) > n  # really compressed
     s.close()
+
+
+def test_driver_lz4_compression(cnode, session):
+    # The driver negotiates lz4 at STARTUP when python3-lz4 is installed;
+    # every frame from then on is compressed both ways.
+    c = Cluster(["127.0.0.1"], port=cnode.cql_port, compression="lz4")
+    try:
+        s = c.connect("drv")
+        s.execute("CREATE TABLE IF NOT EXISTS lz (k int PRIMARY KEY, v text)")
+        big = "sensor " * 2000
+        s.execute("INSERT INTO lz (k, v) VALUES (%s, %s)", (1, big))
+        assert s.execute("SELECT v FROM lz WHERE k = 1").one().v == big
+        conn = c.control_connection._connection
+        assert conn.compressor is not None and conn.decompressor is not None
+    finally:
+        c.shutdown()
