@@ -4,6 +4,8 @@
  *   bench_cql --target 127.0.0.1:9042 [--mode insert|select]
  *             [--connections 4] [--inflight 256] [--duration S] [--warmup S]
  *             [--node-pid PID] [--rate R] [--rows N] [--seed N]
+ *             [--targets H:P,H:P,...] [--replication-factor N]
+ *             [--consistency ONE|QUORUM|ALL|...]
  *
  * Speaks protocol v4 itself (request frames built with the client codec of
  * src/cli/cqlclient.h and the encoders of src/cqlproto/frame.h), on one
@@ -31,6 +33,12 @@
  * Prints a human line and a machine line:
  *   RESULT mode=... ops=... seconds=... ops_per_s=... node_cpu_s=...
  *          p50_ms=... p99_ms=... errors=...
+ * Cluster options (defaults keep the one-node behaviour): --targets spreads
+ * the connections round-robin over several nodes (connection k goes to
+ * target k mod n; the statements are PREPAREd on every target, retried for
+ * up to 30 s while the schema reaches it); --replication-factor sets the
+ * SimpleStrategy factor of the keyspace it creates (default 1);
+ * --consistency is the level of every QUERY and EXECUTE (default ONE).
  * Exit status 1 when any request failed, 2 on a usage or setup error.
  * Every loop is bounded by time.
  */
@@ -44,6 +52,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -54,13 +63,14 @@
 #include "util/buf.h"
 #include "util/err.h"
 
-enum { MAX_CONNS = 256, MAX_STREAMS = 32768, MAX_ERRORS_SHOWN = 5, CL_ONE = 1 };
+enum { MAX_CONNS = 256, MAX_STREAMS = 32768, MAX_ERRORS_SHOWN = 5, MAX_TARGETS = 16 };
 
 static const char INSERT_Q[] = "INSERT INTO bench.t (k, c, v) VALUES (?, ?, ?)";
 static const char SELECT_Q[] = "SELECT v FROM bench.t WHERE k = ? AND c = ?";
 
 typedef struct conn {
     int fd;
+    int target; /* index into bench.hosts */
     sb_buf out; /* request frames not yet written */
     size_t out_off;
     sb_buf in;
@@ -72,8 +82,11 @@ typedef struct conn {
 } conn;
 
 typedef struct bench {
-    char host[256];
-    int port;
+    char hosts[MAX_TARGETS][256];
+    int ports[MAX_TARGETS];
+    int ntargets;
+    int rf;      /* replication factor of the keyspace created */
+    uint16_t cl; /* consistency of every QUERY and EXECUTE */
     int mode_select;
     int nconns;
     int inflight;
@@ -81,8 +94,8 @@ typedef struct bench {
     int node_pid;
     long rows;
     uint64_t seed;
-    uint8_t id[2][64]; /* prepared ids: [0] insert, [1] select */
-    size_t id_len[2];
+    uint8_t id[MAX_TARGETS][2][64]; /* prepared ids per target: [0] insert, [1] select */
+    size_t id_len[MAX_TARGETS][2];
     int ep;
     conn *conns;
     uint64_t next_row;
@@ -164,11 +177,12 @@ static void frame_end(sb_buf *b, size_t off)
 }
 
 /* EXECUTE of row i: the insert binds (k, c, v), the select (k, c). */
-static void put_execute(bench *b, sb_buf *out, int16_t stream, uint64_t i)
+static void put_execute(bench *b, sb_buf *out, int target, int16_t stream, uint64_t i)
 {
     size_t off = frame_begin(out, stream, SB_CQLOP_EXECUTE);
-    int rc = sb_cql_put_short_bytes(out, b->id[b->mode_select], b->id_len[b->mode_select]);
-    rc |= sb_buf_put_u16be(out, CL_ONE);
+    int rc = sb_cql_put_short_bytes(out, b->id[target][b->mode_select],
+                                    b->id_len[target][b->mode_select]);
+    rc |= sb_buf_put_u16be(out, b->cl);
     rc |= sb_buf_putc(out, SB_CQLQ_VALUES | (b->mode_select ? SB_CQLQ_SKIP_METADATA : 0));
     rc |= sb_buf_put_u16be(out, b->mode_select ? 2 : 3);
     rc |= sb_buf_put_u32be(out, 8);
@@ -218,8 +232,10 @@ static int read_all(int fd, uint8_t *p, size_t n)
 }
 
 /* PREPAREs q on the connected (blocking) socket of c; the id goes to
- * b->id[which]. */
-static void prepare(bench *b, sb_cqlc *c, const char *q, int which)
+ * b->id[target][which]. An ERROR answer returns -1 after printing it when
+ * `quiet` is 0 (the caller may retry: the schema may not have reached this
+ * node yet); a broken connection or a malformed answer exits. */
+static int prepare(bench *b, sb_cqlc *c, int target, const char *q, int which, int quiet)
 {
     sb_buf f;
     sb_buf_init(&f);
@@ -240,28 +256,45 @@ static void prepare(bench *b, sb_cqlc *c, const char *q, int which)
         sb_cqlc_result r;
         char err[SB_ERRMSG_SIZE];
         sb_cqlc_result_init(&r);
-        if (sb_cqlc_parse_response(h[4], h[1], body, len, &r, err) == 0)
-            fprintf(stderr, "bench_cql: PREPARE %s: %s: %s\n", q, r.err_class, r.err_msg);
-        exit(2);
+        if (!quiet && sb_cqlc_parse_response(h[4], h[1], body, len, &r, err) == 0)
+            fprintf(stderr, "bench_cql: PREPARE %s on %s:%d: %s: %s\n", q, b->hosts[target],
+                    b->ports[target], r.err_class, r.err_msg);
+        sb_cqlc_result_free(&r);
+        free(body);
+        sb_buf_free(&f);
+        return -1;
     }
     /* RESULT: [int kind=4][short bytes id] ... */
     if (h[4] != SB_CQLOP_RESULT || h[1] != 0 || len < 6 || be32(body) != 4)
         die("PREPARE: unexpected answer");
     size_t n = (size_t)body[4] << 8 | body[5];
-    if (n == 0 || n > sizeof b->id[which] || 6 + n > len)
+    if (n == 0 || n > sizeof b->id[target][which] || 6 + n > len)
         die("PREPARE: bad statement id");
-    memcpy(b->id[which], body + 6, n);
-    b->id_len[which] = n;
+    memcpy(b->id[target][which], body + 6, n);
+    b->id_len[target][which] = n;
     free(body);
     sb_buf_free(&f);
+    return 0;
 }
 
-static void query_or_die(sb_cqlc *c, const char *q)
+/* PREPAREs q on target `target`, retrying every 100 ms for up to 30 s while
+ * the node answers with an error (a new table not yet known there). */
+static void prepare_retry(bench *b, sb_cqlc *c, int target, const char *q, int which)
+{
+    double deadline = mono_s() + 30;
+    while (prepare(b, c, target, q, which, mono_s() < deadline) != 0) {
+        if (mono_s() >= deadline)
+            exit(2); /* the last error was printed */
+        usleep(100000);
+    }
+}
+
+static void query_or_die(bench *b, sb_cqlc *c, const char *q)
 {
     sb_cqlc_result r;
     char err[SB_ERRMSG_SIZE];
     sb_cqlc_result_init(&r);
-    if (sb_cqlc_query(c, q, strlen(q), CL_ONE, 0, NULL, 0, &r, err)) {
+    if (sb_cqlc_query(c, q, strlen(q), b->cl, 0, NULL, 0, &r, err)) {
         fprintf(stderr, "bench_cql: %s: %s\n", q, err);
         exit(2);
     }
@@ -272,11 +305,12 @@ static void query_or_die(sb_cqlc *c, const char *q)
     sb_cqlc_result_free(&r);
 }
 
-static void open_conn(bench *b, conn *cn, sb_cqlc *setup)
+static void open_conn(bench *b, conn *cn, int target, sb_cqlc *setup)
 {
     sb_cqlc c;
     char err[SB_ERRMSG_SIZE];
-    if (sb_cqlc_connect(&c, b->host, b->port, 10000, err)) {
+    cn->target = target;
+    if (sb_cqlc_connect(&c, b->hosts[target], b->ports[target], 10000, err)) {
         fprintf(stderr, "bench_cql: %s\n", err);
         exit(2);
     }
@@ -359,7 +393,7 @@ static int send_one(bench *b, conn *cn, uint64_t i, double sched)
     int16_t s = cn->free_streams[--cn->nfree];
     cn->sched_s[s] = sched;
     cn->inflight++;
-    put_execute(b, &cn->out, s, i);
+    put_execute(b, &cn->out, cn->target, s, i);
     return 0;
 }
 
@@ -550,8 +584,52 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_cql --target HOST:PORT [--mode insert|select] [--connections N]\n"
                     "                 [--inflight N] [--duration S] [--warmup S] [--node-pid PID]\n"
-                    "                 [--rate R] [--rows N] [--seed N]\n");
+                    "                 [--rate R] [--rows N] [--seed N]\n"
+                    "                 [--targets H:P,H:P,...] [--replication-factor N]\n"
+                    "                 [--consistency ANY|ONE|TWO|THREE|QUORUM|ALL|LOCAL_QUORUM|"
+                    "EACH_QUORUM|LOCAL_ONE]\n");
     exit(2);
+}
+
+/* Consistency level codes of the native protocol. */
+static int parse_consistency(const char *s)
+{
+    static const struct {
+        const char *name;
+        int code;
+    } cls[] = {{"ANY", 0}, {"ONE", 1},          {"TWO", 2},         {"THREE", 3},     {"QUORUM", 4},
+               {"ALL", 5}, {"LOCAL_QUORUM", 6}, {"EACH_QUORUM", 7}, {"LOCAL_ONE", 10}};
+    for (size_t k = 0; k < sizeof cls / sizeof cls[0]; k++)
+        if (strcasecmp(s, cls[k].name) == 0)
+            return cls[k].code;
+    return -1;
+}
+
+/* Parses one HOST:PORT into target slot k of b. */
+static void parse_target(bench *b, int k, const char *t, size_t n)
+{
+    const char *colon = memrchr(t, ':', n);
+    if (!colon || colon == t || (size_t)(colon - t) >= sizeof b->hosts[k] || colon + 1 == t + n) {
+        fprintf(stderr, "bench_cql: target '%.*s' must be HOST:PORT\n", (int)n, t);
+        exit(2);
+    }
+    memcpy(b->hosts[k], t, (size_t)(colon - t));
+    b->hosts[k][colon - t] = '\0';
+    char port[16];
+    size_t pn = (size_t)(t + n - colon - 1);
+    if (pn >= sizeof port) {
+        fprintf(stderr, "bench_cql: target '%.*s': bad port\n", (int)n, t);
+        exit(2);
+    }
+    memcpy(port, colon + 1, pn);
+    port[pn] = '\0';
+    char *end;
+    long p = strtol(port, &end, 10);
+    if (*end || p < 1 || p > 65535) {
+        fprintf(stderr, "bench_cql: target '%.*s': bad port\n", (int)n, t);
+        exit(2);
+    }
+    b->ports[k] = (int)p;
 }
 
 int main(int argc, char **argv)
@@ -562,19 +640,18 @@ int main(int argc, char **argv)
                .warmup = 2,
                .rate = 2000,
                .rows = 100000,
+               .rf = 1,
+               .cl = 1,
                .rng = 0x9e3779b97f4a7c15ull};
-    const char *target = NULL;
-    static const struct option opts[] = {{"target", 1, 0, 't'},
-                                         {"mode", 1, 0, 'm'},
-                                         {"connections", 1, 0, 'c'},
-                                         {"inflight", 1, 0, 'i'},
-                                         {"duration", 1, 0, 'd'},
-                                         {"warmup", 1, 0, 'w'},
-                                         {"node-pid", 1, 0, 'p'},
-                                         {"rate", 1, 0, 'r'},
-                                         {"rows", 1, 0, 'n'},
-                                         {"seed", 1, 0, 's'},
-                                         {0, 0, 0, 0}};
+    const char *target = NULL, *targets = NULL;
+    static const struct option opts[] = {
+        {"target", 1, 0, 't'},      {"mode", 1, 0, 'm'},
+        {"connections", 1, 0, 'c'}, {"inflight", 1, 0, 'i'},
+        {"duration", 1, 0, 'd'},    {"warmup", 1, 0, 'w'},
+        {"node-pid", 1, 0, 'p'},    {"rate", 1, 0, 'r'},
+        {"rows", 1, 0, 'n'},        {"seed", 1, 0, 's'},
+        {"targets", 1, 0, 'T'},     {"replication-factor", 1, 0, 'R'},
+        {"consistency", 1, 0, 'C'}, {0, 0, 0, 0}};
     int o;
     while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (o) {
@@ -610,20 +687,54 @@ int main(int argc, char **argv)
         case 's':
             b.seed = strtoull(optarg, NULL, 10);
             break;
+        case 'T':
+            targets = optarg;
+            break;
+        case 'R':
+            b.rf = atoi(optarg);
+            if (b.rf < 1 || b.rf > 100)
+                die("--replication-factor must be 1..100");
+            break;
+        case 'C': {
+            int cl = parse_consistency(optarg);
+            if (cl < 0) {
+                fprintf(stderr, "bench_cql: --consistency %s: unknown level\n", optarg);
+                usage();
+            }
+            b.cl = (uint16_t)cl;
+            break;
+        }
         default:
             usage();
         }
     }
-    if (!target || b.nconns < 1 || b.nconns > MAX_CONNS || b.inflight < 1 ||
-        b.inflight > MAX_STREAMS - 2 || b.duration <= 0 || b.warmup < 0 || b.rate <= 0 ||
-        b.rows < 1 || b.duration > 3600 || b.warmup > 600)
+    if (target && targets)
+        die("give --target or --targets, not both");
+    if (!target && !targets)
         usage();
-    const char *colon = strrchr(target, ':');
-    if (!colon || colon == target || (size_t)(colon - target) >= sizeof b.host)
-        die("--target must be HOST:PORT");
-    memcpy(b.host, target, (size_t)(colon - target));
-    b.port = atoi(colon + 1);
+    if (target) {
+        parse_target(&b, 0, target, strlen(target));
+        b.ntargets = 1;
+    } else {
+        const char *p = targets;
+        while (*p) {
+            const char *comma = strchr(p, ',');
+            size_t n = comma ? (size_t)(comma - p) : strlen(p);
+            if (b.ntargets == MAX_TARGETS)
+                die("--targets: too many (at most 16)");
+            parse_target(&b, b.ntargets++, p, n);
+            p += n + (comma ? 1 : 0);
+        }
+        if (b.ntargets == 0)
+            die("--targets: empty list");
+    }
+    if (b.nconns < 1 || b.nconns > MAX_CONNS || b.inflight < 1 || b.inflight > MAX_STREAMS - 2 ||
+        b.duration <= 0 || b.warmup < 0 || b.rate <= 0 || b.rows < 1 || b.duration > 3600 ||
+        b.warmup > 600)
+        usage();
     b.rng ^= b.seed * 0x2545f4914f6cdd1dull;
+    if (b.nconns < b.ntargets)
+        die("--connections must be at least the number of --targets");
 
     /* Schema, statement, connections. */
     b.conns = calloc((size_t)b.nconns, sizeof *b.conns);
@@ -631,15 +742,30 @@ int main(int argc, char **argv)
     if (!b.conns || b.ep < 0)
         die("out of memory");
     sb_cqlc setup;
-    open_conn(&b, &b.conns[0], &setup);
-    query_or_die(&setup, "CREATE KEYSPACE IF NOT EXISTS bench WITH replication = "
-                         "{'class': 'SimpleStrategy', 'replication_factor': 1}");
-    query_or_die(&setup, "CREATE TABLE IF NOT EXISTS bench.t "
-                         "(k bigint, c int, v double, PRIMARY KEY (k, c))");
-    prepare(&b, &setup, INSERT_Q, 0);
-    prepare(&b, &setup, SELECT_Q, 1);
-    for (int k = 1; k < b.nconns; k++)
-        open_conn(&b, &b.conns[k], NULL);
+    open_conn(&b, &b.conns[0], 0, &setup);
+    char ddl[256];
+    snprintf(ddl, sizeof ddl,
+             "CREATE KEYSPACE IF NOT EXISTS bench WITH replication = "
+             "{'class': 'SimpleStrategy', 'replication_factor': %d}",
+             b.rf);
+    query_or_die(&b, &setup, ddl);
+    query_or_die(&b, &setup,
+                 "CREATE TABLE IF NOT EXISTS bench.t "
+                 "(k bigint, c int, v double, PRIMARY KEY (k, c))");
+    prepare_retry(&b, &setup, 0, INSERT_Q, 0);
+    prepare_retry(&b, &setup, 0, SELECT_Q, 1);
+    /* Every other target prepares on its first connection (the prepared
+     * cache is per node). */
+    for (int k = 1; k < b.nconns; k++) {
+        int t = k % b.ntargets;
+        if (k < b.ntargets) {
+            open_conn(&b, &b.conns[k], t, &setup);
+            prepare_retry(&b, &setup, t, INSERT_Q, 0);
+            prepare_retry(&b, &setup, t, SELECT_Q, 1);
+        } else {
+            open_conn(&b, &b.conns[k], t, NULL);
+        }
+    }
     for (int k = 0; k < b.nconns; k++)
         go_async(&b, &b.conns[k]);
 
@@ -678,9 +804,10 @@ int main(int argc, char **argv)
     double node_cpu = (b.node_pid && cpu0 >= 0 && cpu1 >= 0) ? cpu1 - cpu0 : 0;
     qsort(b.lat_ms, b.nlat, sizeof *b.lat_ms, cmp_double);
     const char *mode = b.mode_select ? "select" : "insert";
-    printf("%s: %" PRIu64 " in %.2f s = %.0f/s over %d connections (%s); node CPU %.2f s;"
+    printf("%s: %" PRIu64
+           " in %.2f s = %.0f/s over %d connections to %d node(s) (%s); node CPU %.2f s;"
            " latency p50 %.3f ms p99 %.3f ms; %" PRIu64 " errors\n",
-           mode, b.ops, secs, (double)b.ops / secs, b.nconns,
+           mode, b.ops, secs, (double)b.ops / secs, b.nconns, b.ntargets,
            b.mode_select ? "open loop" : "closed loop", node_cpu, pct(&b, 0.50), pct(&b, 0.99),
            b.errors);
     printf("RESULT mode=%s ops=%" PRIu64 " seconds=%.3f ops_per_s=%.0f node_cpu_s=%.2f "

@@ -9,6 +9,8 @@
 #   5. point-select latency at a fixed rate over the native protocol
 #   6. the same inserts measured through the Python driver (bench_driver.py)
 #   7. token-ring ownership balance and replica-lookup cost (bench_ring)
+#   8. a real 3-node local cluster (bench_cluster.py): inserts at QUORUM and
+#      ONE with RF 3, failure-detection times, hint replay rate (~7 min)
 #
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
@@ -21,7 +23,9 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver ring"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring cluster"  a subset
+#   (bench_cluster.py has its own knobs: BENCH_CLUSTER_*, BENCH_FD_RUNS,
+#   BENCH_HINT_SECONDS, BENCH_SIM_RATE, BENCH_SIM_BATCH; see its header)
 #   BENCH_TASKSET=1       pin the node to CPU 0 and the load generator to
 #                         CPU 1 (default when the machine has >= 2 CPUs)
 # Only loopback addresses are used; every loop is bounded in count and time.
@@ -40,7 +44,7 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring}
+ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster}
 
 for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
     "$BIN/bench_ring"; do
@@ -241,6 +245,15 @@ if want ring; then
     echo "$out" | grep -v '^RESULT'
     r=$(grep '^RESULT' <<<"$out")
     figure "ring: max/min primary ownership with 16 tokens $(result "$r" spread16_3) (3 nodes), $(result "$r" spread16_5) (5), $(result "$r" spread16_10) (10); 256 tokens $(result "$r" spread256_10) (10); replica lookup $(result "$r" lookup_simple_ns) ns (SimpleStrategy rf 3), $(result "$r" lookup_nts_ns) ns (NTS 2 dcs x rf 3) on 10 nodes x 16 tokens"
+fi
+
+# --- 8. a 3-node local cluster ---------------------------------------------
+if want cluster; then
+    echo "-- cluster: 3 local nodes on 127.0.0.1-3 (bench/bench_cluster.py; nodes and generator share the CPUs)"
+    rm -f "$TMP/cluster.txt"
+    /usr/bin/python3 bench/bench_cluster.py --sibyl "$SIBYL" --bench-cql "$BIN/bench_cql" \
+        --out "$TMP/cluster.txt" || { echo "bench: cluster benchmark failed" >&2; exit 1; }
+    while IFS= read -r l; do LINES+=("$l"); done <"$TMP/cluster.txt"
 fi
 
 {
