@@ -12,6 +12,7 @@ import signal
 
 from cassandra import ConsistencyLevel, ReadTimeout, Unavailable, WriteTimeout
 from cassandra.cluster import Cluster, NoHostAvailable
+from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
 from cluster import LocalCluster
@@ -170,7 +171,11 @@ def test_unresponsive_replica_gives_write_and_read_timeouts(c3):
     # A stopped (SIGSTOP) node is still believed up for a few seconds:
     # requests that need it time out instead of failing as Unavailable.
     n1, n2, n3 = c3.nodes
-    cl, s = session_on(c3, n1, "rf3")
+    # Only n1 coordinates: a request routed to the stopped node itself
+    # would just time out in the client.
+    cl = Cluster([n1.ip], port=c3.cql_port,
+                 load_balancing_policy=WhiteListRoundRobinPolicy([n1.ip]))
+    s = cl.connect("rf3")
     try:
         s.execute(st("INSERT INTO kv (k, v) VALUES (300, 't')", CL.ALL))
         n3.proc.send_signal(signal.SIGSTOP)
