@@ -96,7 +96,7 @@ static void on_coord_write(void *arg, const sb_coord_result *r)
     cb(cbarg, r->status, &d);
 }
 
-static int glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
+int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
                       void *cb_arg)
 {
     sb_cql_glue *g = arg;
@@ -137,18 +137,18 @@ static void on_coord_truncate(void *arg, const sb_coord_result *r)
     to_detail(r, 0, &d);
     if (r->status == SB_ETIMEOUT) {
         d.code = SB_CQL_ERR_TRUNCATE;
-        snprintf(d.message, sizeof d.message,
-                 "Truncate timed out: %d of %d nodes answered", r->received, r->required);
+        snprintf(d.message, sizeof d.message, "Truncate timed out: %d of %d nodes answered",
+                 r->received, r->required);
     } else if (r->status == SB_EUNAVAILABLE) {
         snprintf(d.message, sizeof d.message,
                  "Cannot achieve consistency level ALL: TRUNCATE needs every node up "
-                 "(%d of %d alive)", r->alive, r->required);
+                 "(%d of %d alive)",
+                 r->alive, r->required);
     }
     cb(cbarg, r->status, &d);
 }
 
-static int glue_truncate(void *arg, const uint8_t table_id[16], sb_cql_write_done cb,
-                         void *cb_arg)
+static int glue_truncate(void *arg, const uint8_t table_id[16], sb_cql_write_done cb, void *cb_arg)
 {
     sb_cql_glue *g = arg;
     wreq *w = malloc(sizeof *w);
@@ -512,7 +512,7 @@ void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o)
         g->fetch_entries = 5000;
     if (!g->fetch_bytes)
         g->fetch_bytes = 4u << 20;
-    o->write = glue_write;
+    o->write = sb_cql_glue_write;
     o->write_arg = g;
     o->truncate = glue_truncate;
     o->reader.begin = rd_begin;
@@ -590,11 +590,17 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-static int schema_get(void *arg, sb_buf *blob, uint8_t version[16], int64_t *ts_us)
+/* Builds the blob and version of the current schema into the glue's
+ * cache, unless the cache already holds them (same store version and
+ * timestamp): gossip, pulls and system.local ask often, DDL is rare. */
+static int schema_build(sb_cql_glue *g)
 {
-    sb_cql_glue *g = arg;
     const sb_schema *s = sb_store_schema(g->store);
     int64_t ts = schema_ts(g);
+    if (g->cache_ok && g->cache_ts == ts && !memcmp(g->cache_key, s->version, 16))
+        return 0;
+    g->cache_ok = 0;
+    sb_buf *blob = &g->cache_blob;
     /* keyspace JSON strings and table JSON strings, sorted */
     int nks = s->nks, nt = 0;
     for (int i = 0; i < nks; i++)
@@ -633,11 +639,35 @@ static int schema_get(void *arg, sb_buf *blob, uint8_t version[16], int64_t *ts_
     uint8_t md[32];
     unsigned int mdlen = 0;
     EVP_Digest(blob->data, blob->len, md, &mdlen, EVP_sha256(), NULL);
+    uint8_t *version = g->cache_version;
     memcpy(version, md, 16);
     version[6] = (uint8_t)((version[6] & 0x0f) | 0x30); /* a name-based UUID (v3 layout) */
     version[8] = (uint8_t)((version[8] & 0x3f) | 0x80);
-    *ts_us = ts;
+    memcpy(g->cache_key, s->version, 16);
+    g->cache_ts = ts;
+    g->cache_ok = 1;
     return 0;
+}
+
+static int schema_get(void *arg, sb_buf *blob, uint8_t version[16], int64_t *ts_us)
+{
+    sb_cql_glue *g = arg;
+    int rc = schema_build(g);
+    if (rc)
+        return rc;
+    sb_buf_reset(blob);
+    rc = sb_buf_append(blob, g->cache_blob.data, g->cache_blob.len);
+    memcpy(version, g->cache_version, 16);
+    *ts_us = g->cache_ts;
+    return rc;
+}
+
+int sb_cql_glue_schema_version(sb_cql_glue *g, uint8_t out[16])
+{
+    int rc = schema_build(g);
+    if (rc == 0)
+        memcpy(out, g->cache_version, 16);
+    return rc;
 }
 
 static char *dump(json_t *j)

@@ -41,17 +41,29 @@ typedef struct sb_cql_glue {
      * remote schema applied: another version means local DDL outside CQL
      * (ingestion) still to spread. */
     uint8_t seen_version[16];
+    /* The schema blob and version, cached per (store version, timestamp). */
+    sb_buf cache_blob;
+    uint8_t cache_key[16];
+    int64_t cache_ts;
+    uint8_t cache_version[16];
+    int cache_ok;
 } sb_cql_glue;
 
 /* Fills the engine options' write hook and reader. g must outlive the
  * engine. */
 void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o);
 
+/* The write hook (sb_cql_write_fn) on its own, for ingestion. */
+int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
+                      void *cb_arg);
+
 /* Schema agreement hooks (cluster.h) over the store. The schema blob is
  * JSON: {"ts": N, "keyspaces": [{keyspace}, ...], "tables": [{table}, ...]}
  * with keyspaces and tables in name order, in the store's own JSON forms;
  * the version is the first 16 bytes of its SHA-256. */
 void sb_cql_glue_schema_ops(sb_cql_glue *g, sb_cluster_schema_ops *ops);
+/* The schema's content version (cached; rebuilt only after a change). */
+int sb_cql_glue_schema_version(sb_cql_glue *g, uint8_t out[16]);
 /* Records a local DDL (timestamp now) and tells the cluster. */
 void sb_cql_glue_schema_changed(sb_cql_glue *g);
 

@@ -140,9 +140,6 @@ int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb 
     const uint8_t *v = sb_store_schema(glue.store)->version;
     if (memcmp(glue.seen_version, v, 16) != 0)
         sb_cql_glue_schema_changed(&glue);
-    sb_cql_engine_opts eo;
-    memset(&eo, 0, sizeof eo);
-    sb_cql_glue_install(&glue, &eo);
     ingest_req *r = malloc(sizeof *r);
     if (!r) {
         sb_wbatch_free(b);
@@ -150,7 +147,7 @@ int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb 
     }
     r->cb = cb;
     r->arg = cb_arg;
-    int rc = eo.write(eo.write_arg, b, consistency, "UNLOGGED_BATCH", on_ingest_done, r);
+    int rc = sb_cql_glue_write(&glue, b, consistency, "UNLOGGED_BATCH", on_ingest_done, r);
     if (rc != 0)
         free(r);
     return rc;
@@ -164,14 +161,7 @@ void sb_node_cluster_stop(sb_node *n)
 
 int sb_node_schema_version(void *arg, uint8_t out[16])
 {
-    sb_cluster_schema_ops ops;
-    sb_cql_glue_schema_ops(&glue, &ops);
-    sb_buf blob;
-    sb_buf_init(&blob);
-    int64_t ts;
-    int rc = ops.get(ops.arg, &blob, out, &ts);
-    sb_buf_free(&blob);
-    return rc;
+    return sb_cql_glue_schema_version(&glue, out);
 }
 
 void sb_node_cluster_free(sb_node *n)
@@ -180,4 +170,6 @@ void sb_node_cluster_free(sb_node *n)
         sb_cluster_free(n->cluster);
     n->cluster = NULL;
     glue.cluster = NULL;
+    sb_buf_free(&glue.cache_blob);
+    glue.cache_ok = 0;
 }
