@@ -8,7 +8,6 @@ node-to-node clustering; they are skipped while a lone node reports no
 ring (a node without cluster support answers a one-node view).
 """
 import os
-import random
 import re
 import signal
 import socket
@@ -18,6 +17,7 @@ import time
 import pytest
 import requests
 
+from cluster import pick_offset
 from conftest import BIN
 
 ENV = dict(os.environ)
@@ -175,25 +175,6 @@ def test_ring_single_node(node):
 
 
 # --- sibyl demo ----------------------------------------------------------------------
-
-def ports_free(offset, nodes):
-    for i in range(1, nodes + 1):
-        for base in (7000, 9042, 8080):
-            with socket.socket() as s:
-                try:
-                    s.bind(("127.0.0.%d" % i, base + offset))
-                except OSError:
-                    return False
-    return True
-
-
-def pick_offset(nodes):
-    for _ in range(50):
-        k = random.randint(10000, 45000)
-        if ports_free(k, nodes):
-            return k
-    pytest.skip("no free port offset")
-
 
 class Demo:
     def __init__(self, tmp_path, *args, nodes=1):
