@@ -24,4 +24,26 @@ fi
 echo "deps.sh: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# Debian's prometheus package starts a prometheus service (port 9090,
+# scraping localhost). Sibyl wants only the binaries: the tests run their
+# own instance on a free port, and `make demo` users run
+# deploy/prometheus/prometheus.yml themselves. So the service is kept from
+# starting during the install (policy-rc.d answers 101 = "not allowed"
+# unless the machine already has its own policy) and disabled afterwards.
+new_prometheus=
+[[ " ${missing[*]} " == *" prometheus "* ]] && new_prometheus=1
+if [ -n "$new_prometheus" ] && [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# temporary, from sibyl scripts/deps.sh\ncase "$1" in prometheus*) exit 101 ;; esac\nexit 0\n' \
+        >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+if [ -n "$new_prometheus" ]; then
+    if [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+    else
+        service prometheus stop >/dev/null 2>&1 || true
+        update-rc.d prometheus disable >/dev/null 2>&1 || true
+    fi
+fi

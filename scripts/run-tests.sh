@@ -4,6 +4,7 @@
 #   run-tests.sh unit       unit tests only
 #   run-tests.sh fuzz [S]   each fuzz target for S seconds (default 5)
 #   run-tests.sh integration
+#   run-tests.sh prometheus promtool checks and alert-rule tests (deploy/prometheus)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -66,12 +67,32 @@ run_integration() {
     fi
 }
 
+run_prometheus() {
+    # deploy/prometheus: the config and alert rules parse, and every rule's
+    # unit tests (alerts_test.yml) pass. promtool comes with Debian's
+    # prometheus package (scripts/deps.sh).
+    echo "== prometheus (promtool)"
+    if ! command -v promtool >/dev/null 2>&1; then
+        echo "promtool is missing; run scripts/deps.sh as root"
+        fail=$((fail + 1)); failed+=("prometheus"); return
+    fi
+    if promtool check config deploy/prometheus/prometheus.yml &&
+            promtool check rules deploy/prometheus/alerts.yml &&
+            promtool test rules deploy/prometheus/alerts_test.yml; then
+        pass=$((pass + 1))
+        cases=$((cases + 2 + $(grep -c '^  - name:' deploy/prometheus/alerts_test.yml)))
+    else
+        fail=$((fail + 1)); failed+=("prometheus")
+    fi
+}
+
 case "$what" in
     unit) run_unit ;;
     fuzz) run_fuzz ;;
     integration) run_integration ;;
-    all) run_unit; run_fuzz; run_integration ;;
-    *) echo "usage: $0 [all|unit|fuzz [SECONDS]|integration]" >&2; exit 2 ;;
+    prometheus) run_prometheus ;;
+    all) run_unit; run_fuzz; run_prometheus; run_integration ;;
+    *) echo "usage: $0 [all|unit|fuzz [SECONDS]|integration|prometheus]" >&2; exit 2 ;;
 esac
 
 echo
