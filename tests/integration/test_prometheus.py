@@ -278,6 +278,20 @@ def test_every_node_up_and_writing(stack):
     # gossip: every node sees both others up
     prom.wait_for('sibyl_gossip_peer_up{job="sibyl"} == 1', lambda r: len(r) == 6,
                   "every peer up in every node's gossip", timeout=30)
+    # every alert rule loaded and evaluates against the real metrics
+    with open(ALERTS_YML) as f:
+        want = {r["alert"] for g in yaml.safe_load(f)["groups"] for r in g["rules"]}
+    deadline = time.time() + 20
+    while True:
+        groups = requests.get(prom.url + "/api/v1/rules", timeout=10).json()["data"]["groups"]
+        rules = [r for g in groups for r in g["rules"]]
+        if all(r.get("lastEvaluation", "").startswith("20") for r in rules) or \
+                time.time() > deadline:
+            break
+        time.sleep(0.5)
+    assert {r["name"] for r in rules} == want
+    for r in rules:
+        assert r["health"] == "ok" and not r.get("lastError"), r
     # the ingestion the simulator did is visible too
     pts = prom.query('sum(rate(sibyl_ingest_points_total{job="sibyl"}[10s]))')
     assert pts and float(pts[0]["value"][1]) > 0
