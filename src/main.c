@@ -6,11 +6,13 @@
  *   sibyl demo   a local cluster and the simulator writing through it
  *   sibyl status nodes of the cluster (as nodetool status)
  *   sibyl ring   token ownership (as nodetool ring)
+ *   sibyl fault  cut or heal a node's network (fault injection)
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/fault.h"
 #include "demo/demo.h"
 #include "dsim/dsim.h"
 #include "node/node.h"
@@ -27,6 +29,7 @@ static void usage(FILE *f)
                "  demo    a local cluster plus the simulator (sibyl demo --help)\n"
                "  status  the nodes of the cluster (sibyl status [HOST[:PORT]])\n"
                "  ring    the token ring (sibyl ring [HOST[:PORT]])\n"
+               "  fault   cut or heal a node's network (sibyl fault --help)\n"
                "  dsim    deterministic cluster simulation (sibyl dsim --help)\n"
                "  version print the version\n");
 }
@@ -50,6 +53,8 @@ int main(int argc, char **argv)
         return sb_cli_status_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "ring"))
         return sb_cli_ring_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "fault"))
+        return sb_cli_fault_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "dsim"))
         return sb_dsim_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

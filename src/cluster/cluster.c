@@ -35,6 +35,7 @@ struct sb_cluster {
     sb_hints *h;
     sb_coord *co;
     sb_io_timer *schema_timer;
+    sb_io_timer *load_timer;
     pull_state pulls[MAX_PULL_PEERS];
     int npulls;
     int started, stopped;
@@ -249,6 +250,30 @@ static void on_gossip_event(void *arg, int event, const sb_member *m)
     }
 }
 
+/* ------------------------------------------------------------------ load */
+
+/* The local load (live bytes) goes into gossip every LOAD_ROUNDS gossip
+ * intervals, so that peers' views (status, the dashboard) follow it; an
+ * unchanged value costs nothing (gossip sends changed fields only). */
+#define LOAD_ROUNDS 2
+
+static void refresh_load(sb_cluster *c)
+{
+    if (c->io.st && c->io.st->load_bytes)
+        sb_gossip_set_load(c->g, c->io.st->load_bytes(c->io.st_ctx));
+}
+
+static void on_load_timer(void *arg)
+{
+    sb_cluster *c = arg;
+    c->load_timer = NULL;
+    if (c->stopped)
+        return;
+    refresh_load(c);
+    uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
+    c->load_timer = c->io.timer_start(c->io.ctx, LOAD_ROUNDS * every, on_load_timer, c);
+}
+
 /* ------------------------------------------------------------ life cycle */
 
 sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errmsg)
@@ -298,14 +323,14 @@ void sb_cluster_start(sb_cluster *c)
     if (c->started)
         return;
     c->started = 1;
-    if (c->io.st && c->io.st->load_bytes)
-        sb_gossip_set_load(c->g, c->io.st->load_bytes(c->io.st_ctx));
+    refresh_load(c);
     sb_gossip_start(c->g);
     sb_hints_start(c->h);
     if (has_schema(c)) {
         uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
         c->schema_timer = c->io.timer_start(c->io.ctx, every, on_schema_timer, c);
     }
+    on_load_timer(c);
 }
 
 void sb_cluster_stop(sb_cluster *c)
@@ -316,6 +341,10 @@ void sb_cluster_stop(sb_cluster *c)
     if (c->schema_timer) {
         c->io.timer_stop(c->io.ctx, c->schema_timer);
         c->schema_timer = NULL;
+    }
+    if (c->load_timer) {
+        c->io.timer_stop(c->io.ctx, c->load_timer);
+        c->load_timer = NULL;
     }
     if (c->started)
         sb_gossip_stop(c->g);

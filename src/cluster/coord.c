@@ -292,6 +292,7 @@ creq *coord_req_new(sb_coord *c, int kind, int cl, uint32_t timeout_ms)
     rq->cl = cl;
     rq->starting = 1;
     rq->res.consistency = cl;
+    rq->start_us = c->io->now_us(c->io->ctx);
     sb_rawq_init(&rq->q);
     sb_buf_init(&rq->cursor);
     sb_buf_init(&rq->piece_hi);
@@ -361,11 +362,28 @@ static void req_free(creq *rq)
     free(rq);
 }
 
+double coord_elapsed_s(const sb_coord *c, int64_t start_us)
+{
+    int64_t d = c->io->now_us(c->io->ctx) - start_us;
+    return d > 0 ? (double)d / 1e6 : 0.0;
+}
+
+static void observe(creq *rq)
+{
+    sb_coord *c = rq->c;
+    if (!c->o.on_request)
+        return;
+    static const char *const ops[] = {"write", "read", "range", "truncate"};
+    c->o.on_request(c->o.observer_arg, ops[rq->kind], rq->cl, rq->res.status,
+                    coord_elapsed_s(c, rq->start_us));
+}
+
 static void deliver(creq *rq)
 {
     sb_coord *c = rq->c;
     rq->delivered = 1;
     int st = rq->res.status;
+    observe(rq);
     if (rq->kind == RQ_WRITE || rq->kind == RQ_TRUNCATE) {
         if (st == 0)
             c->stats.writes_ok++;

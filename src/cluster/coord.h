@@ -61,6 +61,23 @@ typedef struct sb_coord_opts {
      * table is unknown. */
     int (*table_repl)(void *arg, const uint8_t table_id[16], sb_repl *out);
     void *table_repl_arg;
+    /* Completion observers (may be NULL), for metrics. on_request is
+     * called exactly once per request the coordinator accepted (every
+     * sb_coord_write/read/truncate that returned 0), just before its
+     * callback, with op "write", "read" (single partition), "range"
+     * (token range) or "truncate", the level (SB_CL_*; ALL for
+     * truncate), the result's status and the seconds since the call
+     * (io->now_us; negative clock steps count as 0). on_replica is
+     * called once per MUTATION, READ or TRUNCATE request received from
+     * a coordinator (op "mutation", "read", "truncate"), when its answer
+     * is sent (a mutation: once durable), with its status: 0 or a
+     * negative SB_E* code. A mutation whose apply is still in flight
+     * when the coordinator is freed is not observed. The local
+     * replica's share of the coordinator's own requests is not a replica
+     * request. op strings are static. */
+    void (*on_request)(void *arg, const char *op, int cl, int status, double seconds);
+    void (*on_replica)(void *arg, const char *op, int status, double seconds);
+    void *observer_arg;
 } sb_coord_opts;
 
 void sb_coord_opts_default(sb_coord_opts *o);
@@ -73,13 +90,13 @@ void sb_coord_free(sb_coord *c);
 
 /* Outcome of a request, with the native protocol's error fields. */
 typedef struct sb_coord_result {
-    int status;      /* 0, SB_EUNAVAILABLE, SB_ETIMEOUT, SB_EOVERLOADED,
-                        SB_ENOTFOUND (unknown table), SB_ESERVER */
-    int consistency; /* SB_CL_* of the request */
-    int required;    /* blockfor */
-    int alive;       /* Unavailable: live replicas */
-    int received;    /* timeouts: acknowledgements / responses received */
-    int data_present; /* read timeout: the data replica answered */
+    int status;             /* 0, SB_EUNAVAILABLE, SB_ETIMEOUT, SB_EOVERLOADED,
+                               SB_ENOTFOUND (unknown table), SB_ESERVER */
+    int consistency;        /* SB_CL_* of the request */
+    int required;           /* blockfor */
+    int alive;              /* Unavailable: live replicas */
+    int received;           /* timeouts: acknowledgements / responses received */
+    int data_present;       /* read timeout: the data replica answered */
     const char *write_type; /* as given to sb_coord_write */
     char message[160];      /* human reason for errors */
 } sb_coord_result;

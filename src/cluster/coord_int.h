@@ -37,6 +37,8 @@ int coord_parse_read_resp(const uint8_t *p, size_t n, coord_read_resp *r);
 /* FNV-1a 64 over entries (u32 klen, key, u32 vlen, value each) and more. */
 uint64_t coord_digest(const sb_raw *e, size_t n, int more);
 int coord_put_status(sb_buf *out, int status);
+/* Seconds since start_us on c's clock (0 if the clock stepped back). */
+double coord_elapsed_s(const sb_coord *c, int64_t start_us);
 /* Orphans the replica-side applies in flight (sb_coord_free). */
 void coord_replica_detach(sb_coord *c);
 
@@ -117,6 +119,7 @@ struct creq {
     creq *prev, *next;
     int kind;
     int cl;
+    int64_t start_us; /* io->now_us at the API call (metrics) */
     const sb_ring *ring;
     uint64_t deadline_ms;
     int pending;                /* rpc calls, timers of targets, applies, hint callbacks */

@@ -24,6 +24,7 @@ typedef struct creplica_op {
     struct creplica_op *prev, *next;
     sb_ep from;
     uint64_t id;
+    int64_t start_us;
 } creplica_op;
 
 /* --- digests and forms ------------------------------------------------------ */
@@ -196,6 +197,13 @@ int coord_parse_read_resp(const uint8_t *p, size_t n, coord_read_resp *r)
 
 /* --- serving requests ---------------------------------------------------- */
 
+/* One observation per request received (coord.h on_replica). */
+static void observe(sb_coord *c, const char *op, int status, int64_t start_us)
+{
+    if (c->o.on_replica)
+        c->o.on_replica(c->o.observer_arg, op, status, coord_elapsed_s(c, start_us));
+}
+
 static void reply_status(sb_coord *c, const sb_ep *to, uint64_t id, int status)
 {
     sb_buf_reset(&c->scratch);
@@ -215,12 +223,13 @@ static void on_replica_applied(void *arg, int status)
         if (op->next)
             op->next->prev = op->prev;
         reply_status(c, &op->from, op->id, status);
+        observe(c, "mutation", status, op->start_us);
     }
     free(op);
 }
 
 static void serve_mutation(sb_coord *c, const sb_ep *from, uint64_t id, const uint8_t *body,
-                           size_t len)
+                           size_t len, int64_t start_us)
 {
     sb_raw_mut *m;
     size_t n;
@@ -229,6 +238,7 @@ static void serve_mutation(sb_coord *c, const sb_ep *from, uint64_t id, const ui
         char e[SB_EP_STRLEN];
         SB_WARN("coord", "malformed MUTATION refused", "from=%s len=%zu", sb_ep_str(from, e), len);
         reply_status(c, from, id, rc);
+        observe(c, "mutation", rc, start_us);
         return;
     }
     c->stats.replica_writes++;
@@ -236,16 +246,19 @@ static void serve_mutation(sb_coord *c, const sb_ep *from, uint64_t id, const ui
     if (!op) {
         free(m);
         reply_status(c, from, id, SB_ENOMEM);
+        observe(c, "mutation", SB_ENOMEM, start_us);
         return;
     }
     op->c = c;
     op->from = *from;
     op->id = id;
+    op->start_us = start_us;
     rc = c->io->st->apply(c->io->st_ctx, m, n, on_replica_applied, op);
     free(m);
     if (rc) {
         free(op);
         reply_status(c, from, id, rc);
+        observe(c, "mutation", rc, start_us);
         return;
     }
     op->next = c->replica_ops;
@@ -255,10 +268,11 @@ static void serve_mutation(sb_coord *c, const sb_ep *from, uint64_t id, const ui
 }
 
 static void serve_truncate(sb_coord *c, const sb_ep *from, uint64_t id, const uint8_t *body,
-                           size_t len)
+                           size_t len, int64_t start_us)
 {
     if (len != 16) {
         reply_status(c, from, id, SB_EBADINPUT);
+        observe(c, "truncate", SB_EBADINPUT, start_us);
         return;
     }
     char errmsg[SB_ERRMSG_SIZE];
@@ -267,6 +281,39 @@ static void serve_truncate(sb_coord *c, const sb_ep *from, uint64_t id, const ui
     if (rc && rc != SB_ENOTFOUND)
         SB_WARN("coord", "truncate failed", "err=%s detail=\"%s\"", sb_errname(rc), errmsg);
     reply_status(c, from, id, rc);
+    /* A replica without the table has nothing to truncate (coord.c agrees). */
+    observe(c, "truncate", rc == SB_ENOTFOUND ? 0 : rc, start_us);
+}
+
+static void serve_read(sb_coord *c, const sb_ep *from, uint64_t id, const uint8_t *body, size_t len,
+                       int64_t start_us)
+{
+    c->stats.replica_reads++;
+    sb_buf_reset(&c->scratch);
+    coord_serve_read(c->io, body, len, &c->scratch);
+    /* The response starts with its status; empty = could not even say. */
+    int status = SB_EBADINPUT;
+    if (c->scratch.len >= 4) {
+        const uint8_t *p = c->scratch.data;
+        status = (int32_t)((uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 |
+                           (uint32_t)p[3]);
+    }
+    sb_rpc_reply(c->rpc, from, id, c->scratch.data, c->scratch.len);
+    observe(c, "read", status, start_us);
+}
+
+static const char *op_of(int type)
+{
+    switch (type) {
+    case SB_MSG_MUTATION:
+        return "mutation";
+    case SB_MSG_READ:
+        return "read";
+    case SB_MSG_TRUNCATE:
+        return "truncate";
+    default:
+        return NULL;
+    }
 }
 
 void sb_coord_receive(sb_coord *c, int type, const uint8_t *payload, size_t len)
@@ -275,22 +322,22 @@ void sb_coord_receive(sb_coord *c, int type, const uint8_t *payload, size_t len)
     uint64_t id;
     const uint8_t *body;
     size_t blen;
+    int64_t start_us = c->io->now_us(c->io->ctx);
     if (sb_rpc_parse(payload, len, &from, &id, &body, &blen)) {
         SB_WARN("coord", "malformed request dropped", "type=%d len=%zu", type, len);
+        if (op_of(type))
+            observe(c, op_of(type), SB_EBADINPUT, start_us);
         return;
     }
     switch (type) {
     case SB_MSG_MUTATION:
-        serve_mutation(c, &from, id, body, blen);
+        serve_mutation(c, &from, id, body, blen, start_us);
         break;
     case SB_MSG_READ:
-        c->stats.replica_reads++;
-        sb_buf_reset(&c->scratch);
-        coord_serve_read(c->io, body, blen, &c->scratch);
-        sb_rpc_reply(c->rpc, &from, id, c->scratch.data, c->scratch.len);
+        serve_read(c, &from, id, body, blen, start_us);
         break;
     case SB_MSG_TRUNCATE:
-        serve_truncate(c, &from, id, body, blen);
+        serve_truncate(c, &from, id, body, blen, start_us);
         break;
     default:
         SB_WARN("coord", "unexpected message type dropped", "type=%d", type);

@@ -7,6 +7,7 @@
  *   POST /api/v2/write           InfluxDB 2 line protocol (?bucket=&precision=)
  *   POST /api/v1/admin/compact   flush and compact every table (benchmarks)
  *   GET  /api/v1/cluster         members, ring, ownership (cluster_api.c)
+ *   GET  /api/v1/stats           live counters and histograms (stats_api.c)
  *
  * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
  * 5xx status.
@@ -121,6 +122,7 @@ void sb_http_dispatch(sb_node *n, sb_http_req *req)
         {"/api/v2/write", 1, sb_http_handle_write},
         {"/api/v1/admin/compact", 1, handle_compact},
         {"/api/v1/cluster", 0, sb_http_handle_cluster},
+        {"/api/v1/stats", 0, sb_http_handle_stats},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!eq(req->path, req->path_len, routes[i].path))

@@ -11,6 +11,8 @@ void sb_http_handle_cql(sb_node *n, sb_http_req *req);
 void sb_http_handle_write(sb_node *n, sb_http_req *req);
 /* GET /api/v1/cluster[?keyspace=KS] (cluster_api.c) */
 void sb_http_handle_cluster(sb_node *n, sb_http_req *req);
+/* GET /api/v1/stats (stats_api.c) */
+void sb_http_handle_stats(sb_node *n, sb_http_req *req);
 
 /* Value of a query-string parameter, percent-decoded into out (NUL-
  * terminated). 1 if present, 0 if absent, -1 if too long or malformed. */

@@ -58,6 +58,25 @@ static void on_slot_dispose(void *p)
     }
 }
 
+/* A CORS preflight (OPTIONS on any path): every route accepts requests
+ * from any origin, so the answer is the same everywhere. */
+static void reply_preflight(sb_http_pending *p)
+{
+    h2o_req_t *req = p->req;
+    static const struct {
+        const char *name, *value;
+    } hs[] = {
+        {"access-control-allow-methods", "GET, POST, OPTIONS"},
+        {"access-control-allow-headers", "Content-Type"},
+        {"access-control-max-age", "600"},
+    };
+    /* h2o keeps pointers to the (static) strings. */
+    for (size_t i = 0; i < sizeof hs / sizeof hs[0]; i++)
+        h2o_add_header_by_str(&req->pool, &req->res.headers, hs[i].name, strlen(hs[i].name), 0,
+                              NULL, hs[i].value, strlen(hs[i].value));
+    sb_http_reply(p, 204, "text/plain", NULL, 0);
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     sb_http *h = ((http_handler *)self)->http;
@@ -89,6 +108,10 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         r.content_encoding_len = req->headers.entries[ce].value.len;
     }
     r.pending = p;
+    if (r.method_len == 7 && memcmp(r.method, "OPTIONS", 7) == 0) {
+        reply_preflight(p);
+        return 0;
+    }
     sb_http_dispatch(h->node, &r);
     return 0;
 }
@@ -135,6 +158,9 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
         req->res.reason = reason_of(status);
         const char *ct = content_type ? content_type : "application/json";
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
+        /* The dashboard polls every node from one origin (CORS). */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                       H2O_STRLIT("*"));
         if (status == 204)
             h2o_send_inline(req, "", 0);
         else

@@ -30,6 +30,7 @@
 #include "metrics/metrics.h"
 #include "node/cluster_io.h"
 #include "node/node_metrics.h"
+#include "node/node_stats.h"
 #include "storage/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -137,12 +138,16 @@ int sb_node_main(int argc, char **argv)
     sb_store_opts_default(&so);
     so.sync_mode = n->cfg.sync_mode;
     so.sync_period_ms = n->cfg.sync_period_ms;
+    n->metrics = sb_metrics_new();
+    if (n->metrics) {
+        so.on_sync = node_stats_observe_sync;
+        so.on_sync_arg = node_stats_sync_histogram(n->metrics);
+    }
     snprintf(dbdir, sizeof dbdir, "%s/db", n->cfg.data_dir);
     if ((rv = sb_store_open(&n->store, dbdir, &so, n->loop, errmsg))) {
         fprintf(stderr, "sibyl node: cannot open storage in %s: %s\n", dbdir, errmsg);
         goto fail;
     }
-    n->metrics = sb_metrics_new();
     if (!n->metrics || !(n->m = node_metrics_new(n->metrics, n->store))) {
         fprintf(stderr, "sibyl node: out of memory\n");
         rv = SB_ENOMEM;

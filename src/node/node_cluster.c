@@ -14,6 +14,7 @@
 #include "net/transport.h"
 #include "node/cluster_io.h"
 #include "node/node.h"
+#include "node/node_stats.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -87,6 +88,10 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     co.coord.range_timeout_ms = (uint32_t)n->cfg.range_timeout_ms;
     co.coord.table_repl = sb_cql_glue_table_repl;
     co.coord.table_repl_arg = &glue;
+    n->stats = node_stats_new(n);
+    if (!n->stats)
+        return sb_seterr(errmsg, SB_ENOMEM, "cannot register the node's statistics");
+    node_stats_install(n->stats, &co.coord);
     co.hints.max_window_ms = n->cfg.max_hint_window_ms;
     co.hints.replay_per_sec = (uint32_t)n->cfg.hints_per_second;
 
@@ -169,6 +174,8 @@ void sb_node_cluster_free(sb_node *n)
     if (n->cluster)
         sb_cluster_free(n->cluster);
     n->cluster = NULL;
+    node_stats_free(n->stats); /* its observers ran until the cluster went */
+    n->stats = NULL;
     glue.cluster = NULL;
     sb_buf_free(&glue.cache_blob);
     glue.cache_ok = 0;

@@ -53,12 +53,21 @@ struct st_commit {
     uint64_t outstanding; /* loop thread only */
 };
 
+/* Counts one fsync that started at t0. */
+static void count_sync(sb_store *s, uint64_t t0)
+{
+    uint64_t ns = st_mono_ns() - t0;
+    atomic_fetch_add(&s->wal_sync_ns, ns);
+    atomic_fetch_add(&s->wal_syncs, 1);
+    if (s->opts.on_sync)
+        s->opts.on_sync(s->opts.on_sync_arg, (double)ns / 1e9);
+}
+
 static void sync_wal(sb_store *s, char **err)
 {
     uint64_t t0 = st_mono_ns();
     rocksdb_flush_wal(s->db, 1, err);
-    atomic_fetch_add(&s->wal_sync_ns, st_mono_ns() - t0);
-    atomic_fetch_add(&s->wal_syncs, 1);
+    count_sync(s, t0);
 }
 
 static void apply_round(struct st_commit *cl, citem *list)
@@ -300,8 +309,7 @@ int st_apply_sync(sb_store *s, rocksdb_writebatch_t *wb, char *errmsg)
     char *err = NULL;
     uint64_t t0 = st_mono_ns();
     rocksdb_write(s->db, s->wo_sync, wb, &err);
-    atomic_fetch_add(&s->wal_sync_ns, st_mono_ns() - t0);
-    atomic_fetch_add(&s->wal_syncs, 1);
+    count_sync(s, t0);
     if (err) {
         int rv = sb_seterr(errmsg, SB_EIO, "write failed: %s", err);
         rocksdb_free(err);

@@ -44,6 +44,8 @@ void sb_store_opts_default(sb_store_opts *o)
     o->block_cache_bytes = 8u << 20;
     o->write_buffer_bytes = 4u << 20;
     o->max_queued_writes = 65536;
+    o->on_sync = NULL;
+    o->on_sync_arg = NULL;
 }
 
 const sb_schema *sb_store_schema(sb_store *s)
@@ -508,6 +510,8 @@ int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv
             s->opts.write_buffer_bytes = opts->write_buffer_bytes;
         if (opts->max_queued_writes > 0)
             s->opts.max_queued_writes = opts->max_queued_writes;
+        s->opts.on_sync = opts->on_sync;
+        s->opts.on_sync_arg = opts->on_sync_arg;
     }
     s->loop = loop;
     s->dir = strdup(dir);

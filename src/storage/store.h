@@ -62,6 +62,11 @@ typedef struct sb_store_opts {
     size_t write_buffer_bytes; /* memtable size per table, default 4 MiB */
     int max_queued_writes;     /* commit queue bound; beyond it writes fail
                                   with SB_EOVERLOADED. default 65536 */
+    /* Called after each commit-log fsync with its duration (metrics), on
+     * the thread that synced (commit or sync thread): thread-safe, quick,
+     * no store calls. NULL: none. */
+    void (*on_sync)(void *arg, double seconds);
+    void *on_sync_arg;
 } sb_store_opts;
 
 void sb_store_opts_default(sb_store_opts *o);

@@ -71,6 +71,14 @@ typedef struct node {
     int cut;          /* off the network */
     uint32_t drop_in; /* message types (bit per type) dropped on arrival */
     int stopped;
+    /* Completion observations (sb_coord_opts.on_request / on_replica). */
+    int nobs;
+    const char *obs_op;
+    int obs_cl, obs_status;
+    double obs_seconds;
+    int nrep_obs, nrep_ok;
+    const char *rep_op;
+    int rep_status;
 } node;
 
 struct world {
@@ -460,6 +468,37 @@ static int table_repl(void *arg, const uint8_t id[16], sb_repl *out)
     return 0;
 }
 
+static void obs_request(void *arg, const char *op, int cl, int status, double seconds)
+{
+    node *n = arg;
+    n->nobs++;
+    n->obs_op = op;
+    n->obs_cl = cl;
+    n->obs_status = status;
+    n->obs_seconds = seconds;
+}
+
+static void obs_replica(void *arg, const char *op, int status, double seconds)
+{
+    node *n = arg;
+    n->nrep_obs++;
+    n->nrep_ok += status == 0;
+    n->rep_op = op;
+    n->rep_status = status;
+    assert_true(seconds >= 0);
+}
+
+static sb_coord_opts coord_opts(node *n)
+{
+    sb_coord_opts co;
+    sb_coord_opts_default(&co);
+    co.table_repl = table_repl;
+    co.on_request = obs_request;
+    co.on_replica = obs_replica;
+    co.observer_arg = n;
+    return co;
+}
+
 static sb_repl simple(int rf)
 {
     sb_repl p;
@@ -522,9 +561,7 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
         sb_hints_opts ho;
         sb_hints_opts_default(&ho);
         n->h = sb_hints_new(&n->io, n->rpc, n->g, &ho);
-        sb_coord_opts co;
-        sb_coord_opts_default(&co);
-        co.table_repl = table_repl;
+        sb_coord_opts co = coord_opts(n);
         n->c = sb_coord_new(&n->io, n->rpc, n->g, n->h, &co);
         assert_true(n->rpc && n->h && n->c);
     }
@@ -697,13 +734,26 @@ static void on_read(void *arg, const sb_coord_result *r, const sb_raw *e, size_t
     sb_iter_free(it);
 }
 
+/* Every request gives exactly one observation, with its op, level and
+ * status, at the coordinator. */
+static void check_observed(int node, int before, const char *op, int cl, int status)
+{
+    assert_int_equal(W.n[node].nobs, before + 1);
+    assert_string_equal(W.n[node].obs_op, op);
+    assert_int_equal(W.n[node].obs_cl, cl);
+    assert_int_equal(W.n[node].obs_status, status);
+    assert_true(W.n[node].obs_seconds >= 0);
+}
+
 static void write_at(int node, const rows *r, int cl, wres *w)
 {
     memset(w, 0, sizeof(*w));
+    int before = W.n[node].nobs;
     assert_int_equal(sb_coord_write(W.n[node].c, r->m, r->n, cl, "SIMPLE", on_write, w), 0);
     assert_int_equal(w->calls, 0); /* never synchronous */
     run_for(5000);
     assert_int_equal(w->calls, 1);
+    check_observed(node, before, "write", cl, w->r.status);
 }
 
 /* Reads a partition (sensor) or the whole table at cl through node. */
@@ -717,11 +767,13 @@ static void read_at(int node, const char *sensor, int reversed, uint32_t max, in
     assert_int_equal(sb_read_rawq(&rd, &q, err), 0);
     q.max_entries = max;
     memset(x, 0, sizeof(*x));
+    int before = W.n[node].nobs;
     assert_int_equal(sb_coord_read(W.n[node].c, &q, cl, on_read, x), 0);
     sb_rawq_free(&q);
     assert_int_equal(x->calls, 0);
     run_for(12000);
     assert_int_equal(x->calls, 1);
+    check_observed(node, before, sensor ? "read" : "range", cl, x->r.status);
 }
 
 /* --- tests -------------------------------------------------------------------------- */
@@ -1177,10 +1229,94 @@ static void test_free_with_requests_in_flight(void **state)
     assert_int_equal(x.calls, 1);
     assert_int_equal(w.r.status, SB_ECLOSED);
     assert_int_equal(x.r.status, SB_ECLOSED);
-    sb_coord_opts co;
-    sb_coord_opts_default(&co);
-    co.table_repl = table_repl;
+    /* Both requests were observed, as closed. */
+    assert_int_equal(W.n[0].nobs, 2);
+    assert_int_equal(W.n[0].obs_status, SB_ECLOSED);
+    sb_coord_opts co = coord_opts(&W.n[0]);
     W.n[0].c = sb_coord_new(&W.n[0].io, W.n[0].rpc, W.n[0].g, W.n[0].h, &co);
+    rows_free(&r);
+    world_stop();
+}
+
+/* The completion observers: one observation per request, with the
+ * labels a metrics layer needs, on both sides. */
+static void test_observers(void **state)
+{
+    world_start(3, NULL, simple(3));
+    rows r = {0};
+    row(&r, "s9", 1, 1.5, 100);
+    wres w;
+    /* QUORUM success: the coordinator observes one write; each other
+     * replica one successful mutation (the local apply is not a replica
+     * request). */
+    write_at(0, &r, SB_CL_QUORUM, &w);
+    assert_int_equal(w.r.status, 0);
+    assert_int_equal(W.n[0].nobs, 1);
+    assert_int_equal(W.n[0].nrep_obs, 0);
+    for (int i = 1; i < 3; i++) {
+        assert_int_equal(W.n[i].nobs, 0);
+        assert_int_equal(W.n[i].nrep_obs, 1);
+        assert_int_equal(W.n[i].nrep_ok, 1);
+        assert_string_equal(W.n[i].rep_op, "mutation");
+    }
+    /* The virtual network takes 1-3 ms a way: the write took 2-6 ms. */
+    assert_true(W.n[0].obs_seconds >= 0.002 && W.n[0].obs_seconds <= 0.006);
+
+    /* A read at ONE through node 1 is served locally: no replica request. */
+    rres x;
+    read_at(1, "s9", 0, 0, SB_CL_ONE, &x);
+    assert_int_equal(x.n, 1);
+    assert_int_equal(W.n[1].nrep_obs, 1);
+    /* QUORUM through node 1 asks itself and node 0 (the lower endpoint). */
+    read_at(1, "s9", 0, 0, SB_CL_QUORUM, &x);
+    assert_int_equal(W.n[0].nrep_obs, 1);
+    assert_string_equal(W.n[0].rep_op, "read");
+    assert_int_equal(W.n[0].rep_status, 0);
+    assert_int_equal(W.n[2].nrep_obs, 1);
+    read_at(2, NULL, 0, 0, SB_CL_ONE, &x);
+    assert_int_equal(x.n, 1);
+
+    /* Timeout: node 2 never gets MUTATIONs; ALL times out after 2 s. */
+    W.n[2].drop_in = 1u << SB_MSG_MUTATION;
+    int rep2 = W.n[2].nrep_obs;
+    write_at(0, &r, SB_CL_ALL, &w);
+    assert_int_equal(w.r.status, SB_ETIMEOUT);
+    assert_true(W.n[0].obs_seconds >= 1.999 && W.n[0].obs_seconds <= 2.01);
+    assert_int_equal(W.n[2].nrep_obs, rep2); /* nothing reached it */
+    W.n[2].drop_in = 0;
+    run_for(5000); /* the hint replays: a replica mutation at node 2 */
+    assert_int_equal(W.n[2].nrep_obs, rep2 + 1);
+    assert_int_equal(W.n[2].rep_status, 0);
+
+    /* Unavailable: decided before sending, observed once, 0 s. */
+    kill_node(2);
+    int nobs0 = W.n[0].nobs;
+    write_at(0, &r, SB_CL_ALL, &w);
+    assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+    assert_int_equal(W.n[0].nobs, nobs0 + 1);
+    assert_true(W.n[0].obs_seconds == 0);
+
+    /* Truncate (level ALL) is unavailable too with a node down. */
+    memset(&w, 0, sizeof(w));
+    assert_int_equal(sb_coord_truncate(W.n[1].c, T->id, on_write, &w), 0);
+    run_for(1000);
+    check_observed(1, W.n[1].nobs - 1, "truncate", SB_CL_ALL, SB_EUNAVAILABLE);
+
+    /* Malformed replica requests are observed as failures. */
+    int before = W.n[1].nrep_obs, ok = W.n[1].nrep_ok;
+    sb_coord_receive(W.n[1].c, SB_MSG_READ, (const uint8_t *)"x", 1);
+    sb_buf b;
+    sb_buf_init(&b);
+    sb_wire_put_ep(&b, &W.n[0].ep);
+    sb_wire_put_u64(&b, 7);
+    sb_buf_append(&b, "\x00\x00\x00\x09garbage", 11);
+    sb_coord_receive(W.n[1].c, SB_MSG_MUTATION, b.data, b.len);
+    sb_coord_receive(W.n[1].c, SB_MSG_TRUNCATE, b.data, b.len);
+    sb_buf_free(&b);
+    assert_int_equal(W.n[1].nrep_obs, before + 3);
+    assert_int_equal(W.n[1].nrep_ok, ok);
+    assert_string_equal(W.n[1].rep_op, "truncate");
+    assert_int_equal(W.n[1].rep_status, SB_EBADINPUT);
     rows_free(&r);
     world_stop();
 }
@@ -1216,6 +1352,7 @@ int main(void)
         cmocka_unit_test(test_truncate),
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_free_with_requests_in_flight),
+        cmocka_unit_test(test_observers),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

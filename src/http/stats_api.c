@@ -1,0 +1,27 @@
+/*
+ * GET /api/v1/stats: the node's live numbers as JSON (node_stats.h,
+ * docs/metrics.md), cumulative since the node started, for the dashboard
+ * to diff between polls. Read synchronously on the loop thread, so one
+ * answer is one consistent snapshot of the loop-side counters.
+ */
+#include "http/handlers.h"
+#include "http/server.h"
+#include "node/node.h"
+#include "node/node_stats.h"
+#include "util/buf.h"
+
+void sb_http_handle_stats(sb_node *n, sb_http_req *req)
+{
+    if (!n->stats) {
+        sb_http_reply_error(req->pending, 503, "unavailable",
+                            "statistics are not available yet (the node is starting)");
+        return;
+    }
+    sb_buf b;
+    sb_buf_init(&b);
+    if (node_stats_json(n->stats, &b) != 0 || !b.data)
+        sb_http_reply_error(req->pending, 500, "server_error", "out of memory rendering stats");
+    else
+        sb_http_reply(req->pending, 200, NULL, b.data, b.len);
+    sb_buf_free(&b);
+}
