@@ -8,6 +8,10 @@
  *   POST /api/v1/admin/compact   flush and compact every table (benchmarks)
  *   GET  /api/v1/cluster         members, ring, ownership (cluster_api.c)
  *   GET  /api/v1/stats           live counters and histograms (stats_api.c)
+ *   GET  /api/v1/events          event timeline (events_api.c)
+ *   GET/POST /api/v1/fault       network fault injection (fault_api.c)
+ *   GET  /api/v1/replicas        replicas of a partition key (replica_api.c)
+ *   GET  /api/v1/local           this node's copy of a partition (replica_api.c)
  *
  * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
  * 5xx status.
@@ -113,7 +117,7 @@ void sb_http_dispatch(sb_node *n, sb_http_req *req)
     int post = eq(req->method, req->method_len, "POST");
     static const struct {
         const char *path;
-        int method; /* 0 GET, 1 POST */
+        int method; /* 0 GET, 1 POST, 2 both */
         void (*fn)(sb_node *, sb_http_req *);
     } routes[] = {
         {"/health", 0, handle_health},
@@ -123,15 +127,20 @@ void sb_http_dispatch(sb_node *n, sb_http_req *req)
         {"/api/v1/admin/compact", 1, handle_compact},
         {"/api/v1/cluster", 0, sb_http_handle_cluster},
         {"/api/v1/stats", 0, sb_http_handle_stats},
+        {"/api/v1/events", 0, sb_http_handle_events},
+        {"/api/v1/fault", 2, sb_http_handle_fault},
+        {"/api/v1/replicas", 0, sb_http_handle_replicas},
+        {"/api/v1/local", 0, sb_http_handle_local},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!eq(req->path, req->path_len, routes[i].path))
             continue;
         sb_http_pending_set_endpoint(req->pending, routes[i].path);
-        if ((routes[i].method == 0 && !get) || (routes[i].method == 1 && !post)) {
+        if ((routes[i].method == 0 && !get) || (routes[i].method == 1 && !post) ||
+            (routes[i].method == 2 && !get && !post)) {
             char msg[128];
             snprintf(msg, sizeof msg, "%s only accepts %s", routes[i].path,
-                     routes[i].method ? "POST" : "GET");
+                     routes[i].method == 2 ? "GET and POST" : routes[i].method ? "POST" : "GET");
             sb_http_reply_error(req->pending, 405, "method_not_allowed", msg);
             return;
         }

@@ -13,6 +13,16 @@ void sb_http_handle_write(sb_node *n, sb_http_req *req);
 void sb_http_handle_cluster(sb_node *n, sb_http_req *req);
 /* GET /api/v1/stats (stats_api.c) */
 void sb_http_handle_stats(sb_node *n, sb_http_req *req);
+/* GET /api/v1/events[?since=SEQ] (events_api.c) */
+void sb_http_handle_events(sb_node *n, sb_http_req *req);
+/* GET/POST /api/v1/fault (fault_api.c) */
+void sb_http_handle_fault(sb_node *n, sb_http_req *req);
+/* GET /api/v1/replicas and GET /api/v1/local (replica_api.c) */
+void sb_http_handle_replicas(sb_node *n, sb_http_req *req);
+void sb_http_handle_local(sb_node *n, sb_http_req *req);
+/* The node's listen address as peers name it, "127.0.0.1:7000"
+ * (events_api.c). */
+void sb_http_node_name(sb_node *n, char *out, size_t outlen);
 
 /* Value of a query-string parameter, percent-decoded into out (NUL-
  * terminated). 1 if present, 0 if absent, -1 if too long or malformed. */

@@ -34,6 +34,7 @@ struct sb_node {
     struct sb_cluster *cluster;     /* gossip, coordination, hints */
     struct sb_transport *transport; /* node-to-node TCP on --listen */
     struct node_stats *stats;       /* live request/cluster statistics (node_stats.h) */
+    struct sb_node_events *events;  /* event timeline (node_events.h) */
     /* Ingestion writes through the coordinator (ingest.h sb_ingest_write_fn);
      * NULL: the local store. */
     int (*cluster_write)(void *arg, struct sb_wbatch *b, int consistency,

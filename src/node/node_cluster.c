@@ -15,6 +15,7 @@
 #include "node/cluster_io.h"
 #include "node/node.h"
 #include "node/node_stats.h"
+#include "node/node_events.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -115,6 +116,8 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     eo->on_schema_change = on_schema_change;
     eo->schema_arg = &glue;
     memcpy(glue.seen_version, sb_store_schema(n->store)->version, 16);
+    if (sb_node_events_start_sources(n) != 0)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory for the event ring");
     sb_cluster_start(n->cluster);
     char ep[SB_EP_STRLEN];
     SB_INFO("node", "cluster member", "listen=%s seeds=%d dc=%s rack=%s num_tokens=%d",
@@ -160,6 +163,7 @@ int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb 
 
 void sb_node_cluster_stop(sb_node *n)
 {
+    sb_node_events_stop_sources(n);
     if (n->cluster)
         sb_cluster_stop(n->cluster);
 }
@@ -176,6 +180,7 @@ void sb_node_cluster_free(sb_node *n)
     n->cluster = NULL;
     node_stats_free(n->stats); /* its observers ran until the cluster went */
     n->stats = NULL;
+    sb_node_events_free_sources(n);
     glue.cluster = NULL;
     sb_buf_free(&glue.cache_blob);
     glue.cache_ok = 0;
