@@ -25,6 +25,18 @@
  *   come.
  * - Stop: SIGTERM to the simulator (bounded wait, then SIGKILL), then to
  *   every node (bounded wait, then SIGKILL). Exit 0.
+ * - Control (control.h): an HTTP server on --control (default
+ *   127.0.0.1:<8079+offset>) served from the same poll loop as the
+ *   simulator's pipe. It stops a node (SIGKILL, or SIGTERM with a bounded
+ *   wait) and starts it again with the same arguments, and holds the
+ *   simulator's consistency levels: the simulator polls GET /api/v1/demo
+ *   every second (--control) and adopts them, so a change needs no restart
+ *   and loses no writes. The simulator's counters in that document come
+ *   from its status lines. Each node gets --demo-control so that the
+ *   dashboard it serves can find the control server.
+ * - A node stopped through the control server stays stopped (pid 0,
+ *   stopped = 1) until it is started again; one that exits by itself is
+ *   reported and can be started the same way.
  */
 #include "demo/demo.h"
 
@@ -44,6 +56,8 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cql/cql.h"
+#include "demo/control.h"
 #include "sim/httpc.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -64,6 +78,7 @@ typedef struct demo_node {
     char data[1100], log[1100];
     pid_t pid;
     int exited;
+    int stopped; /* through the control server */
 } demo_node;
 
 typedef struct demo {
@@ -76,8 +91,13 @@ typedef struct demo {
     pid_t sim_pid;
     int sim_fd; /* read end of the simulator's stderr, -1 when closed */
     sb_buf sim_line;
-    uint64_t sim_sent;
+    uint64_t sim_sent, sim_writes_ok, sim_writes_failed, sim_reads_ok, sim_reads_failed;
     char sim_final[512];
+    char control[128];     /* HOST:PORT of the control server */
+    char control_url[160]; /* http://HOST:PORT */
+    char write_cl[16], read_cl[16];
+    double reads; /* simulator reads per second */
+    sb_demo_ctl *ctl;
 } demo;
 
 static double mono_s(void)
@@ -110,7 +130,12 @@ static void usage(FILE *f)
                "  --bucket NAME    keyspace the simulator writes to (default sensors)\n"
                "  --status S       seconds between summary lines (default 5, 0 = none)\n"
                "  --port-offset K  add K to every port (7000, 9042, 8080), to run beside\n"
-               "                   another demo (default 0)\n");
+               "                   another demo (default 0)\n"
+               "  --control HOST:PORT  the demo's control server (default\n"
+               "                   127.0.0.1:<8079 + port offset>)\n"
+               "  --consistency CL the simulator's write consistency (default QUORUM)\n"
+               "  --read-consistency CL  the simulator's read consistency (default QUORUM)\n"
+               "  --reads R        simulator reads per second (default 2, 0 = none)\n");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -136,6 +161,9 @@ static int parse_args(demo *d, int argc, char **argv)
     d->status_s = 5;
     snprintf(d->data, sizeof d->data, "sibyl-demo");
     snprintf(d->bucket, sizeof d->bucket, "sensors");
+    snprintf(d->write_cl, sizeof d->write_cl, "QUORUM");
+    snprintf(d->read_cl, sizeof d->read_cl, "QUORUM");
+    d->reads = 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -187,6 +215,23 @@ static int parse_args(demo *d, int argc, char **argv)
                 return -1;
             }
             snprintf(d->bucket, sizeof d->bucket, "%s", v);
+        } else if (!strcmp(a, "--control")) {
+            if (!*v || strlen(v) >= sizeof d->control || !strchr(v, ':') || strpbrk(v, "/ ")) {
+                fprintf(stderr, "sibyl demo: --control: '%s' is not HOST:PORT\n", v);
+                return -1;
+            }
+            snprintf(d->control, sizeof d->control, "%s", v);
+        } else if (!strcmp(a, "--consistency") || !strcmp(a, "--read-consistency")) {
+            int cl = 0;
+            if (sb_cql_consistency_parse(v, strlen(v), &cl) != 0) {
+                fprintf(stderr, "sibyl demo: %s: '%s' is not a consistency level\n", a, v);
+                return -1;
+            }
+            snprintf(a[2] == 'c' ? d->write_cl : d->read_cl, sizeof d->write_cl, "%s",
+                     sb_cql_consistency_name(cl));
+        } else if (!strcmp(a, "--reads")) {
+            if (parse_num(a, v, 0, 1000, &d->reads))
+                return -1;
         } else {
             fprintf(stderr, "sibyl demo: unknown option '%s'\n", a);
             usage(stderr);
@@ -198,6 +243,9 @@ static int parse_args(demo *d, int argc, char **argv)
                 d->nnodes);
         return -1;
     }
+    if (!d->control[0])
+        snprintf(d->control, sizeof d->control, "127.0.0.1:%d", 8079 + d->port_offset);
+    snprintf(d->control_url, sizeof d->control_url, "http://%s", d->control);
     return 0;
 }
 
@@ -254,9 +302,10 @@ static pid_t start_node(demo *d, demo_node *n)
 {
     char seeds[64];
     snprintf(seeds, sizeof seeds, "127.0.0.1:%d", 7000 + d->port_offset);
-    char *args[] = {d->exe,  "node", "--data", n->data, "--listen", n->listen,
-                    "--cql", n->cql, "--http", n->http, "--seeds",  seeds,
-                    "--dc",  n->dc,  "--rack", n->rack, NULL};
+    char *args[] = {d->exe,  "node", "--data", n->data, "--listen",       n->listen,
+                    "--cql", n->cql, "--http", n->http, "--seeds",        seeds,
+                    "--dc",  n->dc,  "--rack", n->rack, "--demo-control", d->control_url,
+                    NULL};
     n->exited = 0;
     n->pid = spawn(d, args, n->log, -1);
     return n->pid;
@@ -465,10 +514,31 @@ static int start_sim(demo *d, const char *replication)
     snprintf(sensors, sizeof sensors, "%d", d->sensors);
     snprintf(rate, sizeof rate, "%g", d->rate);
     snprintf(log, sizeof log, "%s/sim.log", d->data);
-    char *args[] = {
-        d->exe,     "sim",     "--target",  targets, "--replication", (char *)replication,
-        "--bucket", d->bucket, "--sensors", sensors, "--rate",        rate,
-        "--status", "1",       NULL};
+    char reads[32];
+    snprintf(reads, sizeof reads, "%g", d->reads);
+    char *args[] = {d->exe,
+                    "sim",
+                    "--target",
+                    targets,
+                    "--replication",
+                    (char *)replication,
+                    "--bucket",
+                    d->bucket,
+                    "--sensors",
+                    sensors,
+                    "--rate",
+                    rate,
+                    "--status",
+                    "1",
+                    "--consistency",
+                    d->write_cl,
+                    "--read-consistency",
+                    d->read_cl,
+                    "--reads",
+                    reads,
+                    "--control",
+                    d->control_url,
+                    NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
         fprintf(stderr, "demo: pipe: %s\n", strerror(errno));
@@ -487,11 +557,22 @@ static int start_sim(demo *d, const char *replication)
     return 0;
 }
 
+/* The number after key (" sent=") in line into *out, if present. */
+static void sim_counter(const char *line, const char *key, uint64_t *out)
+{
+    const char *p = strstr(line, key);
+    if (p)
+        *out = strtoull(p + strlen(key), NULL, 10);
+}
+
 static void sim_line(demo *d, const char *line)
 {
     const char *sent = strstr(line, " sent=");
-    if (sent)
-        d->sim_sent = strtoull(sent + 6, NULL, 10);
+    sim_counter(line, " sent=", &d->sim_sent);
+    sim_counter(line, " writes_ok=", &d->sim_writes_ok);
+    sim_counter(line, " writes_failed=", &d->sim_writes_failed);
+    sim_counter(line, " reads_ok=", &d->sim_reads_ok);
+    sim_counter(line, " reads_failed=", &d->sim_reads_failed);
     if (!strncmp(line, "sim: done:", 10)) {
         snprintf(d->sim_final, sizeof d->sim_final, "%s", line);
         return;
@@ -503,17 +584,9 @@ static void sim_line(demo *d, const char *line)
     fflush(stdout);
 }
 
-/* Reads what the simulator wrote, waiting up to wait_ms. */
-static void pump_sim(demo *d, int wait_ms)
+/* Reads what the simulator wrote (the pipe is non-blocking). */
+static void read_sim(demo *d)
 {
-    if (d->sim_fd < 0) {
-        if (wait_ms > 0)
-            sleep_ms(wait_ms);
-        return;
-    }
-    struct pollfd p = {.fd = d->sim_fd, .events = POLLIN};
-    if (poll(&p, 1, wait_ms) <= 0)
-        return;
     char buf[4096];
     for (;;) {
         ssize_t r = read(d->sim_fd, buf, sizeof buf);
@@ -535,13 +608,51 @@ static void pump_sim(demo *d, int wait_ms)
     }
 }
 
+/* Reads what the simulator wrote, waiting up to wait_ms. */
+static void pump_sim(demo *d, int wait_ms)
+{
+    if (d->sim_fd < 0) {
+        if (wait_ms > 0)
+            sleep_ms(wait_ms);
+        return;
+    }
+    struct pollfd p = {.fd = d->sim_fd, .events = POLLIN};
+    if (poll(&p, 1, wait_ms) > 0)
+        read_sim(d);
+}
+
+/* The main loop's wait: the simulator's pipe and the control server. */
+static void demo_wait(demo *d, int wait_ms)
+{
+    struct pollfd fds[2 + SB_DEMO_MAX_CONNS];
+    int n = 0, sim_i = -1;
+    if (d->sim_fd >= 0) {
+        sim_i = n;
+        fds[n++] = (struct pollfd){.fd = d->sim_fd, .events = POLLIN};
+    }
+    int ctl_first = n;
+    if (d->ctl)
+        n += sb_demo_ctl_pollfds(d->ctl, fds + n, (int)(sizeof fds / sizeof fds[0]) - n);
+    if (n == 0) {
+        sleep_ms(wait_ms);
+        return;
+    }
+    if (poll(fds, (nfds_t)n, wait_ms) < 0)
+        for (int k = 0; k < n; k++)
+            fds[k].revents = 0;
+    if (sim_i >= 0 && fds[sim_i].revents)
+        read_sim(d);
+    if (d->ctl)
+        sb_demo_ctl_service(d->ctl, fds + ctl_first, n - ctl_first);
+}
+
 /* --- summary ---------------------------------------------------------------------- */
 
 static void print_summary(demo *d, double elapsed_s, double rate)
 {
     json_t *v = NULL;
     for (int k = 0; k < d->nnodes && !v; k++)
-        if (!d->nodes[k].exited)
+        if (d->nodes[k].pid > 0)
             v = fetch_view(d->nodes[k].http);
     sb_buf line;
     sb_buf_init(&line);
@@ -567,9 +678,24 @@ static void print_summary(demo *d, double elapsed_s, double rate)
     }
     char lb[32];
     sb_cli_format_bytes(load, lb, sizeof lb);
+    sb_buf_printf(&line, " | load %s | hints pending %" PRIu64, lb, hints);
+    for (int pass = 0; pass < 2; pass++) {
+        int any = 0;
+        for (int k = 0; k < d->nnodes; k++) {
+            const demo_node *n = &d->nodes[k];
+            if (n->pid <= 0 && (pass ? !n->stopped : n->stopped))
+                sb_buf_printf(&line, "%s%d",
+                              any++  ? ","
+                              : pass ? " | exited: node"
+                                     : " | stopped: node",
+                              n->i);
+        }
+    }
     sb_buf_printf(&line,
-                  " | load %s | hints pending %" PRIu64 " | sim: %" PRIu64 " points sent, %.1f/s\n",
-                  lb, hints, d->sim_sent, rate);
+                  " | sim: %" PRIu64 " points sent, %.1f/s, CL %s/%s, writes failed %" PRIu64
+                  ", reads %" PRIu64 " ok %" PRIu64 " failed\n",
+                  d->sim_sent, rate, d->write_cl, d->read_cl, d->sim_writes_failed, d->sim_reads_ok,
+                  d->sim_reads_failed);
     fwrite(line.data, 1, line.len, stdout);
     fflush(stdout);
     sb_buf_free(&line);
@@ -603,14 +729,108 @@ static void print_banner(demo *d, const char *replication)
            "count(*) FROM %s.readings\"}'\n",
            d->nodes[0].http, d->bucket);
     printf("  Cluster view:       curl -s http://%s/api/v1/cluster\n", d->nodes[0].http);
+    printf("\n  dashboard: http://%s/\n", d->nodes[0].http);
+    printf("  control: %s/api/v1/demo  (stop node 2: curl -s -X POST "
+           "%s/api/v1/demo/nodes/2/stop)\n",
+           d->control_url, d->control_url);
     printf("\nThe simulator writes %d sensors at %g readings/s through all nodes\n"
-           "(keyspace %s, replication %s).\n",
-           d->sensors, d->rate, d->bucket, replication);
+           "(keyspace %s, replication %s) at %s and reads %g rows/s at %s.\n",
+           d->sensors, d->rate, d->bucket, replication, d->write_cl, d->reads, d->read_cl);
     if (d->seconds > 0)
         printf("Stopping after %g s (Ctrl-C stops earlier).\n\n", d->seconds);
     else
         printf("Press Ctrl-C to stop.\n\n");
     fflush(stdout);
+}
+
+/* --- control ------------------------------------------------------------------- */
+
+/* The GET /api/v1/demo document into out. */
+static int render_doc(const demo *d, sb_buf *out)
+{
+    json_t *nodes = json_array();
+    for (int k = 0; k < d->nnodes; k++) {
+        const demo_node *n = &d->nodes[k];
+        json_array_append_new(nodes,
+                              json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:o}", "i", n->i,
+                                        "listen", n->listen, "http", n->http, "cql", n->cql, "dc",
+                                        n->dc, "rack", n->rack, "running", n->pid > 0, "state",
+                                        n->pid > 0   ? "running"
+                                        : n->stopped ? "stopped"
+                                                     : "exited",
+                                        "pid", n->pid > 0 ? json_integer(n->pid) : json_null()));
+    }
+    json_t *doc = json_pack(
+        "{s:o,s:s,s:s,s:{s:b,s:I,s:I,s:I,s:I,s:I,s:f},s:s,s:s,s:s}", "nodes", nodes,
+        "write_consistency", d->write_cl, "read_consistency", d->read_cl, "sim", "running",
+        d->sim_pid > 0, "sent", (json_int_t)d->sim_sent, "writes_ok", (json_int_t)d->sim_writes_ok,
+        "writes_failed", (json_int_t)d->sim_writes_failed, "reads_ok", (json_int_t)d->sim_reads_ok,
+        "reads_failed", (json_int_t)d->sim_reads_failed, "reads_per_second", d->reads, "keyspace",
+        d->bucket, "table", "readings", "control", d->control_url);
+    char *s = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
+    json_decref(doc);
+    if (!s)
+        return SB_ENOMEM;
+    int rv = sb_buf_append(out, s, strlen(s)) || sb_buf_putc(out, '\n') ? SB_ENOMEM : 0;
+    free(s);
+    return rv;
+}
+
+static int stop_node(demo *d, demo_node *n, int sig, char *errmsg)
+{
+    if (n->pid <= 0)
+        return sb_seterr(errmsg, SB_EEXISTS, "node%d is not running", n->i);
+    pid_t pid = n->pid;
+    if (sig == SIGKILL) {
+        kill(pid, SIGKILL);
+        /* dies at once: the kernel needs no cooperation from the node */
+        waitpid(pid, NULL, 0);
+    } else {
+        stop_pids(d, &pid, 1, 20); /* escalates to SIGKILL after 20 s */
+    }
+    n->pid = 0;
+    n->stopped = 1;
+    n->exited = 0;
+    printf("demo: node%d (%s) stopped with SIG%s through the control server\n", n->i, n->http,
+           sig == SIGKILL ? "KILL" : "TERM");
+    fflush(stdout);
+    return 0;
+}
+
+static int control_handle(void *arg, const sb_demo_action *act, sb_buf *out, char *errmsg)
+{
+    demo *d = arg;
+    demo_node *n = act->node >= 1 && act->node <= d->nnodes ? &d->nodes[act->node - 1] : NULL;
+    int rv = 0;
+    switch (act->kind) {
+    case SB_DEMO_ACT_STOP:
+        rv = stop_node(d, n, act->sig, errmsg);
+        break;
+    case SB_DEMO_ACT_START:
+        reap(d); /* a node that just exited by itself can be started */
+        if (n->pid > 0)
+            return sb_seterr(errmsg, SB_EEXISTS, "node%d is already running (pid %d)", n->i,
+                             (int)n->pid);
+        if (start_node(d, n) < 0)
+            return sb_seterr(errmsg, SB_ESERVER, "cannot start node%d: fork: %s", n->i,
+                             strerror(errno));
+        n->stopped = 0;
+        printf("demo: node%d (%s) started again through the control server, pid %d\n", n->i,
+               n->http, (int)n->pid);
+        fflush(stdout);
+        break;
+    case SB_DEMO_ACT_CONSISTENCY:
+        if (act->write_cl[0])
+            snprintf(d->write_cl, sizeof d->write_cl, "%s", act->write_cl);
+        if (act->read_cl[0])
+            snprintf(d->read_cl, sizeof d->read_cl, "%s", act->read_cl);
+        printf("demo: the simulator now writes at %s and reads at %s\n", d->write_cl, d->read_cl);
+        fflush(stdout);
+        break;
+    default:
+        break;
+    }
+    return rv ? rv : render_doc(d, out);
 }
 
 /* --- main ----------------------------------------------------------------------- */
@@ -681,6 +901,15 @@ int sb_demo_main(int argc, char **argv)
     int rc = 0;
     char replication[512];
     replication_json(d, replication, sizeof replication);
+    char errmsg[SB_ERRMSG_SIZE];
+    /* before any node: the nodes are told where it is, and a taken port
+     * should stop the demo before it starts anything */
+    if (sb_demo_ctl_open(&d->ctl, d->control, d->nnodes, control_handle, d, errmsg) != 0) {
+        fprintf(stderr, "sibyl demo: %s (choose another with --control or --port-offset)\n",
+                errmsg);
+        sb_buf_free(&d->sim_line);
+        return 1;
+    }
     if (start_cluster(d) != 0) {
         rc = stop_flag ? 0 : 1;
         goto stop;
@@ -697,7 +926,7 @@ int sb_demo_main(int argc, char **argv)
         double now = mono_s();
         if (d->seconds > 0 && now - started >= d->seconds)
             break;
-        pump_sim(d, 200);
+        demo_wait(d, 200);
         reap(d);
         now = mono_s();
         if (d->status_s > 0 && now - last_status >= d->status_s) {
@@ -731,5 +960,7 @@ stop:
     printf("demo: stopped%s\n", rc ? " (the cluster did not start)" : "");
     fflush(stdout);
     sb_buf_free(&d->sim_line);
+    sb_demo_ctl_free(d->ctl);
+    d->ctl = NULL;
     return rc;
 }

@@ -51,6 +51,11 @@ static void handle_health(sb_node *n, sb_http_req *req)
     sb_json_append_string(&b, n->cfg.dc, strlen(n->cfg.dc));
     sb_buf_printf(&b, ", \"rack\": ");
     sb_json_append_string(&b, n->cfg.rack, strlen(n->cfg.rack));
+    sb_buf_printf(&b, ", \"demo_control\": ");
+    if (n->cfg.demo_control[0])
+        sb_json_append_string(&b, n->cfg.demo_control, strlen(n->cfg.demo_control));
+    else
+        sb_buf_printf(&b, "null");
     sb_buf_printf(&b, "}\n");
     sb_http_reply(req->pending, 200, NULL, b.data, b.len);
     sb_buf_free(&b);

@@ -23,6 +23,7 @@
  *   max_hint_window_in_ms: 10800000
  *   hinted_handoff_throttle_per_second: 1000
  *   native_transport_max_frame_bytes: 16777216
+ *   demo_control: http://127.0.0.1:8079   # set by `sibyl demo` (GET /health)
  */
 #include "node/config.h"
 
@@ -221,6 +222,19 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         c->phi_convict_threshold = d;
         return 0;
     }
+    if (!strcmp(key, "demo_control")) {
+        /* shown by GET /health to the dashboard: a plain http(s) URL only */
+        if (*v && ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) ||
+                   strpbrk(v, " \t\"'<>\\") || strlen(v) >= sizeof c->demo_control))
+            return sb_seterr(errmsg, SB_ECONFIG,
+                             "%s: expected an http:// URL of under %zu bytes, got '%.100s'", key,
+                             sizeof c->demo_control, v);
+        for (const char *p = v; *p; p++)
+            if ((unsigned char)*p < 0x20 || *p == 0x7f)
+                return sb_seterr(errmsg, SB_ECONFIG, "%s: control character in the URL", key);
+        snprintf(c->demo_control, sizeof c->demo_control, "%s", v);
+        return 0;
+    }
     if (!strcmp(key, "log_level")) {
         static const char *names[] = {"debug", "info", "warn", "error"};
         for (int i = 0; i < 4; i++)
@@ -324,6 +338,7 @@ static const struct {
     {"--max-hint-window-ms", "max_hint_window_in_ms"},
     {"--hints-per-second", "hinted_handoff_throttle_per_second"},
     {"--max-frame-bytes", "native_transport_max_frame_bytes"},
+    {"--demo-control", "demo_control"},
 };
 
 static void usage(void)
@@ -338,7 +353,7 @@ static void usage(void)
         "                  [--num-tokens N] [--phi-threshold X] [--gossip-interval-ms N]\n"
         "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
         "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
-        "                  [--max-frame-bytes N]\n"
+        "                  [--max-frame-bytes N] [--demo-control URL]\n"
         "Flags override settings from the YAML --config file.\n");
 }
 

@@ -33,6 +33,7 @@ typedef struct sb_config {
     long max_hint_window_ms;      /* default 3 h */
     int hints_per_second;         /* hint replay rate, default 1000 */
     size_t max_frame_bytes;       /* native_transport_max_frame_bytes, default 16 MiB */
+    char demo_control[256];       /* URL of the `sibyl demo` control server, "" = none */
 } sb_config;
 
 void sb_config_default(sb_config *c);

@@ -33,6 +33,24 @@
  * - SIGINT/SIGTERM set a flag; blocking calls return with EINTR, the loop
  *   makes one last attempt to send the open batch, prints a summary and
  *   exits 0.
+ * - A target that cannot be reached (connection refused, reset, timeout)
+ *   is skipped for TARGET_DOWN_S seconds, then tried again, so a killed
+ *   node costs one failed attempt every few seconds, not one per batch.
+ * - --consistency passes ?consistency= with every write. --reads R reads
+ *   the latest row of a random sensor R times a second through
+ *   POST /api/v1/cql at --read-consistency, round-robin over the targets,
+ *   on connections of their own; reads start once the first batch was
+ *   accepted (the table exists then). Reads and --control polling happen
+ *   between writes and during the backoff waits of a failing batch (the
+ *   simulator stays single-threaded): sim_tick().
+ * - --control URL (set by `sibyl demo`): GET URL/api/v1/demo every second;
+ *   its write_consistency and read_consistency replace ours from then on.
+ *   A change ends the backoff wait of a failing batch at once, so the kept
+ *   batch is retried at the new level. An unreachable control server
+ *   changes nothing.
+ * - Outcomes are counted per request: writes_ok / writes_failed (write
+ *   requests, i.e. batches, answered 2xx / not), reads_ok / reads_failed;
+ *   every status line carries them.
  */
 #include "sim/sim.h"
 
@@ -47,6 +65,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cql/cql.h"
 #include "sim/gen.h"
 #include "sim/httpc.h"
 #include "util/buf.h"
@@ -60,6 +79,7 @@ static void on_signal(int sig)
 }
 
 #define SIM_MAX_TARGETS 16
+#define TARGET_DOWN_S 2.0
 
 typedef struct sim_cfg {
     char target[300]; /* the current one (messages) */
@@ -76,6 +96,10 @@ typedef struct sim_cfg {
     int timeout_ms;
     int fast;
     int to_stdout;
+    char write_cl[16]; /* "" = the node's default (ONE) */
+    char read_cl[16];  /* "" = the node's default */
+    double reads_per_s;
+    char control[300]; /* HOST:PORT of the demo control server, "" = none */
 } sim_cfg;
 
 typedef struct sim_stats {
@@ -86,6 +110,9 @@ typedef struct sim_stats {
     int consecutive_rejects;
     int node_up;
     char last_error[SB_ERRMSG_SIZE];
+    uint64_t writes_ok, writes_failed, reads_ok, reads_failed;
+    int reads_failing;  /* reported; cleared by the next good read */
+    int writes_failing; /* a node answered 5xx; cleared by the next accepted batch */
 } sim_stats;
 
 static double mono_s(void)
@@ -139,7 +166,14 @@ static void usage(FILE *f)
             "  --status S           seconds between status lines (default 5, 0 = none)\n"
             "  --timeout-ms MS      per-request I/O timeout (default 10000)\n"
             "  --max-backlog-s S    skip readings older than this after an outage (default "
-            "600)\n");
+            "600)\n"
+            "  --consistency CL     write consistency level (?consistency=; default: the\n"
+            "                       node's, ONE)\n"
+            "  --reads R            also read the latest row of a random sensor R times\n"
+            "                       per second (POST /api/v1/cql; default 0)\n"
+            "  --read-consistency CL  consistency level of those reads\n"
+            "  --control URL        poll URL/api/v1/demo every second and adopt its\n"
+            "                       write_consistency and read_consistency (sibyl demo)\n");
 }
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
@@ -177,6 +211,10 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
         {"status", required_argument, 0, 'T'},
         {"timeout-ms", required_argument, 0, 'O'},
         {"max-backlog-s", required_argument, 0, 'M'},
+        {"consistency", required_argument, 0, 'C'},
+        {"read-consistency", required_argument, 0, 'Q'},
+        {"reads", required_argument, 0, 'X'},
+        {"control", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
@@ -309,6 +347,38 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
                 return -1;
             c->max_backlog_s = (int)v;
             break;
+        case 'C':
+        case 'Q': {
+            int cl = 0;
+            if (sb_cql_consistency_parse(optarg, strlen(optarg), &cl) != 0) {
+                fprintf(stderr,
+                        "sibyl sim: --%s: '%s' is not a consistency level (ONE, QUORUM, "
+                        "ALL, ...)\n",
+                        name, optarg);
+                return -1;
+            }
+            snprintf(ch == 'C' ? c->write_cl : c->read_cl, sizeof c->write_cl, "%s",
+                     sb_cql_consistency_name(cl));
+            break;
+        }
+        case 'X':
+            if (parse_num(name, optarg, 0, 1000, &c->reads_per_s))
+                return -1;
+            break;
+        case 'K': {
+            const char *u = optarg;
+            if (!strncmp(u, "http://", 7))
+                u += 7;
+            size_t l = strcspn(u, "/");
+            if (l == 0 || l >= sizeof c->control || !memchr(u, ':', l) ||
+                (u[l] && strcmp(u + l, "/"))) {
+                fprintf(stderr, "sibyl sim: --control: expected http://HOST:PORT, got '%s'\n",
+                        optarg);
+                return -1;
+            }
+            snprintf(c->control, sizeof c->control, "%.*s", (int)l, u);
+            break;
+        }
         case 'h':
             usage(stdout);
             exit(0);
@@ -347,9 +417,12 @@ static void print_status(const sim_cfg *c, sim_stats *st, double now_s, int fina
         snprintf(skipped, sizeof skipped, ", skipped=%" PRIu64 " (backlog)", st->skipped);
     fprintf(stderr,
             "sim: %s sent=%" PRIu64 " points in %" PRIu64 " requests, rate=%.1f points/s, "
-            "late=%" PRIu64 ", errors=%" PRIu64 ", rejected=%" PRIu64 " points%s\n",
+            "late=%" PRIu64 ", errors=%" PRIu64 ", rejected=%" PRIu64
+            " points%s, writes_ok=%" PRIu64 " writes_failed=%" PRIu64 " reads_ok=%" PRIu64
+            " reads_failed=%" PRIu64 " consistency=%s/%s\n",
             state, st->points_sent, st->requests, rate, st->late, st->errors, st->rejected_points,
-            skipped);
+            skipped, st->writes_ok, st->writes_failed, st->reads_ok, st->reads_failed,
+            c->write_cl[0] ? c->write_cl : "default", c->read_cl[0] ? c->read_cl : "default");
     if (!st->node_up && st->last_error[0] && !final)
         fprintf(stderr, "sim: last error: %s\n", st->last_error);
     st->last_points = st->points_sent;
@@ -358,39 +431,237 @@ static void print_status(const sim_cfg *c, sim_stats *st, double now_s, int fina
 
 /* The HTTP clients, one per target, and which one sends next. */
 typedef struct sim_conns {
-    sb_httpc h[SIM_MAX_TARGETS];
+    sb_httpc h[SIM_MAX_TARGETS];  /* writes */
+    sb_httpc rh[SIM_MAX_TARGETS]; /* reads */
+    double down_until_s[SIM_MAX_TARGETS];
+    double down_for_s[SIM_MAX_TARGETS]; /* grows while it stays unreachable */
+    int down_reported[SIM_MAX_TARGETS];
     int n;
     int cur;
-    int spread; /* round-robin (after schema agreement) */
+    int spread;   /* round-robin (after schema agreement) */
+    int read_cur; /* next read target */
+    /* --control */
+    sb_httpc ctl;
+    int has_ctl, ctl_failing;
+    int cl_changed; /* set by a poll that changed a level; cleared by send_batch */
+    double next_poll_s, next_read_s;
+    const sb_sim_gen *gen;
+    uint64_t rng;
 } sim_conns;
+
+/* The target after from, skipping those marked unreachable (unless all
+ * are). */
+static int next_target(const sim_conns *cs, int from)
+{
+    double now = mono_s();
+    for (int k = 1; k <= cs->n; k++) {
+        int j = (from + k) % cs->n;
+        if (cs->down_until_s[j] <= now)
+            return j;
+    }
+    return (from + 1) % cs->n;
+}
+
+/* Skips target i for a while: TARGET_DOWN_S, doubling while it stays
+ * unreachable, at most 5 times that. */
+static void mark_down(sim_conns *cs, int i)
+{
+    double d = cs->down_for_s[i];
+    d = d <= 0 ? TARGET_DOWN_S : d * 2 > 5 * TARGET_DOWN_S ? 5 * TARGET_DOWN_S : d * 2;
+    cs->down_for_s[i] = d;
+    cs->down_until_s[i] = mono_s() + d;
+}
+
+/* Target i answered (whatever the status). */
+static void mark_up(sim_conns *cs, int i)
+{
+    cs->down_for_s[i] = 0;
+    if (cs->down_reported[i])
+        fprintf(stderr, "sim: node %s:%s answers again\n", cs->h[i].host, cs->h[i].port);
+    cs->down_reported[i] = 0;
+}
+
+/* Drops trailing whitespace (the node's JSON errors end with a newline). */
+static void rtrim(char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == '\r' || s[n - 1] == ' '))
+        s[--n] = 0;
+}
+
+/* GET <control>/api/v1/demo and adopt its consistency levels. */
+static void poll_control(sim_cfg *c, sim_conns *cs)
+{
+    char errmsg[SB_ERRMSG_SIZE];
+    sb_http_resp resp;
+    int rv = sb_httpc_request(&cs->ctl, "GET", "/api/v1/demo", NULL, NULL, 0, &resp, errmsg);
+    json_t *doc = NULL;
+    if (rv == 0 && resp.status == 200)
+        doc = json_loadb((const char *)resp.body.data, resp.body.len, 0, NULL);
+    else if (rv == 0)
+        snprintf(errmsg, sizeof errmsg, "HTTP %d", resp.status);
+    sb_buf_free(&resp.body);
+    if (!doc) {
+        if (!cs->ctl_failing)
+            fprintf(stderr, "sim: control server %s: %s; keeping consistency %s/%s\n", c->control,
+                    rv == 0 && resp.status == 200 ? "unparseable answer" : errmsg,
+                    c->write_cl[0] ? c->write_cl : "default",
+                    c->read_cl[0] ? c->read_cl : "default");
+        cs->ctl_failing = 1;
+        return;
+    }
+    cs->ctl_failing = 0;
+    static const char *const keys[] = {"write_consistency", "read_consistency"};
+    for (int k = 0; k < 2; k++) {
+        json_t *v = json_object_get(doc, keys[k]);
+        char *dst = k ? c->read_cl : c->write_cl;
+        int cl = 0;
+        if (!json_is_string(v) ||
+            sb_cql_consistency_parse(json_string_value(v), json_string_length(v), &cl) != 0)
+            continue;
+        const char *name = sb_cql_consistency_name(cl);
+        if (strcmp(dst, name) != 0) {
+            fprintf(stderr, "sim: %s consistency is now %s (was %s)\n", k ? "read" : "write", name,
+                    dst[0] ? dst : "the node's default");
+            snprintf(dst, sizeof c->write_cl, "%s", name);
+            cs->cl_changed = 1;
+        }
+    }
+    json_decref(doc);
+}
+
+/* One read of the latest row of a random sensor, on the next reachable
+ * target. */
+static void do_read(sim_cfg *c, sim_conns *cs, sim_stats *st)
+{
+    cs->rng ^= cs->rng << 13;
+    cs->rng ^= cs->rng >> 7;
+    cs->rng ^= cs->rng << 17;
+    const sb_sim_sensor *s =
+        sb_sim_gen_sensor(cs->gen, (int)(cs->rng % (uint64_t)sb_sim_gen_sensors(cs->gen)));
+    char q[1024];
+    snprintf(q, sizeof q,
+             "SELECT * FROM \"%s\".\"%s\" WHERE device_type = '%s' AND location = '%s' AND "
+             "sensor_id = '%s' ORDER BY time DESC LIMIT 1",
+             c->bucket, c->gen.measurement, s->device_type, s->location, s->id);
+    json_t *req = json_pack("{s:s}", "query", q);
+    if (c->read_cl[0])
+        json_object_set_new(req, "consistency", json_string(c->read_cl));
+    char *body = json_dumps(req, 0);
+    json_decref(req);
+    int i = cs->read_cur;
+    cs->read_cur = next_target(cs, i);
+    char errmsg[SB_ERRMSG_SIZE];
+    sb_http_resp resp;
+    int rv = sb_httpc_request(&cs->rh[i], "POST", "/api/v1/cql", "application/json", body,
+                              body ? strlen(body) : 0, &resp, errmsg);
+    free(body);
+    const char *cl = c->read_cl[0] ? c->read_cl : "the default consistency";
+    if (rv != 0) {
+        /* the node is unreachable: said once per outage, with the writes */
+        st->reads_failed++;
+        mark_down(cs, i);
+        if (!cs->down_reported[i])
+            fprintf(stderr, "sim: %s; skipping it for a while\n", errmsg);
+        cs->down_reported[i] = 1;
+    } else if (resp.status == 200) {
+        st->reads_ok++;
+        mark_up(cs, i);
+        if (st->reads_failing)
+            fprintf(stderr, "sim: reads at %s succeed again\n", cl);
+        st->reads_failing = 0;
+    } else {
+        st->reads_failed++;
+        mark_up(cs, i);
+        snprintf(errmsg, sizeof errmsg, "HTTP %d %.*s", resp.status,
+                 (int)(resp.body.len > 300 ? 300 : resp.body.len),
+                 resp.body.data ? (const char *)resp.body.data : "");
+        rtrim(errmsg);
+        if (!st->reads_failing)
+            fprintf(stderr, "sim: read at %s through %s failed: %s\n", cl, c->targets[i], errmsg);
+        st->reads_failing = 1;
+    }
+    sb_buf_free(&resp.body);
+}
+
+/* Between writes: the control poll and the reads that are due. */
+static void sim_tick(sim_cfg *c, sim_conns *cs, sim_stats *st)
+{
+    double now = mono_s();
+    /* here too, so that the counters move while a batch keeps failing */
+    if (c->status_s > 0 && now - st->last_status_s >= c->status_s)
+        print_status(c, st, now, 0);
+    if (cs->has_ctl && now >= cs->next_poll_s) {
+        poll_control(c, cs);
+        cs->next_poll_s = mono_s() + 1;
+    }
+    if (c->reads_per_s > 0 && cs->spread && st->points_sent > 0 && !stop_flag) {
+        if (cs->next_read_s == 0)
+            cs->next_read_s = now;
+        if (now >= cs->next_read_s) {
+            do_read(c, cs, st);
+            cs->next_read_s += 1 / c->reads_per_s;
+            /* after a stall, go on at the rate instead of catching up */
+            if (cs->next_read_s < mono_s())
+                cs->next_read_s = mono_s() + 1 / c->reads_per_s;
+        }
+    }
+}
+
+/* Sleeps ms (polling and reading meanwhile); returns early on a stop or a
+ * consistency change. */
+static void wait_ticking(sim_cfg *c, sim_conns *cs, sim_stats *st, int ms)
+{
+    double end = mono_s() + ms / 1000.0;
+    while (!stop_flag && !cs->cl_changed) {
+        sim_tick(c, cs, st);
+        double left = end - mono_s();
+        if (left <= 0)
+            return;
+        sleep_ms(left > 0.05 ? 50 : (int64_t)(left * 1000) + 1);
+    }
+}
 
 /* Sends one batch until it is accepted, rejected (4xx) or we are stopping:
  * a failed attempt moves to the next target at once; backoff starts when
  * every target failed. Returns 0 when done with the batch, -1 when the
  * simulator should give up. */
-static int send_batch(sim_cfg *c, sim_conns *cs, const char *path, sb_buf *body, int npoints,
-                      sim_stats *st, int last_try)
+static int send_batch(sim_cfg *c, sim_conns *cs, sb_buf *body, int npoints, sim_stats *st,
+                      int last_try)
 {
     int backoff_ms = 100, failed_in_cycle = 0;
-    char errmsg[SB_ERRMSG_SIZE];
+    char errmsg[SB_ERRMSG_SIZE], path[256];
     for (;;) {
-        sb_httpc *h = &cs->h[cs->cur];
-        memcpy(c->target, c->targets[cs->cur], sizeof c->target);
+        /* the level may change between attempts (--control) */
+        snprintf(path, sizeof path, "/api/v2/write?bucket=%s&precision=ms%s%s", c->bucket,
+                 c->write_cl[0] ? "&consistency=" : "", c->write_cl);
+        cs->cl_changed = 0;
+        int i = cs->cur;
+        sb_httpc *h = &cs->h[i];
+        memcpy(c->target, c->targets[i], sizeof c->target);
         sb_http_resp resp;
         int rv = sb_httpc_request(h, "POST", path, "text/plain; charset=utf-8", body->data,
                                   body->len, &resp, errmsg);
         st->requests++;
         if (rv == 0 && resp.status >= 200 && resp.status < 300) {
             st->points_sent += (uint64_t)npoints;
+            st->writes_ok++;
             st->consecutive_rejects = 0;
-            if (!st->node_up)
-                fprintf(stderr, "sim: node %s is accepting writes\n", c->target);
+            if (cs->down_reported[i] || st->writes_failing)
+                fprintf(stderr, "sim: node %s is accepting writes%s%s\n", c->target,
+                        c->write_cl[0] ? " at " : "", c->write_cl);
+            cs->down_reported[i] = 0;
+            cs->down_for_s[i] = 0;
+            st->writes_failing = 0;
             st->node_up = 1;
             sb_buf_free(&resp.body);
             if (cs->spread)
-                cs->cur = (cs->cur + 1) % cs->n;
+                cs->cur = next_target(cs, i);
             return 0;
         }
+        st->writes_failed++;
+        if (rv == 0)
+            mark_up(cs, i);
         if (rv == 0 && resp.status >= 400 && resp.status < 500) {
             st->node_up = 1;
             st->rejected_batches++;
@@ -413,25 +684,35 @@ static int send_batch(sim_cfg *c, sim_conns *cs, const char *path, sb_buf *body,
                      resp.body.data ? (const char *)resp.body.data : "");
         else
             snprintf(st->last_error, sizeof st->last_error, "%s", errmsg);
+        rtrim(st->last_error);
         sb_buf_free(&resp.body);
-        if (st->node_up)
-            fprintf(stderr, "sim: write failed (%s); %s\n", st->last_error,
-                    cs->spread && cs->n > 1 ? "trying the next node" : "retrying with backoff");
+        const char *next =
+            cs->spread && cs->n > 1 ? "trying the next node" : "retrying with backoff";
+        if (rv != 0) {
+            /* unreachable: skip it for a while */
+            mark_down(cs, i);
+            if (!cs->down_reported[i])
+                fprintf(stderr, "sim: write failed (%s); %s\n", st->last_error, next);
+            cs->down_reported[i] = 1;
+        } else if (!st->writes_failing) {
+            fprintf(stderr, "sim: write failed (%s); %s\n", st->last_error, next);
+            st->writes_failing = 1;
+        }
         st->node_up = 0;
         if (stop_flag)
             return 0;
         if (cs->spread && cs->n > 1) {
-            cs->cur = (cs->cur + 1) % cs->n;
+            cs->cur = next_target(cs, i);
             if (++failed_in_cycle < cs->n)
                 continue;
         }
         failed_in_cycle = 0;
         if (last_try)
             return 0;
-        sleep_ms(backoff_ms);
+        wait_ticking(c, cs, st, backoff_ms);
         if (stop_flag)
             return 0;
-        backoff_ms = backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
+        backoff_ms = cs->cl_changed ? 100 : backoff_ms * 2 > 5000 ? 5000 : backoff_ms * 2;
     }
 }
 
@@ -598,12 +879,32 @@ int sb_sim_main(int argc, char **argv)
             return 2;
         }
         cs.h[i].stop = &stop_flag;
+        sb_httpc_init(&cs.rh[i], c.targets[i], c.timeout_ms, errmsg); /* same address: ok */
+        cs.rh[i].stop = &stop_flag;
         cs.n++;
     }
     cs.spread = cs.n == 1;
+    cs.gen = g;
+    cs.rng = c.gen.seed * 0x9E3779B97F4A7C15ull + 1;
+    if (c.control[0] && !c.to_stdout && !c.fast) {
+        if (sb_httpc_init(&cs.ctl, c.control, 2000, errmsg) != 0) {
+            fprintf(stderr, "sibyl sim: --control: %s\n", errmsg);
+            for (int j = 0; j < cs.n; j++) {
+                sb_httpc_close(&cs.h[j]);
+                sb_httpc_close(&cs.rh[j]);
+            }
+            sb_sim_gen_free(g);
+            return 2;
+        }
+        cs.ctl.stop = &stop_flag;
+        cs.has_ctl = 1;
+    }
+    if (c.to_stdout || c.fast)
+        c.reads_per_s = 0;
     memcpy(c.target, c.targets[0], sizeof c.target);
     char path[256];
-    snprintf(path, sizeof path, "/api/v2/write?bucket=%s&precision=ms", c.bucket);
+    snprintf(path, sizeof path, "/api/v2/write?bucket=%s&precision=ms%s%s", c.bucket,
+             c.write_cl[0] ? "&consistency=" : "", c.write_cl);
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -620,6 +921,12 @@ int sb_sim_main(int argc, char **argv)
             snprintf(more, sizeof more, " (and %d more nodes, round-robin)", c.ntargets - 1);
         fprintf(stderr, "sim: %d sensors, %.1f readings/s, writing to http://%s%s%s%s\n",
                 c.gen.sensors, c.gen.rate, c.target, path, more, c.fast ? " (fast backfill)" : "");
+        if (c.reads_per_s > 0)
+            fprintf(stderr, "sim: reading the latest row of a random sensor %g times/s at %s\n",
+                    c.reads_per_s, c.read_cl[0] ? c.read_cl : "the node's default consistency");
+        if (cs.has_ctl)
+            fprintf(stderr, "sim: taking consistency levels from http://%s/api/v1/demo\n",
+                    c.control);
     }
 
     sim_stats st;
@@ -663,7 +970,7 @@ int sb_sim_main(int argc, char **argv)
                     goto done;
                 }
                 st.points_sent += (uint64_t)npoints;
-            } else if (send_batch(&c, &cs, path, &body, npoints, &st, 0) != 0) {
+            } else if (send_batch(&c, &cs, &body, npoints, &st, 0) != 0) {
                 rc = 1;
                 goto done;
             } else if (!cs.spread && st.points_sent > 0) {
@@ -672,7 +979,9 @@ int sb_sim_main(int argc, char **argv)
             sb_buf_reset(&body);
             npoints = 0;
         }
-        if (c.status_s > 0 && now_s - st.last_status_s >= c.status_s)
+        if (!c.to_stdout)
+            sim_tick(&c, &cs, &st);
+        else if (c.status_s > 0 && now_s - st.last_status_s >= c.status_s)
             print_status(&c, &st, now_s, 0);
         if (done && npoints == 0)
             break;
@@ -683,7 +992,9 @@ int sb_sim_main(int argc, char **argv)
                 if (flush_wait < wait)
                     wait = flush_wait;
             }
-            sleep_ms(wait > 1000 ? 1000 : wait < 1 ? 1 : wait);
+            /* reads and control polls are due in between */
+            int64_t cap = c.reads_per_s > 0 || cs.has_ctl ? 50 : 1000;
+            sleep_ms(wait > cap ? cap : wait < 1 ? 1 : wait);
         }
     }
     if (npoints > 0) {
@@ -691,7 +1002,7 @@ int sb_sim_main(int argc, char **argv)
             fwrite(body.data, 1, body.len, stdout);
             st.points_sent += (uint64_t)npoints;
         } else {
-            send_batch(&c, &cs, path, &body, npoints, &st, 1);
+            send_batch(&c, &cs, &body, npoints, &st, 1);
         }
     }
 done:
@@ -699,8 +1010,12 @@ done:
     if (c.status_s > 0 || stop_flag || !c.to_stdout)
         print_status(&c, &st, mono_s(), 1);
     sb_buf_free(&body);
-    for (int i = 0; i < cs.n; i++)
+    for (int i = 0; i < cs.n; i++) {
         sb_httpc_close(&cs.h[i]);
+        sb_httpc_close(&cs.rh[i]);
+    }
+    if (cs.has_ctl)
+        sb_httpc_close(&cs.ctl);
     sb_sim_gen_free(g);
     return rc;
 }
