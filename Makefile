@@ -4,6 +4,7 @@
 #
 #   make            release build: build/sibyl
 #   make asan       ASan+UBSan build: build/asan/sibyl (tests run against it)
+#   make web        the dashboard only: web/ -> build/web/ (make builds and embeds it)
 #   make test       install deps, build everything, run every test
 #   make demo       install deps, build, start a node and the simulator
 #   make bench      run the benchmarks in bench/
@@ -31,7 +32,8 @@ FUZZ_CFLAGS := $(WARN) $(INC) -O1 -g -fsanitize=fuzzer-no-link,address,undefined
 SRC     := $(shell find src -name '*.c' | sort)
 LEMON_Y := $(shell find src -name '*.y' | sort)
 RE2C_RE := $(shell find src -name '*.re' | sort)
-GEN_C   := $(patsubst src/%.y,build/gen/%.c,$(LEMON_Y)) $(patsubst src/%.re,build/gen/%.c,$(RE2C_RE))
+GEN_C   := $(patsubst src/%.y,build/gen/%.c,$(LEMON_Y)) $(patsubst src/%.re,build/gen/%.c,$(RE2C_RE)) \
+           build/gen/web/assets.c
 GEN_H   := $(patsubst src/%.y,build/gen/%.h,$(LEMON_Y))
 LIB_SRC := $(filter-out src/main.c,$(SRC)) $(GEN_C)
 
@@ -67,6 +69,25 @@ build/gen/%.c build/gen/%.h: src/%.y | $(DEPS_OK)
 build/gen/%.c: src/%.re $(GEN_H) | $(DEPS_OK)
 	@mkdir -p $(dir $@)
 	re2c -W --no-generation-date -o $@ $<
+
+# --- web dashboard (docs/dashboard.md) -----------------------------------
+# npm ci only when node_modules is missing or the lock changed; the build
+# (tsc --noEmit strict, then esbuild) when a web source changed; then every
+# file of build/web/ becomes a C array in build/gen/web/assets.c.
+WEB_SRC := $(shell find web/src -type f 2>/dev/null | sort) web/build.mjs web/tsconfig.json
+
+web/node_modules/.ci-stamp: web/package-lock.json web/package.json | $(DEPS_OK)
+	cd web && npm ci --no-audit --no-fund
+	@touch $@
+
+build/web/.stamp: web/node_modules/.ci-stamp $(WEB_SRC)
+	cd web && npm run --silent build
+	@touch $@
+
+build/gen/web/assets.c: build/web/.stamp scripts/embed-assets.py
+	/usr/bin/python3 scripts/embed-assets.py build/web $@
+
+web: build/web/.stamp
 
 # --- objects ------------------------------------------------------------
 build/obj/rel/%.o: src/%.c $(GEN_H) | $(DEPS_OK)

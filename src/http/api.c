@@ -12,6 +12,7 @@
  *   GET/POST /api/v1/fault       network fault injection (fault_api.c)
  *   GET  /api/v1/replicas        replicas of a partition key (replica_api.c)
  *   GET  /api/v1/local           this node's copy of a partition (replica_api.c)
+ *   GET  /, /assets/<file>       the web dashboard (static.c)
  *
  * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
  * 5xx status.
@@ -136,6 +137,7 @@ void sb_http_dispatch(sb_node *n, sb_http_req *req)
         {"/api/v1/fault", 2, sb_http_handle_fault},
         {"/api/v1/replicas", 0, sb_http_handle_replicas},
         {"/api/v1/local", 0, sb_http_handle_local},
+        {"/", 0, sb_http_handle_static},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!eq(req->path, req->path_len, routes[i].path))
@@ -150,6 +152,16 @@ void sb_http_dispatch(sb_node *n, sb_http_req *req)
             return;
         }
         routes[i].fn(n, req);
+        return;
+    }
+    /* The dashboard's files: one prefix, looked up in static.c's table. */
+    if (req->path_len > 8 && memcmp(req->path, "/assets/", 8) == 0) {
+        sb_http_pending_set_endpoint(req->pending, "/assets");
+        if (!get) {
+            sb_http_reply_error(req->pending, 405, "method_not_allowed", "/assets only accepts GET");
+            return;
+        }
+        sb_http_handle_static(n, req);
         return;
     }
     char msg[300];

@@ -13,6 +13,8 @@ void sb_http_handle_write(sb_node *n, sb_http_req *req);
 void sb_http_handle_cluster(sb_node *n, sb_http_req *req);
 /* GET /api/v1/stats (stats_api.c) */
 void sb_http_handle_stats(sb_node *n, sb_http_req *req);
+/* GET / and GET /assets/<file>: the embedded dashboard (static.c) */
+void sb_http_handle_static(sb_node *n, sb_http_req *req);
 /* GET /api/v1/events[?since=SEQ] (events_api.c) */
 void sb_http_handle_events(sb_node *n, sb_http_req *req);
 /* GET/POST /api/v1/fault (fault_api.c) */

@@ -211,6 +211,16 @@ void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint)
     p->endpoint = endpoint;
 }
 
+void sb_http_pending_add_header(sb_http_pending *p, const char *name, const char *value)
+{
+    h2o_req_t *req = p->req;
+    if (!req)
+        return;
+    size_t nlen = strlen(name), vlen = strlen(value);
+    h2o_add_header_by_str(&req->pool, &req->res.headers, h2o_strdup(&req->pool, name, nlen).base,
+                          nlen, 1, NULL, h2o_strdup(&req->pool, value, vlen).base, vlen);
+}
+
 static void on_accept(uv_stream_t *listener, int status)
 {
     sb_http *h = listener->data;

@@ -49,6 +49,9 @@ void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const
 /* The endpoint label used for metrics ("/api/v1/cql", "other"). */
 const char *sb_http_pending_endpoint(const sb_http_pending *p);
 void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint);
+/* Adds a response header (name in lower case) to the reply p will send;
+ * both strings are copied. Call before sb_http_reply. */
+void sb_http_pending_add_header(sb_http_pending *p, const char *name, const char *value);
 
 /* Appends s as a JSON string literal (with quotes). */
 int sb_json_append_string(sb_buf *out, const char *s, size_t len);
