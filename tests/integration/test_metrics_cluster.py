@@ -151,6 +151,12 @@ def test_requests_are_counted_by_op_consistency_and_outcome(c3, session):
     wq = dict(op="write", consistency="QUORUM", outcome="success")
     assert value(m, "sibyl_coordinator_request_duration_seconds_bucket", le="0.0001", **wq) == 0
     assert value(m, "sibyl_coordinator_request_duration_seconds_bucket", le="10", **wq) == w_q
+    for op, cl in (("write", "QUORUM"), ("write", "ONE"), ("read", "QUORUM"), ("read", "ONE")):
+        k = frozenset(dict(op=op, consistency=cl, outcome="success").items())
+        print("%s %s: mean %.2f ms over %d" % (
+            op, cl, 1000 * m[("sibyl_coordinator_request_duration_seconds_sum", k)] /
+            m[("sibyl_coordinator_request_duration_seconds_count", k)],
+            m[("sibyl_coordinator_request_duration_seconds_count", k)]))
 
     # Node 2 is a replica of every row (RF 3): each write reached it as a
     # mutation from node 1, and the QUORUM reads asked it for digests.
