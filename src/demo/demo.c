@@ -577,8 +577,10 @@ static void sim_line(demo *d, const char *line)
         snprintf(d->sim_final, sizeof d->sim_final, "%s", line);
         return;
     }
-    /* status lines feed the summary; anything else is news */
-    if (sent && !strncmp(line, "sim: node", 9))
+    /* status lines feed the summary; anything else is news, except the
+     * last-error line the simulator repeats under each status line while
+     * writes fail (its first "write failed" line said it already) */
+    if ((sent && !strncmp(line, "sim: node", 9)) || !strncmp(line, "sim: last error:", 16))
         return;
     printf("%s\n", line);
     fflush(stdout);

@@ -98,3 +98,70 @@ def test_node_restart_loses_nothing_and_sigint_is_clean(make_node):
     _, data = rows(node, "SELECT * FROM sensors.readings")
     assert len(data) == sent  # every acknowledged reading is there, none twice
     node.stop()
+
+
+def test_reads_consistency_and_control_poll(node):
+    """--consistency goes with every write, --reads counts its reads, and
+    --control levels replace ours; an unusable control answer changes
+    nothing."""
+    import http.server
+    import json
+    import threading
+
+    levels = {"write_consistency": "ALL", "read_consistency": "ONE"}
+    polls = []
+
+    class Ctl(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            polls.append(self.path)
+            body = json.dumps(levels).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ctl)
+    t = threading.Thread(target=srv.serve_forever, daemon=True)
+    t.start()
+    try:
+        def flip():
+            time.sleep(2.5)
+            levels["write_consistency"] = "NONSENSE"  # ignored
+            levels["read_consistency"] = "quorum"
+        threading.Thread(target=flip, daemon=True).start()
+        r = run_sim(node, "--sensors", "5", "--rate", "20", "--duration", "5", "--late", "0",
+                    "--flush-ms", "200", "--status", "1", "--consistency", "ONE",
+                    "--reads", "5", "--read-consistency", "TWO",
+                    "--control", "http://127.0.0.1:%d/" % srv.server_address[1])
+    finally:
+        srv.shutdown()
+    assert r.returncode == 0, r.stderr
+    assert "writing to http://127.0.0.1:%d/api/v2/write?bucket=sensors&precision=ms&" \
+           "consistency=ONE" % node.port in r.stderr
+    assert "sim: write consistency is now ALL (was ONE)" in r.stderr
+    assert "sim: read consistency is now ONE (was TWO)" in r.stderr
+    assert "sim: read consistency is now QUORUM (was ONE)" in r.stderr
+    assert "NONSENSE" not in r.stderr
+    assert len(polls) >= 3 and all(p == "/api/v1/demo" for p in polls)
+    final = r.stderr.split("sim: done: ")[1]
+    assert "sent=100 points" in final
+    assert "writes_failed=0" in final and "reads_failed=0" in final, final
+    reads = int(final.split("reads_ok=")[1].split(" ")[0])
+    assert reads >= 10, final  # about 4 s of reads at 5/s
+    assert "consistency=ALL/QUORUM" in final
+
+
+def test_read_and_control_option_errors():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    for args, needle in ((["--consistency", "MOST"], "--consistency: 'MOST'"),
+                         (["--read-consistency", "x"], "--read-consistency: 'x'"),
+                         (["--reads", "-1"], "--reads"),
+                         (["--control", "ftp://h"], "--control")):
+        r = subprocess.run([BIN, "sim"] + args, capture_output=True, text=True, timeout=30,
+                           env=env)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)

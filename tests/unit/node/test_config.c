@@ -108,6 +108,28 @@ static void test_hostport(void **state)
     assert_int_equal(sb_parse_hostport("[::1", 1, host, sizeof host, &port), SB_EINVAL);
 }
 
+static void test_demo_control(void **state)
+{
+    sb_config c;
+    char err[SB_ERRMSG_SIZE] = "";
+    sb_config_default(&c);
+    assert_string_equal(c.demo_control, ""); /* /health says null */
+    write_file("demo_control: http://127.0.0.1:8079\n");
+    char *argv[] = {"node", "--config", path, NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, argv, err), 0);
+    assert_string_equal(c.demo_control, "http://127.0.0.1:8079");
+    unlink(path);
+    char *flag[] = {"node", "--demo-control", "http://127.0.0.1:18079", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, flag, err), 0);
+    assert_string_equal(c.demo_control, "http://127.0.0.1:18079");
+    char *bad[] = {"node", "--demo-control", "javascript:alert(1)", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, bad, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "--demo-control"));
+    assert_non_null(strstr(err, "http:// URL"));
+    char *quote[] = {"node", "--demo-control", "http://x/\"><b>", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, quote, err), SB_ECONFIG);
+}
+
 static void test_directory_lock(void **state)
 {
     char dir[64], err[SB_ERRMSG_SIZE];
@@ -135,6 +157,7 @@ int main(void)
         cmocka_unit_test(test_yaml_then_flags_override),
         cmocka_unit_test(test_errors_name_the_setting_and_line),
         cmocka_unit_test(test_hostport),
+        cmocka_unit_test(test_demo_control),
         cmocka_unit_test(test_directory_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
