@@ -310,3 +310,28 @@ def test_bad_requests(demo):
     assert b"408" in got and time.time() - t0 < 15
     # and the server still answers
     assert demo.doc()["nodes"][0]["running"]
+
+
+def test_a_taken_control_port_stops_the_demo_before_it_starts(tmp_path):
+    offset = free_offset()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 8079 + offset))
+        s.listen()
+        r = subprocess.run([BIN, "demo", "--nodes", "1", "--data", str(tmp_path / "d"),
+                            "--port-offset", str(offset), "--seconds", "5"],
+                           capture_output=True, text=True, timeout=60, env=ENV)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "cannot listen on 127.0.0.1:%d" % (8079 + offset) in r.stderr
+    assert "--control" in r.stderr
+    # nothing was started
+    assert not (tmp_path / "d" / "node1").exists()
+
+
+def test_bad_demo_options():
+    for args, needle in ((["--consistency", "MOST"], "--consistency: 'MOST'"),
+                         (["--read-consistency", "x"], "--read-consistency: 'x'"),
+                         (["--reads", "-2"], "--reads"),
+                         (["--control", "nocolon"], "--control")):
+        r = subprocess.run([BIN, "demo"] + args, capture_output=True, text=True, timeout=30,
+                           env=ENV)
+        assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
