@@ -5,6 +5,7 @@
 #   run-tests.sh fuzz [S]   each fuzz target for S seconds (default 5)
 #   run-tests.sh integration
 #   run-tests.sh prometheus promtool checks and alert-rule tests (deploy/prometheus)
+#   run-tests.sh browser    the dashboard in headless chromium (tests/browser)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -86,13 +87,40 @@ run_prometheus() {
     fi
 }
 
+run_browser() {
+    # The dashboard in Debian's headless chromium against a real 3-node demo
+    # (tests/browser/README.md). A missing browser is a failure, not a skip.
+    echo "== browser (node --test, chromium)"
+    if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+        echo "browser tests: ${CHROMIUM:-/usr/bin/chromium} is missing; run scripts/deps.sh as root"
+        fail=$((fail + 1)); failed+=("browser"); return
+    fi
+    if [ ! -d tests/browser/node_modules ] ||
+            [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+        (cd tests/browser && npm ci --no-audit --no-fund) || {
+            fail=$((fail + 1)); failed+=("browser (npm ci)"); return; }
+        touch tests/browser/node_modules
+    fi
+    local log; log=$(mktemp)
+    if SIBYL_BIN=${SIBYL_BIN:-build/asan/sibyl} timeout 300 node --test --test-reporter=spec \
+            tests/browser/dashboard.test.mjs 2>&1 | tee "$log"; [ "${PIPESTATUS[0]}" -eq 0 ]; then
+        pass=$((pass + 1))
+        cases=$((cases + $(sed -n 's/^ℹ pass \([0-9]*\)$/\1/p' "$log" | tail -1)))
+    else
+        echo "browser tests: screenshots in build/artifacts/browser/"
+        fail=$((fail + 1)); failed+=("browser")
+    fi
+    rm -f "$log"
+}
+
 case "$what" in
     unit) run_unit ;;
     fuzz) run_fuzz ;;
     integration) run_integration ;;
     prometheus) run_prometheus ;;
-    all) run_unit; run_fuzz; run_prometheus; run_integration ;;
-    *) echo "usage: $0 [all|unit|fuzz [SECONDS]|integration|prometheus]" >&2; exit 2 ;;
+    browser) run_browser ;;
+    all) run_unit; run_fuzz; run_prometheus; run_integration; run_browser ;;
+    *) echo "usage: $0 [all|unit|fuzz [SECONDS]|integration|prometheus|browser]" >&2; exit 2 ;;
 esac
 
 echo

@@ -57,15 +57,28 @@ function step(title, fn, { gate = true } = {}) {
     if (gateFailed) throw new Error(`not run: the earlier step "${gateFailed}" failed`);
     const start = Date.now();
     try {
-      await fn();
+      await fn({ shot: (what) => screenshot(`${n}-${what}`) });
       log(`${title}: ok in ${((Date.now() - start) / 1000).toFixed(1)} s`);
       await screenshot(slug);
     } catch (e) {
       if (gate) gateFailed = title;
       await screenshot(`${slug}-FAILED`);
-      throw new Error(`${e.message}\npage: ${JSON.stringify(await snapshot().catch((x) => x.message))}`);
+      const snap = await snapshot().catch((x) => ({ error: x.message }));
+      if (snap.events) snap.events = summarize(snap.events);
+      throw new Error(`${e.message}\npage: ${JSON.stringify(snap)}`);
     }
   });
+}
+
+// Event types newest first, runs of one type folded: "hints_stored x12".
+function summarize(types) {
+  const out = [];
+  for (const t of types) {
+    const last = out[out.length - 1];
+    if (last && last.t === t) last.n++;
+    else out.push({ t, n: 1 });
+  }
+  return out.map((x) => (x.n > 1 ? `${x.t} x${x.n}` : x.t)).join(', ');
 }
 
 // What the page shows, through the contract's test ids only.
@@ -91,7 +104,7 @@ function snapshot() {
         })),
       },
       connStatus: conn && { text: conn.textContent.trim(), visible: conn.checkVisibility() },
-      events: qa('event').map((e) => e.getAttribute('data-type')).slice(-30),
+      events: qa('event').map((e) => e.getAttribute('data-type')),
     };
   });
 }
@@ -247,8 +260,12 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
       st = await demo.status();
       return st.nodes.find((n) => n.i === 3)?.running === false;
     }, { timeoutMs: 10000, what: () => `the demo to report node 3 stopped: ${JSON.stringify(st?.nodes)}` });
-    await waitRow(demo.listen(3), ['down', 'unreachable'], DETECT_MS);
+    // Its HTTP address stops answering at once ("unreachable"); the serving
+    // node's failure detector then convicts it ("down" wins on the page).
+    await waitRow(demo.listen(3), ['unreachable', 'down'], 15000);
     log(`node 3 shown ${await rowState(demo.listen(3))} ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s after the click`);
+    await waitRow(demo.listen(3), ['down'], DETECT_MS - (Date.now() - stoppedAt));
+    log(`node 3 shown down ${((Date.now() - stoppedAt) / 1000).toFixed(1)} s after the click`);
     assert.equal(await rowState(demo.listen(1)), 'up');
     assert.equal(await rowState(demo.listen(2)), 'up');
   });
@@ -261,10 +278,14 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
     }, { timeoutMs: 15000, what: () => `conn-status to name 127.0.0.3: ${JSON.stringify(c)}` });
   }, { gate: false });
 
-  step('the event timeline shows node 3 going down', async () => {
+  step('the event timeline shows node 3 going down and hints stored for it', async () => {
     let ev;
-    await waitFor(async () => (ev = (await snapshot()).events).includes('node_down'), {
-      timeoutMs: 15000, what: () => `an event with data-type="node_down": ${JSON.stringify(ev)}`,
+    await waitFor(async () => {
+      ev = (await snapshot()).events;
+      return ev.includes('node_down') && ev.includes('hints_stored');
+    }, {
+      timeoutMs: Math.max(5000, DETECT_MS - (Date.now() - stoppedAt)),
+      what: () => `events with data-type node_down and hints_stored: ${summarize(ev)}`,
     });
   }, { gate: false });
 
@@ -309,15 +330,21 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
     }, { timeoutMs: 15000, what: () => `conn-status to stop naming 127.0.0.3: ${JSON.stringify(c)}` });
   });
 
-  step('the event timeline shows node 3 coming back', async () => {
+  step('the event timeline shows node 3 coming back and its hints replayed', async () => {
+    // events are newest first: look above the node_down of the stop
     let ev;
     await waitFor(async () => {
       ev = (await snapshot()).events;
-      return ev.includes('node_up') || ev.includes('node_restarted');
-    }, { timeoutMs: 15000, what: () => `an event with data-type node_up or node_restarted: ${JSON.stringify(ev)}` });
+      const down = ev.indexOf('node_down');
+      const since = down < 0 ? ev : ev.slice(0, down);
+      return (since.includes('node_up') || since.includes('node_restarted')) && since.includes('hints_replayed');
+    }, {
+      timeoutMs: 30000,
+      what: () => `events node_up/node_restarted and hints_replayed after the node_down: ${summarize(ev)}`,
+    });
   }, { gate: false });
 
-  step('cutting node 2 off makes the others see it down; healing brings it back', async () => {
+  step('cutting node 2 off makes the others see it down; healing brings it back', async ({ shot }) => {
     await row(demo.listen(2)).getByTestId('node-cut').click();
     const cut = Date.now();
     await waitRow(demo.listen(2), ['down'], DETECT_MS);
@@ -326,7 +353,7 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
       timeoutMs: 20000, what: () => `node 3 to see node 2 down (it says ${s3})`,
     });
     log(`node 2 cut: shown down ${((Date.now() - cut) / 1000).toFixed(1)} s after the click`);
-    await screenshot(`${String(stepNo).padStart(2, '0')}-node-2-cut-off`);
+    await shot('node-2-cut-off');
     const f = await demo.getJSON(`http://${demo.http(2)}/api/v1/fault`);
     assert.deepEqual([...f.blocked].sort(), [demo.listen(1), demo.listen(3)], 'node 2 blocks both peers');
 

@@ -17,6 +17,13 @@ export const BIN = path.resolve(ROOT, process.env.SIBYL_BIN || 'build/asan/sibyl
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// p's value, or null after ms (the timer never keeps the process alive).
+function within(p, ms) {
+  let timer;
+  const t = new Promise((r) => { timer = setTimeout(() => r(null), ms); });
+  return Promise.race([p, t]).finally(() => clearTimeout(timer));
+}
+
 function portFree(host, port) {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -45,7 +52,8 @@ export async function pickOffset(nodes) {
 }
 
 // Polls fn() every intervalMs until it returns a truthy value or timeoutMs
-// passes; then throws with what(), which should say what was last seen.
+// passes; then throws with what(), which should say what was last seen. An
+// error thrown by fn() counts as "not yet" unless it has .fatal set.
 export async function waitFor(fn, { timeoutMs, intervalMs = 250, what }) {
   const deadline = Date.now() + timeoutMs;
   let last;
@@ -54,6 +62,7 @@ export async function waitFor(fn, { timeoutMs, intervalMs = 250, what }) {
       last = await fn();
       if (last) return last;
     } catch (e) {
+      if (e.fatal) throw e;
       last = e;
     }
     if (Date.now() >= deadline) {
@@ -132,7 +141,10 @@ export class Demo {
   async waitOutput(re, timeoutMs) {
     return waitFor(() => {
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) {
-        throw new Error(`the demo exited (${this.proc.exitCode ?? this.proc.signalCode})`);
+        const e = new Error(`the demo exited (${this.proc.exitCode ?? this.proc.signalCode}) `
+          + `before printing ${re}:\n${this.output.slice(-3000)}`);
+        e.fatal = true;
+        throw e;
       }
       return re.exec(this.output);
     }, { timeoutMs, what: () => `${re} in the demo output:\n${this.output.slice(-3000)}` });
@@ -167,11 +179,11 @@ export class Demo {
     }
     if (this.proc.exitCode === null && this.proc.signalCode === null) {
       this.proc.kill('SIGTERM');
-      const done = await Promise.race([this.exited, sleep(30000).then(() => null)]);
+      const done = await within(this.exited, 30000);
       if (!done) {
         this.output += '\n[browser test] the demo ignored SIGTERM for 30 s: SIGKILL\n';
         this.proc.kill('SIGKILL');
-        await Promise.race([this.exited, sleep(5000)]);
+        await within(this.exited, 5000);
       }
     }
     // Nodes must not outlive the demo; kill only the PIDs it started.
