@@ -48,7 +48,9 @@ export async function request<T>(
       ok: false,
       kind: "unreachable",
       status: 0,
-      message: aborted ? `no answer within ${init?.timeoutMs ?? TIMEOUT_MS} ms` : String(e),
+      // fetch() says only "Failed to fetch": refused, reset, unknown host
+      // or blocked by CORS all look alike to a page.
+      message: aborted ? `no answer within ${init?.timeoutMs ?? TIMEOUT_MS} ms` : e instanceof TypeError ? "cannot connect" : String(e),
     };
   } finally {
     clearTimeout(timer);

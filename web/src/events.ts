@@ -13,7 +13,14 @@ interface Shown {
   key: string;
   time: number;
   el: HTMLLIElement;
+  group: string; // "" when the event is one node's own fact
+  reporters: string[];
 }
+
+// Cluster-wide facts every node reports (a node went down, a table was
+// created) are shown once, with the nodes that reported them.
+const GROUPED = /^(node_|schema_change$)/;
+const GROUP_WINDOW_MS = 5000;
 
 export class EventTimeline {
   private readonly root = byId("events");
@@ -65,7 +72,7 @@ export class EventTimeline {
         ? "Event timeline not available (the nodes have no /api/v1/events)."
         : this.shown.length === 0
           ? "No events yet."
-          : `Newest first, the last ${MAX_EVENTS} at most, from every node.`,
+          : `Newest first, the last ${MAX_EVENTS} at most, from every node (what several nodes report is shown once).`,
     );
   }
 
@@ -75,6 +82,20 @@ export class EventTimeline {
     if (this.keys.has(key) || typeof e.time_ms !== "number") return;
     const short = node.replace(/:\d+$/, "");
     const msg = e.message ?? `${type}${e.peer ? ` ${e.peer}` : ""}${e.count ? ` (${e.count})` : ""}`;
+    const group = GROUPED.test(type) ? `${type}|${e.peer ?? msg}` : "";
+    if (group) {
+      const same = this.shown.find((x) => x.group === group && Math.abs(x.time - e.time_ms) <= GROUP_WINDOW_MS);
+      if (same) {
+        this.keys.add(key);
+        if (!same.reporters.includes(node)) {
+          same.reporters.push(node);
+          const who = same.el.querySelector(".ev-node") as HTMLElement;
+          who.textContent = `${same.reporters[0].replace(/:\d+$/, "")} +${same.reporters.length - 1}`;
+          who.title = `reported by ${same.reporters.join(", ")}`;
+        }
+        return;
+      }
+    }
     const el = h(
       "li",
       { "data-testid": "event", "data-type": type, "data-node": node, class: `event ev-${type.replace(/[^a-z_]/g, "")}` },
@@ -87,7 +108,7 @@ export class EventTimeline {
     let i = 0;
     while (i < this.shown.length && this.shown[i].time > e.time_ms) i++;
     this.list.insertBefore(el, this.shown[i]?.el ?? null);
-    this.shown.splice(i, 0, { key, time: e.time_ms, el });
+    this.shown.splice(i, 0, { key, time: e.time_ms, el, group, reporters: [node] });
     this.keys.add(key);
     while (this.shown.length > MAX_EVENTS) {
       const old = this.shown.pop() as Shown;

@@ -86,7 +86,7 @@ export class LatencyPanel {
       { stroke: "#111", grid: { stroke: "#ddd" }, font: "13px system-ui, sans-serif" },
       { stroke: "#111", grid: { stroke: "#ddd" }, font: "13px system-ui, sans-serif", size: 60, label, labelFont: "14px system-ui, sans-serif" },
     ];
-    const common = { height: 140, scales: { x: { time: true }, y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max * 1.1)] } }, legend: { show: nodes.length <= 5, live: false }, cursor: { drag: { x: false, y: false } } };
+    const common = { height: 140, scales: { x: { time: true, range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => (min == null || max == null ? [min, max] : [Math.min(min, max - 60), max]) }, y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max * 1.1)] } }, legend: { show: nodes.length <= 5, live: false }, cursor: { drag: { x: false, y: false } } };
     this.ratePlot = new uPlot({ ...common, width: Math.max(300, this.rateBox.clientWidth), series: series("/s"), axes: axes("requests/s") }, [[], ...this.rateCols] as uPlot.AlignedData, this.rateBox);
     this.latPlot = new uPlot({ ...common, width: Math.max(300, this.latBox.clientWidth), series: series(" ms"), axes: axes("p99 latency (ms)") }, [[], ...this.latCols] as uPlot.AlignedData, this.latBox);
   }
@@ -190,9 +190,10 @@ export class LatencyPanel {
     r = { tr, rate, p50, p99 };
     this.rows.set(key, r);
     // Keep rows sorted by key: insert before the first row with a bigger key.
+    const cmp = (a: string, b: string) => a.localeCompare(b, undefined, { numeric: true });
     const next = [...this.rows.entries()]
-      .filter(([k]) => k > key)
-      .sort(([a], [b]) => (a < b ? -1 : 1))[0];
+      .filter(([k]) => cmp(k, key) > 0)
+      .sort(([a], [b]) => cmp(a, b))[0];
     this.tbody.insertBefore(tr, next ? next[1].tr : null);
     return r;
   }

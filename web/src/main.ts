@@ -9,7 +9,7 @@ import { EventTimeline } from "./events";
 import { LatencyPanel } from "./latency";
 import { model } from "./model";
 import { ReplicaView } from "./replicas";
-import { RingPanel } from "./ring";
+import { RingPanel, nodeState } from "./ring";
 import { SensorChart, SensorList } from "./sensors";
 import { stats } from "./stats";
 import { byId, setText } from "./dom";
@@ -28,7 +28,7 @@ function start(): void {
     ring.setDemoMode(demo.active);
     ring.update();
     updateBanner();
-    setText(title, `${model.nodes.filter((n) => n.state === "up").length}/${model.nodes.length} nodes up`);
+    setText(title, `${model.nodes.filter((n) => nodeState(n) === "up").length}/${model.nodes.length} nodes up`);
   };
 
   every(1000, async () => {
