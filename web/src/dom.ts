@@ -67,6 +67,13 @@ export function fmtTimeMs(ms: number): string {
   return `${fmtTime(ms)}.${String(Math.floor(ms % 1000)).padStart(3, "0")}`;
 }
 
+/** uPlot `values` for a time axis (seconds): wall-clock labels like the
+ * rest of the page ("17:31:30"), with milliseconds only for sub-second
+ * ticks; no date row. */
+export function timeAxisValues(_u: unknown, splits: number[], _axis: number, _space: number, incr: number): string[] {
+  return splits.map((v) => (v == null ? "" : incr < 1 ? fmtTimeMs(v * 1000) : fmtTime(v * 1000)));
+}
+
 export function fmtBytes(n: number): string {
   if (!Number.isFinite(n)) return "–";
   const u = ["B", "KB", "MB", "GB", "TB"];

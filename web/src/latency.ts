@@ -1,16 +1,21 @@
 // Per-node throughput and latency from /api/v1/stats: two uPlot time series
-// (requests/s and p99 per node, writes solid, reads dashed) and a table with
-// one row per (node, op, consistency, outcome): rate, p50, p99 over the last
-// few seconds. The table's rows are kept and updated in place.
+// (requests/s and p99 per node, writes solid, reads dashed) over a fixed
+// two-minute time axis, and a table with one row per (node, op,
+// consistency, outcome): rate, p50, p99 over the last few seconds. The
+// table's rows are kept and updated in place. The headline adds the points
+// ingested per second (a write request carries a batch of points).
 
 import uPlot from "uplot";
-import { byId, fmtNum, h, setAttr, setText } from "./dom";
+import { byId, fmtNum, h, setAttr, setText, timeAxisValues } from "./dom";
 import { model } from "./model";
-import { deltas, histogramQuantile, stats, type Delta } from "./stats";
+import { counterRate, deltas, histogramQuantile, stats, type Delta } from "./stats";
 
 const RATE_WINDOW_MS = 3000; // rates: short, so a dead node shows at once
 const QUANTILE_WINDOW_MS = 10000; // quantiles: longer, for enough samples
-const HISTORY = 300; // chart points (5 minutes at 1/s)
+// A fixed time axis: right after load it would otherwise span a second or
+// two and be labelled in fractions of a second.
+const AXIS_S = 120;
+const HISTORY = AXIS_S + 5; // chart points (one per poll, about 1/s)
 
 const isWrite = (op: string) => op === "write";
 const isRead = (op: string) => op === "read" || op === "range";
@@ -83,12 +88,17 @@ export class LatencyPanel {
       }),
     ];
     const axes = (label: string): uPlot.Axis[] => [
-      { stroke: "#111", grid: { stroke: "#ddd" }, font: "13px system-ui, sans-serif" },
+      { stroke: "#111", grid: { stroke: "#ddd" }, font: "13px system-ui, sans-serif", space: 80, values: timeAxisValues },
       { stroke: "#111", grid: { stroke: "#ddd" }, font: "13px system-ui, sans-serif", size: 60, label, labelFont: "14px system-ui, sans-serif" },
     ];
-    const common = { height: 140, scales: { x: { time: true, range: (_u: uPlot, min: number, max: number): uPlot.Range.MinMax => (min == null || max == null ? [min, max] : [Math.min(min, max - 60), max]) }, y: { range: (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, max * 1.1)] } }, legend: { show: nodes.length <= 5, live: false }, cursor: { drag: { x: false, y: false } } };
-    this.ratePlot = new uPlot({ ...common, width: Math.max(300, this.rateBox.clientWidth), series: series("/s"), axes: axes("requests/s") }, [[], ...this.rateCols] as uPlot.AlignedData, this.rateBox);
-    this.latPlot = new uPlot({ ...common, width: Math.max(300, this.latBox.clientWidth), series: series(" ms"), axes: axes("p99 latency (ms)") }, [[], ...this.latCols] as uPlot.AlignedData, this.latBox);
+    const xRange = (_u: uPlot, _min: number | null, max: number | null): uPlot.Range.MinMax => {
+      const hi = max ?? Date.now() / 1000;
+      return [hi - AXIS_S, hi];
+    };
+    const yRange = (_u: uPlot, _min: number, max: number): uPlot.Range.MinMax => [0, Math.max(1, (max ?? 0) * 1.1)];
+    const common = { height: 150, scales: { x: { time: true, range: xRange }, y: { range: yRange } }, legend: { show: nodes.length <= 5, live: false }, cursor: { drag: { x: false, y: false } } };
+    this.ratePlot = new uPlot({ ...common, width: Math.max(300, this.rateBox.clientWidth), series: series("/s"), axes: axes("req/s") }, [[], ...this.rateCols] as uPlot.AlignedData, this.rateBox);
+    this.latPlot = new uPlot({ ...common, width: Math.max(300, this.latBox.clientWidth), series: series(" ms"), axes: axes("p99 (ms)") }, [[], ...this.latCols] as uPlot.AlignedData, this.latBox);
   }
 
   update(): void {
@@ -99,6 +109,8 @@ export class LatencyPanel {
       this.buildPlots(nodes);
     }
     let totalWrites = 0;
+    let totalPoints = 0;
+    let anyPoints = false;
     let anyStats = false;
     const seen = new Set<string>();
     const now = Date.now() / 1000;
@@ -116,6 +128,11 @@ export class LatencyPanel {
       const bounds = stats.latest(listen)?.bounds ?? [];
       const wr = w.seconds ? w.count / w.seconds : 0;
       if (have) totalWrites += wr;
+      const pr = counterRate(stats.snaps.get(listen), RATE_WINDOW_MS, (s) => s.ingest?.points);
+      if (pr !== null) {
+        totalPoints += pr;
+        anyPoints = true;
+      }
       this.rateCols[2 * i].push(have ? wr : null);
       this.rateCols[2 * i + 1].push(have ? (r.seconds ? r.count / r.seconds : 0) : null);
       const q99 = (b: number[]) => {
@@ -157,6 +174,8 @@ export class LatencyPanel {
     }
     setAttr(this.root, "data-writes-per-s", totalWrites.toFixed(1));
     setText(this.root.querySelector(".total-writes") as HTMLElement, fmtNum(totalWrites));
+    setAttr(this.root, "data-points-per-s", anyPoints ? totalPoints.toFixed(1) : "");
+    setText(this.root.querySelector(".total-points") as HTMLElement, anyPoints ? `(≈ ${fmtNum(totalPoints)} points/s)` : "");
     const missing = nodes.filter((n) => stats.state.get(n) === "notfound");
     setText(
       this.note,

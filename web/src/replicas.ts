@@ -152,7 +152,20 @@ export class ReplicaView {
       const state = x.ok ? "ok" : "unreachable";
       setAttr(row.tr, "data-state", state);
       setText(row.node, `${rep.listen} (${rep.dc})`);
-      setText(row.state, x.ok ? (rep.up ? "answering" : "answering, down to the cluster") : `not answering: ${x.message}`);
+      // Up/down from the cluster view of this very poll: the replica list
+      // itself is asked only every 5 s and would lag behind the ring.
+      const node = model.nodes.find((n) => n.listen === rep.listen);
+      const up = node ? node.state !== "down" : rep.up;
+      setText(
+        row.state,
+        !x.ok
+          ? "not answering (connection refused or timed out)"
+          : x.message
+            ? `answers with an error: ${x.message}`
+            : up
+              ? "answering"
+              : "answering, down to the cluster",
+      );
       let missing = 0;
       let stale = 0;
       if (x.ok) {

@@ -1,11 +1,12 @@
 // Ring/nodes panel: one row per node (data-testid="node-row") with its place
-// (dc, rack), gossip status and state, ownership, load and hints waiting for
-// it, plus a drawing of the token ring. Rows are created once per node and
+// (dc, rack), gossip status and state, ownership, estimated load, the points
+// it ingests per second and hints waiting for it, plus a drawing of the
+// token ring. Rows are created once per node and
 // only their changed cells are touched on each tick.
 
-import { fmtBytes, fmtTime, h, setAttr, setText } from "./dom";
+import { fmtBytes, fmtNum, fmtTime, h, setAttr, setText } from "./dom";
 import { model } from "./model";
-import { stats } from "./stats";
+import { counterRate, stats } from "./stats";
 import type { ClusterNode } from "./types";
 
 export type NodeAction = "stop" | "start" | "cut" | "heal";
@@ -26,7 +27,8 @@ interface Row {
   busy: boolean;
 }
 
-const COLS = ["node", "dc", "rack", "status", "state", "owns", "load", "hints", "note"] as const;
+const COLS = ["node", "dc", "rack", "status", "state", "owns", "load", "points", "hints", "note"] as const;
+const LOAD_TIP = "estimated: SSTable live data + memtable allocation";
 const SVG = "http://www.w3.org/2000/svg";
 const TWO64 = 18446744073709551616;
 const TWO63 = 9223372036854775808;
@@ -91,7 +93,7 @@ export class RingPanel {
         ? model.viewError
           ? `Cluster view not available: ${model.viewError}`
           : "Waiting for the cluster view…"
-        : `${model.nodes.length} nodes, as ${own ? "this node" : from} sees them` +
+        : `${model.nodes.length} node${model.nodes.length === 1 ? "" : "s"}, as ${own ? "this node" : from} sees them` +
             (model.keyspaceReady ? `; owns = share of keyspace ${model.keyspace}` : "; owns = primary ranges"),
     );
     this.drawRing();
@@ -158,7 +160,19 @@ export class RingPanel {
     setText(row.cells.state, state === "unreachable" ? "unreachable" : state);
     setAttr(row.cells.state, "class", `c-state state-${state}`);
     setText(row.cells.owns, Number.isFinite(n.owns) ? `${(n.owns * 100).toFixed(1)} %` : "–");
-    setText(row.cells.load, fmtBytes(n.load_bytes));
+    // Load: the node's own statistics when it answers (SSTable live data
+    // plus what its memtables have allocated, which is most of it while the
+    // data is young); the gossiped figure, the same sum, otherwise.
+    const st = stats.latest(n.listen)?.storage;
+    if (st && typeof st.live_bytes === "number" && typeof st.memtable_bytes === "number") {
+      setText(row.cells.load, fmtBytes(st.live_bytes + st.memtable_bytes));
+      setAttr(row.cells.load, "title", `${LOAD_TIP}: ${fmtBytes(st.live_bytes)} + ${fmtBytes(st.memtable_bytes)}`);
+    } else {
+      setText(row.cells.load, fmtBytes(n.load_bytes));
+      setAttr(row.cells.load, "title", `${LOAD_TIP} (as gossiped)`);
+    }
+    const pts = counterRate(stats.snaps.get(n.listen), 3000, (s) => s.ingest?.points);
+    setText(row.cells.points, pts === null ? "–" : fmtNum(pts));
 
     // Hints waiting for this node: what every other node's stats say it
     // holds for it; the cluster view's own number when stats are missing.

@@ -2,11 +2,12 @@
 // sensor chart: a location plots all its sensors, a sensor plots itself; the
 // last 5 minutes of one field, refreshed every second with only the rows
 // newer than what the chart has (minus a few seconds, because the simulator
-// sends some readings late).
+// sends some readings late). A series' line breaks where readings are
+// missing for longer than a few of its usual intervals.
 
 import uPlot from "uplot";
 import { postJson } from "./api";
-import { PALETTE, byId, setAttr, setText, syncOptions } from "./dom";
+import { PALETTE, byId, fmtTimeMs, setAttr, setText, syncOptions, timeAxisValues } from "./dom";
 import { model } from "./model";
 import type { CqlResult } from "./types";
 
@@ -20,6 +21,10 @@ export interface Sensor {
 const WINDOW_MS = 5 * 60 * 1000;
 const OVERLAP_MS = 6000; // late readings: the simulator holds some back up to 5 s
 const MAX_POINTS = 600; // per series
+// A gap in a series is a pause longer than GAP_INTERVALS of its typical
+// (median) interval between readings, and at least GAP_MIN_MS.
+const GAP_INTERVALS = 4;
+const GAP_MIN_MS = 2000;
 const FALLBACK_FIELDS = ["temperature", "humidity", "pressure", "light", "gas"];
 
 export function cqlString(v: string): string {
@@ -175,12 +180,12 @@ export class SensorChart {
     const unit = { temperature: "°C", humidity: "%", pressure: "hPa", light: "lx" }[this.field] ?? "";
     const opts: uPlot.Options = {
       width: Math.max(300, this.plotBox.clientWidth),
-      height: Math.max(220, this.plotBox.clientHeight || 320),
+      height: 220, // resize() fits it to the box once the legend is there
       scales: { x: { time: true } },
       legend: { show: this.series.length <= 12 },
       cursor: { drag: { x: false, y: false } },
       axes: [
-        { stroke: "#111", grid: { stroke: "#ddd" }, font: "14px system-ui, sans-serif" },
+        { stroke: "#111", grid: { stroke: "#ddd" }, font: "14px system-ui, sans-serif", space: 90, values: timeAxisValues },
         {
           stroke: "#111",
           grid: { stroke: "#ddd" },
@@ -191,24 +196,32 @@ export class SensorChart {
         },
       ],
       series: [
-        { label: "time" },
+        { label: "time", value: (_u: uPlot, v: number | null) => (v == null ? "–" : fmtTimeMs(v * 1000)) },
         ...this.series.map((s, i) => ({
           label: s.sensor.pk.sensor_id ?? s.sensor.label,
           stroke: PALETTE[i % PALETTE.length],
           width: 2,
-          spanGaps: true,
+          // null = a gap (the line breaks); undefined = no reading of this
+          // sensor at another sensor's time (the line goes on).
+          spanGaps: false,
           points: { show: false },
           value: (_u: uPlot, v: number | null) => (v == null ? "–" : v.toFixed(1)),
         })),
       ],
     };
     this.plot = new uPlot(opts, [[], ...this.series.map(() => [])], this.plotBox);
+    // The legend has its final height only once uPlot has laid itself out.
+    requestAnimationFrame(() => this.resize());
   }
 
+  /** Fits the plot to its box, which the panel stretches to the height of
+   * its grid row (the plot is positioned out of the flow, so its own size
+   * never feeds back into the box's); uPlot's height excludes the legend. */
   private resize(): void {
     if (!this.plot) return;
+    const legend = this.plot.root.querySelector(".u-legend") as HTMLElement | null;
     const w = Math.max(300, this.plotBox.clientWidth);
-    const ht = Math.max(220, this.plotBox.clientHeight || 320);
+    const ht = Math.max(200, this.plotBox.clientHeight - (legend?.offsetHeight ?? 0) - 4);
     if (w !== this.plot.width || ht !== this.plot.height) this.plot.setSize({ width: w, height: ht });
   }
 
@@ -286,14 +299,18 @@ export class SensorChart {
   }
 
   private render(): void {
-    // uPlot wants one shared x array: the union of every series' times.
-    let xs: number[];
-    if (this.series.length === 1) xs = this.series[0].t.slice();
-    else xs = [...new Set(this.series.flatMap((s) => s.t))].sort((a, b) => a - b);
+    // uPlot wants one shared x array: the union of every series' times and
+    // of a marker inside each gap. uPlot clips a series' line from the x
+    // before its first null to the x after its last one, so a series is null
+    // at every shared x inside its gaps: the break then spans the whole gap
+    // whatever the other series have there.
+    const gaps = this.series.map((s) => gapsOf(s.t));
+    const xs = [...new Set([...this.series.flatMap((s) => s.t), ...gaps.flat().map(([a]) => a + 1)])].sort((a, b) => a - b);
     const idx = new Map(xs.map((t, i) => [t, i]));
     let points = 0;
-    const ys = this.series.map((s) => {
-      const col: (number | null)[] = new Array(xs.length).fill(null);
+    const ys = this.series.map((s, si) => {
+      const col: (number | null | undefined)[] = new Array(xs.length).fill(undefined);
+      for (const [a, b] of gaps[si]) for (let k = (idx.get(a) as number) + 1; k < xs.length && xs[k] < b; k++) col[k] = null;
       s.t.forEach((t, i) => {
         col[idx.get(t) as number] = s.v[i];
         if (s.v[i] !== null) points++;
@@ -307,6 +324,22 @@ export class SensorChart {
       setText(this.note, this.list.error ? `Sensors not available: ${this.list.error}` : "No sensors yet.");
     else if (points === 0) setText(this.note, "No readings in the last 5 minutes yet.");
   }
+}
+
+/** Where a series' line must break: [before, after] reading times (ms)
+ * around each pause longer than a few of its usual intervals. */
+export function gapsOf(t: number[]): [number, number][] {
+  if (t.length < 3) return [];
+  const diffs: number[] = [];
+  for (let i = 1; i < t.length; i++) diffs.push(t[i] - t[i - 1]);
+  const sorted = diffs.slice().sort((a, b) => a - b);
+  const median = sorted[sorted.length >> 1];
+  const limit = Math.max(GAP_MIN_MS, GAP_INTERVALS * median);
+  const out: [number, number][] = [];
+  diffs.forEach((d, i) => {
+    if (d > limit) out.push([t[i], t[i + 1]]);
+  });
+  return out;
 }
 
 function insert(s: Series, t: number, v: number | null): void {

@@ -76,6 +76,24 @@ export function deltas(snaps: Snap[] | undefined, windowMs: number): Delta[] {
   return out;
 }
 
+/** Per-second rate of one cumulative counter of a node over the last
+ * windowMs (same window rule as deltas()); null without two snapshots or
+ * when the counter is missing. */
+export function counterRate(snaps: Snap[] | undefined, windowMs: number, get: (s: Stats) => number | undefined): number | null {
+  if (!snaps || snaps.length < 2) return null;
+  const last = snaps[snaps.length - 1];
+  let first = snaps[snaps.length - 2];
+  for (let i = snaps.length - 2; i >= 0; i--) {
+    if (last.t - snaps[i].t > windowMs + 200) break;
+    first = snaps[i];
+  }
+  const a = get(first.s);
+  const b = get(last.s);
+  if (typeof a !== "number" || typeof b !== "number" || b < a) return null;
+  const seconds = Math.max(0.001, (last.s.time_ms - first.s.time_ms) / 1000 || (last.t - first.t) / 1000);
+  return (b - a) / seconds;
+}
+
 export class StatsStore {
   readonly snaps = new Map<string, Snap[]>(); // by node listen address
   readonly state = new Map<string, StatsState>();

@@ -60,6 +60,8 @@ export interface Stats {
   replica?: HistEntry[];
   hints?: { stored: number; replayed: number; dropped: number; pending: number };
   peers?: PeerStats[];
+  storage?: { live_bytes: number; memtable_bytes: number; sstable_bytes: number };
+  ingest?: { requests: number; points: number; rejected_requests: number };
 }
 
 export interface NodeEvent {
