@@ -3,7 +3,9 @@
  *
  * The socket is non-blocking and every wait goes through poll() with the
  * configured timeout, so no call hangs on a dead peer and SIGINT (EINTR
- * plus *stop) abandons a request promptly.
+ * plus *stop) abandons a request promptly. A client used by a thread other
+ * than the one that takes the signals gets a wake_fd instead: the same
+ * poll() watches it, so another thread ends the wait without a race.
  */
 #include "sim/httpc.h"
 
@@ -30,6 +32,7 @@ int sb_httpc_init(sb_httpc *c, const char *hostport, int timeout_ms, char *errms
 {
     memset(c, 0, sizeof *c);
     c->fd = -1;
+    c->wake_fd = -1;
     c->timeout_ms = timeout_ms > 0 ? timeout_ms : 10000;
     sb_buf_init(&c->in);
     const char *colon;
@@ -74,13 +77,18 @@ void sb_httpc_close(sb_httpc *c)
 static int wait_fd(sb_httpc *c, short events, char *errmsg)
 {
     for (;;) {
-        struct pollfd p = {.fd = c->fd, .events = events};
-        int n = poll(&p, 1, c->timeout_ms);
+        struct pollfd p[2] = {{.fd = c->fd, .events = events},
+                              {.fd = c->wake_fd, .events = POLLIN}};
+        int n = poll(p, c->wake_fd >= 0 ? 2 : 1, c->timeout_ms);
+        if (n > 0 && c->wake_fd >= 0 && p[1].revents)
+            return sb_seterr(errmsg, SB_EIO, "interrupted");
         if (n > 0)
             return 0;
-        if (n == 0)
+        if (n == 0) {
+            c->timed_out = 1;
             return sb_seterr(errmsg, SB_EIO, "no answer from %s:%s within %d ms", c->host, c->port,
                              c->timeout_ms);
+        }
         if (errno != EINTR)
             return sb_seterr(errmsg, SB_EIO, "poll: %s", strerror(errno));
         if (c->stop && *c->stop)
@@ -335,6 +343,13 @@ static int attempt(sb_httpc *c, const char *method, const char *path, const char
     return rv;
 }
 
+/* 1 when wake_fd says stop. */
+static int woken(const sb_httpc *c)
+{
+    struct pollfd p = {.fd = c->wake_fd, .events = POLLIN};
+    return c->wake_fd >= 0 && poll(&p, 1, 0) > 0;
+}
+
 int sb_httpc_request(sb_httpc *c, const char *method, const char *path, const char *content_type,
                      const void *body, size_t len, sb_http_resp *resp, char *errmsg)
 {
@@ -342,8 +357,10 @@ int sb_httpc_request(sb_httpc *c, const char *method, const char *path, const ch
     sb_buf_init(&resp->body);
     int got_any = 0;
     int was_reused = c->fd >= 0 && c->reused;
+    c->timed_out = 0;
     int rv = attempt(c, method, path, content_type, body, len, resp, &got_any, errmsg);
-    if (rv == SB_EIO && was_reused && !got_any && !(c->stop && *c->stop)) {
+    if (rv == SB_EIO && was_reused && !got_any && !(c->stop && *c->stop) && !woken(c) &&
+        !c->timed_out) {
         /* The server closed the idle connection under us: one fresh try. */
         sb_httpc_disconnect(c);
         sb_buf_reset(&resp->body);

@@ -6,7 +6,9 @@
  *
  * A request that fails on a connection that was reused (the server closed
  * it while idle) is retried once on a fresh connection before any error is
- * reported; the caller sees only real failures.
+ * reported; the caller sees only real failures. A request that timed out
+ * is not retried: the server is there but does not answer, and a retry
+ * would only double the wait.
  */
 #ifndef SB_SIM_HTTPC_H
 #define SB_SIM_HTTPC_H
@@ -20,10 +22,15 @@ typedef struct sb_httpc {
     char port[16];
     int fd; /* -1 when not connected */
     int timeout_ms;
-    int reused; /* the connection has served a request before */
-    sb_buf in;  /* bytes read but not yet consumed */
+    int reused;    /* the connection has served a request before */
+    int timed_out; /* the last wait ran out of timeout_ms (no retry then) */
+    sb_buf in;     /* bytes read but not yet consumed */
     /* Set by a signal handler to abandon a blocking call (checked after EINTR). */
     volatile int *stop;
+    /* -1 (set by sb_httpc_init), or an fd that becomes readable to abandon
+     * every blocking call at once ("interrupted"), e.g. an eventfd another
+     * thread writes to stop this one. Not owned: the caller closes it. */
+    int wake_fd;
 } sb_httpc;
 
 typedef struct sb_http_resp {

@@ -34,15 +34,23 @@
  *   makes one last attempt to send the open batch, prints a summary and
  *   exits 0.
  * - A target that cannot be reached (connection refused, reset, timeout)
- *   is skipped for TARGET_DOWN_S seconds, then tried again, so a killed
- *   node costs one failed attempt every few seconds, not one per batch.
+ *   is skipped for TARGET_DOWN_S seconds (doubling while it stays so),
+ *   then tried again, so a killed node costs one failed attempt every few
+ *   seconds, not one per batch. A target that answers 504 (its coordinator
+ *   waited for the write timeout: a replica is cut off from it) is skipped
+ *   the same way, so it does not cost every n-th batch the node's write
+ *   timeout. Before a skipped target gets a batch again it must answer
+ *   GET /health within PROBE_MS: a node that takes connections but does
+ *   not answer (stopped, hung) costs a short probe, not --timeout-ms.
  * - --consistency passes ?consistency= with every write. --reads R reads
  *   the latest row of a random sensor R times a second through
- *   POST /api/v1/cql at --read-consistency, round-robin over the targets,
- *   on connections of their own; reads start once the first batch was
- *   accepted (the table exists then). Reads and --control polling happen
- *   between writes and during the backoff waits of a failing batch (the
- *   simulator stays single-threaded): sim_tick().
+ *   POST /api/v1/cql at --read-consistency on a thread of their own
+ *   (reader.h), so a read that waits for a timeout never holds up the
+ *   writes. The reader starts once the first batch was accepted (the
+ *   table exists then) and is stopped and joined before the final status
+ *   line. The writer thread keeps the signals, the --control poll and the
+ *   status lines: sim_tick(), between writes and during the backoff waits
+ *   of a failing batch.
  * - --control URL (set by `sibyl demo`): GET URL/api/v1/demo every second;
  *   its write_consistency and read_consistency replace ours from then on.
  *   A change ends the backoff wait of a failing batch at once, so the kept
@@ -68,6 +76,7 @@
 #include "cql/cql.h"
 #include "sim/gen.h"
 #include "sim/httpc.h"
+#include "sim/reader.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -80,6 +89,7 @@ static void on_signal(int sig)
 
 #define SIM_MAX_TARGETS 16
 #define TARGET_DOWN_S 2.0
+#define PROBE_MS 500
 
 typedef struct sim_cfg {
     char target[300]; /* the current one (messages) */
@@ -431,22 +441,21 @@ static void print_status(const sim_cfg *c, sim_stats *st, double now_s, int fina
 
 /* The HTTP clients, one per target, and which one sends next. */
 typedef struct sim_conns {
-    sb_httpc h[SIM_MAX_TARGETS];  /* writes */
-    sb_httpc rh[SIM_MAX_TARGETS]; /* reads */
+    sb_httpc h[SIM_MAX_TARGETS]; /* writes */
     double down_until_s[SIM_MAX_TARGETS];
     double down_for_s[SIM_MAX_TARGETS]; /* grows while it stays unreachable */
     int down_reported[SIM_MAX_TARGETS];
     int n;
     int cur;
-    int spread;   /* round-robin (after schema agreement) */
-    int read_cur; /* next read target */
+    int spread; /* round-robin (after schema agreement) */
     /* --control */
     sb_httpc ctl;
     int has_ctl, ctl_failing;
     int cl_changed; /* set by a poll that changed a level; cleared by send_batch */
-    double next_poll_s, next_read_s;
+    double next_poll_s;
     const sb_sim_gen *gen;
-    uint64_t rng;
+    sb_sim_reader *reader; /* --reads, once started */
+    int reader_failed;     /* could not start it (said once) */
 } sim_conns;
 
 /* The target after from, skipping those marked unreachable (unless all
@@ -472,13 +481,35 @@ static void mark_down(sim_conns *cs, int i)
     cs->down_until_s[i] = mono_s() + d;
 }
 
-/* Target i answered (whatever the status). */
-static void mark_up(sim_conns *cs, int i)
+/* Target i answered (whatever the status); keep_skipping: it answered
+ * 504, keep the doubling going (mark_down follows). */
+static void mark_up(sim_conns *cs, int i, int keep_skipping)
 {
-    cs->down_for_s[i] = 0;
+    if (!keep_skipping)
+        cs->down_for_s[i] = 0;
     if (cs->down_reported[i])
         fprintf(stderr, "sim: node %s:%s answers again\n", cs->h[i].host, cs->h[i].port);
     cs->down_reported[i] = 0;
+}
+
+/* Before a batch goes to a target that failed its last one: 1 when it
+ * answers GET /health within PROBE_MS. A node that accepts connections
+ * but does not answer (SIGSTOPped, hung) then costs PROBE_MS, not a whole
+ * --timeout-ms with the batch waiting. */
+static int probe(sim_conns *cs, int i, char *errmsg)
+{
+    sb_httpc p;
+    char addr[300];
+    snprintf(addr, sizeof addr, "%s%s%s:%s", strchr(cs->h[i].host, ':') ? "[" : "", cs->h[i].host,
+             strchr(cs->h[i].host, ':') ? "]" : "", cs->h[i].port);
+    if (sb_httpc_init(&p, addr, PROBE_MS, errmsg) != 0)
+        return 0;
+    p.stop = &stop_flag;
+    sb_http_resp resp;
+    int ok = sb_httpc_request(&p, "GET", "/health", NULL, NULL, 0, &resp, errmsg) == 0;
+    sb_buf_free(&resp.body);
+    sb_httpc_close(&p);
+    return ok;
 }
 
 /* Drops trailing whitespace (the node's JSON errors end with a newline). */
@@ -524,92 +555,57 @@ static void poll_control(sim_cfg *c, sim_conns *cs)
             fprintf(stderr, "sim: %s consistency is now %s (was %s)\n", k ? "read" : "write", name,
                     dst[0] ? dst : "the node's default");
             snprintf(dst, sizeof c->write_cl, "%s", name);
+            if (k)
+                sb_sim_reader_set_consistency(cs->reader, name);
             cs->cl_changed = 1;
         }
     }
     json_decref(doc);
 }
 
-/* One read of the latest row of a random sensor, on the next reachable
- * target. */
-static void do_read(sim_cfg *c, sim_conns *cs, sim_stats *st)
+/* Starts the read thread once the table exists (the first batch was
+ * accepted and the schema agreed). */
+static void start_reader(sim_cfg *c, sim_conns *cs)
 {
-    cs->rng ^= cs->rng << 13;
-    cs->rng ^= cs->rng >> 7;
-    cs->rng ^= cs->rng << 17;
-    const sb_sim_sensor *s =
-        sb_sim_gen_sensor(cs->gen, (int)(cs->rng % (uint64_t)sb_sim_gen_sensors(cs->gen)));
-    char q[1024];
-    snprintf(q, sizeof q,
-             "SELECT * FROM \"%s\".\"%s\" WHERE device_type = '%s' AND location = '%s' AND "
-             "sensor_id = '%s' ORDER BY time DESC LIMIT 1",
-             c->bucket, c->gen.measurement, s->device_type, s->location, s->id);
-    json_t *req = json_pack("{s:s}", "query", q);
-    if (c->read_cl[0])
-        json_object_set_new(req, "consistency", json_string(c->read_cl));
-    char *body = json_dumps(req, 0);
-    json_decref(req);
-    int i = cs->read_cur;
-    cs->read_cur = next_target(cs, i);
+    const char *targets[SIM_MAX_TARGETS];
+    for (int i = 0; i < cs->n; i++)
+        targets[i] = c->targets[i];
+    sb_sim_reader_opts o = {.targets = targets,
+                            .ntargets = cs->n,
+                            .timeout_ms = c->timeout_ms,
+                            .reads_per_s = c->reads_per_s,
+                            .bucket = c->bucket,
+                            .measurement = c->gen.measurement,
+                            .read_cl = c->read_cl,
+                            .gen = cs->gen,
+                            .seed = c->gen.seed};
     char errmsg[SB_ERRMSG_SIZE];
-    sb_http_resp resp;
-    int rv = sb_httpc_request(&cs->rh[i], "POST", "/api/v1/cql", "application/json", body,
-                              body ? strlen(body) : 0, &resp, errmsg);
-    free(body);
-    const char *cl = c->read_cl[0] ? c->read_cl : "the default consistency";
-    if (rv != 0) {
-        /* the node is unreachable: said once per outage, with the writes */
-        st->reads_failed++;
-        mark_down(cs, i);
-        if (!cs->down_reported[i])
-            fprintf(stderr, "sim: %s; skipping it for a while\n", errmsg);
-        cs->down_reported[i] = 1;
-    } else if (resp.status == 200) {
-        st->reads_ok++;
-        mark_up(cs, i);
-        if (st->reads_failing)
-            fprintf(stderr, "sim: reads at %s succeed again\n", cl);
-        st->reads_failing = 0;
-    } else {
-        st->reads_failed++;
-        mark_up(cs, i);
-        snprintf(errmsg, sizeof errmsg, "HTTP %d %.*s", resp.status,
-                 (int)(resp.body.len > 300 ? 300 : resp.body.len),
-                 resp.body.data ? (const char *)resp.body.data : "");
-        rtrim(errmsg);
-        if (!st->reads_failing)
-            fprintf(stderr, "sim: read at %s through %s failed: %s\n", cl, c->targets[i], errmsg);
-        st->reads_failing = 1;
+    if (sb_sim_reader_start(&cs->reader, &o, errmsg) != 0) {
+        fprintf(stderr, "sim: cannot start the reads: %s; writing only\n", errmsg);
+        cs->reader_failed = 1;
     }
-    sb_buf_free(&resp.body);
 }
 
-/* Between writes: the control poll and the reads that are due. */
+/* Between writes: the status line, the control poll, starting the reads. */
 static void sim_tick(sim_cfg *c, sim_conns *cs, sim_stats *st)
 {
     double now = mono_s();
     /* here too, so that the counters move while a batch keeps failing */
-    if (c->status_s > 0 && now - st->last_status_s >= c->status_s)
+    if (c->status_s > 0 && now - st->last_status_s >= c->status_s) {
+        sb_sim_reader_counts(cs->reader, &st->reads_ok, &st->reads_failed);
         print_status(c, st, now, 0);
+    }
     if (cs->has_ctl && now >= cs->next_poll_s) {
         poll_control(c, cs);
         cs->next_poll_s = mono_s() + 1;
     }
-    if (c->reads_per_s > 0 && cs->spread && st->points_sent > 0 && !stop_flag) {
-        if (cs->next_read_s == 0)
-            cs->next_read_s = now;
-        if (now >= cs->next_read_s) {
-            do_read(c, cs, st);
-            cs->next_read_s += 1 / c->reads_per_s;
-            /* after a stall, go on at the rate instead of catching up */
-            if (cs->next_read_s < mono_s())
-                cs->next_read_s = mono_s() + 1 / c->reads_per_s;
-        }
-    }
+    if (c->reads_per_s > 0 && cs->spread && st->points_sent > 0 && !stop_flag && !cs->reader &&
+        !cs->reader_failed)
+        start_reader(c, cs);
 }
 
-/* Sleeps ms (polling and reading meanwhile); returns early on a stop or a
- * consistency change. */
+/* Sleeps ms (polling meanwhile); returns early on a stop or a consistency
+ * change. */
 static void wait_ticking(sim_cfg *c, sim_conns *cs, sim_stats *st, int ms)
 {
     double end = mono_s() + ms / 1000.0;
@@ -640,9 +636,15 @@ static int send_batch(sim_cfg *c, sim_conns *cs, sb_buf *body, int npoints, sim_
         sb_httpc *h = &cs->h[i];
         memcpy(c->target, c->targets[i], sizeof c->target);
         sb_http_resp resp;
-        int rv = sb_httpc_request(h, "POST", path, "text/plain; charset=utf-8", body->data,
+        sb_buf_init(&resp.body);
+        int rv, probed_out = cs->down_for_s[i] > 0 && !probe(cs, i, errmsg);
+        if (probed_out) {
+            rv = SB_EIO; /* as unreachable, but no write was attempted */
+        } else {
+            rv = sb_httpc_request(h, "POST", path, "text/plain; charset=utf-8", body->data,
                                   body->len, &resp, errmsg);
-        st->requests++;
+            st->requests++;
+        }
         if (rv == 0 && resp.status >= 200 && resp.status < 300) {
             st->points_sent += (uint64_t)npoints;
             st->writes_ok++;
@@ -659,9 +661,10 @@ static int send_batch(sim_cfg *c, sim_conns *cs, sb_buf *body, int npoints, sim_
                 cs->cur = next_target(cs, i);
             return 0;
         }
-        st->writes_failed++;
+        if (!probed_out)
+            st->writes_failed++;
         if (rv == 0)
-            mark_up(cs, i);
+            mark_up(cs, i, resp.status == 504);
         if (rv == 0 && resp.status >= 400 && resp.status < 500) {
             st->node_up = 1;
             st->rejected_batches++;
@@ -688,6 +691,8 @@ static int send_batch(sim_cfg *c, sim_conns *cs, sb_buf *body, int npoints, sim_
         sb_buf_free(&resp.body);
         const char *next =
             cs->spread && cs->n > 1 ? "trying the next node" : "retrying with backoff";
+        if (rv == 0 && resp.status == 504)
+            mark_down(cs, i); /* it answers, slowly: skip it for a while too */
         if (rv != 0) {
             /* unreachable: skip it for a while */
             mark_down(cs, i);
@@ -879,20 +884,15 @@ int sb_sim_main(int argc, char **argv)
             return 2;
         }
         cs.h[i].stop = &stop_flag;
-        sb_httpc_init(&cs.rh[i], c.targets[i], c.timeout_ms, errmsg); /* same address: ok */
-        cs.rh[i].stop = &stop_flag;
         cs.n++;
     }
     cs.spread = cs.n == 1;
     cs.gen = g;
-    cs.rng = c.gen.seed * 0x9E3779B97F4A7C15ull + 1;
     if (c.control[0] && !c.to_stdout && !c.fast) {
         if (sb_httpc_init(&cs.ctl, c.control, 2000, errmsg) != 0) {
             fprintf(stderr, "sibyl sim: --control: %s\n", errmsg);
-            for (int j = 0; j < cs.n; j++) {
+            for (int j = 0; j < cs.n; j++)
                 sb_httpc_close(&cs.h[j]);
-                sb_httpc_close(&cs.rh[j]);
-            }
             sb_sim_gen_free(g);
             return 2;
         }
@@ -992,11 +992,15 @@ int sb_sim_main(int argc, char **argv)
                 if (flush_wait < wait)
                     wait = flush_wait;
             }
-            /* reads and control polls are due in between */
-            int64_t cap = c.reads_per_s > 0 || cs.has_ctl ? 50 : 1000;
+            /* control polls are due in between */
+            int64_t cap = cs.has_ctl ? 50 : 1000;
             sleep_ms(wait > cap ? cap : wait < 1 ? 1 : wait);
         }
     }
+    /* the reads end first (at once, even mid-request), so that the last
+     * batch goes out without them and the summary has their final count */
+    sb_sim_reader_stop(cs.reader, &st.reads_ok, &st.reads_failed);
+    cs.reader = NULL;
     if (npoints > 0) {
         if (c.to_stdout) {
             fwrite(body.data, 1, body.len, stdout);
@@ -1006,14 +1010,15 @@ int sb_sim_main(int argc, char **argv)
         }
     }
 done:
+    if (cs.reader) /* an early end (rejected batches, out of memory) */
+        sb_sim_reader_stop(cs.reader, &st.reads_ok, &st.reads_failed);
+    cs.reader = NULL;
     fflush(stdout);
     if (c.status_s > 0 || stop_flag || !c.to_stdout)
         print_status(&c, &st, mono_s(), 1);
     sb_buf_free(&body);
-    for (int i = 0; i < cs.n; i++) {
+    for (int i = 0; i < cs.n; i++)
         sb_httpc_close(&cs.h[i]);
-        sb_httpc_close(&cs.rh[i]);
-    }
     if (cs.has_ctl)
         sb_httpc_close(&cs.ctl);
     sb_sim_gen_free(g);

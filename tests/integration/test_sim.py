@@ -165,3 +165,112 @@ def test_read_and_control_option_errors():
         r = subprocess.run([BIN, "sim"] + args, capture_output=True, text=True, timeout=30,
                            env=env)
         assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+
+
+class StatusLog:
+    """Collects the simulator's status lines (stderr) with the time each came."""
+
+    def __init__(self, proc):
+        import threading
+        self.proc = proc
+        self.lines = []  # (monotonic time, line)
+        self.lock = threading.Lock()
+        self.t = threading.Thread(target=self._pump, daemon=True)
+        self.t.start()
+
+    def _pump(self):
+        for line in self.proc.stderr:
+            with self.lock:
+                self.lines.append((time.monotonic(), line.rstrip("\n")))
+
+    def counters(self):
+        """The counters of the latest status line: {"sent": .., "writes_ok": .., ...}."""
+        with self.lock:
+            lines = [l for _, l in self.lines if " sent=" in l and "writes_ok=" in l]
+        if not lines:
+            return None
+        last = lines[-1]
+        out = {"sent": int(last.split(" sent=")[1].split(" ")[0])}
+        for k in ("writes_ok", "writes_failed", "reads_ok", "reads_failed"):
+            out[k] = int(last.split(" %s=" % k)[1].split(" ")[0])
+        return out
+
+    def text(self):
+        with self.lock:
+            return "\n".join(l for _, l in self.lines)
+
+
+def test_writes_keep_flowing_while_reads_time_out(tmp_path, tmp_path_factory):
+    """Node 2 of three is SIGSTOPped: for the failure detector it stays up
+    for a while, so every read at ALL waits for the coordinator's read
+    timeout (5 s) or for the client's. Writes at ONE through the other
+    nodes must go on at about their normal rate meanwhile: reads run on
+    their own thread and connections, and the stopped target is skipped."""
+    from cluster import LocalCluster, require_clustering
+    require_clustering(tmp_path_factory)
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1")
+    with LocalCluster(tmp_path, 3) as c:
+        c.wait_normal()
+        targets = ",".join("%s:%d" % (n.ip, n.http_port) for n in c.nodes)
+        sim = subprocess.Popen(
+            [BIN, "sim", "--target", targets, "--replication",
+             '{"class": "SimpleStrategy", "replication_factor": 3}', "--sensors", "20",
+             "--rate", "40", "--flush-ms", "500", "--status", "1", "--late", "0",
+             "--consistency", "ONE", "--reads", "4", "--read-consistency", "ALL",
+             "--timeout-ms", "6000"],
+            stderr=subprocess.PIPE, text=True, env=env)
+        log = StatusLog(sim)
+        stopped = None
+        try:
+            # writes flowing to every node, and reads succeeding at ALL
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                k = log.counters()
+                if k and k["writes_ok"] >= 10 and k["reads_ok"] >= 4:
+                    break
+                time.sleep(0.2)
+            else:
+                raise AssertionError("the simulator did not get going:\n" + log.text())
+            a = log.counters()
+            t_a = time.monotonic()
+            time.sleep(4)
+            b = log.counters()
+            normal = (b["writes_ok"] - a["writes_ok"]) / (time.monotonic() - t_a)
+            assert normal >= 1.0, log.text()  # a batch every 500 ms: about 2/s
+
+            stopped = c.nodes[1].proc.pid
+            os.kill(stopped, signal.SIGSTOP)
+            # a batch on its way to node 2 may wait for --timeout-ms (6 s, more
+            # than the nodes' 5 s read timeout, so the reads get their 504)
+            time.sleep(7)
+            a = log.counters()
+            t_a = time.monotonic()
+            time.sleep(8)  # node 2 still counts as up for the others (phi: ~18 s)
+            b = log.counters()
+            elapsed = time.monotonic() - t_a
+            during = (b["writes_ok"] - a["writes_ok"]) / elapsed
+            points = (b["sent"] - a["sent"]) / elapsed
+            print("writes_ok/s: %.2f normal, %.2f with node 2 stopped; points/s %.1f; "
+                  "reads ok %d failed %d meanwhile" %
+                  (normal, during, points, b["reads_ok"] - a["reads_ok"],
+                   b["reads_failed"] - a["reads_failed"]))
+            # the reads were timing out all along ...
+            assert b["reads_failed"] > a["reads_failed"], log.text()
+            assert b["reads_ok"] == a["reads_ok"], log.text()
+            # ... and the writes did not wait for them
+            assert during >= 0.6 * normal, (normal, during, log.text())
+            assert points >= 0.6 * 40, (points, log.text())
+        finally:
+            if stopped:
+                os.kill(stopped, signal.SIGCONT)
+            if sim.poll() is None:
+                sim.send_signal(signal.SIGINT)
+            try:
+                sim.wait(30)
+            except subprocess.TimeoutExpired:
+                sim.kill()
+                sim.wait()
+        log.t.join(5)
+        assert sim.returncode == 0, log.text()
+        assert "sim: done:" in log.text()

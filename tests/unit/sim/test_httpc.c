@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "sim/httpc.h"
@@ -155,11 +157,121 @@ static void test_node_down_and_bad_targets(void **state)
     sb_httpc_close(&c);
 }
 
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Answers the first request on the first connection, then reads the
+ * second and never answers it; holds the connection until the client
+ * closes it. */
+static void *serve_then_hang(void *arg)
+{
+    server *s = arg;
+    int fd = accept(s->lfd, NULL, NULL);
+    if (read_request(fd, s))
+        send_str(fd, "HTTP/1.1 204 No Content\r\n\r\n");
+    if (read_request(fd, s)) {
+        char b[64];
+        while (read(fd, b, sizeof b) > 0) {
+        }
+    }
+    close(fd);
+    return NULL;
+}
+
+static int listener(int *port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
+    assert_int_equal(listen(fd, 8), 0);
+    socklen_t len = sizeof a;
+    getsockname(fd, (struct sockaddr *)&a, &len);
+    *port = ntohs(a.sin_port);
+    return fd;
+}
+
+/* A request that times out on a reused connection is not sent again on a
+ * fresh one: the wait is one timeout, not two. */
+static void test_timeout_is_not_retried(void **state)
+{
+    server s;
+    memset(&s, 0, sizeof s);
+    s.lfd = listener(&s.port);
+    assert_int_equal(pthread_create(&s.thread, NULL, serve_then_hang, &s), 0);
+    char target[64], errmsg[SB_ERRMSG_SIZE];
+    snprintf(target, sizeof target, "127.0.0.1:%d", s.port);
+    sb_httpc c;
+    assert_int_equal(sb_httpc_init(&c, target, 400, errmsg), 0);
+    sb_http_resp r;
+    assert_int_equal(sb_httpc_request(&c, "GET", "/health", NULL, NULL, 0, &r, errmsg), 0);
+    assert_int_equal(r.status, 204);
+    sb_buf_free(&r.body);
+    double t0 = now_s();
+    assert_int_equal(sb_httpc_request(&c, "POST", "/w", "text/plain", "x", 1, &r, errmsg), SB_EIO);
+    double took = now_s() - t0;
+    sb_buf_free(&r.body);
+    assert_non_null(strstr(errmsg, "no answer from"));
+    assert_true(c.timed_out);
+    assert_true(took >= 0.35 && took < 0.75); /* a retry would take 0.8 s */
+    sb_httpc_close(&c);                       /* the server sees EOF and ends */
+    pthread_join(s.thread, NULL);
+    assert_int_equal(s.nbodies, 2);
+    close(s.lfd);
+}
+
+static void *wake_later(void *arg)
+{
+    usleep(150000);
+    uint64_t one = 1;
+    assert_int_equal(write(*(int *)arg, &one, sizeof one), (ssize_t)sizeof one);
+    return NULL;
+}
+
+/* A wait on a server that never answers ends as soon as another thread
+ * writes to wake_fd, long before the timeout. */
+static void test_wake_fd_interrupts(void **state)
+{
+    int port = 0;
+    int lfd = listener(&port); /* never accepts: the kernel's backlog connects */
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    assert_true(efd >= 0);
+    char target[64], errmsg[SB_ERRMSG_SIZE];
+    snprintf(target, sizeof target, "127.0.0.1:%d", port);
+    sb_httpc c;
+    assert_int_equal(sb_httpc_init(&c, target, 10000, errmsg), 0);
+    assert_int_equal(c.wake_fd, -1);
+    c.wake_fd = efd;
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, wake_later, &efd), 0);
+    double t0 = now_s();
+    sb_http_resp r;
+    assert_int_equal(sb_httpc_request(&c, "GET", "/health", NULL, NULL, 0, &r, errmsg), SB_EIO);
+    double took = now_s() - t0;
+    sb_buf_free(&r.body);
+    pthread_join(t, NULL);
+    assert_string_equal(errmsg, "interrupted");
+    assert_true(took >= 0.1 && took < 2.0);
+    /* still woken: the next request gives up at once */
+    t0 = now_s();
+    assert_int_equal(sb_httpc_request(&c, "GET", "/health", NULL, NULL, 0, &r, errmsg), SB_EIO);
+    sb_buf_free(&r.body);
+    assert_true(now_s() - t0 < 1.0);
+    sb_httpc_close(&c);
+    close(efd);
+    close(lfd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_keepalive_retry_chunked_close),
         cmocka_unit_test(test_node_down_and_bad_targets),
+        cmocka_unit_test(test_timeout_is_not_retried),
+        cmocka_unit_test(test_wake_fd_interrupts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
