@@ -57,7 +57,7 @@ class Demo:
         self.proc = subprocess.Popen(
             [BIN, "demo", "--nodes", "3", "--data", str(tmp_path / "demo"),
              "--port-offset", str(self.offset), "--status", "1", "--sensors", "20",
-             "--rate", "40", "--reads", "4"],
+             "--rate", "40", "--reads", "4", "--phi-threshold", "8"],
             stdout=self.out, stderr=subprocess.STDOUT, env=ENV)
 
     def http(self, i):
@@ -125,6 +125,11 @@ def until(what, fn, timeout=60, step=0.5):
     raise AssertionError("%s: not within %d s (last: %r)" % (what, timeout, last))
 
 
+def cmdline(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().decode().split("\0")
+
+
 def member_state(demo, viewer, i):
     v = requests.get(demo.http(viewer) + "/api/v1/cluster", timeout=5).json()
     for m in v["nodes"]:
@@ -147,6 +152,11 @@ def test_banner_and_document(demo):
         assert n["http"] == "127.0.0.%d:%d" % (i, 8080 + demo.offset)
         assert n["cql"] == "127.0.0.%d:%d" % (i, 9042 + demo.offset)
         assert n["dc"] == "dc1" and n["rack"] == "rack%d" % i
+        # the demo's faster failure detection, and the passed-through threshold
+        args = cmdline(n["pid"])
+        assert args[args.index("--gossip-interval-ms") + 1] == "500", args
+        assert args[args.index("--phi-threshold") + 1] == "8", args
+    assert "Nodes gossip every 500 ms: a stopped node is marked down after about 9 s." in text
     assert d["write_consistency"] == "QUORUM" and d["read_consistency"] == "QUORUM"
     assert d["keyspace"] == "sensors" and d["table"] == "readings"
     assert d["sim"]["running"] is True
@@ -179,9 +189,14 @@ def test_stop_consistency_and_start(demo):
     assert r.status_code == 409 and "not running" in r.json()["error"]["message"]
 
     # the other nodes see it down (failure detector), and the summary says so
+    t_stop = time.time()
     for viewer in (1, 3):
         until("node%d sees node2 down" % viewer,
-              lambda: member_state(demo, viewer, 2) == "down", timeout=90)
+              lambda: member_state(demo, viewer, 2) == "down", timeout=90, step=0.2)
+    detected = time.time() - t_stop
+    print("node2 marked down by nodes 1 and 3 %.1f s after SIGKILL" % detected)
+    # gossip every 500 ms: phi 8 after ~9.2 s of silence (1000 ms: ~18.4 s)
+    assert detected < 16, detected
     demo.wait_for(r"stopped: node2", timeout=30)
 
     # ALL cannot be met with a replica down: writes fail, nothing is acknowledged
@@ -214,6 +229,8 @@ def test_stop_consistency_and_start(demo):
     n2 = r.json()["nodes"][1]
     assert n2["running"] is True and n2["state"] == "running"
     assert alive(n2["pid"]) and n2["pid"] != pid2
+    args = cmdline(n2["pid"])  # a restart gets the same options
+    assert args[args.index("--gossip-interval-ms") + 1] == "500", args
     r = demo.post("/api/v1/demo/nodes/2/start")
     assert r.status_code == 409
     assert "node2 is already running" in r.json()["error"]["message"]
@@ -331,7 +348,17 @@ def test_bad_demo_options():
     for args, needle in ((["--consistency", "MOST"], "--consistency: 'MOST'"),
                          (["--read-consistency", "x"], "--read-consistency: 'x'"),
                          (["--reads", "-2"], "--reads"),
-                         (["--control", "nocolon"], "--control")):
+                         (["--control", "nocolon"], "--control"),
+                         (["--gossip-interval-ms", "5"], "--gossip-interval-ms: '5'"),
+                         (["--phi-threshold", "0"], "--phi-threshold: '0'")):
         r = subprocess.run([BIN, "demo"] + args, capture_output=True, text=True, timeout=30,
                            env=ENV)
         assert r.returncode == 2 and needle in r.stderr, (args, r.stderr)
+
+
+def test_help_lists_the_failure_detector_options():
+    r = subprocess.run([BIN, "demo", "--help"], capture_output=True, text=True, timeout=30,
+                       env=ENV)
+    assert r.returncode == 0
+    assert "--gossip-interval-ms MS" in r.stdout and "default 500" in r.stdout
+    assert "--phi-threshold X" in r.stdout
