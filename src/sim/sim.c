@@ -90,6 +90,10 @@ static void on_signal(int sig)
 #define SIM_MAX_TARGETS 16
 #define TARGET_DOWN_S 2.0
 #define PROBE_MS 500
+/* A node that answered 504 waited the write timeout (2 s) for a replica
+ * it cannot reach; until its failure detector marks that replica down
+ * (~9 s in a demo) every batch it gets costs that again: skip it longer. */
+#define TARGET_SLOW_S 5.0
 
 typedef struct sim_cfg {
     char target[300]; /* the current one (messages) */
@@ -471,12 +475,12 @@ static int next_target(const sim_conns *cs, int from)
     return (from + 1) % cs->n;
 }
 
-/* Skips target i for a while: TARGET_DOWN_S, doubling while it stays
- * unreachable, at most 5 times that. */
-static void mark_down(sim_conns *cs, int i)
+/* Skips target i for a while: first_s, doubling while it stays
+ * unreachable or slow, at most 5 * TARGET_DOWN_S. */
+static void mark_down(sim_conns *cs, int i, double first_s)
 {
     double d = cs->down_for_s[i];
-    d = d <= 0 ? TARGET_DOWN_S : d * 2 > 5 * TARGET_DOWN_S ? 5 * TARGET_DOWN_S : d * 2;
+    d = d <= 0 ? first_s : d * 2 > 5 * TARGET_DOWN_S ? 5 * TARGET_DOWN_S : d * 2;
     cs->down_for_s[i] = d;
     cs->down_until_s[i] = mono_s() + d;
 }
@@ -692,10 +696,10 @@ static int send_batch(sim_cfg *c, sim_conns *cs, sb_buf *body, int npoints, sim_
         const char *next =
             cs->spread && cs->n > 1 ? "trying the next node" : "retrying with backoff";
         if (rv == 0 && resp.status == 504)
-            mark_down(cs, i); /* it answers, slowly: skip it for a while too */
+            mark_down(cs, i, TARGET_SLOW_S); /* it answers, slowly: skip it too */
         if (rv != 0) {
             /* unreachable: skip it for a while */
-            mark_down(cs, i);
+            mark_down(cs, i, TARGET_DOWN_S);
             if (!cs->down_reported[i])
                 fprintf(stderr, "sim: write failed (%s); %s\n", st->last_error, next);
             cs->down_reported[i] = 1;
