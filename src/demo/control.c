@@ -40,6 +40,7 @@
 
 #include "cql/cql.h"
 #include "util/err.h"
+#include "util/http_reason.h"
 
 #define MAX_HEADERS 64
 #define MAX_TARGET_BYTES 2048
@@ -597,34 +598,6 @@ static void send_all(int fd, const char *data, size_t len)
     }
 }
 
-static const char *reason(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 408:
-        return "Request Timeout";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Content Too Large";
-    case 501:
-        return "Not Implemented";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Internal Server Error";
-    }
-}
-
 static void respond(int fd, int status, const char *body, size_t body_len)
 {
     sb_buf out;
@@ -634,7 +607,7 @@ static void respond(int fd, int status, const char *body, size_t body_len)
                   "Access-Control-Allow-Origin: *\r\n"
                   "Cache-Control: no-store\r\n"
                   "Connection: close\r\n",
-                  status, reason(status));
+                  status, sb_http_reason(status));
     if (status == 204)
         sb_buf_printf(&out, "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
                             "Access-Control-Allow-Headers: Content-Type\r\n"

@@ -20,16 +20,17 @@
 #include "node/node.h"
 #include "node/node_events.h"
 
-/* The node's listen address as peers name it ("127.0.0.1:7000"). */
-void sb_http_node_name(sb_node *n, char *out, size_t outlen)
+/* Starts a JSON object with this node's listen address as peers name it:
+ * {"node": "127.0.0.1:7000" */
+void sb_http_json_begin(sb_node *n, sb_buf *b)
 {
-    if (n->cluster) {
-        char ep[SB_EP_STRLEN];
-        snprintf(out, outlen, "%s",
-                 sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, ep));
-    } else {
-        snprintf(out, outlen, "%s", n->cfg.listen_addr);
-    }
+    char ep[SB_EP_STRLEN];
+    const char *name = n->cluster
+                           ? sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, ep)
+                           : n->cfg.listen_addr;
+    sb_buf_init(b);
+    sb_buf_printf(b, "{\"node\": ");
+    sb_json_append_string(b, name, strlen(name));
 }
 
 static int parse_u64(const char *s, uint64_t *out)
@@ -65,7 +66,7 @@ static void put_event(sb_buf *b, const sb_node_event *e)
 
 void sb_http_handle_events(sb_node *n, sb_http_req *req)
 {
-    char text[32], msg[128], node[SB_EP_STRLEN];
+    char text[32], msg[128];
     uint64_t since = 0;
     int has = sb_http_query_param(req, "since", text, sizeof text);
     if (has < 0 || (has > 0 && parse_u64(text, &since) != 0)) {
@@ -74,11 +75,8 @@ void sb_http_handle_events(sb_node *n, sb_http_req *req)
         sb_http_reply_error(req->pending, 400, "bad_request", msg);
         return;
     }
-    sb_http_node_name(n, node, sizeof node);
     sb_buf b;
-    sb_buf_init(&b);
-    sb_buf_printf(&b, "{\"node\": ");
-    sb_json_append_string(&b, node, strlen(node));
+    sb_http_json_begin(n, &b);
     uint64_t last = n->events ? sb_node_events_last(n->events) : 0;
     uint64_t first = n->events ? sb_node_events_first(n->events) : 0;
     sb_buf_printf(&b, ", \"next\": %" PRIu64 ", \"first\": %" PRIu64 ", \"events\": [", last,

@@ -175,7 +175,7 @@ static void set_block(sb_node *n, const sb_ep *ep, int cut)
 
 static void reply_state(sb_node *n, sb_http_req *req)
 {
-    char node[SB_EP_STRLEN], eps[SB_EP_STRLEN];
+    char eps[SB_EP_STRLEN];
     sb_transport_peer_stats *st = calloc(MAX_STATS, sizeof *st);
     if (!st) {
         sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
@@ -189,11 +189,8 @@ static void reply_state(sb_node *n, sb_http_req *req)
             st[j] = st[j - 1];
             st[j - 1] = t;
         }
-    sb_http_node_name(n, node, sizeof node);
     sb_buf b;
-    sb_buf_init(&b);
-    sb_buf_printf(&b, "{\"node\": ");
-    sb_json_append_string(&b, node, strlen(node));
+    sb_http_json_begin(n, &b);
     sb_buf_printf(&b, ", \"blocked\": [");
     for (int i = 0, k = 0; i < ns; i++) {
         if (!st[i].blocked)

@@ -22,9 +22,9 @@ void sb_http_handle_fault(sb_node *n, sb_http_req *req);
 /* GET /api/v1/replicas and GET /api/v1/local (replica_api.c) */
 void sb_http_handle_replicas(sb_node *n, sb_http_req *req);
 void sb_http_handle_local(sb_node *n, sb_http_req *req);
-/* The node's listen address as peers name it, "127.0.0.1:7000"
- * (events_api.c). */
-void sb_http_node_name(sb_node *n, char *out, size_t outlen);
+/* Initialises b and starts a JSON object with the node's listen address
+ * as peers name it: {"node": "127.0.0.1:7000" (events_api.c). */
+void sb_http_json_begin(sb_node *n, sb_buf *b);
 
 /* Value of a query-string parameter, percent-decoded into out (NUL-
  * terminated). 1 if present, 0 if absent, -1 if too long or malformed. */

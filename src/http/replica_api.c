@@ -426,18 +426,15 @@ void sb_http_handle_local(sb_node *n, sb_http_req *req)
     r.pk = k.pk;
     r.reversed = reverse_for_newest(k.t);
     r.now_s = (int64_t)time(NULL);
-    char errmsg[SB_ERRMSG_SIZE], node[SB_EP_STRLEN];
+    char errmsg[SB_ERRMSG_SIZE];
     sb_iter *it = NULL;
     if (sb_store_iter(n->store, &r, &it, errmsg) != 0) {
         sb_http_reply_error(req->pending, 500, "server_error", errmsg);
         sb_buf_free(&k.vals);
         return;
     }
-    sb_http_node_name(n, node, sizeof node);
     sb_buf b;
-    sb_buf_init(&b);
-    sb_buf_printf(&b, "{\"node\": ");
-    sb_json_append_string(&b, node, strlen(node));
+    sb_http_json_begin(n, &b);
     sb_buf_printf(&b, ", \"keyspace\": ");
     sb_json_append_string(&b, k.ks, strlen(k.ks));
     sb_buf_printf(&b, ", \"table\": ");

@@ -18,6 +18,7 @@
 #include "node/config.h"
 #include "node/node.h"
 #include "util/err.h"
+#include "util/http_reason.h"
 #include "util/log.h"
 
 struct sb_http {
@@ -116,36 +117,6 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return 0;
 }
 
-static const char *reason_of(int status)
-{
-    switch (status) {
-    case 200:
-        return "OK";
-    case 204:
-        return "No Content";
-    case 400:
-        return "Bad Request";
-    case 404:
-        return "Not Found";
-    case 405:
-        return "Method Not Allowed";
-    case 409:
-        return "Conflict";
-    case 413:
-        return "Payload Too Large";
-    case 415:
-        return "Unsupported Media Type";
-    case 422:
-        return "Unprocessable Entity";
-    case 500:
-        return "Internal Server Error";
-    case 503:
-        return "Service Unavailable";
-    default:
-        return "Status";
-    }
-}
-
 void sb_http_reply(sb_http_pending *p, int status, const char *content_type, const void *body,
                    size_t len)
 {
@@ -155,7 +126,7 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
     if (req) {
         *p->slot = NULL;
         req->res.status = status;
-        req->res.reason = reason_of(status);
+        req->res.reason = sb_http_reason(status);
         const char *ct = content_type ? content_type : "application/json";
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
         /* The dashboard polls every node from one origin (CORS). */
