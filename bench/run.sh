@@ -11,6 +11,10 @@
 #   7. token-ring ownership balance and replica-lookup cost (bench_ring)
 #   8. a real 3-node local cluster (bench_cluster.py): inserts at QUORUM and
 #      ONE with RF 3, failure-detection times, hint replay rate (~7 min)
+#   9. the dashboard and the metrics endpoints on a 10-node demo
+#      (bench_dashboard.mjs): /metrics and /api/v1/stats render time and
+#      size, the page's CPU, JS heap and DOM nodes in headless chromium, its
+#      poll round trips, the time from a node stopped to its row down (~2 min)
 #
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
@@ -23,9 +27,13 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver ring cluster"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard"  a subset
 #   (bench_cluster.py has its own knobs: BENCH_CLUSTER_*, BENCH_FD_RUNS,
 #   BENCH_HINT_SECONDS, BENCH_SIM_RATE, BENCH_SIM_BATCH; see its header)
+#   BENCH_DASHBOARD_SECONDS=30    measurement window of the page (dashboard)
+#   BENCH_DASHBOARD_REQUESTS=200  requests per endpoint (dashboard)
+#   CHROMIUM=/usr/bin/chromium    the browser (dashboard; needs Node.js and
+#                         tests/browser's playwright-core, npm ci run here)
 #   BENCH_TASKSET=1       pin the node to CPU 0 and the load generator to
 #                         CPU 1 (default when the machine has >= 2 CPUs)
 # Only loopback addresses are used; every loop is bounded in count and time.
@@ -44,7 +52,7 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster}
+ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard}
 
 for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
     "$BIN/bench_ring"; do
@@ -254,6 +262,26 @@ if want cluster; then
     /usr/bin/python3 bench/bench_cluster.py --sibyl "$SIBYL" --bench-cql "$BIN/bench_cql" \
         --out "$TMP/cluster.txt" || { echo "bench: cluster benchmark failed" >&2; exit 1; }
     while IFS= read -r l; do LINES+=("$l"); done <"$TMP/cluster.txt"
+fi
+
+# --- 9. dashboard and metrics endpoints ------------------------------------
+if want dashboard; then
+    echo "-- dashboard: a 10-node demo (100 sensors, 100 readings/s), the page in headless chromium (bench/bench_dashboard.mjs; nodes and browser share the CPUs)"
+    if [ ! -x "${CHROMIUM:-/usr/bin/chromium}" ]; then
+        echo "bench: ${CHROMIUM:-/usr/bin/chromium} is missing; run scripts/deps.sh as root" >&2
+        exit 1
+    fi
+    # playwright-core comes from the browser tests' install (as run-tests.sh does)
+    if [ ! -d tests/browser/node_modules ] ||
+            [ tests/browser/package-lock.json -nt tests/browser/node_modules ]; then
+        (cd tests/browser && npm ci --no-audit --no-fund) || { echo "bench: npm ci in tests/browser failed" >&2; exit 1; }
+        touch tests/browser/node_modules
+    fi
+    rm -f "$TMP/dashboard.txt"
+    timeout 900 node bench/bench_dashboard.mjs --sibyl "$SIBYL" --out "$TMP/dashboard.txt" \
+        --seconds "${BENCH_DASHBOARD_SECONDS:-30}" --requests "${BENCH_DASHBOARD_REQUESTS:-200}" ||
+        { echo "bench: dashboard benchmark failed" >&2; exit 1; }
+    while IFS= read -r l; do LINES+=("$l"); done <"$TMP/dashboard.txt"
 fi
 
 {
