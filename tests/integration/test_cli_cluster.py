@@ -19,9 +19,8 @@ import requests
 
 from cluster import pick_offset
 from conftest import BIN
+from demo_process import ENV, DemoProcess, alive
 
-ENV = dict(os.environ)
-ENV.setdefault("ASAN_OPTIONS", "detect_leaks=0")
 
 
 def run(*args, timeout=60):
@@ -176,58 +175,12 @@ def test_ring_single_node(node):
 
 # --- sibyl demo ----------------------------------------------------------------------
 
-class Demo:
+class Demo(DemoProcess):
     def __init__(self, tmp_path, *args, nodes=1):
-        self.offset = pick_offset(nodes)
-        self.data = str(tmp_path / "demo")
-        self.out_path = str(tmp_path / "demo.out")
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen(
-            [BIN, "demo", "--nodes", str(nodes), "--data", self.data,
-             "--port-offset", str(self.offset), "--status", "1"] + list(args),
-            stdout=self.out, stderr=subprocess.STDOUT, env=ENV)
+        super().__init__(tmp_path, list(args), nodes=nodes)
 
     def http(self, i):
-        return "127.0.0.%d:%d" % (i, 8080 + self.offset)
-
-    def text(self):
-        with open(self.out_path) as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout=90):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            m = re.search(pattern, self.text())
-            if m:
-                return m
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        raise AssertionError("no %r in demo output:\n%s" % (pattern, self.text()[-4000:]))
-
-    def pids(self):
-        return [int(p) for p in re.findall(r" pid (\d+)", self.text())]
-
-    def finish(self, timeout=120):
-        try:
-            return self.proc.wait(timeout)
-        finally:
-            if self.proc.poll() is None:
-                self.proc.kill()
-            self.out.close()
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie is dead for our purposes
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
+        return self.http_addr(i)
 
 
 def sent_points(text):

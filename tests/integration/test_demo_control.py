@@ -7,8 +7,6 @@ the scenario test leaves it as it found it. Ports: 127.0.0.i with the fixed
 ports shifted by a random offset (cluster.py's pick_offset), the control
 server on 127.0.0.1:8079+offset.
 """
-import os
-import re
 import signal
 import socket
 import subprocess
@@ -17,64 +15,16 @@ import time
 import pytest
 import requests
 
-from cluster import pick_offset
 from conftest import BIN
+from demo_process import ENV, DemoProcess, alive, free_offset
 
-ENV = dict(os.environ)
-ENV.setdefault("ASAN_OPTIONS", "detect_leaks=0")
-
-
-def free_offset():
-    for _ in range(20):
-        k = pick_offset(3)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", 8079 + k))
-                return k
-            except OSError:
-                continue
-    pytest.skip("no free port offset")
-
-
-def alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().split(") ")[1][0] != "Z"
-    except OSError:
-        return False
-
-
-class Demo:
+class Demo(DemoProcess):
     def __init__(self, tmp_path):
-        self.offset = free_offset()
-        self.ctl = "http://127.0.0.1:%d" % (8079 + self.offset)
-        self.out_path = str(tmp_path / "demo.out")
-        self.out = open(self.out_path, "w")
-        self.proc = subprocess.Popen(
-            [BIN, "demo", "--nodes", "3", "--data", str(tmp_path / "demo"),
-             "--port-offset", str(self.offset), "--status", "1", "--sensors", "20",
-             "--rate", "40", "--reads", "4", "--phi-threshold", "8"],
-            stdout=self.out, stderr=subprocess.STDOUT, env=ENV)
+        super().__init__(tmp_path, ["--sensors", "20", "--rate", "40", "--reads", "4",
+                                    "--phi-threshold", "8"], nodes=3)
 
     def http(self, i):
-        return "http://127.0.0.%d:%d" % (i, 8080 + self.offset)
-
-    def text(self):
-        with open(self.out_path) as f:
-            return f.read()
-
-    def wait_for(self, pattern, timeout=180):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if re.search(pattern, self.text()):
-                return
-            assert self.proc.poll() is None, self.text()[-4000:]
-            time.sleep(0.2)
-        raise AssertionError("no %r in demo output:\n%s" % (pattern, self.text()[-4000:]))
+        return "http://" + self.http_addr(i)
 
     def doc(self):
         r = requests.get(self.ctl + "/api/v1/demo", timeout=30)
@@ -101,7 +51,7 @@ class Demo:
 def demo(tmp_path_factory):
     d = Demo(tmp_path_factory.mktemp("democtl"))
     try:
-        d.wait_for(r"Press Ctrl-C to stop")
+        d.wait_for(r"Press Ctrl-C to stop", timeout=180)
         d.wait_for(r"sim: [1-9]\d* points sent", timeout=60)
         yield d
     finally:
@@ -126,8 +76,15 @@ def until(what, fn, timeout=60, step=0.5):
 
 
 def cmdline(pid):
-    with open("/proc/%d/cmdline" % pid, "rb") as f:
-        return f.read().decode().split("\0")
+    """The node's command line. Right after a (re)start the child may not
+    have exec'd yet and still carries the demo's own: wait for `node`."""
+    deadline = time.time() + 10
+    while True:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            args = f.read().decode().split("\0")
+        if len(args) > 1 and args[1] == "node" or time.time() > deadline:
+            return args
+        time.sleep(0.05)
 
 
 def member_state(demo, viewer, i):
@@ -330,7 +287,7 @@ def test_bad_requests(demo):
 
 
 def test_a_taken_control_port_stops_the_demo_before_it_starts(tmp_path):
-    offset = free_offset()
+    offset = free_offset(3)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 8079 + offset))
         s.listen()
