@@ -761,6 +761,12 @@ static void print_banner(demo *d, const char *replication)
         printf("  node%-2d %-4s %-6s http://%-22s cql %-18s pid %d\n", n->i, n->dc, n->rack,
                n->http, n->cql, (int)n->pid);
     }
+    printf("\n  dashboard: http://%s/   <- open in a browser: ring, live data, replicas,\n"
+           "             latency by consistency level, events; stop, cut and heal nodes\n",
+           d->nodes[0].http);
+    printf("  control: %s/api/v1/demo  (stop node 2: curl -s -X POST "
+           "%s/api/v1/demo/nodes/2/stop)\n",
+           d->control_url, d->control_url);
     printf("\n  Cluster status:     %s status %s\n", exe, d->nodes[0].http);
     printf("  Effective owns:     %s status %s --keyspace %s\n", exe, d->nodes[0].http, d->bucket);
     printf("  Token ring:         %s ring %s\n", exe, d->nodes[0].http);
@@ -772,10 +778,6 @@ static void print_banner(demo *d, const char *replication)
            "count(*) FROM %s.readings\"}'\n",
            d->nodes[0].http, d->bucket);
     printf("  Cluster view:       curl -s http://%s/api/v1/cluster\n", d->nodes[0].http);
-    printf("\n  dashboard: http://%s/\n", d->nodes[0].http);
-    printf("  control: %s/api/v1/demo  (stop node 2: curl -s -X POST "
-           "%s/api/v1/demo/nodes/2/stop)\n",
-           d->control_url, d->control_url);
     printf("\nThe simulator writes %d sensors at %g readings/s through all nodes\n"
            "(keyspace %s, replication %s) at %s and reads %g rows/s at %s.\n",
            d->sensors, d->rate, d->bucket, replication, d->write_cl, d->reads, d->read_cl);
