@@ -158,11 +158,17 @@ static void on_pull(void *arg, int status, const uint8_t *body, size_t len)
     free(pr);
 }
 
+/* The gossip interval: the pace of schema pulls and load refreshes. */
+static uint32_t gossip_interval_ms(const sb_cluster *c)
+{
+    return (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
+}
+
 static void pull_from(sb_cluster *c, const sb_member *m)
 {
     uint64_t now = c->io.mono_ms(c->io.ctx);
     pull_state *p = pull_of(c, &m->ep);
-    uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
+    uint32_t every = gossip_interval_ms(c);
     if (!p || p->in_flight || (p->last_ms && now - p->last_ms < every))
         return;
     pull_req *pr = malloc(sizeof *pr);
@@ -203,8 +209,7 @@ static void on_schema_timer(void *arg)
     if (c->stopped)
         return;
     check_schemas(c);
-    uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
-    c->schema_timer = c->io.timer_start(c->io.ctx, 2u * every, on_schema_timer, c);
+    c->schema_timer = c->io.timer_start(c->io.ctx, 2u * gossip_interval_ms(c), on_schema_timer, c);
 }
 
 void sb_cluster_schema_changed(sb_cluster *c)
@@ -270,8 +275,8 @@ static void on_load_timer(void *arg)
     if (c->stopped)
         return;
     refresh_load(c);
-    uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
-    c->load_timer = c->io.timer_start(c->io.ctx, LOAD_ROUNDS * every, on_load_timer, c);
+    c->load_timer =
+        c->io.timer_start(c->io.ctx, LOAD_ROUNDS * gossip_interval_ms(c), on_load_timer, c);
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -326,10 +331,8 @@ void sb_cluster_start(sb_cluster *c)
     refresh_load(c);
     sb_gossip_start(c->g);
     sb_hints_start(c->h);
-    if (has_schema(c)) {
-        uint32_t every = (uint32_t)(c->o.gossip.interval_ms > 0 ? c->o.gossip.interval_ms : 1000);
-        c->schema_timer = c->io.timer_start(c->io.ctx, every, on_schema_timer, c);
-    }
+    if (has_schema(c))
+        c->schema_timer = c->io.timer_start(c->io.ctx, gossip_interval_ms(c), on_schema_timer, c);
     on_load_timer(c);
 }
 
