@@ -132,10 +132,15 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
         /* The dashboard polls every node from one origin (CORS). */
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
                        H2O_STRLIT("*"));
-        if (status == 204)
+        /* A known length keeps the connection alive: without one, h2o
+         * 2.2's chunked filter closes it after any status but 200, so a
+         * client's 400, 503 or 504 would also cost it its connection. */
+        if (status == 204) {
             h2o_send_inline(req, "", 0);
-        else
+        } else {
+            req->res.content_length = body ? len : 0;
             h2o_send_inline(req, body ? body : "", body ? len : 0);
+        }
     }
     free(p);
 }

@@ -4,7 +4,8 @@
  * InfluxDB 2's write endpoint, so Telegraf's influxdb_v2 output and
  * InfluxDB client libraries work unchanged: gzip bodies
  * (Content-Encoding: gzip), 204 on success, 400 naming the line on bad
- * input, 413 when too large, 503 when the commit queue is full. The
+ * input, 413 when too large, 503 when the commit queue is full, 504 when
+ * the replicas did not acknowledge in time (the connection stays open). The
  * Authorization header is accepted and ignored (authentication is a later
  * issue). Batch semantics are in ingest.h: all or nothing per request.
  */
@@ -30,12 +31,19 @@ static void on_durable(void *arg, int status)
     if (status == SB_EOVERLOADED) {
         st = 503;
         code = "overloaded";
+        snprintf(msg, sizeof msg,
+                 "write rejected: overloaded (a replica's write queue is full); retry later "
+                 "or send less at once");
     } else if (status == SB_EUNAVAILABLE) {
         st = 503;
         code = "unavailable";
     } else if (status == SB_ETIMEOUT) {
         st = 504;
         code = "write_timeout";
+        snprintf(msg, sizeof msg,
+                 "write timed out: not enough replicas acknowledged it within the coordinator's "
+                 "write timeout (replicas overloaded or unreachable); it may still be applied, "
+                 "and resending points that carry their own timestamps is safe");
     }
     sb_http_reply_error(p, st, code, msg);
 }

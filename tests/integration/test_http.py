@@ -111,6 +111,49 @@ def test_line_protocol_bad_line_rejects_whole_request(node):
     assert r.status_code == 400
 
 
+def _raw_exchange(sock, request):
+    """Sends one HTTP/1.1 request and reads one response by its
+    Content-Length; returns (status, headers dict, body)."""
+    sock.sendall(request)
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed before the response headers: %r" % data
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    lines = head.decode().split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {k.strip().lower(): v.strip() for k, v in (l.split(":", 1) for l in lines[1:])}
+    assert "content-length" in headers, "no Content-Length in %r" % head
+    n = int(headers["content-length"])
+    while len(body) < n:
+        chunk = sock.recv(65536)
+        assert chunk, "connection closed in the body"
+        body += chunk
+    assert len(body) == n
+    return status, headers, body
+
+
+def test_error_answers_keep_the_connection(node):
+    """A 4xx/5xx answer keeps an HTTP/1.1 keep-alive connection open (h2o
+    2.2 closed it after any non-200 answer without Content-Length), so a
+    client that gets a rejected batch or a 504 does not lose its connection."""
+    import json
+    import socket
+    host, port = node.url[len("http://"):].split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        body = b"m,t=a f=1 1\nbroken line\n"
+        st, hs, b = _raw_exchange(s, b"POST /api/v2/write?bucket=k HTTP/1.1\r\nHost: x\r\n"
+                                     b"Content-Length: %d\r\n\r\n" % len(body) + body)
+        assert st == 400
+        assert hs.get("connection", "").lower() == "keep-alive"
+        assert json.loads(b)["error"]["code"] == "invalid"
+        st, hs, b = _raw_exchange(s, b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert st == 404 and hs.get("connection", "").lower() == "keep-alive"
+        st, hs, b = _raw_exchange(s, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert st == 200 and json.loads(b)["status"] == "ok"
+
+
 def test_metrics_pass_promtool(node, tmp_path):
     node.write("m,t=a v=1 1\n")
     node.cql("SELECT * FROM sensors.m")
