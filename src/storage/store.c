@@ -19,7 +19,22 @@
  * Memory is kept small on purpose (a node idles at <= 16 MB RSS): one LRU
  * block cache shared by every column family that also holds index blocks,
  * small memtables with a total cap (db_write_buffer_size), one flush and
- * one compaction thread.
+ * two compaction threads (idle threads cost no RSS).
+ *
+ * Compaction must keep up when the write path has all of one core
+ * (bench/run.sh item 1: 16 connections of 5000-point batches, closed loop).
+ * Universal compaction (SizeTiered tables) regularly merges every sorted
+ * run into the bottommost one; with one compaction thread, and that thread
+ * getting a third of a core next to the loop and commit threads, such a
+ * merge took 5-7 s, level-0 files piled up behind it to RocksDB's default
+ * slowdown trigger (20), the delayed writes made a batch wait past the
+ * coordinator's 2 s write timeout, and clients got 504. A second
+ * compaction thread merges the new small runs while the long merge runs
+ * (and gives compaction a larger share of the CPU), so level 0 stayed at
+ * 15-22 files in 60 s runs; the slowdown and stop triggers (32 and 48)
+ * sit above that, so RocksDB only throttles writes when compaction really
+ * falls behind. More level-0 files cost reads a few more sorted runs to
+ * merge, which time-range scans of sensor data hardly notice.
  *
  * DDL runs on the loop thread and syncs; it is rare. DROP and TRUNCATE wait
  * for the commit queue to drain first so no queued batch refers to a
@@ -315,7 +330,7 @@ static int mkdir_p(const char *dir)
 static void setup_options(sb_store *s)
 {
     s->env = rocksdb_create_default_env();
-    rocksdb_env_set_background_threads(s->env, 1);
+    rocksdb_env_set_background_threads(s->env, 2); /* compactions */
     rocksdb_env_set_high_priority_background_threads(s->env, 1);
     s->cache = rocksdb_cache_create_lru(s->opts.block_cache_bytes);
     s->bbto = rocksdb_block_based_options_create();
@@ -339,7 +354,7 @@ static void setup_options(sb_store *s)
      * table reader; SSTs are 64 MB, so files stay few. */
     rocksdb_options_set_max_open_files(o, -1);
     rocksdb_options_set_table_cache_numshardbits(o, 2);
-    rocksdb_options_set_max_background_jobs(o, 2);
+    rocksdb_options_set_max_background_jobs(o, 3); /* 1 flush + 2 compactions */
     rocksdb_options_set_max_subcompactions(o, 1);
     rocksdb_options_set_keep_log_file_num(o, 2);
     rocksdb_options_set_max_log_file_size(o, 1 << 20);
@@ -349,6 +364,8 @@ static void setup_options(sb_store *s)
     rocksdb_options_set_write_buffer_size(o, 1 << 20);
     rocksdb_options_set_db_write_buffer_size(o, 4 * s->opts.write_buffer_bytes);
     rocksdb_options_set_max_total_wal_size(o, 64 << 20);
+    rocksdb_options_set_level0_slowdown_writes_trigger(o, 32);
+    rocksdb_options_set_level0_stop_writes_trigger(o, 48);
 
     s->wo_async = rocksdb_writeoptions_create();
     s->wo_sync = rocksdb_writeoptions_create();
