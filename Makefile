@@ -134,7 +134,7 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c build/fuzz/libsibyl.a
 	@mkdir -p $(dir $@)
 	$(FUZZCC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< build/fuzz/libsibyl.a $(LIBS)
 
-build/bench/%: bench/%.c build/rel/libsibyl.a
+build/bench/%: bench/%.c $(wildcard bench/*.h) build/rel/libsibyl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/rel/libsibyl.a $(LIBS)
 
