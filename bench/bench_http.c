@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "util/err.h"
 
 int main(int argc, char **argv)

@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "util/err.h"
 
 enum { MAX_RUNS = 100 };

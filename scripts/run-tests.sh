@@ -6,6 +6,7 @@
 #   run-tests.sh integration
 #   run-tests.sh prometheus promtool checks and alert-rule tests (deploy/prometheus)
 #   run-tests.sh browser    the dashboard in headless chromium (tests/browser)
+#   run-tests.sh layers     includes between src/ folders run one way (check-layers.py)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,6 +88,16 @@ run_prometheus() {
     fi
 }
 
+run_layers() {
+    # Includes between src/ folders run one way (README, Layout).
+    echo "== layers (scripts/check-layers.py)"
+    if /usr/bin/python3 scripts/check-layers.py; then
+        pass=$((pass + 1)); cases=$((cases + 1))
+    else
+        fail=$((fail + 1)); failed+=("layers")
+    fi
+}
+
 run_browser() {
     # The dashboard in Debian's headless chromium against a real 3-node demo
     # (tests/browser/README.md). A missing browser is a failure, not a skip.
@@ -119,8 +130,9 @@ case "$what" in
     integration) run_integration ;;
     prometheus) run_prometheus ;;
     browser) run_browser ;;
-    all) run_unit; run_fuzz; run_prometheus; run_integration; run_browser ;;
-    *) echo "usage: $0 [all|unit|fuzz [SECONDS]|integration|prometheus|browser]" >&2; exit 2 ;;
+    layers) run_layers ;;
+    all) run_layers; run_unit; run_fuzz; run_prometheus; run_integration; run_browser ;;
+    *) echo "usage: $0 [all|unit|fuzz [SECONDS]|integration|prometheus|browser|layers]" >&2; exit 2 ;;
 esac
 
 echo

@@ -27,14 +27,6 @@ int sb_cli_cql_main(int argc, char **argv);
 int sb_cli_status_main(int argc, char **argv);
 int sb_cli_ring_main(int argc, char **argv);
 
-/* GET /api/v1/cluster[?keyspace=KS[&table=T]] from the node at
- * HOST[:PORT] (default port 8080) into body (initialised by the call on
- * success; the caller frees it). keyspace and table may be NULL (table is
- * used only with a keyspace). SB_EIO unreachable, SB_ENOTFOUND (unknown
- * keyspace or table) / SB_EIO for an HTTP error, with the reason in
- * errmsg. */
-int sb_cli_fetch_cluster(const char *hostport, const char *keyspace, const char *table,
-                         int timeout_ms, sb_buf *body, char *errmsg);
 /* Appends the status (ring = 0) or ring (ring = 1) tables for the JSON
  * cluster view to out. keyspace only changes the Owns heading. 0 or
  * SB_EINVAL (not a cluster view) / SB_ENOMEM. */

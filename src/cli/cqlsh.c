@@ -297,11 +297,11 @@ static void cmd_consistency(cli_shell *sh, const char *arg)
 {
     if (!*arg) {
         fprintf(sh->out, "Current consistency level is %s.\n",
-                sb_cql_consistency_name(sh->consistency));
+                sb_consistency_name(sh->consistency));
         return;
     }
     int cl;
-    if (sb_cql_consistency_parse(arg, strlen(arg), &cl) || cl == SB_CL_SERIAL ||
+    if (sb_consistency_parse(arg, strlen(arg), &cl) || cl == SB_CL_SERIAL ||
         cl == SB_CL_LOCAL_SERIAL) {
         cli_error(sh, "Improper CONSISTENCY command",
                   "'%s' is not a consistency level (ANY, ONE, TWO, THREE, QUORUM, ALL, "
@@ -310,7 +310,7 @@ static void cmd_consistency(cli_shell *sh, const char *arg)
         return;
     }
     sh->consistency = cl;
-    fprintf(sh->out, "Consistency level set to %s.\n", sb_cql_consistency_name(cl));
+    fprintf(sh->out, "Consistency level set to %s.\n", sb_consistency_name(cl));
 }
 
 static void cmd_paging(cli_shell *sh, const char *arg)

@@ -20,8 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "http/server.h"
-#include "sim/httpc.h"
+#include "util/json.h"
+#include "net/httpc.h"
 #include "util/buf.h"
 #include "util/err.h"
 

@@ -6,7 +6,7 @@
  *
  * - The node does the cluster work (membership, ownership under a
  *   keyspace's replication); these tools only fetch the JSON view over
- *   the blocking client of sim/httpc.h and lay it out, so the rendering is
+ *   the blocking client of net/httpc.h and lay it out, so the rendering is
  *   a pure function of the JSON (sb_cli_cluster_render, unit-testable).
  * - One table per datacenter, datacenters by name, nodes in the order the
  *   node lists them (by address); columns are as wide as their widest
@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -42,60 +42,6 @@ void sb_cli_format_bytes(uint64_t bytes, char *out, size_t outlen)
         u++;
     }
     snprintf(out, outlen, "%.2f %s", v, units[u]);
-}
-
-int sb_cli_fetch_cluster(const char *hostport, const char *keyspace, const char *table,
-                         int timeout_ms, sb_buf *body, char *errmsg)
-{
-    char target[300], path[2048], msg[SB_ERRMSG_SIZE];
-    /* HOST alone gets the default HTTP port */
-    const char *close = hostport[0] == '[' ? strchr(hostport, ']') : NULL;
-    int has_port = close ? close[1] == ':' : strchr(hostport, ':') != NULL;
-    snprintf(target, sizeof target, "%s%s", hostport, has_port ? "" : ":8080");
-    if ((keyspace && strlen(keyspace) > 255) || (table && strlen(table) > 255))
-        return sb_seterr(errmsg, SB_EINVAL, "keyspace and table names have at most 255 bytes");
-    sb_httpc c;
-    int rv = sb_httpc_init(&c, target, timeout_ms, msg);
-    if (rv)
-        return sb_seterr(errmsg, rv, "%s", msg);
-    /* at most 2 x 255 bytes, each at most 3 when escaped: fits */
-    snprintf(path, sizeof path, "/api/v1/cluster");
-    const char *names[2] = {"keyspace", "table"}, *values[2] = {keyspace, keyspace ? table : NULL};
-    size_t o = strlen(path);
-    for (int p = 0; p < 2; p++) {
-        if (!values[p])
-            continue;
-        o += (size_t)snprintf(path + o, sizeof path - o, "%c%s=", p ? '&' : '?', names[p]);
-        for (const char *k = values[p]; *k; k++) {
-            unsigned char ch = (unsigned char)*k;
-            if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                ch == '_')
-                path[o++] = (char)ch;
-            else
-                o += (size_t)snprintf(path + o, sizeof path - o, "%%%02X", ch);
-        }
-        path[o] = '\0';
-    }
-    sb_http_resp resp;
-    rv = sb_httpc_request(&c, "GET", path, NULL, NULL, 0, &resp, msg);
-    sb_httpc_close(&c);
-    if (rv) {
-        sb_buf_free(&resp.body);
-        return sb_seterr(errmsg, rv, "cannot reach the node at %s: %s", target, msg);
-    }
-    if (resp.status != 200) {
-        while (resp.body.len && (resp.body.data[resp.body.len - 1] == '\n' ||
-                                 resp.body.data[resp.body.len - 1] == '\r'))
-            resp.body.len--;
-        rv = sb_seterr(errmsg, resp.status == 404 ? SB_ENOTFOUND : SB_EIO,
-                       "node at %s answered HTTP %d: %.*s", target, resp.status,
-                       (int)(resp.body.len > 500 ? 500 : resp.body.len),
-                       resp.body.data ? (const char *)resp.body.data : "");
-        sb_buf_free(&resp.body);
-        return rv;
-    }
-    *body = resp.body;
-    return 0;
 }
 
 /* --- table layout ---------------------------------------------------------- */
@@ -444,7 +390,7 @@ static int cluster_cmd(int argc, char **argv, int ring)
     sb_buf body, out;
     sb_buf_init(&body);
     sb_buf_init(&out);
-    int rv = sb_cli_fetch_cluster(target, keyspace, NULL, timeout_ms, &body, errmsg);
+    int rv = sb_httpc_fetch_cluster(target, keyspace, NULL, timeout_ms, &body, errmsg);
     if (rv == 0 && json)
         rv = sb_buf_append(&out, body.data, body.len);
     else if (rv == 0)

@@ -37,8 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/coord.h"
 #include "cluster/hints.h"
+#include "cluster/mutation.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"

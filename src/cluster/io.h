@@ -3,7 +3,7 @@
  *
  * Membership, failure detection, coordination, hints and read repair talk
  * to the network, the clocks, randomness and storage only through an
- * sb_io. Production (node/cluster_io.c) plugs in libuv timers, the TCP
+ * sb_io. Production (coord/io_uv.c) plugs in libuv timers, the TCP
  * transport (net/transport.h) and the RocksDB store; the deterministic
  * simulator (dsim/) plugs in a virtual clock, a simulated network that
  * drops, delays, reorders and duplicates, and an in-memory store, so that
@@ -23,27 +23,7 @@
 #include <stdint.h>
 
 #include "storage/store.h"
-
-/* --- endpoints ---------------------------------------------------------- */
-
-/* A node-to-node (or client) address. family 4: ip[0..3]; family 6: ip. */
-typedef struct sb_ep {
-    uint8_t ip[16];
-    uint16_t port;
-    uint8_t family;
-} sb_ep;
-
-#define SB_EP_STRLEN 64 /* "[ipv6]:port" fits */
-
-/* "127.0.0.2:7000", "127.0.0.2" (default_port), "[::1]:7000", "localhost"
- * (resolved numerically only: "localhost" = 127.0.0.1). 0 or SB_EINVAL. */
-int sb_ep_parse(const char *s, uint16_t default_port, sb_ep *out);
-/* "127.0.0.2:7000" into buf (SB_EP_STRLEN); returns buf. */
-char *sb_ep_str(const sb_ep *e, char *buf);
-/* "127.0.0.2" into buf (SB_EP_STRLEN); returns buf. */
-char *sb_ep_host(const sb_ep *e, char *buf);
-int sb_ep_eq(const sb_ep *a, const sb_ep *b);
-int sb_ep_cmp(const sb_ep *a, const sb_ep *b);
+#include "util/ep.h"
 
 /* --- messages ------------------------------------------------------------
  * Node-to-node message types. The transport frames (type, payload); the

@@ -12,7 +12,7 @@
  */
 #include <stdlib.h>
 
-#include "cluster/coord.h"
+#include "cluster/mutation.h"
 #include "util/err.h"
 #include "util/wire.h"
 

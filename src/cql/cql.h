@@ -46,31 +46,13 @@
 #include "storage/store.h"
 #include "storage/types.h"
 #include "util/buf.h"
+#include "util/consistency.h"
 #include "util/err.h"
 
 /* Longest keyspace/table name (Cassandra's limit) and a buffer for one. */
 #define SB_CQL_NAME_MAX 48
 #define SB_CQL_NAME_SIZE 256
 
-/* --- consistency levels (native protocol codes) ------------------------- */
-enum {
-    SB_CL_ANY = 0x0000,
-    SB_CL_ONE = 0x0001,
-    SB_CL_TWO = 0x0002,
-    SB_CL_THREE = 0x0003,
-    SB_CL_QUORUM = 0x0004,
-    SB_CL_ALL = 0x0005,
-    SB_CL_LOCAL_QUORUM = 0x0006,
-    SB_CL_EACH_QUORUM = 0x0007,
-    SB_CL_SERIAL = 0x0008,
-    SB_CL_LOCAL_SERIAL = 0x0009,
-    SB_CL_LOCAL_ONE = 0x000A,
-};
-
-/* "QUORUM" (any case) -> SB_CL_QUORUM. 0 or SB_EINVAL. */
-int sb_cql_consistency_parse(const char *name, size_t len, int *out);
-/* SB_CL_QUORUM -> "QUORUM"; NULL for unknown codes. */
-const char *sb_cql_consistency_name(int cl);
 
 /* --- errors --------------------------------------------------------------
  * Error codes of the native protocol (v4 section 9). */

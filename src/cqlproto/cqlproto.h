@@ -22,11 +22,20 @@
 #include <uv.h>
 
 #include "cql/cql.h"
-#include "node/config.h"
 #include "storage/store.h"
 
 typedef struct sb_cqlproto sb_cqlproto;
 struct sb_cluster;
+
+/* Who this node is, for system.local and system.peers. The strings are
+ * read during sb_cqlproto_start / cqlp_systables_new only. */
+typedef struct sb_cqlproto_ident {
+    const char *data_dir;     /* holds the persisted host id (DATA/host_id) */
+    const char *cluster_name;
+    const char *dc;
+    const char *rack;
+    const char *listen_addr;  /* node-to-node HOST:PORT */
+} sb_cqlproto_ident;
 
 typedef struct sb_cqlproto_opts {
     size_t max_frame_bytes; /* body limit; larger frames are refused
@@ -51,13 +60,12 @@ typedef struct sb_cqlproto_opts {
 void sb_cqlproto_opts_default(sb_cqlproto_opts *o);
 
 /* Listens on addr ("HOST:PORT") on loop. engine and store are borrowed and
- * must outlive sb_cqlproto_stop; cfg is read during the call (data_dir for
- * the persisted host id, cluster_name, dc, rack, listen address). Installs
+ * must outlive sb_cqlproto_stop; id is read during the call. Installs
  * the system-table provider on engine. opts may be NULL. 0, or an SB_E*
  * code with errmsg ("cannot listen on 127.0.0.1:9042: address already in
  * use"). */
 int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_cql_engine *engine,
-                      sb_store *store, const sb_config *cfg, const sb_cqlproto_opts *opts,
+                      sb_store *store, const sb_cqlproto_ident *id, const sb_cqlproto_opts *opts,
                       char *errmsg);
 
 /* Stops accepting and closes every connection. Requests still in flight

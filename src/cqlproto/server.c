@@ -41,11 +41,12 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "cqlproto/cqlproto.h"
 #include "cqlproto/events.h"
 #include "cqlproto/frame.h"
 #include "cqlproto/systables.h"
+#include "util/ep.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -814,7 +815,7 @@ static void detach_cluster(sb_cqlproto *s)
 }
 
 int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_cql_engine *engine,
-                      sb_store *store, const sb_config *cfg, const sb_cqlproto_opts *opts,
+                      sb_store *store, const sb_cqlproto_ident *id, const sb_cqlproto_opts *opts,
                       char *errmsg)
 {
     char host[SB_ADDR_MAX];
@@ -836,7 +837,7 @@ int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_c
     s->loop = loop;
     s->engine = engine;
     s->store = store;
-    if ((rv = cqlp_systables_new(&s->sys, store, cfg, host, port, errmsg)) != 0) {
+    if ((rv = cqlp_systables_new(&s->sys, store, id, host, port, errmsg)) != 0) {
         free(s);
         return rv;
     }

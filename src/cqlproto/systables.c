@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/ep.h"
 #include "util/err.h"
 
 typedef struct coldef {
@@ -334,7 +335,7 @@ int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg)
     return 0;
 }
 
-int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_config *cfg,
+int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_cqlproto_ident *id,
                        const char *rpc_host, int rpc_port, char *errmsg)
 {
     cqlp_systables *st = calloc(1, sizeof *st);
@@ -346,16 +347,16 @@ int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_config *c
             cqlp_systables_free(st);
             return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
         }
-    int rc = cqlp_load_host_id(cfg->data_dir, st->host_id, errmsg);
+    int rc = cqlp_load_host_id(id->data_dir, st->host_id, errmsg);
     if (rc) {
         cqlp_systables_free(st);
         return rc;
     }
-    snprintf(st->cluster_name, sizeof st->cluster_name, "%s", cfg->cluster_name);
-    snprintf(st->dc, sizeof st->dc, "%s", cfg->dc);
-    snprintf(st->rack, sizeof st->rack, "%s", cfg->rack);
+    snprintf(st->cluster_name, sizeof st->cluster_name, "%s", id->cluster_name);
+    snprintf(st->dc, sizeof st->dc, "%s", id->dc);
+    snprintf(st->rack, sizeof st->rack, "%s", id->rack);
     int lport;
-    if (sb_parse_hostport(cfg->listen_addr, 7000, st->listen_host, sizeof st->listen_host,
+    if (sb_parse_hostport(id->listen_addr, 7000, st->listen_host, sizeof st->listen_host,
                           &lport) != 0)
         snprintf(st->listen_host, sizeof st->listen_host, "127.0.0.1");
     if (!strcmp(rpc_host, "0.0.0.0") || !strcmp(rpc_host, "::"))

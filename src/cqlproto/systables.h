@@ -9,7 +9,7 @@
 
 #include "cluster/gossip.h"
 #include "cql/cql.h"
-#include "node/config.h"
+#include "cqlproto/cqlproto.h"
 #include "storage/store.h"
 
 /* The version we report in system.local.release_version: Cassandra 4.0,
@@ -18,11 +18,11 @@
 
 typedef struct cqlp_systables cqlp_systables;
 
-/* store is borrowed. cfg is read during the call: data_dir (the host id
+/* store is borrowed. id is read during the call: data_dir (the host id
  * is created once as DATA/host_id and read back on every start),
  * cluster_name, dc, rack, listen_addr. rpc_host/rpc_port: the CQL
  * address (0.0.0.0 or :: report the listen host). 0 or SB_E* + errmsg. */
-int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_config *cfg,
+int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_cqlproto_ident *id,
                        const char *rpc_host, int rpc_port, char *errmsg);
 void cqlp_systables_free(cqlp_systables *st);
 /* The provider to install with sb_cql_engine_set_vtables. */

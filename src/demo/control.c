@@ -38,7 +38,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
-#include "cql/cql.h"
+#include "util/consistency.h"
 #include "util/err.h"
 #include "util/http_reason.h"
 
@@ -298,7 +298,7 @@ static int cl_key(json_t *o, const char *k, int is_write, char *out, size_t outl
         return 0;
     const char *s = json_string_value(v);
     int cl = 0;
-    if (!s || sb_cql_consistency_parse(s, json_string_length(v), &cl) != 0) {
+    if (!s || sb_consistency_parse(s, json_string_length(v), &cl) != 0) {
         char shown[64] = "";
         if (s)
             show(shown, sizeof shown, s, json_string_length(v));
@@ -312,8 +312,8 @@ static int cl_key(json_t *o, const char *k, int is_write, char *out, size_t outl
         (!is_write && (cl == SB_CL_ANY || cl == SB_CL_SERIAL || cl == SB_CL_LOCAL_SERIAL ||
                        cl == SB_CL_EACH_QUORUM)))
         return sb_seterr(errmsg, SB_EBADINPUT, "body: \"%s\": %s is not allowed for %s", k,
-                         sb_cql_consistency_name(cl), is_write ? "writes" : "reads");
-    snprintf(out, outlen, "%s", sb_cql_consistency_name(cl));
+                         sb_consistency_name(cl), is_write ? "writes" : "reads");
+    snprintf(out, outlen, "%s", sb_consistency_name(cl));
     return 0;
 }
 

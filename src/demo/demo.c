@@ -61,9 +61,9 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
-#include "cql/cql.h"
+#include "util/consistency.h"
 #include "demo/control.h"
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -236,12 +236,12 @@ static int parse_args(demo *d, int argc, char **argv)
             snprintf(d->control, sizeof d->control, "%s", v);
         } else if (!strcmp(a, "--consistency") || !strcmp(a, "--read-consistency")) {
             int cl = 0;
-            if (sb_cql_consistency_parse(v, strlen(v), &cl) != 0) {
+            if (sb_consistency_parse(v, strlen(v), &cl) != 0) {
                 fprintf(stderr, "sibyl demo: %s: '%s' is not a consistency level\n", a, v);
                 return -1;
             }
             snprintf(a[2] == 'c' ? d->write_cl : d->read_cl, sizeof d->write_cl, "%s",
-                     sb_cql_consistency_name(cl));
+                     sb_consistency_name(cl));
         } else if (!strcmp(a, "--reads")) {
             if (parse_num(a, v, 0, 1000, &d->reads))
                 return -1;
@@ -438,7 +438,7 @@ static json_t *fetch_view(const char *hostport)
 {
     char errmsg[SB_ERRMSG_SIZE];
     sb_buf body;
-    if (sb_cli_fetch_cluster(hostport, NULL, NULL, 2000, &body, errmsg) != 0)
+    if (sb_httpc_fetch_cluster(hostport, NULL, NULL, 2000, &body, errmsg) != 0)
         return NULL;
     json_t *root = json_loadb((const char *)body.data, body.len, 0, NULL);
     sb_buf_free(&body);

@@ -2,7 +2,7 @@
  * Deterministic simulation of a Sibyl cluster (issue 4, item 7).
  *
  * sb_dsim_run builds a world (world.h) of N nodes from one seed, each an
- * sb_cluster (cluster/cluster.h) over simulated I/O, drives a workload of
+ * sb_cluster (coord/coord.h) over simulated I/O, drives a workload of
  * writes and reads at every consistency level through random
  * coordinators while injecting faults (message loss, delay, reordering,
  * duplication, partitions, crashes and clean restarts, clock skew), then

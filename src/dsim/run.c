@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "dsim/dsim.h"
 #include "dsim/world.h"
 #include "storage/murmur3.h"

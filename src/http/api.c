@@ -24,7 +24,7 @@
 #include "http/handlers.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
-#include "node/node.h"
+#include "metrics/node_view.h"
 #include "storage/store.h"
 #include "util/err.h"
 
@@ -41,20 +41,20 @@ static double wall_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static void handle_health(sb_node *n, sb_http_req *req)
+static void handle_health(sb_node_view *n, sb_http_req *req)
 {
     sb_buf b;
     sb_buf_init(&b);
     sb_buf_printf(&b, "{\"status\": \"ok\", \"uptime_seconds\": %.3f, \"http\": ",
                   wall_s() - n->start_time_s);
-    sb_json_append_string(&b, n->cfg.http_addr, strlen(n->cfg.http_addr));
+    sb_json_append_string(&b, n->http_addr, strlen(n->http_addr));
     sb_buf_printf(&b, ", \"dc\": ");
-    sb_json_append_string(&b, n->cfg.dc, strlen(n->cfg.dc));
+    sb_json_append_string(&b, n->dc, strlen(n->dc));
     sb_buf_printf(&b, ", \"rack\": ");
-    sb_json_append_string(&b, n->cfg.rack, strlen(n->cfg.rack));
+    sb_json_append_string(&b, n->rack, strlen(n->rack));
     sb_buf_printf(&b, ", \"demo_control\": ");
-    if (n->cfg.demo_control[0])
-        sb_json_append_string(&b, n->cfg.demo_control, strlen(n->cfg.demo_control));
+    if (n->demo_control[0])
+        sb_json_append_string(&b, n->demo_control, strlen(n->demo_control));
     else
         sb_buf_printf(&b, "null");
     sb_buf_printf(&b, "}\n");
@@ -62,7 +62,7 @@ static void handle_health(sb_node *n, sb_http_req *req)
     sb_buf_free(&b);
 }
 
-static void handle_metrics(sb_node *n, sb_http_req *req)
+static void handle_metrics(sb_node_view *n, sb_http_req *req)
 {
     sb_buf b;
     sb_buf_init(&b);
@@ -101,7 +101,7 @@ static void compact_done(uv_work_t *w, int status)
     free(j);
 }
 
-static void handle_compact(sb_node *n, sb_http_req *req)
+static void handle_compact(sb_node_view *n, sb_http_req *req)
 {
     compact_job *j = calloc(1, sizeof *j);
     if (!j) {
@@ -117,14 +117,14 @@ static void handle_compact(sb_node *n, sb_http_req *req)
     }
 }
 
-void sb_http_dispatch(sb_node *n, sb_http_req *req)
+void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
 {
     int get = eq(req->method, req->method_len, "GET") || eq(req->method, req->method_len, "HEAD");
     int post = eq(req->method, req->method_len, "POST");
     static const struct {
         const char *path;
         int method; /* 0 GET, 1 POST, 2 both */
-        void (*fn)(sb_node *, sb_http_req *);
+        void (*fn)(sb_node_view *, sb_http_req *);
     } routes[] = {
         {"/health", 0, handle_health},
         {"/metrics", 0, handle_metrics},

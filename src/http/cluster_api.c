@@ -25,15 +25,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "cluster/gossip.h"
 #include "cluster/hints.h"
 #include "cluster/ring.h"
 #include "http/handlers.h"
 #include "http/server.h"
-#include "node/node.h"
+#include "metrics/node_view.h"
 #include "storage/schema.h"
 #include "storage/store.h"
+#include "util/ep.h"
 #include "util/err.h"
 
 /* One member as the answer shows it. */
@@ -156,12 +157,12 @@ static int parse_uuid_text(const char *s, uint8_t out[16])
 }
 
 /* The one-node view: from the configuration and DATA/host_id. */
-static void single_view(sb_node *n, sb_buf *b)
+static void single_view(sb_node_view *n, sb_buf *b)
 {
     uint8_t host_id[16];
     int have_id = 0;
     char path[1100], text[64] = "";
-    snprintf(path, sizeof path, "%s/host_id", n->cfg.data_dir);
+    snprintf(path, sizeof path, "%s/host_id", n->data_dir);
     FILE *f = fopen(path, "r");
     if (f) {
         if (fgets(text, sizeof text, f))
@@ -170,13 +171,13 @@ static void single_view(sb_node *n, sb_buf *b)
     }
     view_node v;
     memset(&v, 0, sizeof v);
-    addr_host(n->cfg.listen_addr, v.address, sizeof v.address);
-    snprintf(v.listen, sizeof v.listen, "%s", n->cfg.listen_addr);
-    snprintf(v.cql, sizeof v.cql, "%s", n->cfg.cql_addr);
-    snprintf(v.http, sizeof v.http, "%s", n->cfg.http_addr);
+    addr_host(n->listen_addr, v.address, sizeof v.address);
+    snprintf(v.listen, sizeof v.listen, "%s", n->listen_addr);
+    snprintf(v.cql, sizeof v.cql, "%s", n->cql_addr);
+    snprintf(v.http, sizeof v.http, "%s", n->http_addr);
     v.host_id = have_id ? host_id : NULL;
-    v.dc = n->cfg.dc;
-    v.rack = n->cfg.rack;
+    v.dc = n->dc;
+    v.rack = n->rack;
     v.status = "NORMAL";
     v.up = 1;
     v.generation = (int64_t)n->start_time_s;
@@ -185,9 +186,9 @@ static void single_view(sb_node *n, sb_buf *b)
     v.schema_version = sb_store_schema(n->store)->version;
 
     sb_buf_printf(b, "{\"cluster_name\": ");
-    put_str(b, n->cfg.cluster_name);
+    put_str(b, n->cluster_name);
     sb_buf_printf(b, ", \"local\": ");
-    put_str(b, n->cfg.listen_addr);
+    put_str(b, n->listen_addr);
     sb_buf_printf(b, ", \"nodes\": [");
     put_node(b, &v);
     sb_buf_printf(b, "], \"ring\": []}\n");
@@ -195,7 +196,7 @@ static void single_view(sb_node *n, sb_buf *b)
 
 /* The view from gossip. repl NULL: primary ownership. Returns 0 or
  * SB_ENOMEM. */
-static int cluster_view(sb_node *n, const sb_repl *repl, sb_buf *b)
+static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
 {
     sb_gossip *g = sb_cluster_gossip(n->cluster);
     sb_hints *h = sb_cluster_hints(n->cluster);
@@ -210,7 +211,7 @@ static int cluster_view(sb_node *n, const sb_repl *repl, sb_buf *b)
     const sb_member *self = sb_gossip_self(g);
     char local[SB_EP_STRLEN];
     sb_buf_printf(b, "{\"cluster_name\": ");
-    put_str(b, n->cfg.cluster_name);
+    put_str(b, n->cluster_name);
     sb_buf_printf(b, ", \"local\": ");
     put_str(b, sb_ep_str(&self->ep, local));
     sb_buf_printf(b, ", \"nodes\": [");
@@ -256,7 +257,7 @@ static int cluster_view(sb_node *n, const sb_repl *repl, sb_buf *b)
     return 0;
 }
 
-void sb_http_handle_cluster(sb_node *n, sb_http_req *req)
+void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req)
 {
     char ks[256], errmsg[SB_ERRMSG_SIZE], msg[SB_ERRMSG_SIZE + 600];
     int has_ks = sb_http_query_param(req, "keyspace", ks, sizeof ks);

@@ -10,7 +10,7 @@
 
 #include "cql/cql.h"
 #include "http/handlers.h"
-#include "node/node_metrics.h"
+#include "metrics/node_metrics.h"
 #include "util/err.h"
 
 static int http_status_of(const sb_cql_result *r)
@@ -40,7 +40,7 @@ static int http_status_of(const sb_cql_result *r)
 
 typedef struct cql_call {
     sb_http_pending *pending;
-    sb_node *node;
+    sb_node_view *node;
 } cql_call;
 
 static void on_result(void *arg, sb_cql_result *res)
@@ -71,7 +71,7 @@ static int unhex(const char *s, size_t n, uint8_t *out)
     return (n % 2) ? -1 : 0;
 }
 
-void sb_http_handle_cql(sb_node *n, sb_http_req *req)
+void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
 {
     json_error_t jerr;
     json_t *root = json_loadb((const char *)req->body, req->body_len, 0, &jerr);
@@ -98,7 +98,7 @@ void sb_http_handle_cql(sb_node *n, sb_http_req *req)
         goto done;
     }
     if (cl && (!json_is_string(cl) ||
-               sb_cql_consistency_parse(json_string_value(cl), json_string_length(cl),
+               sb_consistency_parse(json_string_value(cl), json_string_length(cl),
                                         &opts.consistency) != 0)) {
         snprintf(msg, sizeof msg,
                  "\"consistency\" must be one of ANY, ONE, TWO, THREE, QUORUM, ALL, "

@@ -14,20 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "http/handlers.h"
 #include "http/server.h"
-#include "node/node.h"
-#include "node/node_events.h"
+#include "metrics/node_view.h"
+#include "metrics/events.h"
 
 /* Starts a JSON object with this node's listen address as peers name it:
  * {"node": "127.0.0.1:7000" */
-void sb_http_json_begin(sb_node *n, sb_buf *b)
+void sb_http_json_begin(sb_node_view *n, sb_buf *b)
 {
     char ep[SB_EP_STRLEN];
     const char *name = n->cluster
                            ? sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, ep)
-                           : n->cfg.listen_addr;
+                           : n->listen_addr;
     sb_buf_init(b);
     sb_buf_printf(b, "{\"node\": ");
     sb_json_append_string(b, name, strlen(name));
@@ -64,7 +64,7 @@ static void put_event(sb_buf *b, const sb_node_event *e)
     sb_buf_printf(b, "}");
 }
 
-void sb_http_handle_events(sb_node *n, sb_http_req *req)
+void sb_http_handle_events(sb_node_view *n, sb_http_req *req)
 {
     char text[32], msg[128];
     uint64_t since = 0;

@@ -23,13 +23,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "http/fault_api.h"
 #include "http/handlers.h"
 #include "http/server.h"
 #include "net/transport.h"
-#include "node/node.h"
-#include "node/node_events.h"
+#include "metrics/node_view.h"
+#include "metrics/events.h"
 #include "util/err.h"
 
 #define MAX_STATS 1024
@@ -153,7 +153,7 @@ static int resolve_peer(sb_gossip *g, const char *text, sb_ep *out, char *errmsg
     return 0;
 }
 
-static void fault_event(sb_node *n, const sb_ep *ep, int cut)
+static void fault_event(sb_node_view *n, const sb_ep *ep, int cut)
 {
     char eps[SB_EP_STRLEN];
     sb_ep_str(ep, eps);
@@ -164,7 +164,7 @@ static void fault_event(sb_node *n, const sb_ep *ep, int cut)
                            eps);
 }
 
-static void set_block(sb_node *n, const sb_ep *ep, int cut)
+static void set_block(sb_node_view *n, const sb_ep *ep, int cut)
 {
     if (sb_transport_blocked(n->transport, ep) == cut)
         return;
@@ -173,7 +173,7 @@ static void set_block(sb_node *n, const sb_ep *ep, int cut)
         fault_event(n, ep, cut);
 }
 
-static void reply_state(sb_node *n, sb_http_req *req)
+static void reply_state(sb_node_view *n, sb_http_req *req)
 {
     char eps[SB_EP_STRLEN];
     sb_transport_peer_stats *st = calloc(MAX_STATS, sizeof *st);
@@ -208,7 +208,7 @@ static void reply_state(sb_node *n, sb_http_req *req)
 }
 
 /* Heal without peers: every blocked peer. */
-static void heal_all(sb_node *n)
+static void heal_all(sb_node_view *n)
 {
     sb_transport_peer_stats *st = calloc(MAX_STATS, sizeof *st);
     if (!st)
@@ -220,7 +220,7 @@ static void heal_all(sb_node *n)
     free(st);
 }
 
-void sb_http_handle_fault(sb_node *n, sb_http_req *req)
+void sb_http_handle_fault(sb_node_view *n, sb_http_req *req)
 {
     char errmsg[SB_ERRMSG_SIZE];
     if (!n->transport || !n->cluster) {

@@ -3,28 +3,28 @@
 #define SB_HTTP_HANDLERS_H
 
 #include "http/server.h"
-#include "node/node.h"
+#include "metrics/node_view.h"
 
 /* POST /api/v1/cql (cql_api.c) */
-void sb_http_handle_cql(sb_node *n, sb_http_req *req);
+void sb_http_handle_cql(sb_node_view *n, sb_http_req *req);
 /* POST /api/v2/write (write_api.c) */
-void sb_http_handle_write(sb_node *n, sb_http_req *req);
+void sb_http_handle_write(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/cluster[?keyspace=KS] (cluster_api.c) */
-void sb_http_handle_cluster(sb_node *n, sb_http_req *req);
+void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/stats (stats_api.c) */
-void sb_http_handle_stats(sb_node *n, sb_http_req *req);
+void sb_http_handle_stats(sb_node_view *n, sb_http_req *req);
 /* GET / and GET /assets/<file>: the embedded dashboard (static.c) */
-void sb_http_handle_static(sb_node *n, sb_http_req *req);
+void sb_http_handle_static(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/events[?since=SEQ] (events_api.c) */
-void sb_http_handle_events(sb_node *n, sb_http_req *req);
+void sb_http_handle_events(sb_node_view *n, sb_http_req *req);
 /* GET/POST /api/v1/fault (fault_api.c) */
-void sb_http_handle_fault(sb_node *n, sb_http_req *req);
+void sb_http_handle_fault(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/replicas and GET /api/v1/local (replica_api.c) */
-void sb_http_handle_replicas(sb_node *n, sb_http_req *req);
-void sb_http_handle_local(sb_node *n, sb_http_req *req);
+void sb_http_handle_replicas(sb_node_view *n, sb_http_req *req);
+void sb_http_handle_local(sb_node_view *n, sb_http_req *req);
 /* Initialises b and starts a JSON object with the node's listen address
  * as peers name it: {"node": "127.0.0.1:7000" (events_api.c). */
-void sb_http_json_begin(sb_node *n, sb_buf *b);
+void sb_http_json_begin(sb_node_view *n, sb_buf *b);
 
 /* Value of a query-string parameter, percent-decoded into out (NUL-
  * terminated). 1 if present, 0 if absent, -1 if too long or malformed. */

@@ -27,11 +27,11 @@
 #include <string.h>
 #include <time.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "http/fault_api.h"
 #include "http/handlers.h"
 #include "http/server.h"
-#include "node/node.h"
+#include "metrics/node_view.h"
 #include "storage/schema.h"
 #include "storage/store.h"
 #include "util/err.h"
@@ -154,7 +154,7 @@ typedef struct key_req {
 /* Reads keyspace, table and the partition key from the query string.
  * 0, or -1 after replying with the error. k->vals must be freed either
  * way. */
-static int parse_key(sb_node *n, sb_http_req *req, key_req *k)
+static int parse_key(sb_node_view *n, sb_http_req *req, key_req *k)
 {
     char msg[SB_ERRMSG_SIZE + 600], errmsg[SB_ERRMSG_SIZE];
     sb_buf_init(&k->vals);
@@ -234,7 +234,7 @@ typedef struct replica {
 } replica;
 
 /* The replicas of k's token, in ring-walk order; returns their count. */
-static int find_replicas(sb_node *n, const key_req *k, replica *out)
+static int find_replicas(sb_node_view *n, const key_req *k, replica *out)
 {
     if (!n->cluster)
         return 0;
@@ -254,7 +254,7 @@ static int find_replicas(sb_node *n, const key_req *k, replica *out)
     return nr;
 }
 
-void sb_http_handle_replicas(sb_node *n, sb_http_req *req)
+void sb_http_handle_replicas(sb_node_view *n, sb_http_req *req)
 {
     key_req k;
     if (parse_key(n, req, &k) != 0) {
@@ -405,7 +405,7 @@ static int parse_limit(sb_http_req *req, int *out)
     return 0;
 }
 
-void sb_http_handle_local(sb_node *n, sb_http_req *req)
+void sb_http_handle_local(sb_node_view *n, sb_http_req *req)
 {
     key_req k;
     int limit;

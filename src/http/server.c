@@ -15,8 +15,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "node/config.h"
-#include "node/node.h"
+#include "metrics/node_metrics.h"
+#include "util/ep.h"
 #include "util/err.h"
 #include "util/http_reason.h"
 #include "util/log.h"
@@ -26,14 +26,14 @@ struct sb_http {
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     uv_tcp_t listener;
-    struct sb_node *node;
+    sb_node_view *node;
     int started;
 };
 
 struct sb_http_pending {
     h2o_req_t *req; /* NULL once the request is gone */
     sb_http_pending **slot;
-    struct sb_node *node;
+    sb_node_view *node;
     const char *endpoint;
     uint64_t start_ns;
 };
@@ -122,7 +122,8 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
 {
     h2o_req_t *req = p->req;
     double secs = (double)(now_ns() - p->start_ns) / 1e9;
-    sb_node_observe_http(p->node, p->endpoint, status, secs);
+    if (p->node && p->node->m)
+        node_metrics_observe_http(p->node->m, p->endpoint, status, secs);
     if (req) {
         *p->slot = NULL;
         req->res.status = status;
@@ -143,25 +144,6 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
         }
     }
     free(p);
-}
-
-int sb_json_append_string(sb_buf *out, const char *s, size_t len)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rv = sb_buf_putc(out, '"');
-    for (size_t i = 0; i < len && rv == 0; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
-            uint8_t e[2] = {'\\', c};
-            rv = sb_buf_append(out, e, 2);
-        } else if (c < 0x20) {
-            uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
-            rv = sb_buf_append(out, e, 6);
-        } else {
-            rv = sb_buf_putc(out, c);
-        }
-    }
-    return rv ? rv : sb_buf_putc(out, '"');
 }
 
 void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const char *msg)
@@ -216,7 +198,7 @@ static void on_accept(uv_stream_t *listener, int status)
 }
 
 int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t max_body_bytes,
-                  struct sb_node *node, char *errmsg)
+                  sb_node_view *node, char *errmsg)
 {
     char host[128];
     int port, rv;

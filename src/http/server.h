@@ -14,11 +14,12 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "metrics/node_view.h"
 #include "util/buf.h"
+#include "util/json.h"
 
 typedef struct sb_http sb_http;
 typedef struct sb_http_pending sb_http_pending;
-struct sb_node;
 
 /* A request as handlers see it. Strings are not NUL-terminated. */
 typedef struct sb_http_req {
@@ -36,7 +37,7 @@ typedef struct sb_http_req {
 } sb_http_req;
 
 int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t max_body_bytes,
-                  struct sb_node *node, char *errmsg);
+                  sb_node_view *node, char *errmsg);
 /* Stops accepting and closes the listener; in-flight replies are dropped. */
 void sb_http_stop(sb_http *h);
 
@@ -53,10 +54,7 @@ void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint);
  * both strings are copied. Call before sb_http_reply. */
 void sb_http_pending_add_header(sb_http_pending *p, const char *name, const char *value);
 
-/* Appends s as a JSON string literal (with quotes). */
-int sb_json_append_string(sb_buf *out, const char *s, size_t len);
-
 /* Defined in api.c: routes one request. */
-void sb_http_dispatch(struct sb_node *node, sb_http_req *req);
+void sb_http_dispatch(sb_node_view *node, sb_http_req *req);
 
 #endif

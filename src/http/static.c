@@ -25,7 +25,7 @@ const sb_web_asset *sb_web_asset_find(const char *name, size_t name_len)
     return NULL;
 }
 
-void sb_http_handle_static(sb_node *n, sb_http_req *req)
+void sb_http_handle_static(sb_node_view *n, sb_http_req *req)
 {
     static const char prefix[] = "/assets/";
     const char *name = "index.html";

@@ -6,11 +6,11 @@
  */
 #include "http/handlers.h"
 #include "http/server.h"
-#include "node/node.h"
-#include "node/node_stats.h"
+#include "metrics/node_view.h"
+#include "metrics/node_stats.h"
 #include "util/buf.h"
 
-void sb_http_handle_stats(sb_node *n, sb_http_req *req)
+void sb_http_handle_stats(sb_node_view *n, sb_http_req *req)
 {
     if (!n->stats) {
         sb_http_reply_error(req->pending, 503, "unavailable",

@@ -69,7 +69,7 @@ static int status_of(int rv, const char **code)
     }
 }
 
-void sb_http_handle_write(sb_node *n, sb_http_req *req)
+void sb_http_handle_write(sb_node_view *n, sb_http_req *req)
 {
     char bucket[256], precision[16] = "ns", errmsg[SB_ERRMSG_SIZE] = "";
     const char *code;
@@ -89,7 +89,7 @@ void sb_http_handle_write(sb_node *n, sb_http_req *req)
     char clname[32] = "";
     int cl = SB_CL_ONE;
     rv = sb_http_query_param(req, "consistency", clname, sizeof clname);
-    if (rv < 0 || (rv > 0 && sb_cql_consistency_parse(clname, strlen(clname), &cl) != 0)) {
+    if (rv < 0 || (rv > 0 && sb_consistency_parse(clname, strlen(clname), &cl) != 0)) {
         sb_http_reply_error(req->pending, 400, "invalid",
                             "query parameter 'consistency' must be a consistency level such as "
                             "ONE or QUORUM");

@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "cluster/io.h"
+#include "util/ep.h"
 
 #define SB_TRANSPORT_MAGIC 0x5B
 #define SB_TRANSPORT_VERSION 1

@@ -34,6 +34,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "util/ep.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -62,44 +63,6 @@ void sb_config_default(sb_config *c)
     c->max_frame_bytes = (size_t)16 << 20;
 }
 
-int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port)
-{
-    const char *colon;
-    size_t hl;
-    if (!s || !*s)
-        return SB_EINVAL;
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (!rb)
-            return SB_EINVAL;
-        hl = (size_t)(rb - s - 1);
-        if (hl == 0 || hl >= hostlen)
-            return SB_EINVAL;
-        memcpy(host, s + 1, hl);
-        host[hl] = 0;
-        colon = rb[1] == ':' ? rb + 1 : NULL;
-        if (!colon && rb[1])
-            return SB_EINVAL;
-    } else {
-        colon = strrchr(s, ':');
-        hl = colon ? (size_t)(colon - s) : strlen(s);
-        if (hl == 0 || hl >= hostlen)
-            return SB_EINVAL;
-        memcpy(host, s, hl);
-        host[hl] = 0;
-    }
-    if (!colon) {
-        *port = default_port;
-        return 0;
-    }
-    char *end;
-    errno = 0;
-    long p = strtol(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
-        return SB_EINVAL;
-    *port = (int)p;
-    return 0;
-}
 
 static int set_addr(char *dst, const char *key, const char *v, int default_port, char *errmsg)
 {

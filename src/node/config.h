@@ -7,8 +7,7 @@
 #define SB_CONFIG_H
 
 #include "storage/store.h"
-
-#define SB_ADDR_MAX 128
+#include "util/ep.h"
 
 typedef struct sb_config {
     char data_dir[1024];
@@ -43,7 +42,5 @@ int sb_config_load_yaml(sb_config *c, const char *path, char *errmsg);
  * wherever it appears, then the other flags. Returns 0, SB_ECONFIG, or 1
  * when --help was printed. */
 int sb_config_from_args(sb_config *c, int argc, char **argv, char *errmsg);
-/* Splits "host:port" (or "[v6]:port", or "host" with default_port). */
-int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port);
 
 #endif

@@ -23,14 +23,14 @@
 
 #include "cql/cql.h"
 #include "net/transport.h"
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "cqlproto/cqlproto.h"
 #include "cqlproto/systables.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
-#include "node/cluster_io.h"
-#include "node/node_metrics.h"
-#include "node/node_stats.h"
+#include "node/node_cluster.h"
+#include "metrics/node_metrics.h"
+#include "metrics/node_stats.h"
 #include "storage/store.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -83,12 +83,6 @@ int sb_node_lock_dir(const char *dir, int *fd_out, char *errmsg)
     return 0;
 }
 
-void sb_node_observe_http(sb_node *n, const char *endpoint, int status, double seconds)
-{
-    if (n && n->m)
-        node_metrics_observe_http(n->m, endpoint, status, seconds);
-}
-
 static void on_signal(uv_signal_t *s, int signum)
 {
     sb_node *n = s->data;
@@ -96,7 +90,7 @@ static void on_signal(uv_signal_t *s, int signum)
         return;
     n->stopping = 1;
     SB_INFO("node", "shutting down", "signal=%s", signum == SIGINT ? "SIGINT" : "SIGTERM");
-    uv_stop(n->loop);
+    uv_stop(n->v.loop);
 }
 
 static double wall_s(void)
@@ -116,9 +110,17 @@ int sb_node_main(int argc, char **argv)
 
     memset(n, 0, sizeof *n);
     n->lock_fd = -1;
-    n->start_time_s = wall_s();
+    n->v.start_time_s = wall_s();
     sb_config_default(&n->cfg);
     rv = sb_config_from_args(&n->cfg, argc, argv, errmsg);
+    n->v.listen_addr = n->cfg.listen_addr;
+    n->v.http_addr = n->cfg.http_addr;
+    n->v.cql_addr = n->cfg.cql_addr;
+    n->v.data_dir = n->cfg.data_dir;
+    n->v.cluster_name = n->cfg.cluster_name;
+    n->v.dc = n->cfg.dc;
+    n->v.rack = n->cfg.rack;
+    n->v.demo_control = n->cfg.demo_control;
     if (rv == 1)
         return 0;
     if (rv) {
@@ -132,23 +134,23 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         return 1;
     }
-    n->loop = uv_default_loop();
+    n->v.loop = uv_default_loop();
 
     sb_store_opts so;
     sb_store_opts_default(&so);
     so.sync_mode = n->cfg.sync_mode;
     so.sync_period_ms = n->cfg.sync_period_ms;
-    n->metrics = sb_metrics_new();
-    if (n->metrics) {
+    n->v.metrics = sb_metrics_new();
+    if (n->v.metrics) {
         so.on_sync = node_stats_observe_sync;
-        so.on_sync_arg = node_stats_sync_histogram(n->metrics);
+        so.on_sync_arg = node_stats_sync_histogram(n->v.metrics);
     }
     snprintf(dbdir, sizeof dbdir, "%s/db", n->cfg.data_dir);
-    if ((rv = sb_store_open(&n->store, dbdir, &so, n->loop, errmsg))) {
+    if ((rv = sb_store_open(&n->v.store, dbdir, &so, n->v.loop, errmsg))) {
         fprintf(stderr, "sibyl node: cannot open storage in %s: %s\n", dbdir, errmsg);
         goto fail;
     }
-    if (!n->metrics || !(n->m = node_metrics_new(n->metrics, n->store))) {
+    if (!n->v.metrics || !(n->v.m = node_metrics_new(n->v.metrics, n->v.store))) {
         fprintf(stderr, "sibyl node: out of memory\n");
         rv = SB_ENOMEM;
         goto fail;
@@ -164,14 +166,14 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
-    n->cluster_write = sb_node_cluster_write;
-    n->cql = sb_cql_engine_new(n->store, &eo);
-    if (!n->cql) {
+    n->v.cluster_write = sb_node_cluster_write;
+    n->v.cql = sb_cql_engine_new(n->v.store, &eo);
+    if (!n->v.cql) {
         fprintf(stderr, "sibyl node: out of memory\n");
         rv = SB_ENOMEM;
         goto fail;
     }
-    if ((rv = sb_http_start(&n->http, n->loop, n->cfg.http_addr, n->cfg.max_request_bytes, n,
+    if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes, &n->v,
                             errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
@@ -179,25 +181,30 @@ int sb_node_main(int argc, char **argv)
     sb_cqlproto_opts po;
     sb_cqlproto_opts_default(&po);
     po.max_frame_bytes = n->cfg.max_frame_bytes;
-    po.cluster = n->cluster;
+    po.cluster = n->v.cluster;
     po.schema_version = sb_node_schema_version;
     po.schema_version_arg = NULL;
-    if ((rv = sb_cqlproto_start(&n->cqlproto, n->loop, n->cfg.cql_addr, n->cql, n->store, &n->cfg,
-                                &po, errmsg))) {
+    sb_cqlproto_ident id = {.data_dir = n->cfg.data_dir,
+                            .cluster_name = n->cfg.cluster_name,
+                            .dc = n->cfg.dc,
+                            .rack = n->cfg.rack,
+                            .listen_addr = n->cfg.listen_addr};
+    if ((rv = sb_cqlproto_start(&n->cqlproto, n->v.loop, n->cfg.cql_addr, n->v.cql, n->v.store, &id, &po,
+                                errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
-    uv_signal_init(n->loop, &n->sigint);
-    uv_signal_init(n->loop, &n->sigterm);
+    uv_signal_init(n->v.loop, &n->sigint);
+    uv_signal_init(n->v.loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, on_signal, SIGINT);
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
 
     SB_INFO("node", "ready", "http=%s data=%s commitlog_sync=%s startup_ms=%.1f", n->cfg.http_addr,
             n->cfg.data_dir, n->cfg.sync_mode == SB_SYNC_GROUP ? "group" : "periodic",
-            (wall_s() - n->start_time_s) * 1000.0);
+            (wall_s() - n->v.start_time_s) * 1000.0);
 
-    uv_run(n->loop, UV_RUN_DEFAULT);
+    uv_run(n->v.loop, UV_RUN_DEFAULT);
     rv = 0;
 fail:
     /* Stop accepting, then drain the commit queue: its completions answer
@@ -210,35 +217,35 @@ fail:
      * send it, then close the transport. The store drains next: its
      * completions still reach the coordinator, which is freed after it,
      * and the engine last (coordinator callbacks may run statements). */
-    if (n->cluster) {
+    if (n->v.cluster) {
         sb_node_cluster_stop(n);
         for (int i = 0; i < 3; i++)
-            uv_run(n->loop, UV_RUN_NOWAIT);
+            uv_run(n->v.loop, UV_RUN_NOWAIT);
     }
-    if (n->transport) {
-        sb_transport_stop(n->transport);
+    if (n->v.transport) {
+        sb_transport_stop(n->v.transport);
         for (int i = 0; i < 3; i++)
-            uv_run(n->loop, UV_RUN_NOWAIT);
+            uv_run(n->v.loop, UV_RUN_NOWAIT);
     }
-    if (n->store)
-        sb_store_close(n->store);
+    if (n->v.store)
+        sb_store_close(n->v.store);
     sb_node_cluster_free(n);
-    if (n->cql)
-        sb_cql_engine_free(n->cql);
+    if (n->v.cql)
+        sb_cql_engine_free(n->v.cql);
     if (n->sigint.loop) {
         uv_close((uv_handle_t *)&n->sigint, NULL);
         uv_close((uv_handle_t *)&n->sigterm, NULL);
     }
-    if (n->loop)
+    if (n->v.loop)
         for (int i = 0; i < 3; i++)
-            uv_run(n->loop, UV_RUN_NOWAIT);
-    if (n->transport)
-        sb_transport_free(n->transport);
-    n->transport = NULL;
-    if (n->m)
-        node_metrics_free(n->m);
-    if (n->metrics)
-        sb_metrics_free(n->metrics);
+            uv_run(n->v.loop, UV_RUN_NOWAIT);
+    if (n->v.transport)
+        sb_transport_free(n->v.transport);
+    n->v.transport = NULL;
+    if (n->v.m)
+        node_metrics_free(n->v.m);
+    if (n->v.metrics)
+        sb_metrics_free(n->v.metrics);
     if (n->lock_fd >= 0)
         close(n->lock_fd);
     if (rv == 0)

@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "net/transport.h"
-#include "node/cluster_io.h"
+#include "node/node_cluster.h"
 #include "node/node.h"
-#include "node/node_stats.h"
-#include "node/node_events.h"
+#include "metrics/node_stats.h"
+#include "metrics/events.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -25,8 +25,8 @@ static sb_cql_glue glue;
 static void on_frame(void *arg, int type, const uint8_t *payload, size_t len)
 {
     sb_node *n = arg;
-    if (n->cluster)
-        sb_cluster_receive(n->cluster, type, payload, len);
+    if (n->v.cluster)
+        sb_cluster_receive(n->v.cluster, type, payload, len);
 }
 
 static void on_schema_change(void *arg)
@@ -89,10 +89,10 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     co.coord.range_timeout_ms = (uint32_t)n->cfg.range_timeout_ms;
     co.coord.table_repl = sb_cql_glue_table_repl;
     co.coord.table_repl_arg = &glue;
-    n->stats = node_stats_new(n);
-    if (!n->stats)
+    n->v.stats = node_stats_new(&n->v);
+    if (!n->v.stats)
         return sb_seterr(errmsg, SB_ENOMEM, "cannot register the node's statistics");
-    node_stats_install(n->stats, &co.coord);
+    node_stats_install(n->v.stats, &co.coord);
     co.hints.max_window_ms = n->cfg.max_hint_window_ms;
     co.hints.replay_per_sec = (uint32_t)n->cfg.hints_per_second;
 
@@ -101,24 +101,24 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     to.listen = go->self;
     to.recv = on_frame;
     to.recv_arg = n;
-    int rc = sb_transport_start(&n->transport, n->loop, &to, errmsg);
+    int rc = sb_transport_start(&n->v.transport, n->v.loop, &to, errmsg);
     if (rc != 0)
         return rc;
-    sb_node_io_init(&node_io, n->loop, n->store, n->transport);
-    glue.store = n->store;
+    sb_node_io_init(&node_io, n->v.loop, n->v.store, n->v.transport);
+    glue.store = n->v.store;
     glue.io = &node_io.io;
     sb_cql_glue_schema_ops(&glue, &co.schema);
-    n->cluster = sb_cluster_new(&node_io.io, &co, errmsg);
-    if (!n->cluster)
+    n->v.cluster = sb_cluster_new(&node_io.io, &co, errmsg);
+    if (!n->v.cluster)
         return SB_ECONFIG;
-    glue.cluster = n->cluster;
+    glue.cluster = n->v.cluster;
     sb_cql_glue_install(&glue, eo);
     eo->on_schema_change = on_schema_change;
     eo->schema_arg = &glue;
-    memcpy(glue.seen_version, sb_store_schema(n->store)->version, 16);
-    if (sb_node_events_start_sources(n) != 0)
+    memcpy(glue.seen_version, sb_store_schema(n->v.store)->version, 16);
+    if (sb_node_events_start_sources(&n->v) != 0)
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory for the event ring");
-    sb_cluster_start(n->cluster);
+    sb_cluster_start(n->v.cluster);
     char ep[SB_EP_STRLEN];
     SB_INFO("node", "cluster member", "listen=%s seeds=%d dc=%s rack=%s num_tokens=%d",
             sb_ep_str(&go->self, ep), ns, go->dc, go->rack, go->num_tokens);
@@ -163,9 +163,9 @@ int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb 
 
 void sb_node_cluster_stop(sb_node *n)
 {
-    sb_node_events_stop_sources(n);
-    if (n->cluster)
-        sb_cluster_stop(n->cluster);
+    sb_node_events_stop_sources(&n->v);
+    if (n->v.cluster)
+        sb_cluster_stop(n->v.cluster);
 }
 
 int sb_node_schema_version(void *arg, uint8_t out[16])
@@ -175,12 +175,12 @@ int sb_node_schema_version(void *arg, uint8_t out[16])
 
 void sb_node_cluster_free(sb_node *n)
 {
-    if (n->cluster)
-        sb_cluster_free(n->cluster);
-    n->cluster = NULL;
-    node_stats_free(n->stats); /* its observers ran until the cluster went */
-    n->stats = NULL;
-    sb_node_events_free_sources(n);
+    if (n->v.cluster)
+        sb_cluster_free(n->v.cluster);
+    n->v.cluster = NULL;
+    node_stats_free(n->v.stats); /* its observers ran until the cluster went */
+    n->v.stats = NULL;
+    sb_node_events_free_sources(&n->v);
     glue.cluster = NULL;
     sb_buf_free(&glue.cache_blob);
     glue.cache_ok = 0;

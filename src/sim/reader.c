@@ -32,7 +32,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "util/err.h"
 
 #define READER_MAX_TARGETS 16

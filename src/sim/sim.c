@@ -72,10 +72,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/cli.h"
-#include "cql/cql.h"
+#include "util/consistency.h"
 #include "sim/gen.h"
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "sim/reader.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -364,7 +363,7 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
         case 'C':
         case 'Q': {
             int cl = 0;
-            if (sb_cql_consistency_parse(optarg, strlen(optarg), &cl) != 0) {
+            if (sb_consistency_parse(optarg, strlen(optarg), &cl) != 0) {
                 fprintf(stderr,
                         "sibyl sim: --%s: '%s' is not a consistency level (ONE, QUORUM, "
                         "ALL, ...)\n",
@@ -372,7 +371,7 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
                 return -1;
             }
             snprintf(ch == 'C' ? c->write_cl : c->read_cl, sizeof c->write_cl, "%s",
-                     sb_cql_consistency_name(cl));
+                     sb_consistency_name(cl));
             break;
         }
         case 'X':
@@ -552,9 +551,9 @@ static void poll_control(sim_cfg *c, sim_conns *cs)
         char *dst = k ? c->read_cl : c->write_cl;
         int cl = 0;
         if (!json_is_string(v) ||
-            sb_cql_consistency_parse(json_string_value(v), json_string_length(v), &cl) != 0)
+            sb_consistency_parse(json_string_value(v), json_string_length(v), &cl) != 0)
             continue;
-        const char *name = sb_cql_consistency_name(cl);
+        const char *name = sb_consistency_name(cl);
         if (strcmp(dst, name) != 0) {
             fprintf(stderr, "sim: %s consistency is now %s (was %s)\n", k ? "read" : "write", name,
                     dst[0] ? dst : "the node's default");
@@ -814,7 +813,7 @@ static int create_keyspace(const sim_cfg *c, sim_conns *cs)
     for (int i = 1; i < c->ntargets; i++) {
         for (;;) {
             sb_buf view;
-            if (sb_cli_fetch_cluster(c->targets[i], c->bucket, NULL, 2000, &view, errmsg) == 0) {
+            if (sb_httpc_fetch_cluster(c->targets[i], c->bucket, NULL, 2000, &view, errmsg) == 0) {
                 sb_buf_free(&view);
                 break;
             }
@@ -843,7 +842,7 @@ static void wait_schema_agreement(const sim_cfg *c, sim_conns *cs)
     for (int i = 1; i < c->ntargets; i++) {
         for (;;) {
             sb_buf view;
-            if (sb_cli_fetch_cluster(c->targets[i], c->bucket, c->gen.measurement, 2000, &view,
+            if (sb_httpc_fetch_cluster(c->targets[i], c->bucket, c->gen.measurement, 2000, &view,
                                      errmsg) == 0) {
                 sb_buf_free(&view);
                 break;

@@ -2,7 +2,7 @@
  * `sibyl sim`: a sensor fleet simulator that writes InfluxDB line protocol
  * to a node over HTTP (POST /api/v2/write?bucket=B&precision=ms).
  * See docs/simulator.md. The generator itself is sim/gen.h; the HTTP
- * client sim/httpc.h.
+ * client net/httpc.h.
  */
 #ifndef SB_SIM_H
 #define SB_SIM_H

@@ -1,6 +1,6 @@
 #include <string.h>
 
-#include "cluster/io.h"
+#include "util/ep.h"
 #include "util/err.h"
 #include "util/wire.h"
 

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/coord.h"
+#include "coord/coord.h"
 #include "cluster/hints.h"
 #include "cluster/rpc.h"
 #include "util/err.h"

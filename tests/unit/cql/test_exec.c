@@ -455,10 +455,10 @@ static void test_result_json_and_names(void **state)
     sb_buf_free(&b);
     sb_cql_result_free(r);
     int cl;
-    assert_int_equal(sb_cql_consistency_parse("local_quorum", 12, &cl), 0);
+    assert_int_equal(sb_consistency_parse("local_quorum", 12, &cl), 0);
     assert_int_equal(cl, SB_CL_LOCAL_QUORUM);
-    assert_string_equal(sb_cql_consistency_name(SB_CL_EACH_QUORUM), "EACH_QUORUM");
-    assert_int_equal(sb_cql_consistency_parse("MOST", 4, &cl), SB_EINVAL);
+    assert_string_equal(sb_consistency_name(SB_CL_EACH_QUORUM), "EACH_QUORUM");
+    assert_int_equal(sb_consistency_parse("MOST", 4, &cl), SB_EINVAL);
 }
 
 int main(void)

@@ -232,12 +232,14 @@ static cqlp_systables *new_systables(char *dir)
 {
     snprintf(dir, 64, "/tmp/sb_test_events_XXXXXX");
     assert_non_null(mkdtemp(dir));
-    sb_config cfg;
-    sb_config_default(&cfg);
-    snprintf(cfg.data_dir, sizeof cfg.data_dir, "%s", dir);
+    sb_cqlproto_ident id = {.data_dir = dir,
+                            .cluster_name = "Test Cluster",
+                            .dc = "datacenter1",
+                            .rack = "rack1",
+                            .listen_addr = "127.0.0.1:7000"};
     cqlp_systables *st = NULL;
     char err[SB_ERRMSG_SIZE];
-    assert_int_equal(cqlp_systables_new(&st, NULL, &cfg, "127.0.0.1", 9042, err), 0);
+    assert_int_equal(cqlp_systables_new(&st, NULL, &id, "127.0.0.1", 9042, err), 0);
     return st;
 }
 

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "cluster/io.h"
 #include "net/transport.h"
 #include "util/buf.h"
 #include "util/err.h"

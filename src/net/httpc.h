@@ -10,8 +10,8 @@
  * is not retried: the server is there but does not answer, and a retry
  * would only double the wait.
  */
-#ifndef SB_SIM_HTTPC_H
-#define SB_SIM_HTTPC_H
+#ifndef SB_NET_HTTPC_H
+#define SB_NET_HTTPC_H
 
 #include <stddef.h>
 
@@ -53,5 +53,14 @@ void sb_httpc_disconnect(sb_httpc *c);
  * for an unparseable response, SB_ETOOBIG for a response body over 64 MiB. */
 int sb_httpc_request(sb_httpc *c, const char *method, const char *path, const char *content_type,
                      const void *body, size_t len, sb_http_resp *resp, char *errmsg);
+
+/* GET /api/v1/cluster[?keyspace=KS[&table=T]] from the node at
+ * HOST[:PORT] (default port 8080) into body (initialised by the call on
+ * success; the caller frees it). keyspace and table may be NULL (table is
+ * used only with a keyspace). SB_EIO unreachable, SB_ENOTFOUND (unknown
+ * keyspace or table) / SB_EIO for an HTTP error, with the reason in
+ * errmsg. */
+int sb_httpc_fetch_cluster(const char *hostport, const char *keyspace, const char *table,
+                           int timeout_ms, sb_buf *body, char *errmsg);
 
 #endif

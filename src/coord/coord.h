@@ -1,4 +1,44 @@
 /*
+ * coord/: everything a request travels through between a client-facing
+ * edge (CQL, HTTP, ingestion) and the replicas' stores. This header is
+ * the subsystem's whole interface.
+ *
+ *   coord.c        the coordinator: requests, replica sets, writes,
+ *                  truncate, hints for replicas that do not answer
+ *   read.c         reads: digests, reconciliation, blocking read repair,
+ *                  token-range scans
+ *   replica.c      the replica side of MUTATION, READ and TRUNCATE and
+ *                  the wire forms of their answers
+ *   cluster.c      a node's cluster side: gossip, rpc, hints and the
+ *                  coordinator over one sb_io, schema agreement
+ *   cql_backend.c  the CQL engine's writes and reads through the
+ *                  coordinator, the schema as a blob
+ *   io_uv.c        the production sb_io: libuv, TCP transport, RocksDB
+ *
+ * Layers: coord/ uses cluster/ (membership, ring, rpc, hints, the
+ * MUTATION codec), cql/ and storage/; node/, http/, cqlproto/ and the
+ * simulator (dsim/) use coord/. Nothing below includes it.
+ */
+#ifndef SB_COORD_COORD_H
+#define SB_COORD_COORD_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "cluster/gossip.h"
+#include "cluster/hints.h"
+#include "cluster/io.h"
+#include "cluster/mutation.h"
+#include "cluster/ring.h"
+#include "cluster/rpc.h"
+#include "cql/cql.h"
+#include "storage/store.h"
+
+struct sb_transport;
+
+/* ======================================================= the coordinator */
+
+/*
  * Coordination: any node coordinates any request with a consistency
  * level, and serves as a replica for the others.
  *
@@ -41,16 +81,8 @@
  * TRUNCATE: every node must be up (else SB_EUNAVAILABLE with required =
  * all, alive); each truncates its table; waits for all (else SB_ETIMEOUT).
  */
-#ifndef SB_CLUSTER_COORD_H
-#define SB_CLUSTER_COORD_H
 
-#include <stdint.h>
 
-#include "cluster/gossip.h"
-#include "cluster/hints.h"
-#include "cluster/io.h"
-#include "cluster/ring.h"
-#include "cluster/rpc.h"
 
 typedef struct sb_coord_opts {
     uint32_t write_timeout_ms;    /* default 2000 */
@@ -125,14 +157,6 @@ void sb_coord_receive(sb_coord *c, int type, const uint8_t *payload, size_t len)
 int sb_coord_blockfor(const sb_ring *r, const sb_repl *p, const int *replicas, int n, int cl,
                       const char *local_dc);
 
-/* The MUTATION request body (cluster/mutation.c): u32 count, then per
- * entry the 16-byte table id, bytes key, bytes value (util/wire.h).
- * encode appends to out: 0, SB_ENOMEM or SB_EINVAL. decode sets *out to
- * an array of *n entries (caller frees it with free(); the entries point
- * into p, so p must outlive them): 0, SB_ENOMEM, or SB_EBADINPUT for
- * truncated, oversized or trailing input. */
-int sb_mutation_encode(sb_buf *out, const sb_raw_mut *m, size_t n);
-int sb_mutation_decode(const uint8_t *p, size_t len, sb_raw_mut **out, size_t *n);
 /* The response body of MUTATION and TRUNCATE requests is an i32 status
  * (0 = applied durably, else a negative SB_E* code; cluster/replica.c).
  * Returns that status, or SB_EBADINPUT for a malformed body. */
@@ -146,5 +170,122 @@ typedef struct sb_coord_stats {
     uint64_t replica_writes, replica_reads;
 } sb_coord_stats;
 void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st);
+
+/* ================================================ a node's cluster side */
+
+/*
+ * A node's cluster side: membership (gossip.h), rpc (rpc.h), hints
+ * (hints.h) and coordination (coord.h) over one sb_io, plus schema
+ * agreement. Production builds it in node/ over libuv and RocksDB; the
+ * simulator (dsim/) builds N of them over simulated I/O.
+ *
+ * Schema agreement: the schema travels as an opaque blob with a 16-byte
+ * version (a hash of its contents, so equal schemas have equal versions
+ * on every node) and a timestamp (microseconds of the DDL that made it).
+ * After a local DDL the node pushes its schema to every live peer; when
+ * gossip shows a live peer with another version the node pulls that
+ * peer's schema (at most once per interval per peer). A received schema
+ * replaces the local one when its timestamp is newer (ties: the larger
+ * version). Concurrent DDL on two nodes resolves to the later one.
+ */
+
+
+typedef struct sb_cluster sb_cluster;
+
+/* Schema hooks (NULL: no schema exchange, as in the simulator). */
+typedef struct sb_cluster_schema_ops {
+    /* The local schema: blob, version, timestamp. */
+    int (*get)(void *arg, sb_buf *blob, uint8_t version[16], int64_t *ts_us);
+    /* Replace the local schema with this one (already known newer). */
+    int (*put)(void *arg, const uint8_t *blob, size_t len, char *errmsg);
+    void *arg;
+} sb_cluster_schema_ops;
+
+typedef struct sb_cluster_opts {
+    sb_gossip_opts gossip;
+    sb_coord_opts coord;
+    sb_hints_opts hints;
+    sb_cluster_schema_ops schema;
+} sb_cluster_opts;
+
+void sb_cluster_opts_default(sb_cluster_opts *o);
+
+sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errmsg);
+void sb_cluster_start(sb_cluster *c);
+/* Announces shutdown, stops timers; pending requests end with
+ * SB_ECLOSED-style errors. */
+void sb_cluster_stop(sb_cluster *c);
+void sb_cluster_free(sb_cluster *c);
+
+/* Every message that arrives for this node. */
+void sb_cluster_receive(sb_cluster *c, int type, const uint8_t *payload, size_t len);
+
+/* The local schema changed (after DDL): gossip the new version, push it. */
+void sb_cluster_schema_changed(sb_cluster *c);
+
+sb_gossip *sb_cluster_gossip(sb_cluster *c);
+sb_coord *sb_cluster_coord(sb_cluster *c);
+sb_hints *sb_cluster_hints(sb_cluster *c);
+sb_rpc *sb_cluster_rpc(sb_cluster *c);
+
+/* ============================================= production I/O, CQL backend */
+
+
+
+
+
+typedef struct sb_node_io {
+    sb_io io;
+    uv_loop_t *loop;
+    sb_store *store;
+    struct sb_transport *transport;
+    uint64_t rng;
+} sb_node_io;
+
+void sb_node_io_init(sb_node_io *n, uv_loop_t *loop, sb_store *store,
+                     struct sb_transport *transport);
+
+/* --- CQL through the coordinator ----------------------------------------- */
+
+typedef struct sb_cql_glue {
+    sb_store *store;
+    sb_cluster *cluster;
+    sb_io *io;
+    uint32_t fetch_entries; /* raw entries per read round, default 5000 */
+    uint32_t fetch_bytes;   /* default 4 MiB */
+    int64_t ts;             /* schema timestamp (cached kv "sys/schema_ts") */
+    int ts_loaded;
+    /* The store's schema version once this node's DDL was spread, or a
+     * remote schema applied: another version means local DDL outside CQL
+     * (ingestion) still to spread. */
+    uint8_t seen_version[16];
+    /* The schema blob and version, cached per (store version, timestamp). */
+    sb_buf cache_blob;
+    uint8_t cache_key[16];
+    int64_t cache_ts;
+    uint8_t cache_version[16];
+    int cache_ok;
+} sb_cql_glue;
+
+/* Fills the engine options' write hook and reader. g must outlive the
+ * engine. */
+void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o);
+
+/* The write hook (sb_cql_write_fn) on its own, for ingestion. */
+int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
+                      void *cb_arg);
+
+/* Schema agreement hooks (cluster.h) over the store. The schema blob is
+ * JSON: {"ts": N, "keyspaces": [{keyspace}, ...], "tables": [{table}, ...]}
+ * with keyspaces and tables in name order, in the store's own JSON forms;
+ * the version is the first 16 bytes of its SHA-256. */
+void sb_cql_glue_schema_ops(sb_cql_glue *g, sb_cluster_schema_ops *ops);
+/* The schema's content version (cached; rebuilt only after a change). */
+int sb_cql_glue_schema_version(sb_cql_glue *g, uint8_t out[16]);
+/* Records a local DDL (timestamp now) and tells the cluster. */
+void sb_cql_glue_schema_changed(sb_cql_glue *g);
+
+/* The replication of a table's keyspace (sb_coord_opts.table_repl). */
+int sb_cql_glue_table_repl(void *arg, const uint8_t table_id[16], sb_repl *out);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * CQL through the coordinator (cluster_io.h).
+ * CQL through the coordinator (coord.h).
  *
  * Writes: the engine's batch is taken apart into raw entries
  * (sb_wbatch_raw) and handed to sb_coord_write with the statement's
@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "node/cluster_io.h"
+#include "coord/coord.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -37,7 +37,7 @@ static void to_detail(const sb_coord_result *r, int is_read, sb_cql_error *d)
     memset(d, 0, sizeof *d);
     d->status = r->status;
     d->consistency = r->consistency;
-    const char *cl = sb_cql_consistency_name(r->consistency);
+    const char *cl = sb_consistency_name(r->consistency);
     switch (r->status) {
     case SB_EUNAVAILABLE:
         d->code = SB_CQL_ERR_UNAVAILABLE;

@@ -20,10 +20,10 @@
 
 #include <stdint.h>
 
-#include "cluster/coord.h"
+#include "coord/coord.h"
 #include "util/buf.h"
 
-struct sb_node;
+typedef struct sb_node_view sb_node_view;
 struct sb_metrics;
 struct sb_histogram;
 typedef struct node_stats node_stats;
@@ -31,7 +31,7 @@ typedef struct node_stats node_stats;
 /* Registers the families and the collector on n->metrics. The node's
  * cluster, transport and store are looked up through n when read, so it
  * may be created before them. NULL when out of memory or on a clash. */
-node_stats *node_stats_new(struct sb_node *n);
+node_stats *node_stats_new(sb_node_view *n);
 /* Removes the collector; call after the cluster is freed (its observers
  * may run until then) and before the registry is freed. */
 void node_stats_free(node_stats *s);

@@ -1,4 +1,4 @@
-#include "node/node_metrics.h"
+#include "metrics/node_metrics.h"
 
 #include <stddef.h>
 #include <stdlib.h>

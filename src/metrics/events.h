@@ -65,14 +65,14 @@ uint64_t sb_node_events_start(const sb_node_events *ev, uint64_t since);
 int64_t sb_node_events_now_ms(void);
 
 /* --- sources (node_event_sources.c) -------------------------------------- */
-struct sb_node;
+typedef struct sb_node_view sb_node_view;
 /* Creates n->events and starts feeding it: gossip membership events, and
  * a 1 s timer that turns hint, read-repair and schema changes into
  * events. Call once the cluster exists. 0 or SB_ENOMEM. */
-int sb_node_events_start_sources(struct sb_node *n);
+int sb_node_events_start_sources(sb_node_view *n);
 /* Stops the timer (its handle is released by the next loop run). */
-void sb_node_events_stop_sources(struct sb_node *n);
+void sb_node_events_stop_sources(sb_node_view *n);
 /* Frees n->events (after the loop released the timer). */
-void sb_node_events_free_sources(struct sb_node *n);
+void sb_node_events_free_sources(sb_node_view *n);
 
 #endif

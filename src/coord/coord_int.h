@@ -4,10 +4,10 @@
  * replica.c (the replica side and the wire forms of READ / TRUNCATE and
  * of every response).
  */
-#ifndef SB_CLUSTER_COORD_INT_H
-#define SB_CLUSTER_COORD_INT_H
+#ifndef SB_COORD_COORD_INT_H
+#define SB_COORD_COORD_INT_H
 
-#include "cluster/coord.h"
+#include "coord/coord.h"
 #include "util/buf.h"
 
 /* --- wire forms (replica.c) -------------------------------------------------

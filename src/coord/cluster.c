@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"

@@ -30,10 +30,10 @@
 #include <string.h>
 #include <uv.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "cqlproto/events.h"
-#include "node/node.h"
-#include "node/node_events.h"
+#include "metrics/node_view.h"
+#include "metrics/events.h"
 #include "storage/store.h"
 #include "util/err.h"
 
@@ -45,7 +45,7 @@ typedef struct tracked_peer {
 } tracked_peer;
 
 static struct {
-    sb_node *node;
+    sb_node_view *node;
     uv_timer_t timer;
     int timer_on;
     tracked_peer peers[MAX_TRACKED];
@@ -57,7 +57,7 @@ static struct {
 
 static void on_gossip(void *arg, int event, const sb_member *m)
 {
-    sb_node *n = arg;
+    sb_node_view *n = arg;
     char ep[SB_EP_STRLEN];
     if (!n->events || m->is_self)
         return;
@@ -104,7 +104,7 @@ static tracked_peer *track(const sb_ep *ep)
     return t;
 }
 
-static void sample_hints(sb_node *n, int64_t now)
+static void sample_hints(sb_node_view *n, int64_t now)
 {
     sb_gossip *g = sb_cluster_gossip(n->cluster);
     sb_hints *h = sb_cluster_hints(n->cluster);
@@ -151,7 +151,7 @@ static void sample_hints(sb_node *n, int64_t now)
                            stored - attributed == 1 ? "" : "s");
 }
 
-static void sample_read_repairs(sb_node *n, int64_t now)
+static void sample_read_repairs(sb_node_view *n, int64_t now)
 {
     sb_coord *c = sb_cluster_coord(n->cluster);
     if (!c)
@@ -170,7 +170,7 @@ static void sample_read_repairs(sb_node *n, int64_t now)
 static void on_schema_diff(void *arg, const char *change, const char *target, const char *ks,
                            const char *name)
 {
-    sb_node *n = arg;
+    sb_node_view *n = arg;
     char lower[16];
     snprintf(lower, sizeof lower, "%s", change);
     for (char *p = lower; *p; p++)
@@ -183,7 +183,7 @@ static void on_schema_diff(void *arg, const char *change, const char *target, co
                            "keyspace %s %s", ks, lower);
 }
 
-static void sample_schema(sb_node *n)
+static void sample_schema(sb_node_view *n)
 {
     const sb_schema *s = sb_store_schema(n->store);
     if (src.snap && !memcmp(s->version, src.schema_seen, 16))
@@ -200,7 +200,7 @@ static void sample_schema(sb_node *n)
 
 static void on_timer(uv_timer_t *t)
 {
-    sb_node *n = t->data;
+    sb_node_view *n = t->data;
     if (!n->events || !n->cluster)
         return;
     int64_t now = sb_node_events_now_ms();
@@ -209,7 +209,7 @@ static void on_timer(uv_timer_t *t)
     sample_schema(n);
 }
 
-int sb_node_events_start_sources(sb_node *n)
+int sb_node_events_start_sources(sb_node_view *n)
 {
     n->events = sb_node_events_new(SB_NODE_EVENTS_CAPACITY);
     if (!n->events)
@@ -247,7 +247,7 @@ int sb_node_events_start_sources(sb_node *n)
     return 0;
 }
 
-void sb_node_events_stop_sources(sb_node *n)
+void sb_node_events_stop_sources(sb_node_view *n)
 {
     if (src.timer_on) {
         uv_timer_stop(&src.timer);
@@ -256,7 +256,7 @@ void sb_node_events_stop_sources(sb_node *n)
     }
 }
 
-void sb_node_events_free_sources(sb_node *n)
+void sb_node_events_free_sources(sb_node_view *n)
 {
     cqlp_schema_snap_free(src.snap);
     src.snap = NULL;

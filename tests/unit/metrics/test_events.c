@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "node/node_events.h"
+#include "metrics/events.h"
 
 static void test_empty(void **state)
 {

@@ -1,5 +1,5 @@
 /*
- * Coordination (cluster/coord.c, coord_read.c, replica.c) on a small
+ * Coordination (coord/coord.c, read.c, replica.c) on a small
  * deterministic harness: N nodes in one process, each with real gossip,
  * rpc, hints and coordinator objects over an sb_io with a virtual clock
  * (one event queue for timers and 1-3 ms message deliveries) and an
@@ -12,7 +12,7 @@
  */
 #include "storage/store_fixture.h"
 
-#include "cluster/coord.h"
+#include "coord/coord.h"
 #include "cluster/gossip.h"
 #include "cluster/hints.h"
 #include "cluster/ring.h"

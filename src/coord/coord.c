@@ -35,8 +35,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/coord_int.h"
-#include "cql/cql.h"
+#include "coord/coord_int.h"
+#include "util/consistency.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"

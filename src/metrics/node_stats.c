@@ -16,7 +16,7 @@
  * - Label values of peers are listen addresses ("127.0.0.2:7000"), which
  *   gossip bounds (members) and the transport bounds (max_peers).
  */
-#include "node/node_stats.h"
+#include "metrics/node_stats.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -28,13 +28,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cluster/cluster.h"
+#include "coord/coord.h"
 #include "cql/cql.h"
-#include "http/server.h"
+#include "util/json.h"
 #include "ingest/ingest.h"
 #include "metrics/metrics.h"
 #include "net/transport.h"
-#include "node/node.h"
+#include "metrics/node_view.h"
 #include "storage/store.h"
 #include "util/err.h"
 
@@ -59,7 +59,7 @@ typedef struct slot {
 } slot;
 
 struct node_stats {
-    sb_node *n;
+    sb_node_view *n;
     sb_metrics *m;
     sb_counter_vec *req_total;
     sb_histogram_vec *req_dur;
@@ -120,7 +120,7 @@ void node_stats_on_request(void *arg, const char *op, int cl, int status, double
 {
     node_stats *s = arg;
     int o = index_of(ops, NOPS, op);
-    const char *cln = sb_cql_consistency_name(cl);
+    const char *cln = sb_consistency_name(cl);
     if (o < 0 || cl < 0 || cl >= NCL || !cln)
         return;
     int oc = outcome_index(status);
@@ -189,7 +189,7 @@ static const sb_transport_peer_stats *peer_stats(const sb_transport_peer_stats *
 #define MAX_PEERS 1024
 
 /* Reads the transport's per-peer stats into a malloc'd array (*n). */
-static sb_transport_peer_stats *transport_peers(sb_node *n, int *count)
+static sb_transport_peer_stats *transport_peers(sb_node_view *n, int *count)
 {
     *count = 0;
     if (!n->transport)
@@ -210,11 +210,11 @@ static double finite_phi(double v)
 }
 
 /* The node's listen address as gossip spells it ("127.0.0.1:7000"). */
-static const char *self_name(sb_node *n, char buf[SB_EP_STRLEN])
+static const char *self_name(sb_node_view *n, char buf[SB_EP_STRLEN])
 {
     if (n->cluster)
         return sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, buf);
-    return n->cfg.listen_addr;
+    return n->listen_addr;
 }
 
 /* --- Prometheus collector ------------------------------------------------------- */
@@ -226,7 +226,7 @@ static void family1(sb_metrics_sink *k, sb_metric_type t, const char *name, cons
     sb_metrics_sink_sample(k, NULL, NULL, v);
 }
 
-static void collect_cluster(sb_metrics_sink *k, sb_node *n)
+static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
 {
     sb_gossip *g = sb_cluster_gossip(n->cluster);
     sb_hints *h = sb_cluster_hints(n->cluster);
@@ -301,7 +301,7 @@ static void collect_cluster(sb_metrics_sink *k, sb_node *n)
     }
 }
 
-static void collect_transport(sb_metrics_sink *k, sb_node *n)
+static void collect_transport(sb_metrics_sink *k, sb_node_view *n)
 {
     int np;
     sb_transport_peer_stats *ps = transport_peers(n, &np);
@@ -338,11 +338,11 @@ static void collect_transport(sb_metrics_sink *k, sb_node *n)
 static void collect(sb_metrics_sink *k, void *arg)
 {
     node_stats *s = arg;
-    sb_node *n = s->n;
+    sb_node_view *n = s->n;
     if (n->cluster)
         collect_cluster(k, n);
     collect_transport(k, n);
-    disk_figures d = disk_of(n->cfg.data_dir);
+    disk_figures d = disk_of(n->data_dir);
     if (d.ok) {
         family1(k, SB_METRIC_GAUGE, "sibyl_storage_disk_free_bytes",
                 "Bytes available to the node on the data directory's file system.", d.free_bytes);
@@ -353,12 +353,12 @@ static void collect(sb_metrics_sink *k, void *arg)
                            "Constant 1, labelled with the node's identity.");
     char self[SB_EP_STRLEN];
     sb_metrics_sink_sample(k, SB_LABELS("node", "dc", "rack", "version"),
-                           SB_LABELS(self_name(n, self), n->cfg.dc, n->cfg.rack, SIBYL_VERSION), 1);
+                           SB_LABELS(self_name(n, self), n->dc, n->rack, SIBYL_VERSION), 1);
 }
 
 /* --- life cycle ------------------------------------------------------------------- */
 
-node_stats *node_stats_new(sb_node *n)
+node_stats *node_stats_new(sb_node_view *n)
 {
     node_stats *s = calloc(1, sizeof *s);
     if (!s)
@@ -439,7 +439,7 @@ static void put_requests(sb_buf *b, const node_stats *s)
                     continue;
                 sb_buf_printf(b,
                               "%s{\"op\": \"%s\", \"consistency\": \"%s\", \"outcome\": \"%s\", ",
-                              first ? "" : ", ", ops[o], sb_cql_consistency_name(cl), outcomes[oc]);
+                              first ? "" : ", ", ops[o], sb_consistency_name(cl), outcomes[oc]);
                 put_slot(b, sl);
                 first = 0;
             }
@@ -458,7 +458,7 @@ static void put_requests(sb_buf *b, const node_stats *s)
     sb_buf_printf(b, "]");
 }
 
-static void put_cluster(sb_buf *b, sb_node *n)
+static void put_cluster(sb_buf *b, sb_node_view *n)
 {
     sb_hints_stats hs;
     sb_coord_stats cs;
@@ -527,7 +527,7 @@ static void process_figures(double *rss, double *cpu)
 
 int node_stats_json(node_stats *s, sb_buf *b)
 {
-    sb_node *n = s->n;
+    sb_node_view *n = s->n;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     double now = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -535,11 +535,11 @@ int node_stats_json(node_stats *s, sb_buf *b)
     sb_buf_printf(b, "{\"node\": ");
     put_str(b, self_name(n, self));
     sb_buf_printf(b, ", \"http\": ");
-    put_str(b, n->cfg.http_addr);
+    put_str(b, n->http_addr);
     sb_buf_printf(b, ", \"dc\": ");
-    put_str(b, n->cfg.dc);
+    put_str(b, n->dc);
     sb_buf_printf(b, ", \"rack\": ");
-    put_str(b, n->cfg.rack);
+    put_str(b, n->rack);
     sb_buf_printf(b, ", \"time_ms\": %" PRId64 ", \"uptime_seconds\": %.3f, \"bounds\": [",
                   (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, now - n->start_time_s);
     for (int i = 0; i < NB; i++)
@@ -552,7 +552,7 @@ int node_stats_json(node_stats *s, sb_buf *b)
     memset(&st, 0, sizeof st);
     if (n->store)
         sb_store_get_stats(n->store, &st);
-    disk_figures d = disk_of(n->cfg.data_dir);
+    disk_figures d = disk_of(n->data_dir);
     sb_buf_printf(b,
                   ", \"storage\": {\"live_bytes\": %" PRIu64 ", \"sstable_bytes\": %" PRIu64
                   ", \"memtable_bytes\": %" PRIu64 ", \"sstables\": %" PRIu64

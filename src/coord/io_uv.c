@@ -9,7 +9,7 @@
 #include <time.h>
 
 #include "net/transport.h"
-#include "node/cluster_io.h"
+#include "coord/coord.h"
 #include "util/err.h"
 
 struct sb_io_timer {

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/coord_int.h"
+#include "coord/coord_int.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"

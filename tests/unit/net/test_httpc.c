@@ -11,7 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "sim/httpc.h"
+#include "net/httpc.h"
 #include "util/err.h"
 
 /* A scripted one-thread HTTP server on 127.0.0.1. */

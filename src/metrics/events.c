@@ -3,7 +3,7 @@
  * capacity. Invariant: the events held are seq max(1, last - cap + 1) ..
  * last, each at slot (seq - 1) % cap.
  */
-#include "node/node_events.h"
+#include "metrics/events.h"
 
 #include <stdarg.h>
 #include <stdio.h>

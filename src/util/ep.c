@@ -1,10 +1,11 @@
-/* Endpoints: parsing and formatting of HOST:PORT (io.h). */
+/* Endpoints: parsing and formatting of HOST:PORT (ep.h). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/io.h"
+#include "util/ep.h"
 #include "util/err.h"
 
 int sb_ep_parse(const char *s, uint16_t default_port, sb_ep *out)
@@ -89,4 +90,43 @@ int sb_ep_cmp(const sb_ep *a, const sb_ep *b)
 int sb_ep_eq(const sb_ep *a, const sb_ep *b)
 {
     return sb_ep_cmp(a, b) == 0;
+}
+
+int sb_parse_hostport(const char *s, int default_port, char *host, size_t hostlen, int *port)
+{
+    const char *colon;
+    size_t hl;
+    if (!s || !*s)
+        return SB_EINVAL;
+    if (s[0] == '[') {
+        const char *rb = strchr(s, ']');
+        if (!rb)
+            return SB_EINVAL;
+        hl = (size_t)(rb - s - 1);
+        if (hl == 0 || hl >= hostlen)
+            return SB_EINVAL;
+        memcpy(host, s + 1, hl);
+        host[hl] = 0;
+        colon = rb[1] == ':' ? rb + 1 : NULL;
+        if (!colon && rb[1])
+            return SB_EINVAL;
+    } else {
+        colon = strrchr(s, ':');
+        hl = colon ? (size_t)(colon - s) : strlen(s);
+        if (hl == 0 || hl >= hostlen)
+            return SB_EINVAL;
+        memcpy(host, s, hl);
+        host[hl] = 0;
+    }
+    if (!colon) {
+        *port = default_port;
+        return 0;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+        return SB_EINVAL;
+    *port = (int)p;
+    return 0;
 }

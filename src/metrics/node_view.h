@@ -1,0 +1,50 @@
+/*
+ * What the edges and the observers of a running node see of it: its
+ * identity and its parts. node/ fills one sb_node_view as it builds the
+ * node and hands it (borrowed) to the HTTP API (http/) and to the
+ * observers here (stats, metrics, events); none of them reaches the rest
+ * of the node. Every pointer stays valid until the node stops its HTTP
+ * server and event sources; a part the node has not built is NULL.
+ */
+#ifndef SB_METRICS_NODE_VIEW_H
+#define SB_METRICS_NODE_VIEW_H
+
+#include <uv.h>
+
+#include "storage/store.h"
+
+struct sb_cql_engine;
+struct sb_metrics;
+struct sb_cluster;
+struct sb_transport;
+struct node_metrics;
+struct node_stats;
+struct sb_node_events;
+
+typedef struct sb_node_view {
+    /* Identity: strings owned by the node's configuration. */
+    const char *listen_addr;  /* node-to-node HOST:PORT */
+    const char *http_addr;
+    const char *cql_addr;
+    const char *data_dir;
+    const char *cluster_name;
+    const char *dc;
+    const char *rack;
+    const char *demo_control; /* URL of the demo's control server, "" = none */
+    double start_time_s;      /* wall clock at start */
+    uv_loop_t *loop;
+    /* Parts. */
+    struct sb_store *store;
+    struct sb_cql_engine *cql;
+    struct sb_metrics *metrics;
+    struct node_metrics *m;         /* the node's own metric handles */
+    struct sb_cluster *cluster;     /* gossip, coordination, hints */
+    struct sb_transport *transport; /* node-to-node TCP on --listen */
+    struct node_stats *stats;       /* live request/cluster statistics */
+    struct sb_node_events *events;  /* event timeline */
+    /* Ingestion writes through the coordinator (ingest.h sb_ingest_write_fn). */
+    int (*cluster_write)(void *arg, struct sb_wbatch *b, int consistency,
+                         void (*cb)(void *arg, int status), void *cb_arg);
+} sb_node_view;
+
+#endif

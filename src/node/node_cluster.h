@@ -1,0 +1,25 @@
+/*
+ * The node's cluster wiring (node_cluster.c): the transport, the
+ * cluster side (coord/coord.h) and the CQL backend over the node's
+ * store.
+ */
+#ifndef SB_NODE_NODE_CLUSTER_H
+#define SB_NODE_NODE_CLUSTER_H
+
+#include "coord/coord.h"
+
+/* --- node wiring (node_cluster.c) ---------------------------------------- */
+struct sb_node;
+/* Starts the transport and the cluster and fills eo with the
+ * coordinator's reads and writes. */
+int sb_node_cluster_start(struct sb_node *n, const uint8_t host_id[16], sb_cql_engine_opts *eo,
+                          char *errmsg);
+/* Ingestion writes through the coordinator (ingest.h sb_ingest_write_fn). */
+int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb, void *cb_arg);
+/* The schema's content version (equal on nodes that agree). */
+int sb_node_schema_version(void *arg, uint8_t out[16]);
+void sb_node_cluster_stop(struct sb_node *n);
+void sb_node_cluster_free(struct sb_node *n);
+
+
+#endif
