@@ -38,7 +38,7 @@
 #include <string.h>
 
 #include "cluster/hints.h"
-#include "cluster/mutation.h"
+#include "storage/mutation.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"

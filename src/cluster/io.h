@@ -32,17 +32,17 @@
  * a message whatever socket it came on. Requests and responses carry a
  * 64-bit request id right after it (cluster/rpc.h). */
 enum {
-    SB_MSG_GOSSIP_SYN = 1,  /* gossip.h */
+    SB_MSG_GOSSIP_SYN = 1, /* gossip.h */
     SB_MSG_GOSSIP_ACK = 2,
     SB_MSG_GOSSIP_ACK2 = 3,
-    SB_MSG_SHUTDOWN = 4,    /* a node announces it is stopping */
-    SB_MSG_RESPONSE = 16,   /* rpc.h: the response to any request */
-    SB_MSG_MUTATION = 17,   /* coord.h: apply raw entries */
-    SB_MSG_READ = 18,       /* coord.h: raw read (data or digest) */
-    SB_MSG_TRUNCATE = 19,   /* coord.h: truncate a table */
+    SB_MSG_SHUTDOWN = 4,     /* a node announces it is stopping */
+    SB_MSG_RESPONSE = 16,    /* rpc.h: the response to any request */
+    SB_MSG_MUTATION = 17,    /* coord.h: apply raw entries */
+    SB_MSG_READ = 18,        /* coord.h: raw read (data or digest) */
+    SB_MSG_TRUNCATE = 19,    /* coord.h: truncate a table */
     SB_MSG_SCHEMA_PUSH = 20, /* cluster.h: here is my schema */
     SB_MSG_SCHEMA_PULL = 21, /* cluster.h: send me your schema */
-    SB_MSG_PING = 22,       /* rpc.h: echo (tests, latency) */
+    SB_MSG_PING = 22,        /* rpc.h: echo (tests, latency) */
     SB_MSG_MAX = 32
 };
 
@@ -61,8 +61,7 @@ typedef struct sb_io_store {
      * table), in which case cb is never called. entries are copied. */
     int (*apply)(void *ctx, const sb_raw_mut *m, size_t n, sb_write_cb cb, void *arg);
     /* Synchronous raw read (store.h sb_store_raw_read semantics). */
-    int (*read)(void *ctx, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more,
-                char *errmsg);
+    int (*read)(void *ctx, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more, char *errmsg);
     /* Truncates the table; synchronous. SB_ENOTFOUND if unknown. */
     int (*truncate)(void *ctx, const uint8_t table_id[16], char *errmsg);
     /* Durable metadata key-value space (keys are private to the cluster

@@ -353,6 +353,7 @@ static void req_free(creq *rq)
         free(b);
     }
     free(rq->repls);
+    sb_buf_free(&rq->mut);
     free(rq->ents);
     free(rq->groups);
     free(rq->out);
@@ -663,6 +664,9 @@ void coord_send_mutations(creq *rq, cphase *ph, uint32_t timeout_ms)
                 t->state = CT_APPLY;
                 rq->pending++;
             }
+        } else if (t->whole) {
+            /* The statement's own mutation, not a byte re-encoded. */
+            rc = start_rpc(t, SB_MSG_MUTATION, rq->mut.data, rq->mut.len, timeout_ms);
         } else {
             sb_buf_reset(&c->scratch);
             rc = sb_mutation_encode(&c->scratch, t->muts, t->nmuts);
@@ -923,43 +927,26 @@ static int group_available(creq *rq, cgroup *g)
     return 1;
 }
 
-/* Copies the entries (into one block) so that the caller's may go. */
-static int copy_entries(creq *rq, const sb_raw_mut *m, size_t n)
+/* Views of the mutation's entries (pointing into rq->mut: no copy). */
+static int view_entries(creq *rq)
 {
-    size_t total = 0;
-    for (size_t i = 0; i < n; i++)
-        total += 16 + m[i].e.klen + m[i].e.vlen;
-    rq->ents = calloc(n ? n : 1, sizeof(*rq->ents));
-    uint8_t *p = coord_arena(rq, total ? total : 1);
-    if (!rq->ents || !p)
-        return SB_ENOMEM;
-    for (size_t i = 0; i < n; i++) {
-        sb_raw_mut *d = &rq->ents[i];
-        memcpy(p, m[i].table_id, 16);
-        d->table_id = p;
-        p += 16;
-        if (m[i].e.klen)
-            memcpy(p, m[i].e.key, m[i].e.klen);
-        d->e.key = p;
-        d->e.klen = m[i].e.klen;
-        p += m[i].e.klen;
-        if (m[i].e.vlen)
-            memcpy(p, m[i].e.val, m[i].e.vlen);
-        d->e.val = p;
-        d->e.vlen = m[i].e.vlen;
-        p += m[i].e.vlen;
-    }
-    rq->nents = n;
-    return 0;
+    int rc = sb_mutation_decode(rq->mut.data, rq->mut.len, &rq->ents, &rq->nents);
+    return rc == SB_EBADINPUT ? SB_EINVAL : rc;
 }
 
-static void write_start(creq *rq, const sb_raw_mut *m, size_t n)
+static void write_start(creq *rq)
 {
     sb_coord *c = rq->c;
     int nnodes = sb_ring_nnodes(rq->ring) + 1;
     int *eg = NULL;
     cphase *ph = NULL;
-    if (copy_entries(rq, m, n) || !(eg = calloc(n ? n : 1, sizeof(int))) ||
+    int rc = view_entries(rq);
+    if (rc == SB_EINVAL) {
+        coord_finish(rq, SB_EINVALID, "malformed mutation");
+        goto out;
+    }
+    size_t n = rq->nents;
+    if (rc || !(eg = calloc(n ? n : 1, sizeof(int))) ||
         !(rq->groups = calloc(n ? n : 1, sizeof(*rq->groups))) ||
         !(ph = coord_phase_new(rq, PH_WRITE, nnodes))) {
         coord_finish(rq, SB_ESERVER, "out of memory");
@@ -1008,6 +995,8 @@ static void write_start(creq *rq, const sb_raw_mut *m, size_t n)
                 goto out;
             }
         }
+        SB_ASSERT(t->nmuts <= n);
+        t->whole = t->nmuts == n;
     }
     for (int ti = 0; ti < nt; ti++)
         if (!ph->t[ti].up) {
@@ -1026,21 +1015,40 @@ static int valid_cl(int cl)
     return cl >= SB_CL_ANY && cl <= SB_CL_LOCAL_ONE;
 }
 
-int sb_coord_write(sb_coord *c, const sb_raw_mut *m, size_t n, int cl, const char *write_type,
-                   sb_coord_write_cb cb, void *arg)
+int sb_coord_write_mutation(sb_coord *c, sb_buf *mut, int cl, const char *write_type,
+                            sb_coord_write_cb cb, void *arg)
 {
-    if (!valid_cl(cl) || cl == SB_CL_SERIAL || cl == SB_CL_LOCAL_SERIAL)
+    if (!valid_cl(cl) || cl == SB_CL_SERIAL || cl == SB_CL_LOCAL_SERIAL) {
+        sb_buf_free(mut);
         return SB_EINVALID;
+    }
     creq *rq = coord_req_new(c, RQ_WRITE, cl, c->o.write_timeout_ms);
-    if (!rq)
+    if (!rq) {
+        sb_buf_free(mut);
         return SB_ENOMEM;
+    }
+    rq->mut = *mut; /* ownership moves to the request */
+    sb_buf_init(mut);
     rq->wcb = cb;
     rq->arg = arg;
     rq->res.write_type = write_type;
-    write_start(rq, m, n);
+    write_start(rq);
     rq->starting = 0;
     coord_settle(rq);
     return 0;
+}
+
+int sb_coord_write(sb_coord *c, const sb_raw_mut *m, size_t n, int cl, const char *write_type,
+                   sb_coord_write_cb cb, void *arg)
+{
+    sb_buf mut;
+    sb_buf_init(&mut);
+    int rc = sb_mutation_encode(&mut, m, n);
+    if (rc) {
+        sb_buf_free(&mut);
+        return rc;
+    }
+    return sb_coord_write_mutation(c, &mut, cl, write_type, cb, arg);
 }
 
 /* --- reads ------------------------------------------------------------------ */

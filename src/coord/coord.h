@@ -28,7 +28,7 @@
 #include "cluster/gossip.h"
 #include "cluster/hints.h"
 #include "cluster/io.h"
-#include "cluster/mutation.h"
+#include "storage/mutation.h"
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
 #include "cql/cql.h"
@@ -81,8 +81,6 @@ struct sb_transport;
  * TRUNCATE: every node must be up (else SB_EUNAVAILABLE with required =
  * all, alive); each truncates its table; waits for all (else SB_ETIMEOUT).
  */
-
-
 
 typedef struct sb_coord_opts {
     uint32_t write_timeout_ms;    /* default 2000 */
@@ -137,9 +135,18 @@ typedef void (*sb_coord_write_cb)(void *arg, const sb_coord_result *r);
 typedef void (*sb_coord_read_cb)(void *arg, const sb_coord_result *r, const sb_raw *entries,
                                  size_t n, int more);
 
-/* Entries are copied. write_type: "SIMPLE", "BATCH", "UNLOGGED_BATCH",
- * ... (static string). cb exactly once, never synchronously. Levels
- * SERIAL / LOCAL_SERIAL are refused with SB_EINVALID. */
+/* Writes a mutation (storage/mutation.h). The coordinator takes mut in
+ * every case (mut is left empty; it is freed with the request): replicas
+ * that get all of it are sent its bytes as they are, and the local
+ * replica applies views into it, so the write is never copied on the
+ * way. write_type: "SIMPLE", "BATCH", "UNLOGGED_BATCH", ... (static
+ * string). cb exactly once, never synchronously; a malformed mutation
+ * ends with SB_EINVALID. Levels SERIAL / LOCAL_SERIAL are refused with
+ * SB_EINVALID. */
+int sb_coord_write_mutation(sb_coord *c, sb_buf *mut, int cl, const char *write_type,
+                            sb_coord_write_cb cb, void *arg);
+/* The same for entries the caller keeps: they are encoded into a
+ * mutation first (tests, tools). */
 int sb_coord_write(sb_coord *c, const sb_raw_mut *m, size_t n, int cl, const char *write_type,
                    sb_coord_write_cb cb, void *arg);
 /* q is copied. Entries passed to cb are sorted by key ascending (also for
@@ -189,7 +196,6 @@ void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st);
  * version). Concurrent DDL on two nodes resolves to the later one.
  */
 
-
 typedef struct sb_cluster sb_cluster;
 
 /* Schema hooks (NULL: no schema exchange, as in the simulator). */
@@ -229,10 +235,6 @@ sb_hints *sb_cluster_hints(sb_cluster *c);
 sb_rpc *sb_cluster_rpc(sb_cluster *c);
 
 /* ============================================= production I/O, CQL backend */
-
-
-
-
 
 typedef struct sb_node_io {
     sb_io io;

@@ -67,9 +67,11 @@ typedef struct ctarget {
     int state;
     uint64_t rpc_id;
     sb_io_timer *timer;
-    /* writes and repairs: the entries this replica gets */
+    /* writes and repairs: the entries this replica gets; whole: all of
+     * the request's mutation, which is then sent as it is */
     sb_raw_mut *muts;
     size_t nmuts, capmuts;
+    int whole;
     int acked, hint_durable;
     /* reads */
     int want_digest;
@@ -135,7 +137,9 @@ struct creq {
     carena_block *arena;
     crepl *repls;
     int nrepls;
-    /* writes */
+    /* writes: the mutation (owned; storage/mutation.h) and views of its
+     * entries (pointing into it) */
+    sb_buf mut;
     sb_raw_mut *ents;
     size_t nents;
     cgroup *groups;

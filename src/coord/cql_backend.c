@@ -1,9 +1,10 @@
 /*
  * CQL through the coordinator (coord.h).
  *
- * Writes: the engine's batch is taken apart into raw entries
- * (sb_wbatch_raw) and handed to sb_coord_write with the statement's
- * consistency level and write type.
+ * Writes: the engine's batch holds only the statement's mutation
+ * (sb_wbatch_new_mutation); its buffer moves to the coordinator
+ * (sb_coord_write_mutation) with the statement's consistency level and
+ * write type, uncopied.
  *
  * Reads: the engine runs a statement optimistically (cql.h
  * sb_cql_reader). Each read it opens is turned into a raw query
@@ -100,22 +101,19 @@ int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, s
                       void *cb_arg)
 {
     sb_cql_glue *g = arg;
-    size_t n = sb_wbatch_nraw(b);
-    sb_raw_mut *m = malloc(sizeof *m * (n ? n : 1));
+    sb_buf mut;
     wreq *w = malloc(sizeof *w);
-    if (!m || !w) {
-        free(m);
+    int rc = w ? sb_wbatch_take_mutation(b, &mut) : SB_ENOMEM;
+    sb_wbatch_free(b);
+    if (rc) {
         free(w);
-        sb_wbatch_free(b);
         return SB_EOVERLOADED;
     }
-    for (size_t i = 0; i < n; i++)
-        sb_wbatch_raw(b, i, &m[i]);
     w->cb = cb;
     w->arg = cb_arg;
-    int rc = sb_coord_write(sb_cluster_coord(g->cluster), m, n, cl, write_type, on_coord_write, w);
-    free(m);
-    sb_wbatch_free(b); /* the coordinator copied the entries */
+    /* The coordinator takes the mutation: no copy on the way. */
+    rc = sb_coord_write_mutation(sb_cluster_coord(g->cluster), &mut, cl, write_type, on_coord_write,
+                                 w);
     if (rc != 0) {
         free(w);
         return rc;

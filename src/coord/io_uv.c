@@ -91,18 +91,8 @@ static void io_timer_stop(void *ctx, sb_io_timer *t)
 static int st_apply(void *ctx, const sb_raw_mut *m, size_t n, sb_write_cb cb, void *arg)
 {
     sb_node_io *ni = ctx;
-    sb_wbatch *b = sb_wbatch_new();
-    if (!b)
-        return SB_ENOMEM;
     char msg[SB_ERRMSG_SIZE];
-    for (size_t i = 0; i < n; i++) {
-        int rc = sb_wbatch_add_raw(b, ni->store, &m[i], msg);
-        if (rc != 0) {
-            sb_wbatch_free(b);
-            return rc;
-        }
-    }
-    return sb_store_write(ni->store, b, cb, arg);
+    return sb_store_apply(ni->store, m, n, cb, arg, msg);
 }
 
 static int st_read(void *ctx, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more,

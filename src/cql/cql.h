@@ -53,7 +53,6 @@
 #define SB_CQL_NAME_MAX 48
 #define SB_CQL_NAME_SIZE 256
 
-
 /* --- errors --------------------------------------------------------------
  * Error codes of the native protocol (v4 section 9). */
 enum {

@@ -578,7 +578,8 @@ static int submit_truncate(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void 
     const sb_table *t = NULL;
     if (cx_resolve_table(c, &st->table_stmt.table, &t) != 0)
         return 1;
-    if (c->e->has_vt && c->e->vt.lookup && t == c->e->vt.lookup(c->e->vt.arg, t->keyspace, t->name)) {
+    if (c->e->has_vt && c->e->vt.lookup &&
+        t == c->e->vt.lookup(c->e->vt.arg, t->keyspace, t->name)) {
         cx_err(c, SB_EINVALID, &st->pos, "Cannot truncate system table %s.%s", t->keyspace,
                t->name);
         return 1;
@@ -630,7 +631,10 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
             c->e->opts.on_schema_change(c->e->opts.schema_arg);
         return 1;
     }
-    sb_wbatch *b = sb_wbatch_new();
+    /* Through a write hook (the coordinator) the statement builds only its
+     * mutation; the replicas build the RocksDB batches. */
+    int to_hook = c->e->opts.write && !c->e->opts.sync_writes;
+    sb_wbatch *b = to_hook ? sb_wbatch_new_mutation() : sb_wbatch_new();
     if (!b) {
         cx_err(c, SB_ENOMEM, NULL, "out of memory");
         return 1;

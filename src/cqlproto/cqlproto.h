@@ -30,11 +30,11 @@ struct sb_cluster;
 /* Who this node is, for system.local and system.peers. The strings are
  * read during sb_cqlproto_start / cqlp_systables_new only. */
 typedef struct sb_cqlproto_ident {
-    const char *data_dir;     /* holds the persisted host id (DATA/host_id) */
+    const char *data_dir; /* holds the persisted host id (DATA/host_id) */
     const char *cluster_name;
     const char *dc;
     const char *rack;
-    const char *listen_addr;  /* node-to-node HOST:PORT */
+    const char *listen_addr; /* node-to-node HOST:PORT */
 } sb_cqlproto_ident;
 
 typedef struct sb_cqlproto_opts {

@@ -147,7 +147,9 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
             (routes[i].method == 2 && !get && !post)) {
             char msg[128];
             snprintf(msg, sizeof msg, "%s only accepts %s", routes[i].path,
-                     routes[i].method == 2 ? "GET and POST" : routes[i].method ? "POST" : "GET");
+                     routes[i].method == 2 ? "GET and POST"
+                     : routes[i].method    ? "POST"
+                                           : "GET");
             sb_http_reply_error(req->pending, 405, "method_not_allowed", msg);
             return;
         }
@@ -158,7 +160,8 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
     if (req->path_len > 8 && memcmp(req->path, "/assets/", 8) == 0) {
         sb_http_pending_set_endpoint(req->pending, "/assets");
         if (!get) {
-            sb_http_reply_error(req->pending, 405, "method_not_allowed", "/assets only accepts GET");
+            sb_http_reply_error(req->pending, 405, "method_not_allowed",
+                                "/assets only accepts GET");
             return;
         }
         sb_http_handle_static(n, req);

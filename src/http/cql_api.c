@@ -97,9 +97,9 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
                             "request body must be a JSON object with a string \"query\"");
         goto done;
     }
-    if (cl && (!json_is_string(cl) ||
-               sb_consistency_parse(json_string_value(cl), json_string_length(cl),
-                                        &opts.consistency) != 0)) {
+    if (cl &&
+        (!json_is_string(cl) || sb_consistency_parse(json_string_value(cl), json_string_length(cl),
+                                                     &opts.consistency) != 0)) {
         snprintf(msg, sizeof msg,
                  "\"consistency\" must be one of ANY, ONE, TWO, THREE, QUORUM, ALL, "
                  "LOCAL_QUORUM, EACH_QUORUM, SERIAL, LOCAL_SERIAL, LOCAL_ONE");

@@ -246,6 +246,7 @@ typedef struct rec {
 
 typedef struct req {
     sb_store *s;
+    int to_hook; /* written through a write hook: build only the mutation */
     const char *ks;
     int prec;
     const sb_schema *schema; /* at parse time */
@@ -1069,7 +1070,7 @@ static int ingest(req *r, const char *body, size_t len)
                          SB_INGEST_MAX_BODY_BYTES);
     r->schema = sb_store_schema(r->s);
     r->ks_exists = sb_schema_keyspace(r->schema, r->ks) != NULL;
-    if (!(r->b = sb_wbatch_new()))
+    if (!(r->b = r->to_hook ? sb_wbatch_new_mutation() : sb_wbatch_new()))
         return nomem(r);
     take_time(r);
     sb_lp_parser ps;
@@ -1109,6 +1110,7 @@ int sb_ingest_write_to(sb_store *s, sb_ingest_write_fn fn, void *fn_arg, int con
     req r;
     memset(&r, 0, sizeof r);
     r.s = s;
+    r.to_hook = fn && cb;
     r.ks = bucket;
     r.last_mp = -1;
     r.errmsg = errmsg;

@@ -23,7 +23,7 @@ struct sb_node_events;
 
 typedef struct sb_node_view {
     /* Identity: strings owned by the node's configuration. */
-    const char *listen_addr;  /* node-to-node HOST:PORT */
+    const char *listen_addr; /* node-to-node HOST:PORT */
     const char *http_addr;
     const char *cql_addr;
     const char *data_dir;

@@ -372,7 +372,7 @@ int sb_httpc_request(sb_httpc *c, const char *method, const char *path, const ch
 }
 
 int sb_httpc_fetch_cluster(const char *hostport, const char *keyspace, const char *table,
-                         int timeout_ms, sb_buf *body, char *errmsg)
+                           int timeout_ms, sb_buf *body, char *errmsg)
 {
     char target[300], path[2048], msg[SB_ERRMSG_SIZE];
     /* HOST alone gets the default HTTP port */

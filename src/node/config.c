@@ -63,7 +63,6 @@ void sb_config_default(sb_config *c)
     c->max_frame_bytes = (size_t)16 << 20;
 }
 
-
 static int set_addr(char *dst, const char *key, const char *v, int default_port, char *errmsg)
 {
     char host[SB_ADDR_MAX];

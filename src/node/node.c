@@ -189,8 +189,8 @@ int sb_node_main(int argc, char **argv)
                             .dc = n->cfg.dc,
                             .rack = n->cfg.rack,
                             .listen_addr = n->cfg.listen_addr};
-    if ((rv = sb_cqlproto_start(&n->cqlproto, n->v.loop, n->cfg.cql_addr, n->v.cql, n->v.store, &id, &po,
-                                errmsg))) {
+    if ((rv = sb_cqlproto_start(&n->cqlproto, n->v.loop, n->cfg.cql_addr, n->v.cql, n->v.store, &id,
+                                &po, errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }

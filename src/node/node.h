@@ -21,9 +21,9 @@ struct sb_cqlproto;
 
 struct sb_node {
     sb_config cfg;
-    sb_node_view v;                 /* identity and parts (metrics/node_view.h) */
+    sb_node_view v; /* identity and parts (metrics/node_view.h) */
     struct sb_http *http;
-    struct sb_cqlproto *cqlproto;   /* native protocol server */
+    struct sb_cqlproto *cqlproto; /* native protocol server */
     int lock_fd;
     uv_signal_t sigint;
     uv_signal_t sigterm;
@@ -36,6 +36,5 @@ int sb_node_main(int argc, char **argv);
 /* Takes an exclusive lock on DIR/sibyl.lock (creating DIR). On conflict
  * returns SB_ELOCKED with the holder's pid in errmsg. */
 int sb_node_lock_dir(const char *dir, int *fd_out, char *errmsg);
-
 
 #endif

@@ -21,5 +21,4 @@ int sb_node_schema_version(void *arg, uint8_t out[16]);
 void sb_node_cluster_stop(struct sb_node *n);
 void sb_node_cluster_free(struct sb_node *n);
 
-
 #endif

@@ -843,7 +843,7 @@ static void wait_schema_agreement(const sim_cfg *c, sim_conns *cs)
         for (;;) {
             sb_buf view;
             if (sb_httpc_fetch_cluster(c->targets[i], c->bucket, c->gen.measurement, 2000, &view,
-                                     errmsg) == 0) {
+                                       errmsg) == 0) {
                 sb_buf_free(&view);
                 break;
             }

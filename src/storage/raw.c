@@ -6,11 +6,14 @@
  *
  * NOTES ON THE DESIGN
  *
- * Raw entries of a batch: every merge the batch adds to a table is also
- * appended to one contiguous buffer (id | u32 klen | u32 vlen | key |
- * value) with its offset in a second buffer, so recording costs two
- * amortised appends, never an allocation per entry. Entries are not taken
- * back out of RocksDB's write batch because its C API can only walk it.
+ * Raw entries of a batch: every merge the batch adds to a table is
+ * appended to the batch's mutation (storage/mutation.h: the wire form the
+ * coordinator sends as it is) with its offset in a second buffer, so
+ * recording costs two amortised appends, never an allocation per entry.
+ * A batch made for the coordinator (sb_wbatch_new_mutation) builds only
+ * that; a replica's apply (sb_store_apply) builds only the RocksDB batch.
+ * Entries are not taken back out of RocksDB's write batch because its C
+ * API can only walk it.
  *
  * Merging is idempotent and commutative (the merge operator reconciles),
  * so a replica may apply a raw entry twice or out of order. Entries from
@@ -35,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "storage/mutation.h"
 #include "storage/store_int.h"
 #include "util/err.h"
 #include "util/wire.h"
@@ -46,33 +50,25 @@
 #define RAWQ_MAX_KEY (1u << 20)
 #define RAWQ_VERSION 1
 
-typedef struct rawhdr {
-    uint8_t id[16];
-    uint32_t klen, vlen;
-} rawhdr;
-
 /* --- raw entries of write batches -------------------------------------------- */
 
 int st_wbatch_record(sb_wbatch *b, const uint8_t id[16], const uint8_t *k, size_t klen,
                      const uint8_t *v, size_t vlen)
 {
-    if (klen > UINT32_MAX || vlen > UINT32_MAX)
-        return SB_ETOOBIG;
-    rawhdr h;
-    memcpy(h.id, id, 16);
-    h.klen = (uint32_t)klen;
-    h.vlen = (uint32_t)vlen;
-    size_t off = b->raw.len;
-    if (sb_buf_reserve(&b->raw, sizeof(h) + klen + vlen) ||
-        sb_buf_append(&b->rawoff, &off, sizeof(off)))
+    if (b->mode == ST_WB_APPLY)
+        return 0;
+    if (b->raw.len == 0 && sb_mutation_init(&b->raw))
         return SB_ENOMEM;
-    /* On the ingestion path: one reserve, then plain copies. */
-    uint8_t *p = b->raw.data + off;
-    memcpy(p, &h, sizeof(h));
-    memcpy(p + sizeof(h), k, klen);
-    if (vlen)
-        memcpy(p + sizeof(h) + klen, v, vlen);
-    b->raw.len = off + sizeof(h) + klen + vlen;
+    size_t off = b->raw.len;
+    int rc = sb_mutation_append(&b->raw, id, k, klen, v, vlen);
+    if (rc)
+        return rc;
+    if (sb_buf_append(&b->rawoff, &off, sizeof(off))) {
+        b->raw.len = off; /* the count was bumped: take the entry back */
+        sb_buf_free(&b->raw);
+        sb_buf_free(&b->rawoff);
+        return SB_ENOMEM;
+    }
     return 0;
 }
 
@@ -81,19 +77,32 @@ size_t sb_wbatch_nraw(const sb_wbatch *b)
     return b->rawoff.len / sizeof(size_t);
 }
 
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 void sb_wbatch_raw(const sb_wbatch *b, size_t i, sb_raw_mut *out)
 {
     SB_ASSERT(i < sb_wbatch_nraw(b));
     size_t off;
     memcpy(&off, b->rawoff.data + i * sizeof(off), sizeof(off));
     const uint8_t *p = b->raw.data + off;
-    rawhdr h;
-    memcpy(&h, p, sizeof(h));
-    out->table_id = p + offsetof(rawhdr, id);
-    out->e.key = p + sizeof(h);
-    out->e.klen = h.klen;
-    out->e.val = p + sizeof(h) + h.klen;
-    out->e.vlen = h.vlen;
+    out->table_id = p;
+    out->e.klen = be32(p + 16);
+    out->e.key = p + 20;
+    out->e.vlen = be32(p + 20 + out->e.klen);
+    out->e.val = p + 24 + out->e.klen;
+}
+
+int sb_wbatch_take_mutation(sb_wbatch *b, sb_buf *out)
+{
+    if (b->raw.len == 0 && sb_mutation_init(&b->raw))
+        return SB_ENOMEM;
+    *out = b->raw;
+    sb_buf_init(&b->raw);
+    sb_buf_reset(&b->rawoff);
+    return 0;
 }
 
 sb_table *st_table_by_id(sb_store *s, const uint8_t id[16])
@@ -164,10 +173,28 @@ int sb_wbatch_add_raw(sb_wbatch *b, sb_store *s, const sb_raw_mut *m, char *errm
         return rv;
     if (st_wbatch_record(b, t->id, m->e.key, m->e.klen, m->e.val, m->e.vlen))
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
-    rocksdb_writebatch_merge_cf(b->wb, t->cf, (const char *)m->e.key, m->e.klen,
-                                (const char *)m->e.val, m->e.vlen);
+    if (b->wb)
+        rocksdb_writebatch_merge_cf(b->wb, t->cf, (const char *)m->e.key, m->e.klen,
+                                    (const char *)m->e.val, m->e.vlen);
     b->count++;
     return 0;
+}
+
+int sb_store_apply(sb_store *s, const sb_raw_mut *m, size_t n, sb_write_cb cb, void *arg,
+                   char *errmsg)
+{
+    sb_wbatch *b = sb_wbatch_new();
+    if (!b)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    b->mode = ST_WB_APPLY;
+    for (size_t i = 0; i < n; i++) {
+        int rc = sb_wbatch_add_raw(b, s, &m[i], errmsg);
+        if (rc != 0) {
+            sb_wbatch_free(b);
+            return rc;
+        }
+    }
+    return sb_store_write(s, b, cb, arg);
 }
 
 int64_t sb_raw_token(const uint8_t *key, size_t klen)
@@ -191,6 +218,7 @@ int sb_wbatch_kv_put(sb_wbatch *b, const uint8_t *k, size_t klen, const uint8_t 
     if (kv_key(&b->key, k, klen))
         return SB_ENOMEM;
     /* The default column family: no handle needed. */
+    SB_ASSERT(b->wb);
     rocksdb_writebatch_put(b->wb, (const char *)b->key.data, b->key.len, (const char *)v, vlen);
     return 0;
 }
@@ -199,6 +227,7 @@ int sb_wbatch_kv_del(sb_wbatch *b, const uint8_t *k, size_t klen)
 {
     if (kv_key(&b->key, k, klen))
         return SB_ENOMEM;
+    SB_ASSERT(b->wb);
     rocksdb_writebatch_delete(b->wb, (const char *)b->key.data, b->key.len);
     return 0;
 }

@@ -963,11 +963,20 @@ sb_wbatch *sb_wbatch_new(void)
     return b;
 }
 
+sb_wbatch *sb_wbatch_new_mutation(void)
+{
+    sb_wbatch *b = calloc(1, sizeof(*b));
+    if (b)
+        b->mode = ST_WB_MUTATION;
+    return b;
+}
+
 void sb_wbatch_free(sb_wbatch *b)
 {
     if (!b)
         return;
-    rocksdb_writebatch_destroy(b->wb);
+    if (b->wb)
+        rocksdb_writebatch_destroy(b->wb);
     sb_buf_free(&b->key);
     sb_buf_free(&b->val);
     sb_buf_free(&b->raw);
@@ -988,8 +997,9 @@ static int put_frag(sb_wbatch *b, const sb_table *t, char *errmsg)
     if (rc_encode(&b->frag, &b->val) ||
         st_wbatch_record(b, t->id, b->key.data, b->key.len, b->val.data, b->val.len))
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
-    rocksdb_writebatch_merge_cf(b->wb, t->cf, (const char *)b->key.data, b->key.len,
-                                (const char *)b->val.data, b->val.len);
+    if (b->wb)
+        rocksdb_writebatch_merge_cf(b->wb, t->cf, (const char *)b->key.data, b->key.len,
+                                    (const char *)b->val.data, b->val.len);
     return 0;
 }
 
@@ -1192,6 +1202,7 @@ int sb_wbatch_delete_partition(sb_wbatch *b, const sb_table *t, const sb_value *
 
 int sb_store_write(sb_store *s, sb_wbatch *b, sb_write_cb cb, void *arg)
 {
+    SB_ASSERT(b->mode != ST_WB_MUTATION); /* a mutation goes to the coordinator */
     if (!s->cl) {
         sb_wbatch_free(b);
         return SB_EINVAL; /* opened without a loop: use sb_store_write_sync */
@@ -1201,6 +1212,7 @@ int sb_store_write(sb_store *s, sb_wbatch *b, sb_write_cb cb, void *arg)
 
 int sb_store_write_sync(sb_store *s, sb_wbatch *b, char *errmsg)
 {
+    SB_ASSERT(b->mode != ST_WB_MUTATION);
     int rv = st_apply_sync(s, b->wb, errmsg);
     if (!rv)
         atomic_fetch_add(&s->writes, 1);

@@ -132,7 +132,14 @@ typedef struct sb_bound {
 
 typedef struct sb_wbatch sb_wbatch;
 
+/* A batch for the local store that also records its entries as a
+ * mutation (sb_wbatch_raw): tools and tests. */
 sb_wbatch *sb_wbatch_new(void);
+/* A batch that builds only the mutation (storage/mutation.h), for the
+ * coordinator: what the CQL executor and ingestion make on a node. It
+ * cannot be written to a store (sb_store_write asserts); take its
+ * mutation with sb_wbatch_take_mutation. */
+sb_wbatch *sb_wbatch_new_mutation(void);
 void sb_wbatch_free(sb_wbatch *b);
 size_t sb_wbatch_count(const sb_wbatch *b);
 
@@ -254,6 +261,16 @@ int64_t sb_raw_token(const uint8_t *key, size_t klen);
  * two: the partition header, then the row). */
 size_t sb_wbatch_nraw(const sb_wbatch *b);
 void sb_wbatch_raw(const sb_wbatch *b, size_t i, sb_raw_mut *out);
+/* Moves the batch's mutation (an empty one if it has no entries) into out
+ * (which the caller then owns and frees with sb_buf_free); the batch has
+ * no entries afterwards. 0 or SB_ENOMEM. No copy is made. */
+int sb_wbatch_take_mutation(sb_wbatch *b, sb_buf *out);
+/* A replica's write: applies the raw entries (each merged into its key,
+ * checked as sb_wbatch_add_raw) in one RocksDB batch, through
+ * sb_store_write (cb as there). Errors as sb_wbatch_add_raw, or
+ * SB_EOVERLOADED; cb is not called then. */
+int sb_store_apply(sb_store *s, const sb_raw_mut *m, size_t n, sb_write_cb cb, void *arg,
+                   char *errmsg);
 /* Adds a raw entry to be merged into its key. SB_ENOTFOUND (with errmsg)
  * if the store has no table with that id; SB_EBADINPUT if the key is not
  * a key of that table or the value is not a row fragment (such an entry

@@ -65,14 +65,22 @@ struct sb_store {
     pthread_mutex_t maint_mu; /* manual compaction vs DDL, see compact_all */
 };
 
+/* What a batch builds (store.h): both the RocksDB batch and the mutation
+ * (tools and tests that write a local store and look at the entries), the
+ * mutation only (a statement or ingestion on its way to the
+ * coordinator; wb is NULL), or the RocksDB batch only (a replica applying
+ * a mutation it received). */
+enum { ST_WB_BOTH, ST_WB_MUTATION, ST_WB_APPLY };
+
 struct sb_wbatch {
-    rocksdb_writebatch_t *wb;
+    int mode;                 /* ST_WB_* */
+    rocksdb_writebatch_t *wb; /* NULL for ST_WB_MUTATION */
     size_t count;
     sb_buf key;
     sb_buf val;
     rc_frag frag;
-    /* Raw entries (raw.c): one contiguous buffer of records
-     * id(16) | u32 klen | u32 vlen | key | value, and their offsets. */
+    /* Raw entries (raw.c): the mutation (storage/mutation.h wire form)
+     * and the offset of each entry in it. Empty for ST_WB_APPLY. */
     sb_buf raw;
     sb_buf rawoff; /* size_t per entry */
 };

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cluster/mutation.h"
+#include "storage/mutation.h"
 #include "util/err.h"
 #include "util/wire.h"
 
