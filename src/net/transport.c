@@ -134,19 +134,6 @@ struct sb_transport {
 
 /* --- frames --------------------------------------------------------------- */
 
-static void put_u32be(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_u32be(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 void sb_transport_put_header(uint8_t h[SB_TRANSPORT_HEADER], int type, const uint8_t *payload,
                              uint32_t len)
 {
@@ -154,8 +141,8 @@ void sb_transport_put_header(uint8_t h[SB_TRANSPORT_HEADER], int type, const uin
     h[1] = SB_TRANSPORT_VERSION;
     h[2] = (uint8_t)type;
     h[3] = 0;
-    put_u32be(h + 4, len);
-    put_u32be(h + 8, sb_crc32c(0, payload, len));
+    sb_be32_put(h + 4, len);
+    sb_be32_put(h + 8, sb_crc32c(0, payload, len));
 }
 
 int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max_frame, int *type,
@@ -169,13 +156,13 @@ int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max
                          SB_TRANSPORT_VERSION);
     if (h[3] != 0)
         return sb_seterr(errmsg, SB_EBADINPUT, "unknown flags 0x%02X (expected 0)", h[3]);
-    uint32_t n = get_u32be(h + 4);
+    uint32_t n = sb_be32_get(h + 4);
     if (n > max_frame)
         return sb_seterr(errmsg, SB_EBADINPUT, "payload length %u over the limit of %u bytes", n,
                          max_frame);
     *type = h[2];
     *len = n;
-    *crc = get_u32be(h + 8);
+    *crc = sb_be32_get(h + 8);
     return 0;
 }
 
@@ -634,7 +621,7 @@ static void in_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     if (b->len >= SB_TRANSPORT_HEADER) {
         /* The parser checked this header against max_frame_bytes and
          * consumed every complete frame, so this is the rest of one. */
-        size_t flen = (size_t)SB_TRANSPORT_HEADER + get_u32be(b->data + 4);
+        size_t flen = (size_t)SB_TRANSPORT_HEADER + sb_be32_get(b->data + 4);
         if (flen > b->len && flen - b->len > want &&
             flen <= (size_t)SB_TRANSPORT_HEADER + c->t->o.max_frame_bytes)
             want = flen - b->len;

@@ -14,19 +14,6 @@
 /* The smallest encoded entry: table id and two empty byte strings. */
 #define MUT_MIN_ENTRY (16 + 4 + 4)
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-    p[0] = (uint8_t)(v >> 24);
-    p[1] = (uint8_t)(v >> 16);
-    p[2] = (uint8_t)(v >> 8);
-    p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 int sb_mutation_init(sb_buf *out)
 {
     SB_ASSERT(out->len == 0);
@@ -35,14 +22,14 @@ int sb_mutation_init(sb_buf *out)
 
 uint32_t sb_mutation_count(const uint8_t *p, size_t len)
 {
-    return len < 4 ? 0 : get_be32(p);
+    return len < 4 ? 0 : sb_be32_get(p);
 }
 
 int sb_mutation_append(sb_buf *out, const uint8_t table_id[16], const uint8_t *k, size_t klen,
                        const uint8_t *v, size_t vlen)
 {
     SB_ASSERT(out->len >= 4);
-    uint32_t count = get_be32(out->data);
+    uint32_t count = sb_be32_get(out->data);
     if (klen > UINT32_MAX || vlen > UINT32_MAX || count == UINT32_MAX)
         return SB_ETOOBIG;
     size_t off = out->len;
@@ -52,14 +39,14 @@ int sb_mutation_append(sb_buf *out, const uint8_t table_id[16], const uint8_t *k
         return SB_ENOMEM;
     uint8_t *p = out->data + off;
     memcpy(p, table_id, 16);
-    put_be32(p + 16, (uint32_t)klen);
+    sb_be32_put(p + 16, (uint32_t)klen);
     if (klen)
         memcpy(p + 20, k, klen);
-    put_be32(p + 20 + klen, (uint32_t)vlen);
+    sb_be32_put(p + 20 + klen, (uint32_t)vlen);
     if (vlen)
         memcpy(p + 24 + klen, v, vlen);
     out->len = off + 24 + klen + vlen;
-    put_be32(out->data, count + 1);
+    sb_be32_put(out->data, count + 1);
     return 0;
 }
 

@@ -77,11 +77,6 @@ size_t sb_wbatch_nraw(const sb_wbatch *b)
     return b->rawoff.len / sizeof(size_t);
 }
 
-static uint32_t be32(const uint8_t *p)
-{
-    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 void sb_wbatch_raw(const sb_wbatch *b, size_t i, sb_raw_mut *out)
 {
     SB_ASSERT(i < sb_wbatch_nraw(b));
@@ -89,9 +84,9 @@ void sb_wbatch_raw(const sb_wbatch *b, size_t i, sb_raw_mut *out)
     memcpy(&off, b->rawoff.data + i * sizeof(off), sizeof(off));
     const uint8_t *p = b->raw.data + off;
     out->table_id = p;
-    out->e.klen = be32(p + 16);
+    out->e.klen = sb_be32_get(p + 16);
     out->e.key = p + 20;
-    out->e.vlen = be32(p + 20 + out->e.klen);
+    out->e.vlen = sb_be32_get(p + 20 + out->e.klen);
     out->e.val = p + 24 + out->e.klen;
 }
 

@@ -54,4 +54,18 @@ void sb_wire_get_ep(sb_wire_reader *r, struct sb_ep *e);
 void sb_wire_get_raw(sb_wire_reader *r, void *out, size_t n);
 int sb_wire_put_raw(sb_buf *b, const void *p, size_t n);
 
+/* Big-endian u32 at p (4 bytes the caller has). */
+static inline void sb_be32_put(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+}
+
+static inline uint32_t sb_be32_get(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 #endif
