@@ -118,18 +118,9 @@ sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
                        const sb_coord_opts *o);
 void sb_coord_free(sb_coord *c);
 
-/* Outcome of a request, with the native protocol's error fields. */
-typedef struct sb_coord_result {
-    int status;             /* 0, SB_EUNAVAILABLE, SB_ETIMEOUT, SB_EOVERLOADED,
-                               SB_ENOTFOUND (unknown table), SB_ESERVER */
-    int consistency;        /* SB_CL_* of the request */
-    int required;           /* blockfor */
-    int alive;              /* Unavailable: live replicas */
-    int received;           /* timeouts: acknowledgements / responses received */
-    int data_present;       /* read timeout: the data replica answered */
-    const char *write_type; /* as given to sb_coord_write */
-    char message[160];      /* human reason for errors */
-} sb_coord_result;
+/* Outcome of a request, with the native protocol's error fields
+ * (store.h). */
+typedef sb_write_result sb_coord_result;
 
 typedef void (*sb_coord_write_cb)(void *arg, const sb_coord_result *r);
 typedef void (*sb_coord_read_cb)(void *arg, const sb_coord_result *r, const sb_raw *entries,
@@ -273,8 +264,10 @@ typedef struct sb_cql_glue {
  * engine. */
 void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o);
 
-/* The write hook (sb_cql_write_fn) on its own, for ingestion. */
-int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
+/* The write function (store.h sb_write_fn) of the CQL engine and of
+ * ingestion: the batch's mutation goes to the coordinator, and cb gets the
+ * coordinator's result as it is. arg: the glue. */
+int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_write_done_fn cb,
                       void *cb_arg);
 
 /* Schema agreement hooks (cluster.h) over the store. The schema blob is

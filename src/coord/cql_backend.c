@@ -33,48 +33,6 @@
 
 /* ------------------------------------------------------------- details */
 
-static void to_detail(const sb_coord_result *r, int is_read, sb_cql_error *d)
-{
-    memset(d, 0, sizeof *d);
-    d->status = r->status;
-    d->consistency = r->consistency;
-    const char *cl = sb_consistency_name(r->consistency);
-    switch (r->status) {
-    case SB_EUNAVAILABLE:
-        d->code = SB_CQL_ERR_UNAVAILABLE;
-        d->required = r->required;
-        d->alive = r->alive;
-        snprintf(d->message, sizeof d->message,
-                 "Cannot achieve consistency level %s (required %d, alive %d)", cl ? cl : "?",
-                 r->required, r->alive);
-        break;
-    case SB_ETIMEOUT:
-        d->code = is_read ? SB_CQL_ERR_READ_TIMEOUT : SB_CQL_ERR_WRITE_TIMEOUT;
-        d->required = r->required;
-        d->alive = r->received;
-        d->write_type = r->write_type ? r->write_type : "SIMPLE";
-        d->data_present = r->data_present;
-        snprintf(d->message, sizeof d->message,
-                 "Operation timed out - received only %d responses (%s needs %d)", r->received,
-                 cl ? cl : "?", r->required);
-        break;
-    case SB_EOVERLOADED:
-        d->code = SB_CQL_ERR_OVERLOADED;
-        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "Overloaded");
-        break;
-    case SB_EINVALID:
-    case SB_ENOTFOUND:
-        d->code = SB_CQL_ERR_INVALID;
-        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "unknown table");
-        break;
-    default:
-        d->code = SB_CQL_ERR_SERVER;
-        snprintf(d->message, sizeof d->message, "%s",
-                 r->message[0] ? r->message : sb_strerror(r->status));
-        break;
-    }
-}
-
 /* --------------------------------------------------------------- writes */
 
 typedef struct wreq {
@@ -82,43 +40,24 @@ typedef struct wreq {
     void *arg;
 } wreq;
 
-static void on_coord_write(void *arg, const sb_coord_result *r)
-{
-    wreq *w = arg;
-    sb_cql_write_done cb = w->cb;
-    void *cbarg = w->arg;
-    free(w);
-    if (r->status == 0) {
-        cb(cbarg, 0, NULL);
-        return;
-    }
-    sb_cql_error d;
-    to_detail(r, 0, &d);
-    cb(cbarg, r->status, &d);
-}
-
-int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_cql_write_done cb,
+int sb_cql_glue_write(void *arg, sb_wbatch *b, int cl, const char *write_type, sb_write_done_fn cb,
                       void *cb_arg)
 {
     sb_cql_glue *g = arg;
+    /* Ingestion creates and alters its tables itself: when this batch
+     * comes with a new schema, push the schema first, so that it reaches
+     * every peer ahead of the mutations (one ordered connection per peer).
+     * After CQL DDL the schema was pushed already. */
+    if (memcmp(g->seen_version, sb_store_schema(g->store)->version, 16) != 0)
+        sb_cql_glue_schema_changed(g);
     sb_buf mut;
-    wreq *w = malloc(sizeof *w);
-    int rc = w ? sb_wbatch_take_mutation(b, &mut) : SB_ENOMEM;
+    int rc = sb_wbatch_take_mutation(b, &mut);
     sb_wbatch_free(b);
-    if (rc) {
-        free(w);
+    if (rc)
         return SB_EOVERLOADED;
-    }
-    w->cb = cb;
-    w->arg = cb_arg;
-    /* The coordinator takes the mutation: no copy on the way. */
-    rc = sb_coord_write_mutation(sb_cluster_coord(g->cluster), &mut, cl, write_type, on_coord_write,
-                                 w);
-    if (rc != 0) {
-        free(w);
-        return rc;
-    }
-    return 0;
+    /* The coordinator takes the mutation (no copy) and answers cb with its
+     * result as it is: the edges map it. */
+    return sb_coord_write_mutation(sb_cluster_coord(g->cluster), &mut, cl, write_type, cb, cb_arg);
 }
 
 static void on_coord_truncate(void *arg, const sb_coord_result *r)
@@ -132,7 +71,7 @@ static void on_coord_truncate(void *arg, const sb_coord_result *r)
         return;
     }
     sb_cql_error d;
-    to_detail(r, 0, &d);
+    sb_cql_error_from_result(r, 0, &d);
     if (r->status == SB_ETIMEOUT) {
         d.code = SB_CQL_ERR_TRUNCATE;
         snprintf(d.message, sizeof d.message, "Truncate timed out: %d of %d nodes answered",
@@ -407,7 +346,7 @@ static void on_coord_read(void *arg, const sb_coord_result *r, const sb_raw *e, 
     if (r->status != 0) {
         if (!c->status) {
             c->status = r->status;
-            to_detail(r, 1, &c->detail);
+            sb_cql_error_from_result(r, 1, &c->detail);
         }
     } else if (add_entries(c, q, e, n) != 0) {
         if (!c->status) {
@@ -496,7 +435,7 @@ static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
                 r.consistency = cl;
                 snprintf(r.message, sizeof r.message, "read refused: %s", sb_strerror(rc));
                 c->status = rc;
-                to_detail(&r, 1, &c->detail);
+                sb_cql_error_from_result(&r, 1, &c->detail);
             }
         }
     }

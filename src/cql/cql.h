@@ -86,6 +86,11 @@ int sb_cql_error_code(int status);
  * "Overloaded", "Unprepared", "Config", "Unauthorized", "ProtocolError",
  * "ServerError", ... (static strings). */
 const char *sb_cql_error_class(int code);
+struct sb_cql_error;
+/* A replicated request's result (store.h) as the native protocol's error:
+ * Unavailable, Write/ReadTimeout (is_read), Overloaded, Invalid or
+ * ServerError with Cassandra's wording. */
+void sb_cql_error_from_result(const sb_write_result *r, int is_read, struct sb_cql_error *d);
 
 typedef struct sb_cql_error {
     int status;                   /* SB_E* */
@@ -180,16 +185,11 @@ int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out);
 
 typedef struct sb_cql_engine sb_cql_engine;
 
-/* Writes go to the store by default; the coordinator replaces this to
- * send mutations to replicas with a consistency level. Takes b;
- * SB_EOVERLOADED without calling cb, otherwise cb exactly once on the event
- * loop with 0 or an error status and, for errors with protocol fields
- * (Unavailable, WriteTimeout), a detail whose code, message, consistency,
- * required, alive and write_type the result copies (detail may be NULL).
- * write_type: "SIMPLE", "BATCH" (logged), "UNLOGGED_BATCH". */
+/* The completion of a TRUNCATE through the cluster (engine opts
+ * truncate): 0 or an error status and, for errors with protocol fields, a
+ * detail whose code, message, consistency, required and alive the result
+ * copies (detail may be NULL). Writes use store.h's sb_write_fn. */
 typedef void (*sb_cql_write_done)(void *arg, int status, const struct sb_cql_error *detail);
-typedef int (*sb_cql_write_fn)(void *arg, sb_wbatch *b, int consistency, const char *write_type,
-                               sb_cql_write_done cb, void *cb_arg);
 
 /* Reads go to the store by default; the coordinator replaces them with a
  * reader. Execution is then optimistic and may take several rounds: every
@@ -237,8 +237,9 @@ typedef struct sb_cql_engine_opts {
      * NULL = the system clock. */
     int64_t (*clock_us)(void *arg);
     void *clock_arg;
-    /* Replaces sb_store_write; NULL = the local store. */
-    sb_cql_write_fn write;
+    /* Replaces sb_store_write; NULL = the local store (store.h
+     * sb_write_fn: the engine then builds mutation-only batches). */
+    sb_write_fn write;
     void *write_arg;
     /* Replaces the store's reads when reader.open is set. */
     sb_cql_reader reader;

@@ -99,6 +99,48 @@ int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src)
 
 /* ----------------------------------------------------------------- errors */
 
+void sb_cql_error_from_result(const sb_write_result *r, int is_read, sb_cql_error *d)
+{
+    memset(d, 0, sizeof *d);
+    d->status = r->status;
+    d->consistency = r->consistency;
+    const char *cl = sb_consistency_name(r->consistency);
+    switch (r->status) {
+    case SB_EUNAVAILABLE:
+        d->code = SB_CQL_ERR_UNAVAILABLE;
+        d->required = r->required;
+        d->alive = r->alive;
+        snprintf(d->message, sizeof d->message,
+                 "Cannot achieve consistency level %s (required %d, alive %d)", cl ? cl : "?",
+                 r->required, r->alive);
+        break;
+    case SB_ETIMEOUT:
+        d->code = is_read ? SB_CQL_ERR_READ_TIMEOUT : SB_CQL_ERR_WRITE_TIMEOUT;
+        d->required = r->required;
+        d->alive = r->received;
+        d->write_type = r->write_type ? r->write_type : "SIMPLE";
+        d->data_present = r->data_present;
+        snprintf(d->message, sizeof d->message,
+                 "Operation timed out - received only %d responses (%s needs %d)", r->received,
+                 cl ? cl : "?", r->required);
+        break;
+    case SB_EOVERLOADED:
+        d->code = SB_CQL_ERR_OVERLOADED;
+        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "Overloaded");
+        break;
+    case SB_EINVALID:
+    case SB_ENOTFOUND:
+        d->code = SB_CQL_ERR_INVALID;
+        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "unknown table");
+        break;
+    default:
+        d->code = SB_CQL_ERR_SERVER;
+        snprintf(d->message, sizeof d->message, "%s",
+                 r->message[0] ? r->message : sb_strerror(r->status));
+        break;
+    }
+}
+
 int sb_cql_error_code(int status)
 {
     switch (status) {
@@ -527,6 +569,19 @@ static void on_store_write_done(void *arg, int status)
     on_write_done(arg, status, NULL);
 }
 
+/* A coordinator's result becomes the statement's CQL result here, at the
+ * CQL edge. */
+static void on_replicated(void *arg, const sb_write_result *r)
+{
+    if (r->status == 0) {
+        on_write_done(arg, 0, NULL);
+        return;
+    }
+    sb_cql_error d;
+    sb_cql_error_from_result(r, 0, &d);
+    on_write_done(arg, r->status, &d);
+}
+
 static const char *write_type_of(const sb_cql_stmt *st)
 {
     if (st->kind != SB_CQL_STMT_BATCH)
@@ -559,7 +614,7 @@ static int submit_write(cx_ctx *c, sb_wbatch *b, sb_cql_cb cb, void *arg)
     w->res = c->res;
     int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
     int rc = e->opts.write ? e->opts.write(e->opts.write_arg, b, consistency,
-                                           write_type_of(c->root), on_write_done, w)
+                                           write_type_of(c->root), on_replicated, w)
                            : sb_store_write(e->store, b, on_store_write_done, w);
     if (rc != 0) {
         free(w);

@@ -17,9 +17,10 @@
 #include "ingest/ingest.h"
 #include "util/err.h"
 
-static void on_durable(void *arg, int status)
+static void on_durable(void *arg, const sb_write_result *r)
 {
     sb_http_pending *p = arg;
+    int status = r->status;
     if (status == 0) {
         sb_http_reply(p, 204, NULL, NULL, 0);
         return;
@@ -120,7 +121,7 @@ void sb_http_handle_write(sb_node_view *n, sb_http_req *req)
             return;
         }
     }
-    rv = sb_ingest_write_to(n->store, n->cluster_write, NULL, cl, bucket, precision,
+    rv = sb_ingest_write_to(n->store, n->cluster_write, n->cluster_write_arg, cl, bucket, precision,
                             body ? body : "", len, on_durable, req->pending, errmsg);
     sb_buf_free(&plain);
     if (rv) {

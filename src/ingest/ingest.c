@@ -1097,35 +1097,52 @@ static int ingest(req *r, const char *body, size_t len)
     return 0;
 }
 
+/* A request's state, counted; parse() then fills r->b for the caller to
+ * send, and finish() counts the outcome and frees the rest. */
+static void prepare(req *r, sb_store *s, const char *bucket, char *errmsg)
+{
+    memset(r, 0, sizeof *r);
+    r->s = s;
+    r->ks = bucket;
+    r->last_mp = -1;
+    r->errmsg = errmsg;
+    sb_buf_init(&r->recs);
+    atomic_fetch_add(&st_requests, 1);
+}
+
+static int parse(req *r, const char *bucket, const char *precision, const char *body, size_t len)
+{
+    int rv = check_bucket(bucket, r->errmsg);
+    if (!rv)
+        rv = parse_precision(precision, &r->prec, r->errmsg);
+    if (!rv)
+        rv = ingest(r, body, len);
+    return rv;
+}
+
+static int finish(req *r, int rv, size_t len)
+{
+    if (rv) {
+        atomic_fetch_add(&st_rejected, 1);
+    } else {
+        atomic_fetch_add(&st_points, r->npoints);
+        atomic_fetch_add(&st_bytes, len);
+    }
+    req_free(r);
+    return rv;
+}
+
 int sb_ingest_write(sb_store *s, const char *bucket, const char *precision, const char *body,
                     size_t len, sb_write_cb cb, void *arg, char *errmsg)
 {
-    return sb_ingest_write_to(s, NULL, NULL, 0, bucket, precision, body, len, cb, arg, errmsg);
-}
-
-int sb_ingest_write_to(sb_store *s, sb_ingest_write_fn fn, void *fn_arg, int consistency,
-                       const char *bucket, const char *precision, const char *body, size_t len,
-                       sb_write_cb cb, void *arg, char *errmsg)
-{
     req r;
-    memset(&r, 0, sizeof r);
-    r.s = s;
-    r.to_hook = fn && cb;
-    r.ks = bucket;
-    r.last_mp = -1;
-    r.errmsg = errmsg;
-    sb_buf_init(&r.recs);
-    atomic_fetch_add(&st_requests, 1);
-    int rv = check_bucket(bucket, errmsg);
-    if (!rv)
-        rv = parse_precision(precision, &r.prec, errmsg);
-    if (!rv)
-        rv = ingest(&r, body, len);
+    prepare(&r, s, bucket, errmsg);
+    int rv = parse(&r, bucket, precision, body, len);
     if (!rv) {
         sb_wbatch *b = r.b;
         r.b = NULL; /* the store owns it from here, whatever happens */
         if (cb) {
-            rv = fn ? fn(fn_arg, b, consistency, cb, arg) : sb_store_write(s, b, cb, arg);
+            rv = sb_store_write(s, b, cb, arg);
             if (rv == SB_EOVERLOADED)
                 sb_seterr(errmsg, rv, "overloaded: the commit queue is full, retry later");
             else if (rv)
@@ -1134,14 +1151,27 @@ int sb_ingest_write_to(sb_store *s, sb_ingest_write_fn fn, void *fn_arg, int con
             rv = sb_store_write_sync(s, b, errmsg);
         }
     }
-    if (rv) {
-        atomic_fetch_add(&st_rejected, 1);
-    } else {
-        atomic_fetch_add(&st_points, r.npoints);
-        atomic_fetch_add(&st_bytes, len);
+    return finish(&r, rv, len);
+}
+
+int sb_ingest_write_to(sb_store *s, sb_write_fn fn, void *fn_arg, int consistency,
+                       const char *bucket, const char *precision, const char *body, size_t len,
+                       sb_write_done_fn cb, void *arg, char *errmsg)
+{
+    req r;
+    prepare(&r, s, bucket, errmsg);
+    r.to_hook = 1; /* only the mutation: the replicas build the RocksDB batches */
+    int rv = parse(&r, bucket, precision, body, len);
+    if (!rv) {
+        sb_wbatch *b = r.b;
+        r.b = NULL; /* fn takes it, whatever happens */
+        rv = fn(fn_arg, b, consistency, "UNLOGGED_BATCH", cb, arg);
+        if (rv == SB_EOVERLOADED)
+            sb_seterr(errmsg, rv, "overloaded: too many writes in flight, retry later");
+        else if (rv)
+            sb_seterr(errmsg, rv, "write failed: %s", sb_strerror(rv));
     }
-    req_free(&r);
-    return rv;
+    return finish(&r, rv, len);
 }
 
 void sb_ingest_get_stats(sb_ingest_stats *st)

@@ -93,17 +93,14 @@ int sb_ingest_gunzip(const void *in, size_t len, size_t max_bytes, sb_buf *out, 
 int sb_ingest_write(sb_store *s, const char *bucket, const char *precision, const char *body,
                     size_t len, sb_write_cb cb, void *arg, char *errmsg);
 
-/* Writes a batch somewhere other than the local store (the cluster's
- * coordinator): same contract as sb_store_write, with a consistency level
- * (SB_CL_* codes of the native protocol). */
-typedef int (*sb_ingest_write_fn)(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb,
-                                  void *cb_arg);
-
-/* sb_ingest_write, with the batch handed to fn (when not NULL) instead of
- * the store. cb must not be NULL then. */
-int sb_ingest_write_to(sb_store *s, sb_ingest_write_fn fn, void *fn_arg, int consistency,
+/* sb_ingest_write through a coordinator: the body becomes one mutation
+ * (store.h sb_wbatch_new_mutation) handed to fn (store.h sb_write_fn) at
+ * the given consistency level (SB_CL_*) as an "UNLOGGED_BATCH"; cb (not
+ * NULL) gets fn's result as it is, for the caller to report. Errors as
+ * sb_ingest_write; cb is never called when it returns non-zero. */
+int sb_ingest_write_to(sb_store *s, sb_write_fn fn, void *fn_arg, int consistency,
                        const char *bucket, const char *precision, const char *body, size_t len,
-                       sb_write_cb cb, void *arg, char *errmsg);
+                       sb_write_done_fn cb, void *arg, char *errmsg);
 
 /* Counters for /metrics (monotonic since start, all requests). */
 typedef struct sb_ingest_stats {

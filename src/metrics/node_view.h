@@ -42,9 +42,9 @@ typedef struct sb_node_view {
     struct sb_transport *transport; /* node-to-node TCP on --listen */
     struct node_stats *stats;       /* live request/cluster statistics */
     struct sb_node_events *events;  /* event timeline */
-    /* Ingestion writes through the coordinator (ingest.h sb_ingest_write_fn). */
-    int (*cluster_write)(void *arg, struct sb_wbatch *b, int consistency,
-                         void (*cb)(void *arg, int status), void *cb_arg);
+    /* Ingestion writes through the coordinator (store.h sb_write_fn). */
+    sb_write_fn cluster_write;
+    void *cluster_write_arg;
 } sb_node_view;
 
 #endif

@@ -125,40 +125,9 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     return 0;
 }
 
-/* The ingestion path's writes, through the coordinator at ONE. */
-typedef struct ingest_req {
-    sb_write_cb cb;
-    void *arg;
-} ingest_req;
-
-static void on_ingest_done(void *arg, int status, const sb_cql_error *detail)
+void *sb_node_cluster_write_arg(void)
 {
-    ingest_req *r = arg;
-    sb_write_cb cb = r->cb;
-    void *cbarg = r->arg;
-    free(r);
-    cb(cbarg, status);
-}
-
-int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb, void *cb_arg)
-{
-    /* Ingestion creates and alters its tables itself: when this batch
-     * comes with a new schema, push the schema first, so that it reaches
-     * every peer ahead of the mutations (one ordered connection per peer). */
-    const uint8_t *v = sb_store_schema(glue.store)->version;
-    if (memcmp(glue.seen_version, v, 16) != 0)
-        sb_cql_glue_schema_changed(&glue);
-    ingest_req *r = malloc(sizeof *r);
-    if (!r) {
-        sb_wbatch_free(b);
-        return SB_EOVERLOADED;
-    }
-    r->cb = cb;
-    r->arg = cb_arg;
-    int rc = sb_cql_glue_write(&glue, b, consistency, "UNLOGGED_BATCH", on_ingest_done, r);
-    if (rc != 0)
-        free(r);
-    return rc;
+    return &glue;
 }
 
 void sb_node_cluster_stop(sb_node *n)

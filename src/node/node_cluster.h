@@ -14,8 +14,9 @@ struct sb_node;
  * coordinator's reads and writes. */
 int sb_node_cluster_start(struct sb_node *n, const uint8_t host_id[16], sb_cql_engine_opts *eo,
                           char *errmsg);
-/* Ingestion writes through the coordinator (ingest.h sb_ingest_write_fn). */
-int sb_node_cluster_write(void *arg, sb_wbatch *b, int consistency, sb_write_cb cb, void *cb_arg);
+/* The arg of the coordinator's write function (sb_cql_glue_write), for
+ * ingestion. */
+void *sb_node_cluster_write_arg(void);
 /* The schema's content version (equal on nodes that agree). */
 int sb_node_schema_version(void *arg, uint8_t out[16]);
 void sb_node_cluster_stop(struct sb_node *n);

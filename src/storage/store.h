@@ -169,6 +169,30 @@ int sb_wbatch_delete_partition(sb_wbatch *b, const sb_table *t, const sb_value *
  * (status 0) or failed (negative code). */
 typedef void (*sb_write_cb)(void *arg, int status);
 
+/* --- writes through a coordinator ---------------------------------------
+ * The CQL executor and ingestion hand their batch (a mutation-only one,
+ * sb_wbatch_new_mutation) to a write function; on a node that is the
+ * coordinator (coord.h). The result carries what the native protocol's
+ * errors need; only the edges (cql/, http/) turn it into their errors. */
+typedef struct sb_write_result {
+    int status;             /* 0, SB_EUNAVAILABLE, SB_ETIMEOUT, SB_EOVERLOADED,
+                               SB_ENOTFOUND (unknown table), SB_EINVALID, SB_ESERVER */
+    int consistency;        /* SB_CL_* of the request */
+    int required;           /* blockfor */
+    int alive;              /* Unavailable: live replicas */
+    int received;           /* timeouts: acknowledgements / responses received */
+    int data_present;       /* read timeout: the data replica answered */
+    const char *write_type; /* "SIMPLE", "BATCH", "UNLOGGED_BATCH" (static) */
+    char message[160];      /* human reason for errors ("" = none given) */
+} sb_write_result;
+
+typedef void (*sb_write_done_fn)(void *arg, const sb_write_result *r);
+/* Takes b in every case. Returns non-zero (SB_EOVERLOADED, SB_EINVALID for
+ * a level writes cannot use, ...) without calling cb, or 0 and calls cb
+ * exactly once, later, on the event loop. */
+typedef int (*sb_write_fn)(void *arg, sb_wbatch *b, int consistency, const char *write_type,
+                           sb_write_done_fn cb, void *cb_arg);
+
 /* Queues the batch; takes ownership of b in every case. Returns
  * SB_EOVERLOADED without queueing when the commit queue is full (cb is not
  * called then); otherwise 0 and cb is called exactly once later. */
