@@ -1,6 +1,8 @@
 # Sibyl build. Plain GNU Make: every .c under src/ is part of the program,
 # every tests/unit/<subsystem>/test_*.c is one unit-test executable, every
-# tests/fuzz/fuzz_*.c is one libFuzzer target. Nothing needs listing here.
+# tests/sim/test_*.c one simulator-test executable (deterministic cluster
+# simulation over src/dsim/fixture.h), every tests/fuzz/fuzz_*.c is one
+# libFuzzer target. Nothing needs listing here.
 #
 #   make            release build: build/sibyl
 #   make asan       ASan+UBSan build: build/asan/sibyl (tests run against it)
@@ -44,6 +46,10 @@ FUZZ_OBJ := $(call objs,fuzz,$(LIB_SRC))
 
 UNIT_SRC  := $(shell find tests/unit -name 'test_*.c' 2>/dev/null | sort)
 UNIT_BIN  := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+# Simulator tests land beside the unit tests (build/asan/tests/sim-dsim/),
+# so scripts/run-tests.sh runs and counts them with the unit suites.
+SIM_SRC   := $(shell find tests/sim -name 'test_*.c' 2>/dev/null | sort)
+SIM_BIN   := $(patsubst tests/sim/%.c,build/asan/tests/sim-dsim/%,$(SIM_SRC))
 FUZZ_SRC  := $(shell find tests/fuzz -name 'fuzz_*.c' 2>/dev/null | sort)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
@@ -126,6 +132,10 @@ build/rel/libsibyl.a: $(REL_OBJ)
 build/asan/libsibyl.a: $(ASAN_OBJ)
 build/fuzz/libsibyl.a: $(FUZZ_OBJ)
 
+build/asan/tests/sim-dsim/%: tests/sim/%.c build/asan/libsibyl.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -Itests/unit -o $@ $< build/asan/libsibyl.a $(LIBS) $(TLIBS)
+
 build/asan/tests/%: tests/unit/%.c build/asan/libsibyl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -Itests/unit -o $@ $< build/asan/libsibyl.a $(LIBS) $(TLIBS)
@@ -138,13 +148,13 @@ build/bench/%: bench/%.c $(wildcard bench/*.h) build/rel/libsibyl.a
 	@mkdir -p $(dir $@)
 	$(CC) $(REL_CFLAGS) -o $@ $< build/rel/libsibyl.a $(LIBS)
 
-asan: build/asan/sibyl $(UNIT_BIN)
+asan: build/asan/sibyl $(UNIT_BIN) $(SIM_BIN)
 
 # --- entry points -------------------------------------------------------
-test: $(DEPS_OK) build/sibyl build/asan/sibyl $(UNIT_BIN) $(FUZZ_BIN)
+test: $(DEPS_OK) build/sibyl build/asan/sibyl $(UNIT_BIN) $(SIM_BIN) $(FUZZ_BIN)
 	bash scripts/run-tests.sh
 
-unit: $(UNIT_BIN)
+unit: $(UNIT_BIN) $(SIM_BIN)
 	bash scripts/run-tests.sh unit
 
 fuzz: $(FUZZ_BIN)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Sibyl's test suites and prints one summary line at the end.
 #   run-tests.sh            unit + fuzz (short) + integration
-#   run-tests.sh unit       unit tests only
+#   run-tests.sh unit       unit tests and simulator tests (every binary under
+#                           build/asan/tests, tests/sim/ in build/asan/tests/sim-dsim/)
 #   run-tests.sh fuzz [S]   each fuzz target for S seconds (default 5)
 #   run-tests.sh integration
 #   run-tests.sh prometheus promtool checks and alert-rule tests (deploy/prometheus)

@@ -25,7 +25,7 @@
 
 #include "coord/coord.h"
 #include "dsim/dsim.h"
-#include "dsim/world.h"
+#include "dsim/fixture.h"
 #include "storage/murmur3.h"
 #include "storage/rowcodec.h"
 #include "util/err.h"
@@ -105,12 +105,11 @@ typedef struct wrec {
 struct sim {
     const sb_dsim_opts *o;
     sb_dsim_result *r;
-    dsim_world *w;
+    sb_fixture *f;
+    dsim_world *w; /* the fixture's */
     int n;
     int dcs;
     char dc[DSIM_MAX_NODES][SB_DC_MAX];
-    sb_cluster *c[DSIM_MAX_NODES];
-    const sb_io *io[DSIM_MAX_NODES];
     struct restart_arg {
         sim *s;
         int node;
@@ -153,6 +152,12 @@ static void fail(sim *s, const char *fmt, ...)
         snprintf(s->r->first_failure, sizeof s->r->first_failure, "%s", msg);
     s->r->failures++;
     dsim_log(s->w, "INVARIANT VIOLATED: %s", msg);
+}
+
+/* The node's cluster, NULL while it is down. */
+static sb_cluster *node_cluster(sim *s, int i)
+{
+    return sb_fixture_cluster(s->f, i);
 }
 
 /* --- keys and values --------------------------------------------------------
@@ -455,7 +460,8 @@ static int issue_write(sim *s, int node, int key, int cl)
         s->capwrites = cap;
     }
     /* The coordinator's clock (skewed), raised above the key's last. */
-    int64_t ts = s->io[node]->now_us(s->io[node]->ctx);
+    const sb_io *io = sb_fixture_io(s->f, node);
+    int64_t ts = io->now_us(io->ctx);
     ts += (int64_t)dsim_rand_range(s->w, 0, 1000); /* client-side jitter */
     if (ts <= s->last_ts[key])
         ts = s->last_ts[key] + 1;
@@ -471,7 +477,8 @@ static int issue_write(sim *s, int node, int key, int cl)
         return rv;
     }
     sb_raw_mut m = {TABLE_ID, {s->rowkey[key].data, s->rowkey[key].len, val.data, val.len}};
-    rv = sb_coord_write(sb_cluster_coord(s->c[node]), &m, 1, cl, "SIMPLE", write_done, q);
+    rv =
+        sb_coord_write(sb_cluster_coord(node_cluster(s, node)), &m, 1, cl, "SIMPLE", write_done, q);
     sb_buf_free(&val);
     if (rv) {
         /* Refused at once: that is its outcome (no callback may follow). */
@@ -502,7 +509,7 @@ static int issue_read(sim *s, int node, int key, int cl, int final)
     sb_rawq_init(&rq);
     int rv = sb_read_rawq(&rd, &rq, s->errmsg);
     if (!rv)
-        rv = sb_coord_read(sb_cluster_coord(s->c[node]), &rq, cl, read_done, q);
+        rv = sb_coord_read(sb_cluster_coord(node_cluster(s, node)), &rq, cl, read_done, q);
     sb_rawq_free(&rq);
     if (final)
         s->final_pending++;
@@ -528,19 +535,8 @@ static int table_repl(void *arg, const uint8_t table_id[16], sb_repl *out)
     return 0;
 }
 
-static void receive(void *arg, int node, int type, const uint8_t *payload, size_t len)
-{
-    sim *s = arg;
-    if (s->c[node])
-        sb_cluster_receive(s->c[node], type, payload, len);
-}
-
 static int boot(sim *s, int i)
 {
-    const sb_io *io = dsim_node_boot(s->w, i);
-    if (!io)
-        return SB_ENOMEM;
-    s->io[i] = io;
     sb_cluster_opts o;
     sb_cluster_opts_default(&o);
     snprintf(o.gossip.cluster_name, sizeof o.gossip.cluster_name, "dsim");
@@ -561,13 +557,10 @@ static int boot(sim *s, int i)
     o.coord.table_repl_arg = s;
     o.schema.get = NULL;
     o.schema.put = NULL;
-    s->c[i] = sb_cluster_new(io, &o, s->errmsg);
-    if (!s->c[i]) {
+    int rv = sb_fixture_start_cluster(s->f, i, &o, s->errmsg);
+    if (rv == SB_ESERVER)
         fail(s, "n%d: sb_cluster_new failed: %s", i + 1, s->errmsg);
-        return SB_ESERVER;
-    }
-    sb_cluster_start(s->c[i]);
-    return 0;
+    return rv;
 }
 
 /* Requests coordinated by a node that just died without answering. */
@@ -587,20 +580,15 @@ static void abandon(sim *s, int i, uint32_t inc)
 /* A hard crash (clean = 0) or a clean stop (clean = 1). */
 static void kill_node(sim *s, int i, int clean)
 {
-    if (!s->c[i])
+    if (!node_cluster(s, i))
         return;
     uint32_t inc = dsim_node_incarnation(s->w, i);
-    sb_cluster *c = s->c[i];
     if (clean) {
         dsim_log(s->w, "n%d stops cleanly", i + 1);
-        sb_cluster_stop(c);
-        dsim_node_stop(s->w, i);
+        sb_fixture_stop(s->f, i);
     } else {
-        dsim_node_crash(s->w, i);
+        sb_fixture_crash(s->f, i);
     }
-    s->c[i] = NULL;
-    sb_cluster_free(c);
-    dsim_node_release(s->w, i);
     abandon(s, i, inc);
 }
 
@@ -611,7 +599,7 @@ static int random_live_node(sim *s)
 {
     int live[DSIM_MAX_NODES], n = 0;
     for (int i = 0; i < s->n; i++)
-        if (s->c[i])
+        if (node_cluster(s, i))
             live[n++] = i;
     return n ? live[dsim_rand_range(s->w, 0, (uint64_t)n - 1)] : -1;
 }
@@ -621,11 +609,11 @@ static int random_live_node(sim *s)
  * (gossip.c, sys/peers/), so by default clients use it at once. */
 static int ready(sim *s, int i)
 {
-    if (!s->c[i])
+    if (!node_cluster(s, i))
         return 0;
     if (!s->o->patient_clients)
         return 1;
-    return sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(s->c[i]))) == s->n;
+    return sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(node_cluster(s, i)))) == s->n;
 }
 
 static int random_coordinator(sim *s)
@@ -688,7 +676,7 @@ static void restart_node(void *arg)
     struct restart_arg *ra = arg;
     sim *s = ra->s;
     int i = ra->node;
-    if (!s->c[i] && s->chaos) {
+    if (!node_cluster(s, i) && s->chaos) {
         dsim_log(s->w, "n%d restarts", i + 1);
         if (dsim_chance(s->w, 0.3)) {
             /* The machine's clock was reset meanwhile (up to 2 s either
@@ -709,7 +697,7 @@ static void fault_tick(void *arg)
     int kind = (int)dsim_rand_range(s->w, 0, 3);
     int down = 0;
     for (int i = 0; i < s->n; i++)
-        down += !s->c[i];
+        down += !node_cluster(s, i);
     if (kind == 0 && !s->fault_partition) {
         int group[DSIM_MAX_NODES];
         if (dsim_chance(s->w, 0.5)) {
@@ -760,9 +748,9 @@ static void fault_tick(void *arg)
 static int settled(sim *s, int want_hints_drained)
 {
     for (int i = 0; i < s->n; i++) {
-        if (!s->c[i])
+        if (!node_cluster(s, i))
             return 0;
-        sb_gossip *g = sb_cluster_gossip(s->c[i]);
+        sb_gossip *g = sb_cluster_gossip(node_cluster(s, i));
         for (int j = 0; j < s->n; j++) {
             sb_ep ep = dsim_node_ep(j);
             const sb_member *m = sb_gossip_find(g, &ep);
@@ -771,7 +759,7 @@ static int settled(sim *s, int want_hints_drained)
         }
         if (want_hints_drained) {
             sb_hints_stats hs;
-            sb_hints_get_stats(sb_cluster_hints(s->c[i]), &hs);
+            sb_hints_get_stats(sb_cluster_hints(node_cluster(s, i)), &hs);
             if (hs.pending)
                 return 0;
         }
@@ -836,9 +824,9 @@ static void final_reads(sim *s, int cl, const char *what)
 
 static void check_rings(sim *s)
 {
-    const sb_ring *r0 = sb_gossip_ring(sb_cluster_gossip(s->c[0]));
+    const sb_ring *r0 = sb_gossip_ring(sb_cluster_gossip(node_cluster(s, 0)));
     for (int i = 1; i < s->n; i++) {
-        const sb_ring *r = sb_gossip_ring(sb_cluster_gossip(s->c[i]));
+        const sb_ring *r = sb_gossip_ring(sb_cluster_gossip(node_cluster(s, i)));
         int same = sb_ring_ntokens(r) == sb_ring_ntokens(r0);
         for (int t = 0; same && t < sb_ring_ntokens(r); t++) {
             const sb_ring_node *a = sb_ring_node_at(r, sb_ring_owner_at(r, t));
@@ -855,7 +843,7 @@ static void check_rings(sim *s)
 
 static void check_replicas(sim *s)
 {
-    const sb_ring *ring = sb_gossip_ring(sb_cluster_gossip(s->c[0]));
+    const sb_ring *ring = sb_gossip_ring(sb_cluster_gossip(node_cluster(s, 0)));
     for (int k = 0; k < s->nkeys; k++) {
         const sb_buf *rk = &s->rowkey[k];
         int idx[SB_MAX_REPLICAS];
@@ -957,19 +945,11 @@ static int ring_formed(sim *s, int arg)
 static void teardown(sim *s)
 {
     for (int i = 0; i < s->n; i++)
-        if (s->c[i]) {
-            sb_cluster_stop(s->c[i]);
-        }
+        sb_cluster_stop(node_cluster(s, i)); /* NULL for a node that is down */
     /* Let SHUTDOWN messages and callbacks of stopped requests run. */
     dsim_run_until(s->w, dsim_now_us(s->w) + 5 * SEC);
     for (int i = 0; i < s->n; i++)
-        if (s->c[i]) {
-            sb_cluster *c = s->c[i];
-            s->c[i] = NULL;
-            dsim_node_stop(s->w, i);
-            sb_cluster_free(c);
-            dsim_node_release(s->w, i);
-        }
+        sb_fixture_stop(s->f, i);
 }
 
 int sb_dsim_run(const sb_dsim_opts *o, sb_dsim_result *r)
@@ -988,18 +968,18 @@ int sb_dsim_run(const sb_dsim_opts *o, sb_dsim_result *r)
     s->o = o;
     s->r = r;
     s->n = n;
-    s->w = dsim_world_new(o->seed, n, o->trace);
+    s->f = sb_fixture_new(o->seed, n, NULL, o->trace);
     int rv = 0;
-    if (!s->w) {
+    if (!s->f) {
         rv = SB_ENOMEM;
         goto fail;
     }
+    s->w = sb_fixture_world(s->f);
     dsim_set_sabotage(s->w, o->sabotage_lose_applies);
     choose_topology(s);
     r->nodes = n;
     r->dcs = s->dcs;
     setup_table(s);
-    dsim_set_receiver(s->w, receive, s);
     s->nkeys = (int)dsim_rand_range(s->w, 8, 48);
     for (int k = 0; k < s->nkeys; k++) {
         sb_buf_init(&s->rowkey[k]);
@@ -1051,7 +1031,7 @@ int sb_dsim_run(const sb_dsim_opts *o, sb_dsim_result *r)
     calm.dup = 0;
     dsim_set_net(s->w, &calm);
     for (int i = 0; i < n; i++)
-        if (!s->c[i] && (rv = boot(s, i)))
+        if (!node_cluster(s, i) && (rv = boot(s, i)))
             goto fail;
     if (!wait_until(s, nothing_outstanding, 0, 30 * SEC))
         fail(s, "requests still without an outcome 30 s after the faults ended");
@@ -1086,10 +1066,7 @@ fail:
     free(s->writes);
     for (int k = 0; k < MAX_KEYS; k++)
         sb_buf_free(&s->rowkey[k]);
-    for (int i = 0; i < n; i++)
-        if (s->c[i])
-            sb_cluster_free(s->c[i]);
-    dsim_world_free(s->w);
+    sb_fixture_free(s->f);
     free(s);
     return rv;
 }

@@ -45,6 +45,10 @@ typedef struct dnode {
     int64_t skew_us;
     int group;
     dsim_store *store;
+    int send_error;
+    uint32_t drop_in;
+    int kv_put_error;
+    uint64_t kv_puts, kv_puts_acked;
 } dnode;
 
 struct dsim_world {
@@ -59,6 +63,8 @@ struct dsim_world {
     int partitioned;
     dsim_recv_fn recv;
     void *recv_arg;
+    dsim_tap_fn tap;
+    void *tap_arg;
     FILE *trace;
     double lose_applies;
     double overload;
@@ -360,6 +366,46 @@ void dsim_set_skew(dsim_world *w, int node, int64_t skew_us)
     w->nodes[node].skew_us = skew_us;
 }
 
+void dsim_set_tap(dsim_world *w, dsim_tap_fn fn, void *arg)
+{
+    w->tap = fn;
+    w->tap_arg = arg;
+}
+
+void dsim_set_send_error(dsim_world *w, int node, int rv)
+{
+    w->nodes[node].send_error = rv;
+}
+
+void dsim_set_drop_in(dsim_world *w, int node, uint32_t type_mask)
+{
+    w->nodes[node].drop_in = type_mask;
+}
+
+void dsim_set_kv_put_error(dsim_world *w, int node, int rv)
+{
+    w->nodes[node].kv_put_error = rv;
+}
+
+int dsim_node_timers(const dsim_world *w, int node)
+{
+    const dnode *d = &w->nodes[node];
+    int n = 0;
+    if (!d->cur)
+        return 0;
+    for (size_t i = 0; i < w->nheap; i++) {
+        const ev *e = w->heap[i];
+        n += e->kind == EV_TIMER && e->node == node && e->inc == d->inc && !e->cancelled;
+    }
+    return n;
+}
+
+void dsim_node_kv_puts(const dsim_world *w, int node, uint64_t *puts, uint64_t *acked)
+{
+    *puts = w->nodes[node].kv_puts;
+    *acked = w->nodes[node].kv_puts_acked;
+}
+
 sb_ep dsim_node_ep(int node)
 {
     sb_ep e;
@@ -454,6 +500,11 @@ static int io_send(void *ctx, const sb_ep *to, int type, const uint8_t *payload,
     dsim_world *w = ni->w;
     if (!inc_live(w, ni->node, ni->inc))
         return SB_ECLOSED; /* a dead process sends nothing */
+    int refused = w->nodes[ni->node].send_error;
+    if (w->tap)
+        w->tap(w->tap_arg, ni->node, to, type, payload, len, refused);
+    if (refused)
+        return refused;
     w->stats.msgs_sent++;
     int dst = dsim_node_of(w, to);
     if (dst < 0 || !w->nodes[dst].cur) {
@@ -567,7 +618,7 @@ static int st_truncate(void *ctx, const uint8_t table_id[16], char *errmsg)
     return dsim_store_truncate(st_of(ctx), table_id, errmsg);
 }
 
-static int kv_ack(node_inc *ni, sb_write_cb cb, void *arg)
+static int kv_ack(node_inc *ni, sb_write_cb cb, void *arg, int status)
 {
     if (!cb)
         return 0;
@@ -579,6 +630,7 @@ static int kv_ack(node_inc *ni, sb_write_cb cb, void *arg)
     e->inc = ni->inc;
     e->wcb = cb;
     e->arg = arg;
+    e->type = status; /* what the acknowledgement reports */
     return heap_push(w, e);
 }
 
@@ -593,8 +645,14 @@ static int st_kv_put(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v,
 {
     if (dead(ctx))
         return SB_ECLOSED;
+    node_inc *ni = ctx;
+    dnode *d = &ni->w->nodes[ni->node];
+    d->kv_puts++;
+    d->kv_puts_acked += cb != NULL;
+    if (d->kv_put_error)
+        return kv_ack(ctx, cb, arg, d->kv_put_error);
     int rv = dsim_store_kv_put(st_of(ctx), k, klen, v, vlen);
-    return rv ? rv : kv_ack(ctx, cb, arg);
+    return rv ? rv : kv_ack(ctx, cb, arg, 0);
 }
 
 static int st_kv_del(void *ctx, const uint8_t *k, size_t klen, sb_write_cb cb, void *arg)
@@ -602,7 +660,7 @@ static int st_kv_del(void *ctx, const uint8_t *k, size_t klen, sb_write_cb cb, v
     if (dead(ctx))
         return SB_ECLOSED;
     int rv = dsim_store_kv_del(st_of(ctx), k, klen);
-    return rv ? rv : kv_ack(ctx, cb, arg);
+    return rv ? rv : kv_ack(ctx, cb, arg, 0);
 }
 
 static int st_kv_scan(void *ctx, const uint8_t *prefix, size_t plen,
@@ -768,6 +826,12 @@ int dsim_step(dsim_world *w)
                      msg_name(e->type), e->len);
             break;
         }
+        if (e->type >= 0 && e->type < 32 && (w->nodes[e->node].drop_in & (1u << e->type))) {
+            w->stats.msgs_lost++;
+            dsim_log(w, "n%d -> n%d %s %zuB: dropped on arrival", e->from + 1, e->node + 1,
+                     msg_name(e->type), e->len);
+            break;
+        }
         w->stats.msgs_delivered++;
         for (size_t i = 0; i < e->len; i++)
             mix(w, e->data[i]);
@@ -779,11 +843,16 @@ int dsim_step(dsim_world *w)
         run_apply(w, e);
         break;
     case EV_KVACK:
-        e->wcb(e->arg, 0);
+        e->wcb(e->arg, e->type);
         break;
     }
     free(e);
     return 1;
+}
+
+uint64_t dsim_next_us(const dsim_world *w)
+{
+    return w->nheap ? w->heap[0]->t : UINT64_MAX;
 }
 
 void dsim_run_until(dsim_world *w, uint64_t t_us)

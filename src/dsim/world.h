@@ -88,6 +88,8 @@ void dsim_log(dsim_world *w, const char *fmt, ...) __attribute__((format(printf,
 int dsim_at(dsim_world *w, uint64_t delay_us, void (*fn)(void *arg), void *arg);
 /* Runs one event; 0 when the queue is empty. */
 int dsim_step(dsim_world *w);
+/* Time of the next queued event, UINT64_MAX when none. */
+uint64_t dsim_next_us(const dsim_world *w);
 /* Runs events up to and including time t_us; world time ends at t_us. */
 void dsim_run_until(dsim_world *w, uint64_t t_us);
 
@@ -105,6 +107,30 @@ void dsim_set_sabotage(dsim_world *w, double lose_applies);
 /* This fraction of applies is refused with SB_EOVERLOADED (a full commit
  * queue). 0 by default. */
 void dsim_set_overload(dsim_world *w, double p);
+
+/* --- fault injection and observation (fixture.h builds on these) ---
+ * Each node starts with none of them. */
+
+/* Every send a live node makes, before the network decides its fate
+ * (refused sends included, with the error they get). */
+typedef void (*dsim_tap_fn)(void *arg, int from, const sb_ep *to, int type, const uint8_t *payload,
+                            size_t len, int rv);
+void dsim_set_tap(dsim_world *w, dsim_tap_fn fn, void *arg);
+/* The node's sends fail at once with rv (SB_EOVERLOADED, SB_ECLOSED) while
+ * rv != 0, as a transport with a full queue would refuse them. */
+void dsim_set_send_error(dsim_world *w, int node, int rv);
+/* Messages of these types (bit 1 << type) are dropped on arrival at the
+ * node, after the network delivered them. */
+void dsim_set_drop_in(dsim_world *w, int node, uint32_t type_mask);
+/* The node's kv_put calls keep nothing and are acknowledged with rv (a
+ * failing disk) while rv != 0. */
+void dsim_set_kv_put_error(dsim_world *w, int node, int rv);
+/* Timers the node's live incarnation has started that have neither fired
+ * nor been stopped. */
+int dsim_node_timers(const dsim_world *w, int node);
+/* kv_put calls of the node since the world began, and how many of them
+ * asked for an acknowledgement (a non-NULL cb). */
+void dsim_node_kv_puts(const dsim_world *w, int node, uint64_t *puts, uint64_t *acked);
 
 /* Node endpoints: node i is 127.0.0.(i+1):7000. -1 if ep is no node. */
 sb_ep dsim_node_ep(int node);

@@ -1,9 +1,9 @@
 /*
- * Gossip membership (cluster/gossip.c) on a small deterministic harness:
- * N nodes in one process behind an sb_io with a virtual clock, one event
- * queue for timers and message deliveries (1-10 ms delay), an in-memory
- * kv space per node, crashes (a node's timers and messages stop), and
- * partitions (messages between groups are dropped).
+ * Gossip membership (cluster/gossip.c) on the cluster fixture
+ * (dsim/fixture.h): N nodes, each running gossip alone over its simulated
+ * sb_io, message deliveries 1-10 ms after the send, an in-memory kv space
+ * per node that survives crashes, crashes (a node's timers and in-flight
+ * messages vanish), and partitions (messages between groups are dropped).
  */
 #include "test.h"
 
@@ -13,6 +13,7 @@
 
 #include "cluster/gossip.h"
 #include "cluster/rpc.h"
+#include "dsim/fixture.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"
@@ -22,120 +23,48 @@
 #define EPOCH_US 1700000000000000LL
 #define NEVER UINT64_MAX
 
-/* --- harness ------------------------------------------------------------- */
-
-struct sb_io_timer {
-    sb_io_timer_cb cb;
-    void *arg;
-    int cancelled;
-};
-
-typedef struct ev {
-    uint64_t at, seq;
-    int node, inc;  /* target node and the incarnation it was meant for */
-    sb_io_timer *t; /* timer, or NULL for a message */
-    int from, from_inc, type;
-    uint8_t *payload;
-    size_t len;
-} ev;
-
-typedef struct kvp {
-    uint8_t k[32];
-    size_t kl;
-    uint8_t v[4096];
-    size_t vl;
-} kvp;
-
-#define MAXKV (MAXN + 4) /* tokens, generation, one record per peer */
+/* --- harness: gossip processes on the cluster fixture ------------------- */
 
 typedef struct sim sim;
 typedef struct node {
     sim *w;
-    int idx, alive, inc;
-    sb_io io;
-    sb_io_store st;
-    sb_gossip *g;
+    int idx;
+    sb_gossip *g; /* NULL while down (the fixture frees it on crash) */
     sb_ep ep;
-    kvp kv[MAXKV];
-    int nkv;
-    int nkv_puts;    /* kv_put calls, to bound the writes */
     int ev[MAXN][8]; /* events received about node j, by kind */
 } node;
 
 struct sim {
-    uint64_t now, seq, rng;
-    ev *q; /* binary heap on (at, seq) */
-    int nq, capq;
+    sb_fixture *fx;
     node n[MAXN];
     int nn;
-    int group[MAXN];        /* partition: messages cross groups only if all 0 */
     uint8_t last[8][65536]; /* last payload sent of each gossip type */
     size_t lastlen[8];
 };
 
-static int ev_less(const ev *a, const ev *b)
+static uint64_t now_ms(const sim *w)
 {
-    return a->at != b->at ? a->at < b->at : a->seq < b->seq;
-}
-
-static void q_push(sim *w, ev e)
-{
-    if (w->nq == w->capq) {
-        w->capq = w->capq ? 2 * w->capq : 256;
-        w->q = realloc(w->q, (size_t)w->capq * sizeof *w->q);
-        assert_non_null(w->q);
-    }
-    e.seq = w->seq++;
-    int i = w->nq++;
-    while (i > 0 && ev_less(&e, &w->q[(i - 1) / 2])) {
-        w->q[i] = w->q[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    w->q[i] = e;
-}
-
-static ev q_pop(sim *w)
-{
-    ev top = w->q[0], last = w->q[--w->nq];
-    int i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= w->nq)
-            break;
-        if (c + 1 < w->nq && ev_less(&w->q[c + 1], &w->q[c]))
-            c++;
-        if (!ev_less(&w->q[c], &last))
-            break;
-        w->q[i] = w->q[c];
-        i = c;
-    }
-    if (w->nq)
-        w->q[i] = last;
-    return top;
+    return sb_fixture_now_us(w->fx) / SB_FIXTURE_MS;
 }
 
 static uint64_t sim_rand(sim *w)
 {
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return w->rng;
+    return dsim_rand(sb_fixture_world(w->fx));
 }
 
-static int64_t io_now_us(void *ctx)
+static dsim_store *store(sim *w, int i)
 {
-    node *n = ctx;
-    return EPOCH_US + (int64_t)n->w->now * 1000;
+    return sb_fixture_store(w->fx, i);
 }
 
-static uint64_t io_mono(void *ctx)
+static void tap(void *arg, int from, const sb_ep *to, int type, const uint8_t *p, size_t len,
+                int rv)
 {
-    return ((node *)ctx)->w->now;
-}
-
-static uint64_t io_random(void *ctx)
-{
-    return sim_rand(((node *)ctx)->w);
+    sim *w = arg;
+    if (type > 0 && type < 8 && len <= sizeof w->last[0]) {
+        memcpy(w->last[type], p, len);
+        w->lastlen[type] = len;
+    }
 }
 
 static int find_ep(sim *w, const sb_ep *ep)
@@ -146,99 +75,59 @@ static int find_ep(sim *w, const sb_ep *ep)
     return -1;
 }
 
-static int io_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
+static int count_key(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-    node *n = ctx;
-    sim *w = n->w;
-    if (type > 0 && type < 8 && len <= sizeof w->last[0]) {
-        memcpy(w->last[type], p, len);
-        w->lastlen[type] = len;
-    }
-    int j = find_ep(w, to);
-    if (j < 0)
-        return SB_ECLOSED;
-    ev e = {.at = w->now + 1 + sim_rand(w) % 10,
-            .node = j,
-            .inc = -1,
-            .from = n->idx,
-            .from_inc = n->inc,
-            .type = type,
-            .len = len};
-    e.payload = malloc(len ? len : 1);
-    memcpy(e.payload, p, len);
-    q_push(w, e);
-    return 0;
-}
-
-static sb_io_timer *io_timer_start(void *ctx, uint64_t delay_ms, sb_io_timer_cb cb, void *arg)
-{
-    node *n = ctx;
-    sb_io_timer *t = calloc(1, sizeof *t);
-    t->cb = cb;
-    t->arg = arg;
-    q_push(n->w, (ev){.at = n->w->now + delay_ms, .node = n->idx, .inc = n->inc, .t = t});
-    return t;
-}
-
-static void io_timer_stop(void *ctx, sb_io_timer *t)
-{
-    t->cancelled = 1;
-}
-
-static int kv_put(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-                  sb_write_cb cb, void *arg)
-{
-    node *n = ctx;
-    assert_true(kl <= 32 && vl <= 4096);
-    n->nkv_puts++;
-    int i;
-    for (i = 0; i < n->nkv; i++)
-        if (n->kv[i].kl == kl && !memcmp(n->kv[i].k, k, kl))
-            break;
-    if (i == n->nkv) {
-        assert_true(n->nkv < MAXKV);
-        n->nkv++;
-        memcpy(n->kv[i].k, k, kl);
-        n->kv[i].kl = kl;
-    }
-    memcpy(n->kv[i].v, v, vl);
-    n->kv[i].vl = vl;
-    assert_null(cb); /* gossip does not wait for durability */
-    return 0;
-}
-
-static int kv_del(void *ctx, const uint8_t *k, size_t kl, sb_write_cb cb, void *arg)
-{
-    node *n = ctx;
-    for (int i = 0; i < n->nkv; i++)
-        if (n->kv[i].kl == kl && !memcmp(n->kv[i].k, k, kl)) {
-            n->kv[i] = n->kv[--n->nkv];
-            break;
-        }
-    assert_null(cb);
+    (*(int *)arg)++;
     return 0;
 }
 
 /* Number of saved peer records (sys/peers/...). */
-static int saved_peers(const node *n)
+static int saved_peers(sim *w, int i)
 {
     int k = 0;
-    for (int i = 0; i < n->nkv; i++)
-        k += n->kv[i].kl > 10 && !memcmp(n->kv[i].k, "sys/peers/", 10);
+    dsim_store_kv_scan(store(w, i), (const uint8_t *)"sys/peers/", 10, count_key, &k);
     return k;
 }
 
-static int kv_scan(void *ctx, const uint8_t *prefix, size_t plen,
-                   int (*emit)(void *, const uint8_t *, size_t, const uint8_t *, size_t), void *arg)
+typedef struct keylist {
+    sb_buf keys[64], vals[64];
+    int n;
+} keylist;
+
+static int collect_key(void *arg, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl)
 {
-    node *n = ctx;
-    for (int i = 0; i < n->nkv; i++) /* few keys: key order does not matter here */
-        if (n->kv[i].kl >= plen && !memcmp(n->kv[i].k, prefix, plen)) {
-            int rc = emit(arg, n->kv[i].k, n->kv[i].kl, n->kv[i].v, n->kv[i].vl);
-            if (rc)
-                return rc;
-        }
+    keylist *l = arg;
+    assert_true(l->n < 64);
+    sb_buf_init(&l->keys[l->n]);
+    sb_buf_append(&l->keys[l->n], k, kl);
+    sb_buf_init(&l->vals[l->n]);
+    sb_buf_append(&l->vals[l->n++], v, vl);
     return 0;
+}
+
+/* kv_put calls the node made. */
+static uint64_t kv_puts(sim *w, int i)
+{
+    uint64_t puts, acked;
+    dsim_node_kv_puts(sb_fixture_world(w->fx), i, &puts, &acked);
+    return puts;
+}
+
+/* Empties a node's kv space (a fresh disk). */
+static void kv_clear(sim *w, int i)
+{
+    keylist l = {.n = 0};
+    dsim_store_kv_scan(store(w, i), (const uint8_t *)"", 0, collect_key, &l);
+    for (int k = 0; k < l.n; k++) {
+        dsim_store_kv_del(store(w, i), l.keys[k].data, l.keys[k].len);
+        sb_buf_free(&l.keys[k]);
+        sb_buf_free(&l.vals[k]);
+    }
+}
+
+static void kv_put(sim *w, int i, const char *k, size_t kl, const void *v, size_t vl)
+{
+    assert_int_equal(dsim_store_kv_put(store(w, i), (const uint8_t *)k, kl, v, vl), 0);
 }
 
 static void on_event(void *arg, int kind, const sb_member *m)
@@ -253,28 +142,31 @@ static void on_event(void *arg, int kind, const sb_member *m)
 static void sim_init(sim *w, int nn, uint64_t seed)
 {
     memset(w, 0, sizeof *w);
-    w->rng = seed * 2654435761u + 1;
+    /* Deliveries 1-10 ms after the send, no loss. */
+    dsim_net net = {.loss = 0, .dup = 0, .delay_min_us = 1000, .delay_max_us = 10000};
+    w->fx = sb_fixture_new(seed, nn, &net, NULL);
+    assert_non_null(w->fx);
+    sb_fixture_tap(w->fx, tap, w);
     w->nn = nn;
     for (int i = 0; i < nn; i++) {
         node *n = &w->n[i];
         n->w = w;
         n->idx = i;
-        n->ep.family = 4;
-        n->ep.ip[0] = 127;
-        n->ep.ip[3] = (uint8_t)(i + 1);
-        n->ep.port = 7000;
-        n->st = (sb_io_store){.kv_put = kv_put, .kv_del = kv_del, .kv_scan = kv_scan};
-        n->io = (sb_io){.ctx = n,
-                        .now_us = io_now_us,
-                        .mono_ms = io_mono,
-                        .random = io_random,
-                        .send = io_send,
-                        .timer_start = io_timer_start,
-                        .timer_stop = io_timer_stop,
-                        .st = &n->st,
-                        .st_ctx = n};
+        n->ep = sb_fixture_ep(i);
     }
 }
+
+static void proc_receive(void *obj, int type, const uint8_t *p, size_t len)
+{
+    sb_gossip_receive(obj, type, p, len);
+}
+
+static void proc_free(void *obj)
+{
+    sb_gossip_free(obj);
+}
+
+static const sb_fixture_proc gossip_proc = {proc_receive, NULL, proc_free};
 
 static void node_start(sim *w, int i)
 {
@@ -289,72 +181,69 @@ static void node_start(sim *w, int i)
     o.nseeds = 1;
     o.num_tokens = NTOK;
     char err[SB_ERRMSG_SIZE] = "";
-    n->inc++;
-    n->g = sb_gossip_new(&n->io, &o, err);
+    const sb_io *io = sb_fixture_boot(w->fx, i);
+    assert_non_null(io);
+    n->g = sb_gossip_new(io, &o, err);
     assert_non_null(n->g);
     assert_int_equal(sb_gossip_on_event(n->g, on_event, n), 0);
-    n->alive = 1;
+    sb_fixture_attach(w->fx, i, &gossip_proc, n->g);
     sb_gossip_start(n->g);
 }
 
 /* Process death: no SHUTDOWN, its timers and in-flight messages vanish. */
 static void node_crash(sim *w, int i)
 {
-    node *n = &w->n[i];
-    sb_gossip_free(n->g);
-    n->g = NULL;
-    n->alive = 0;
-    n->inc++;
+    sb_fixture_crash(w->fx, i);
+    w->n[i].g = NULL;
 }
 
-static void sim_step(sim *w, ev *e)
+static int alive(const sim *w, int i)
 {
-    node *n = &w->n[e->node];
-    if (e->t) {
-        sb_io_timer t = *e->t;
-        free(e->t);
-        if (!t.cancelled && n->alive && e->inc == n->inc)
-            t.cb(t.arg);
-        return;
-    }
-    node *f = &w->n[e->from];
-    if (n->alive && f->inc == e->from_inc && w->group[e->from] == w->group[e->node])
-        sb_gossip_receive(n->g, e->type, e->payload, e->len);
-    free(e->payload);
+    return w->n[i].g != NULL;
 }
 
+/* Runs until absolute virtual time `until` (ms). */
 static void sim_run(sim *w, uint64_t until)
 {
-    while (w->nq && w->q[0].at <= until) {
-        ev e = q_pop(w);
-        w->now = e.at;
-        sim_step(w, &e);
-    }
-    w->now = until;
+    uint64_t t = until * SB_FIXTURE_MS;
+    if (t > sb_fixture_now_us(w->fx))
+        sb_fixture_run_for(w->fx, t - sb_fixture_now_us(w->fx));
 }
 
 static void sim_free(sim *w)
 {
-    for (int i = 0; i < w->nn; i++)
-        if (w->n[i].g)
-            sb_gossip_free(w->n[i].g);
-    while (w->nq) {
-        ev e = q_pop(w);
-        free(e.t);
-        free(e.payload);
+    /* Gossip never waits for its kv writes to be durable. */
+    for (int i = 0; i < w->nn; i++) {
+        uint64_t puts, acked;
+        dsim_node_kv_puts(sb_fixture_world(w->fx), i, &puts, &acked);
+        assert_int_equal(acked, 0);
     }
-    free(w->q);
+    sb_fixture_free(w->fx);
+    w->fx = NULL;
 }
 
-/* Runs in 100 ms steps until pred holds (returns the time) or limit. */
+typedef struct waiting {
+    sim *w;
+    int (*pred)(sim *, void *);
+    void *arg;
+} waiting;
+
+static int holds(sb_fixture *fx, void *arg)
+{
+    waiting *x = arg;
+    return x->pred(x->w, x->arg);
+}
+
+/* Runs until pred holds (returns the time, ms) or until limit (ms). */
 static uint64_t run_until(sim *w, int (*pred)(sim *, void *), void *arg, uint64_t limit)
 {
-    for (uint64_t t = w->now; t <= limit; t += 100) {
-        sim_run(w, t);
-        if (pred(w, arg))
-            return t;
-    }
-    return NEVER;
+    waiting x = {w, pred, arg};
+    uint64_t now = now_ms(w);
+    if (limit < now)
+        return pred(w, arg) ? now : NEVER;
+    if (!sb_fixture_step_until(w->fx, holds, &x, (limit - now) * SB_FIXTURE_MS))
+        return NEVER;
+    return now_ms(w);
 }
 
 /* --- predicates ------------------------------------------------------------ */
@@ -377,13 +266,13 @@ static int converged(sim *w, void *arg)
 {
     int ref = -1;
     for (int i = 0; i < w->nn; i++) {
-        if (!w->n[i].alive)
+        if (!alive(w, i))
             continue;
         sb_gossip *g = w->n[i].g;
         if (ref < 0)
             ref = i;
         for (int j = 0; j < w->nn; j++) {
-            if (!w->n[j].alive)
+            if (!alive(w, j))
                 continue;
             const sb_member *m = sb_gossip_find(g, &w->n[j].ep);
             if (!m || !m->up || m->status != SB_STATUS_NORMAL || m->ntokens != NTOK)
@@ -405,7 +294,7 @@ static int seen(sim *w, void *arg)
 {
     const updown *u = arg;
     for (int i = u->lo; i < u->hi; i++) {
-        if (i == u->who || !w->n[i].alive)
+        if (i == u->who || !alive(w, i))
             continue;
         if (sb_gossip_is_up(w->n[i].g, &w->n[u->who].ep) != u->up)
             return 0;
@@ -416,7 +305,7 @@ static int seen(sim *w, void *arg)
 static void dump(sim *w)
 {
     for (int i = 0; i < w->nn; i++) {
-        if (!w->n[i].alive)
+        if (!alive(w, i))
             continue;
         sb_gossip *g = w->n[i].g;
         fprintf(stderr, "node %d: members=%d ringtok=%d ringnodes=%d\n", i, sb_gossip_nmembers(g),
@@ -463,19 +352,18 @@ static void check_converged_cluster(sim *w, int nn)
         assert_true(sb_ep_eq(&sb_gossip_self(g)->ep, &w->n[i].ep));
         /* Tokens saved as u16 count + i64s, equal to the announced ones. */
         const sb_member *s = sb_gossip_self(g);
-        int found = 0;
-        for (int k = 0; k < w->n[i].nkv; k++) {
-            if (w->n[i].kv[k].kl != 10 || memcmp(w->n[i].kv[k].k, "sys/tokens", 10))
-                continue;
-            sb_wire_reader r;
-            sb_wire_reader_init(&r, w->n[i].kv[k].v, w->n[i].kv[k].vl);
-            assert_int_equal(sb_wire_get_u16(&r), NTOK);
-            for (int t = 0; t < NTOK; t++)
-                assert_true(sb_wire_get_i64(&r) == s->tokens[t]);
-            assert_int_equal(r.err, 0);
-            found = 1;
-        }
-        assert_true(found);
+        keylist l = {.n = 0};
+        dsim_store_kv_scan(store(w, i), (const uint8_t *)"sys/tokens", 10, collect_key, &l);
+        assert_int_equal(l.n, 1);
+        assert_int_equal(l.keys[0].len, 10);
+        sb_wire_reader r;
+        sb_wire_reader_init(&r, l.vals[0].data, l.vals[0].len);
+        assert_int_equal(sb_wire_get_u16(&r), NTOK);
+        for (int t = 0; t < NTOK; t++)
+            assert_true(sb_wire_get_i64(&r) == s->tokens[t]);
+        assert_int_equal(r.err, 0);
+        sb_buf_free(&l.keys[0]);
+        sb_buf_free(&l.vals[0]);
         /* Others know our CQL address and host id. */
         const sb_member *o = sb_gossip_find(w->n[(i + 1) % nn].g, &w->n[i].ep);
         assert_int_equal(o->rpc.port, 9042);
@@ -506,7 +394,7 @@ static void test_converge_10(void **state)
     print_message("10 nodes from one seed: converged at %llu ms\n", (unsigned long long)t);
     check_converged_cluster(&W, 10);
     /* Staying converged: nobody flaps over the next minute. */
-    sim_run(&W, W.now + 60000);
+    sim_run(&W, now_ms(&W) + 60000);
     assert_true(converged(&W, NULL));
     sb_gossip_stats st;
     sb_gossip_get_stats(W.n[3].g, &st);
@@ -537,7 +425,7 @@ static void test_crash_detect_restart(void **state)
     int64_t gen0 = sb_gossip_self(w->n[4].g)->generation;
     int64_t tok0[NTOK];
     memcpy(tok0, sb_gossip_self(w->n[4].g)->tokens, sizeof tok0);
-    uint64_t t0 = w->now;
+    uint64_t t0 = now_ms(w);
     node_crash(w, 4);
     updown d = {.who = 4, .up = 0, .lo = 0, .hi = 5};
     uint64_t t = run_until(w, seen, &d, t0 + 60000);
@@ -553,8 +441,8 @@ static void test_crash_detect_restart(void **state)
         assert_int_equal(sb_ring_nnodes(sb_gossip_ring(w->n[i].g)), 5);
     }
     /* Restart 30 s later: a new generation, the same (saved) tokens. */
-    sim_run(w, w->now + 30000);
-    uint64_t t1 = w->now;
+    sim_run(w, now_ms(w) + 30000);
+    uint64_t t1 = now_ms(w);
     node_start(w, 4);
     assert_true(sb_gossip_self(w->n[4].g)->generation > gen0);
     assert_int_equal(sb_gossip_self(w->n[4].g)->status, SB_STATUS_NORMAL);
@@ -572,7 +460,7 @@ static void test_crash_detect_restart(void **state)
         assert_true(m->generation > gen0);
         assert_memory_equal(m->tokens, tok0, sizeof tok0);
     }
-    assert_true(run_until(w, converged, NULL, w->now + 10000) != NEVER);
+    assert_true(run_until(w, converged, NULL, now_ms(w) + 10000) != NEVER);
     sim_free(w);
 }
 
@@ -580,15 +468,15 @@ static void test_shutdown(void **state)
 {
     sim *w = &W;
     converge(w, 4, 4);
-    uint64_t t0 = w->now;
+    uint64_t t0 = now_ms(w);
     sb_gossip_stop(w->n[2].g);
     updown d = {.who = 2, .up = 0, .lo = 0, .hi = 4};
     uint64_t t = run_until(w, seen, &d, t0 + 1000);
     assert_true(t != NEVER && t - t0 <= 100);
     /* The process lingers a while, then exits: nobody brings it back up. */
-    sim_run(w, w->now + 5000);
+    sim_run(w, now_ms(w) + 5000);
     node_crash(w, 2);
-    sim_run(w, w->now + 30000);
+    sim_run(w, now_ms(w) + 30000);
     for (int i = 0; i < 4; i++) {
         if (i == 2)
             continue;
@@ -599,7 +487,7 @@ static void test_shutdown(void **state)
         assert_int_equal(sb_ring_nnodes(sb_gossip_ring(w->n[i].g)), 4);
     }
     node_start(w, 2);
-    assert_true(run_until(w, converged, NULL, w->now + 10000) != NEVER);
+    assert_true(run_until(w, converged, NULL, now_ms(w) + 10000) != NEVER);
     for (int i = 0; i < 4; i++)
         if (i != 2)
             assert_int_equal(w->n[i].ev[2][SB_GOSSIP_RESTARTED], 1);
@@ -610,9 +498,9 @@ static void test_partition_heals(void **state)
 {
     sim *w = &W;
     converge(w, 6, 5);
-    for (int i = 3; i < 6; i++)
-        w->group[i] = 1;
-    uint64_t t0 = w->now;
+    int group[MAXN] = {0, 0, 0, 1, 1, 1};
+    sb_fixture_partition(w->fx, group);
+    uint64_t t0 = now_ms(w);
     uint64_t t = t0;
     for (int who = 0; who < 6; who++) {
         updown d = {.who = who, .up = 0, .lo = who < 3 ? 3 : 0, .hi = who < 3 ? 6 : 3};
@@ -627,9 +515,8 @@ static void test_partition_heals(void **state)
         updown d = {.who = who, .up = 1, .lo = who < 3 ? 0 : 3, .hi = who < 3 ? 3 : 6};
         assert_true(seen(w, &d));
     }
-    for (int i = 3; i < 6; i++)
-        w->group[i] = 0;
-    uint64_t t1 = w->now;
+    sb_fixture_heal(w->fx);
+    uint64_t t1 = now_ms(w);
     t = run_until(w, converged, NULL, t1 + 60000);
     assert_true(t != NEVER);
     print_message("partition healed: all up again after %llu ms\n", (unsigned long long)(t - t1));
@@ -658,7 +545,7 @@ static void test_schema_events(void **state)
     converge(w, 4, 6);
     uint8_t v1[16] = {1, 2, 3};
     sb_gossip_set_schema(w->n[0].g, v1);
-    uint64_t t0 = w->now;
+    uint64_t t0 = now_ms(w);
     uint64_t t = run_until(w, schema_known, v1, t0 + 20000);
     assert_true(t != NEVER);
     print_message("schema version spread to 4 nodes in %llu ms\n", (unsigned long long)(t - t0));
@@ -667,14 +554,14 @@ static void test_schema_events(void **state)
     /* The others adopt it: no further events, none at node 0. */
     for (int i = 1; i < 4; i++)
         sb_gossip_set_schema(w->n[i].g, v1);
-    sim_run(w, w->now + 10000);
+    sim_run(w, now_ms(w) + 10000);
     for (int i = 0; i < 4; i++)
         for (int j = 0; j < 4; j++)
             assert_int_equal(w->n[i].ev[j][SB_GOSSIP_SCHEMA], i == 0 || j != 0 ? 0 : 1);
     /* Load and status travel too; LEAVING keeps the node on the ring. */
     sb_gossip_set_load(w->n[1].g, 12345);
     sb_gossip_set_status(w->n[1].g, SB_STATUS_LEAVING);
-    sim_run(w, w->now + 10000);
+    sim_run(w, now_ms(w) + 10000);
     for (int i = 0; i < 4; i++) {
         const sb_member *m = sb_gossip_find(w->n[i].g, &w->n[1].ep);
         assert_int_equal(m->load_bytes, 12345);
@@ -695,7 +582,7 @@ static void test_ring_refs_and_removal(void **state)
     sb_gossip_ring_ref(g, old);
     /* LEFT is not on the ring: the ring changes. */
     sb_gossip_set_status(w->n[1].g, SB_STATUS_LEFT);
-    sim_run(w, w->now + 10000);
+    sim_run(w, now_ms(w) + 10000);
     const sb_ring *cur = sb_gossip_ring(g);
     assert_ptr_not_equal(cur, old);
     assert_int_equal(sb_ring_nnodes(cur), 2);
@@ -706,19 +593,19 @@ static void test_ring_refs_and_removal(void **state)
     /* The LEFT node goes away: once down for 30 rounds it is removed, and
      * its old state still relayed by the other node does not return it. */
     node_crash(w, 1);
-    sim_run(w, w->now + 25000 + 31000);
-    sim_run(w, w->now + 60000);
+    sim_run(w, now_ms(w) + 25000 + 31000);
+    sim_run(w, now_ms(w) + 60000);
     for (int i = 0; i < 3; i += 2) {
         assert_int_equal(sb_gossip_nmembers(w->n[i].g), 2);
         assert_null(sb_gossip_find(w->n[i].g, &w->n[1].ep));
         assert_int_equal(w->n[i].ev[1][SB_GOSSIP_REMOVED], 1);
         assert_int_equal(w->n[i].ev[1][SB_GOSSIP_NEW], 1);
-        assert_int_equal(saved_peers(&w->n[i]), 1); /* its record went with it */
+        assert_int_equal(saved_peers(w, i), 1); /* its record went with it */
     }
     /* Back with a new generation: a member again. */
-    w->n[1].nkv = 0;
+    kv_clear(w, 1);
     node_start(w, 1);
-    sim_run(w, w->now + 10000);
+    sim_run(w, now_ms(w) + 10000);
     for (int i = 0; i < 3; i += 2) {
         assert_int_equal(sb_gossip_nmembers(w->n[i].g), 3);
         assert_true(sb_gossip_is_up(w->n[i].g, &w->n[1].ep));
@@ -826,7 +713,7 @@ static void test_garbage(void **state)
     assert_int_equal(sb_gossip_nmembers(g), nm + 1);
     sb_buf_free(&b);
     /* And the cluster is still fine. */
-    assert_true(run_until(w, converged, NULL, w->now + 5000) != NEVER);
+    assert_true(run_until(w, converged, NULL, now_ms(w) + 5000) != NEVER);
 
     /* Random bytes of every type, including non-gossip ones. */
     rej = rejected(g);
@@ -853,7 +740,7 @@ static void test_garbage(void **state)
         }
         free(copy);
     }
-    sim_run(w, w->now + 30000);
+    sim_run(w, now_ms(w) + 30000);
     sim_free(w);
 }
 
@@ -864,14 +751,14 @@ static void test_restart_knows_ring(void **state)
     sim *w = &W;
     converge(w, 5, 11);
     for (int i = 0; i < 5; i++)
-        assert_int_equal(saved_peers(&w->n[i]), 4);
+        assert_int_equal(saved_peers(w, i), 4);
     /* Steady state: no writes. */
-    int puts0 = 0, puts1 = 0;
+    uint64_t puts0 = 0, puts1 = 0;
     for (int i = 0; i < 5; i++)
-        puts0 += w->n[i].nkv_puts;
-    sim_run(w, w->now + 30000);
+        puts0 += kv_puts(w, i);
+    sim_run(w, now_ms(w) + 30000);
     for (int i = 0; i < 5; i++)
-        puts1 += w->n[i].nkv_puts;
+        puts1 += kv_puts(w, i);
     assert_int_equal(puts1, puts0);
 
     /* n2 crashes; meanwhile n3 restarts (new generation), n4 leaves the
@@ -879,13 +766,13 @@ static void test_restart_knows_ring(void **state)
     node_crash(w, 2);
     int64_t gen3 = sb_gossip_self(w->n[3].g)->generation;
     node_crash(w, 3);
-    sim_run(w, w->now + 2000);
+    sim_run(w, now_ms(w) + 2000);
     node_start(w, 3);
     assert_true(sb_gossip_self(w->n[3].g)->generation > gen3);
     sb_gossip_set_status(w->n[4].g, SB_STATUS_LEFT);
-    sim_run(w, w->now + 5000);
+    sim_run(w, now_ms(w) + 5000);
     node_crash(w, 1);
-    sim_run(w, w->now + 1000);
+    sim_run(w, now_ms(w) + 1000);
 
     /* Right after sb_gossip_new (and start, which only sends): the whole
      * saved ring, every peer down with generation 0. */
@@ -912,7 +799,7 @@ static void test_restart_knows_ring(void **state)
     }
 
     /* Gossip: the real states win. */
-    sim_run(w, w->now + 8000);
+    sim_run(w, now_ms(w) + 8000);
     const sb_member *m3 = sb_gossip_find(g, &w->n[3].ep);
     assert_true(m3->generation == sb_gossip_self(w->n[3].g)->generation);
     assert_true(m3->up);
@@ -927,10 +814,7 @@ static void test_restart_knows_ring(void **state)
     assert_int_equal(sb_ring_nnodes(sb_gossip_ring(g)), 4); /* n4 LEFT */
     assert_true(same_ring(sb_gossip_ring(g), sb_gossip_ring(w->n[0].g)));
     /* The saved records follow: n4's now says LEFT. */
-    sb_gossip_free(w->n[2].g);
-    w->n[2].g = NULL;
-    w->n[2].alive = 0;
-    w->n[2].inc++;
+    node_crash(w, 2);
     node_start(w, 2);
     assert_int_equal(sb_ring_nnodes(sb_gossip_ring(w->n[2].g)), 4);
     assert_int_equal(sb_gossip_find(w->n[2].g, &w->n[4].ep)->status, SB_STATUS_LEFT);
@@ -942,43 +826,44 @@ static void test_saved_state(void **state)
     sim *w = &W;
     sim_init(w, 1, 9);
     node *n = &w->n[0];
+    const sb_io *io = sb_fixture_boot(w->fx, 0);
     char err[SB_ERRMSG_SIZE] = "";
     sb_gossip_opts o;
     sb_gossip_opts_default(&o);
     o.self = n->ep;
     /* A saved generation in the future: the next one is last + 1. */
     uint8_t gen[8] = {0, 0, 0, 1, 0, 0, 0, 0};
-    kv_put(n, (const uint8_t *)"sys/generation", 14, gen, 8, NULL, NULL);
-    sb_gossip *g = sb_gossip_new(&n->io, &o, err);
+    kv_put(w, 0, "sys/generation", 14, gen, 8);
+    sb_gossip *g = sb_gossip_new(io, &o, err);
     assert_non_null(g);
     assert_true(sb_gossip_self(g)->generation == ((int64_t)1 << 32) + 1);
     assert_int_equal(sb_gossip_self(g)->status, SB_STATUS_JOINING);
     sb_gossip_free(g);
     /* Malformed tokens: refused with the key named. */
-    kv_put(n, (const uint8_t *)"sys/tokens", 10, (const uint8_t *)"\0\3\1", 3, NULL, NULL);
-    assert_null(sb_gossip_new(&n->io, &o, err));
+    kv_put(w, 0, "sys/tokens", 10, "\0\3\1", 3);
+    assert_null(sb_gossip_new(io, &o, err));
     assert_non_null(strstr(err, "sys/tokens"));
     /* A malformed saved peer is skipped (it is a cache), not fatal. */
-    n->nkv = 0;
+    kv_clear(w, 0);
     uint8_t pk[26] = "sys/peers/";
     pk[10] = 7;
-    kv_put(n, pk, sizeof pk, (const uint8_t *)"\1\2", 2, NULL, NULL);
-    g = sb_gossip_new(&n->io, &o, err);
+    kv_put(w, 0, (const char *)pk, sizeof pk, "\1\2", 2);
+    g = sb_gossip_new(io, &o, err);
     assert_non_null(g);
     assert_int_equal(sb_gossip_nmembers(g), 1);
     sb_gossip_free(g);
-    kv_put(n, (const uint8_t *)"sys/tokens", 10, (const uint8_t *)"\0\3\1", 3, NULL, NULL);
+    kv_put(w, 0, "sys/tokens", 10, "\0\3\1", 3);
     /* Bad options. */
     o.num_tokens = 0;
-    assert_null(sb_gossip_new(&n->io, &o, err));
+    assert_null(sb_gossip_new(io, &o, err));
     assert_non_null(strstr(err, "num_tokens"));
     /* A lone seed with no tokens allocates at start. */
-    n->nkv = 0;
+    kv_clear(w, 0);
     sb_gossip_opts_default(&o);
     o.self = n->ep;
     o.seeds = &n->ep;
     o.nseeds = 1;
-    g = sb_gossip_new(&n->io, &o, err);
+    g = sb_gossip_new(io, &o, err);
     assert_non_null(g);
     sb_gossip_start(g);
     assert_int_equal(sb_gossip_self(g)->status, SB_STATUS_NORMAL);

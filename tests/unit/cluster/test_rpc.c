@@ -1,23 +1,18 @@
 /* rpc: ids, response matching, timeouts, cancel, late responses, send
- * failures, free, framing. A tiny fake io: a virtual clock, timers in a
- * list, sent messages captured in a queue. */
+ * failures, free, framing. The rpc runs on node 0 of the cluster fixture
+ * (dsim/fixture.h); its sends are captured with the fixture's tap and the
+ * test answers them itself. */
 #include "test.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "cluster/rpc.h"
+#include "dsim/fixture.h"
 #include "util/err.h"
 #include "util/wire.h"
 
-struct sb_io_timer {
-    uint64_t at;
-    uint64_t seq;
-    sb_io_timer_cb cb;
-    void *arg;
-    struct sb_io_timer *next;
-};
-
+/* The sends of node 0, captured by the fixture's tap. */
 typedef struct sent {
     sb_ep to;
     int type;
@@ -25,101 +20,51 @@ typedef struct sent {
 } sent;
 
 typedef struct fake {
-    uint64_t now;
-    uint64_t seq;
-    struct sb_io_timer *timers;
-    int ntimers;
+    sb_fixture *fx;
+    uint64_t t0_us; /* virtual time at the start of the test */
     sent q[512];
     int nq;
-    int send_fails;
 } fake;
 
-static uint64_t f_mono(void *ctx)
+static void tap(void *arg, int from, const sb_ep *to, int type, const uint8_t *p, size_t len,
+                int rv)
 {
-    return ((fake *)ctx)->now;
-}
-static int64_t f_now_us(void *ctx)
-{
-    return (int64_t)((fake *)ctx)->now * 1000;
-}
-static uint64_t f_random(void *ctx)
-{
-    return 12345;
-}
-static int f_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
-{
-    fake *f = ctx;
-    if (f->send_fails)
-        return SB_EOVERLOADED;
+    fake *f = arg;
+    if (rv) /* refused at once: never on the wire */
+        return;
     assert_true(f->nq < 512);
     sent *s = &f->q[f->nq++];
     s->to = *to;
     s->type = type;
     sb_buf_init(&s->payload);
     sb_buf_append(&s->payload, p, len);
-    return 0;
-}
-static sb_io_timer *f_timer_start(void *ctx, uint64_t delay, sb_io_timer_cb cb, void *arg)
-{
-    fake *f = ctx;
-    struct sb_io_timer *t = calloc(1, sizeof(*t));
-    t->at = f->now + delay;
-    t->seq = f->seq++;
-    t->cb = cb;
-    t->arg = arg;
-    t->next = f->timers;
-    f->timers = t;
-    f->ntimers++;
-    return t;
-}
-static void f_timer_stop(void *ctx, sb_io_timer *t)
-{
-    fake *f = ctx;
-    for (struct sb_io_timer **pp = &f->timers; *pp; pp = &(*pp)->next) {
-        if (*pp == t) {
-            *pp = t->next;
-            f->ntimers--;
-            free(t);
-            return;
-        }
-    }
-    fail_msg("timer_stop of an unknown timer");
-}
-/* Fires due timers in (deadline, start order) until none is due at t. */
-static void advance(fake *f, uint64_t t)
-{
-    for (;;) {
-        struct sb_io_timer **best = NULL;
-        for (struct sb_io_timer **pp = &f->timers; *pp; pp = &(*pp)->next)
-            if ((*pp)->at <= t && (!best || (*pp)->at < (*best)->at ||
-                                   ((*pp)->at == (*best)->at && (*pp)->seq < (*best)->seq)))
-                best = pp;
-        if (!best)
-            break;
-        struct sb_io_timer *x = *best;
-        *best = x->next;
-        f->ntimers--;
-        if (x->at > f->now)
-            f->now = x->at;
-        sb_io_timer_cb cb = x->cb;
-        void *arg = x->arg;
-        free(x);
-        cb(arg);
-    }
-    f->now = t;
 }
 
-static void fake_init(fake *f, sb_io *io)
+/* Runs until every timer due at t ms after the start has fired (a timer
+ * of d ms fires 1 us after d ms: fixture.h). */
+static void advance(fake *f, uint64_t t)
+{
+    uint64_t until = f->t0_us + t * SB_FIXTURE_MS + 1;
+    if (until > sb_fixture_now_us(f->fx))
+        sb_fixture_run_for(f->fx, until - sb_fixture_now_us(f->fx));
+}
+
+/* Node 0 of three is booted (the rpc's own node); 1 and 2 stay down, so
+ * nothing answers but the test. */
+static void fake_init(fake *f, const sb_io **io)
 {
     memset(f, 0, sizeof(*f));
-    memset(io, 0, sizeof(*io));
-    io->ctx = f;
-    io->now_us = f_now_us;
-    io->mono_ms = f_mono;
-    io->random = f_random;
-    io->send = f_send;
-    io->timer_start = f_timer_start;
-    io->timer_stop = f_timer_stop;
+    f->fx = sb_fixture_new(1, 3, NULL, NULL);
+    assert_non_null(f->fx);
+    *io = sb_fixture_boot(f->fx, 0);
+    assert_non_null(*io);
+    sb_fixture_tap(f->fx, tap, f);
+    f->t0_us = sb_fixture_now_us(f->fx);
+}
+
+static int ntimers(fake *f)
+{
+    return sb_fixture_timers(f->fx, 0);
 }
 
 static void fake_clear(fake *f)
@@ -132,7 +77,8 @@ static void fake_clear(fake *f)
 static void fake_done(fake *f)
 {
     fake_clear(f);
-    assert_int_equal(f->ntimers, 0);
+    assert_int_equal(ntimers(f), 0);
+    sb_fixture_free(f->fx);
 }
 
 typedef struct outcome {
@@ -180,10 +126,10 @@ static void answer(sb_rpc *r, fake *f, int i, const sb_ep *from, const char *bod
 static void test_response_matching(void **state)
 {
     fake f;
-    sb_io io;
+    const sb_io *io;
     fake_init(&f, &io);
     sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2"), b = ep("127.0.0.3");
-    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc *r = sb_rpc_new(io, &self);
     outcome oa = {0}, ob = {0};
     uint64_t ida, idb;
     assert_int_equal(
@@ -230,7 +176,7 @@ static void test_response_matching(void **state)
     assert_int_equal(st.late_responses, 2);
     assert_int_equal(st.timeouts, 0);
     /* Timers of answered calls were stopped. */
-    assert_int_equal(f.ntimers, 0);
+    assert_int_equal(ntimers(&f), 0);
     sb_rpc_free(r);
     fake_done(&f);
 }
@@ -238,10 +184,10 @@ static void test_response_matching(void **state)
 static void test_timeout_and_late_response(void **state)
 {
     fake f;
-    sb_io io;
+    const sb_io *io;
     fake_init(&f, &io);
     sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
-    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc *r = sb_rpc_new(io, &self);
     outcome o = {0};
     assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 500, on_done, &o, NULL), 0);
     advance(&f, 499);
@@ -263,16 +209,16 @@ static void test_timeout_and_late_response(void **state)
 static void test_cancel(void **state)
 {
     fake f;
-    sb_io io;
+    const sb_io *io;
     fake_init(&f, &io);
     sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
-    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc *r = sb_rpc_new(io, &self);
     outcome o = {0};
     uint64_t id;
     assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 500, on_done, &o, &id), 0);
     sb_rpc_cancel(r, id);
     sb_rpc_cancel(r, id); /* twice is harmless */
-    assert_int_equal(f.ntimers, 0);
+    assert_int_equal(ntimers(&f), 0);
     answer(r, &f, 0, &a, "x");
     advance(&f, 10000);
     assert_int_equal(o.calls, 0);
@@ -286,12 +232,12 @@ static void test_cancel(void **state)
 static void test_send_failure_is_async(void **state)
 {
     fake f;
-    sb_io io;
+    const sb_io *io;
     fake_init(&f, &io);
     sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
-    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc *r = sb_rpc_new(io, &self);
     outcome o = {0};
-    f.send_fails = 1;
+    sb_fixture_refuse_sends(f.fx, 0, SB_EOVERLOADED);
     assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 500, on_done, &o, NULL), 0);
     assert_int_equal(o.calls, 0);
     advance(&f, 0);
@@ -318,10 +264,10 @@ static void on_done_reissue(void *arg, int status, const uint8_t *body, size_t l
 static void test_free_ends_pending(void **state)
 {
     fake f;
-    sb_io io;
+    const sb_io *io;
     fake_init(&f, &io);
     sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
-    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc *r = sb_rpc_new(io, &self);
     g_reentrant_rpc = r;
     outcome o[300];
     memset(o, 0, sizeof(o));
@@ -368,9 +314,9 @@ static void test_framing_errors(void **state)
 
     /* Malformed responses are dropped without harm. */
     fake f;
-    sb_io io;
+    const sb_io *io;
     fake_init(&f, &io);
-    sb_rpc *r = sb_rpc_new(&io, &self);
+    sb_rpc *r = sb_rpc_new(io, &self);
     sb_rpc_receive_response(r, (const uint8_t *)"xx", 2);
     sb_rpc_receive_response(r, NULL, 0);
     sb_rpc_free(r);
