@@ -47,6 +47,7 @@ struct sb_rpc {
     rpc_call **buckets;
     size_t nbuckets; /* power of two */
     size_t npending;
+    size_t max_pending; /* 0: no cap */
     int closing;
     sb_rpc_stats stats;
     sb_buf scratch;
@@ -117,12 +118,23 @@ sb_rpc *sb_rpc_new(const sb_io *io, const sb_ep *self)
         return NULL;
     }
     r->nbuckets = RPC_INITIAL_BUCKETS;
+    r->max_pending = SB_RPC_MAX_PENDING_DEFAULT;
     r->io = io;
     r->self = *self;
     /* Keep ids clear of 0 and of wrap-around for a long while. */
     r->next_id = (io->random(io->ctx) >> 2) | 1;
     sb_buf_init(&r->scratch);
     return r;
+}
+
+void sb_rpc_set_max_pending(sb_rpc *r, size_t max_pending)
+{
+    r->max_pending = max_pending;
+}
+
+size_t sb_rpc_max_pending(const sb_rpc *r)
+{
+    return r->max_pending;
 }
 
 void sb_rpc_free(sb_rpc *r)
@@ -188,6 +200,10 @@ int sb_rpc_call(sb_rpc *r, const sb_ep *to, int type, const uint8_t *body, size_
 {
     if (r->closing)
         return SB_ECLOSED;
+    if (r->max_pending && r->npending >= r->max_pending) {
+        r->stats.overloaded++;
+        return SB_EOVERLOADED;
+    }
     rpc_call *c = calloc(1, sizeof(*c));
     if (!c)
         return SB_ENOMEM;

@@ -56,6 +56,7 @@ void sb_coord_opts_default(sb_coord_opts *o)
     o->read_timeout_ms = 5000;
     o->range_timeout_ms = 10000;
     o->truncate_timeout_ms = 60000;
+    o->max_inflight = SB_COORD_MAX_INFLIGHT_DEFAULT;
 }
 
 sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
@@ -120,6 +121,7 @@ void sb_coord_free(sb_coord *c)
 void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st)
 {
     *st = c->stats;
+    st->inflight = c->ninflight;
 }
 
 /* --- consistency levels ------------------------------------------------------ */
@@ -337,6 +339,10 @@ static void req_free(creq *rq)
         if (rq->timer)
             c->io->timer_stop(c->io->ctx, rq->timer);
         sb_gossip_ring_unref(c->g, rq->ring);
+        if (rq->counted) {
+            SB_ASSERT(c->ninflight > 0);
+            c->ninflight--;
+        }
     }
     while (rq->phases) {
         cphase *ph = rq->phases;
@@ -672,6 +678,7 @@ void coord_send_mutations(creq *rq, cphase *ph, uint32_t timeout_ms)
         if (rc) {
             t->state = CT_FAILED;
             send_failed(t, rc);
+            coord_send_refused(rq, rc);
         }
     }
 }
@@ -695,6 +702,7 @@ void coord_send_reads(creq *rq, cphase *ph, uint32_t timeout_ms)
         if (rc) {
             t->state = CT_FAILED;
             send_failed(t, rc);
+            coord_send_refused(rq, rc);
         }
     }
 }
@@ -1021,6 +1029,36 @@ out:
     free(eg);
 }
 
+/* Counts rq against max_inflight; 0 when admitted, else finishes rq
+ * with SB_EOVERLOADED (delivered from its 0 ms timer). */
+static int admit(creq *rq)
+{
+    sb_coord *c = rq->c;
+    if (c->o.max_inflight && c->ninflight >= c->o.max_inflight) {
+        c->stats.overloaded++;
+        coord_finish(rq, SB_EOVERLOADED,
+                     "Overloaded: the coordinator holds %u requests in flight (max_inflight %u)",
+                     c->ninflight, c->o.max_inflight);
+        return SB_EOVERLOADED;
+    }
+    c->ninflight++;
+    rq->counted = 1;
+    return 0;
+}
+
+void coord_send_refused(creq *rq, int rc)
+{
+    if (rc != SB_EOVERLOADED || rq->finished)
+        return;
+    sb_coord *c = rq->c;
+    sb_rpc_stats st;
+    sb_rpc_get_stats(c->rpc, &st);
+    c->stats.overloaded++;
+    coord_finish(rq, SB_EOVERLOADED,
+                 "Overloaded: %llu rpc calls pending on this node (rpc max_pending %zu)",
+                 (unsigned long long)st.pending, sb_rpc_max_pending(c->rpc));
+}
+
 static int valid_cl(int cl)
 {
     return cl >= SB_CL_ANY && cl <= SB_CL_LOCAL_ONE;
@@ -1037,7 +1075,8 @@ int sb_coord_write(sb_coord *c, const sb_raw_mut *m, size_t n, int cl, const cha
     rq->wcb = cb;
     rq->arg = arg;
     rq->res.write_type = write_type;
-    write_start(rq, m, n);
+    if (admit(rq) == 0)
+        write_start(rq, m, n);
     rq->starting = 0;
     coord_settle(rq);
     return 0;
@@ -1065,9 +1104,9 @@ int sb_coord_read(sb_coord *c, const sb_rawq *q, int cl, sb_coord_read_cb cb, vo
         sb_buf_append(&rq->q.lo, q->lo.data, q->lo.len) ||
         sb_buf_append(&rq->q.hi, q->hi.data, q->hi.len))
         coord_finish(rq, SB_ESERVER, "out of memory");
-    else if (range)
+    else if (admit(rq) == 0 && range) /* a refused one is finished already */
         coord_range_start(rq);
-    else
+    else if (rq->counted)
         coord_read_start(rq);
     rq->starting = 0;
     coord_settle(rq);
@@ -1107,7 +1146,9 @@ int sb_coord_truncate(sb_coord *c, const uint8_t table_id[16], sb_coord_write_cb
     int rc = coord_lookup_repl(rq, table_id, &p);
     int nn = sb_ring_nnodes(rq->ring);
     cphase *ph = NULL;
-    if (rc < 0) {
+    if (admit(rq)) {
+        /* refused: finished with SB_EOVERLOADED */
+    } else if (rc < 0) {
         coord_table_unknown(rq, rc, table_id);
     } else if (!(ph = coord_phase_new(rq, PH_TRUNCATE, nn + 1))) {
         coord_finish(rq, SB_ESERVER, "out of memory");
@@ -1137,6 +1178,7 @@ int sb_coord_truncate(sb_coord *c, const uint8_t table_id[16], sb_coord_write_cb
                          : start_rpc(t, SB_MSG_TRUNCATE, table_id, 16, c->o.truncate_timeout_ms);
                 if (rc) {
                     t->state = CT_FAILED;
+                    coord_send_refused(rq, rc);
                     truncate_result(t, rc);
                 }
             }
