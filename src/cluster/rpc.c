@@ -87,6 +87,9 @@ static void table_insert(sb_rpc *r, rpc_call *c)
     if (r->npending + 1 > r->nbuckets * 2)
         table_grow(r);
     size_t k = bucket_of(r, c->id);
+    /* Ids are unique among pending calls (chains are short). */
+    for (const rpc_call *o = r->buckets[k]; o; o = o->next)
+        SB_ASSERT(o->id != c->id);
     c->next = r->buckets[k];
     r->buckets[k] = c;
     r->npending++;
@@ -100,6 +103,7 @@ static rpc_call *table_take(sb_rpc *r, uint64_t id)
         rpc_call *c = *pp;
         if (c->id == id) {
             *pp = c->next;
+            SB_ASSERT(r->npending > 0);
             r->npending--;
             return c;
         }
@@ -320,6 +324,7 @@ void sb_rpc_receive_response(sb_rpc *r, const uint8_t *payload, size_t len)
         return;
     }
     *pp = c->next;
+    SB_ASSERT(r->npending > 0);
     r->npending--;
     r->io->timer_stop(r->io->ctx, c->timer);
     sb_rpc_cb cb = c->cb;

@@ -83,6 +83,18 @@ sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
 static void req_free(creq *rq);
 static void deliver(creq *rq);
 
+/* One operation of rq ended: the deliver timer (t NULL), or target t's,
+ * which was in state `from` (CT_*). */
+static void op_ended(creq *rq, ctarget *t, int from)
+{
+    SB_ASSERT(rq->pending > 0);
+    rq->pending--;
+    if (t) {
+        SB_ASSERT(t->state == from);
+        t->state = CT_FAILED;
+    }
+}
+
 void sb_coord_free(sb_coord *c)
 {
     if (!c)
@@ -94,7 +106,7 @@ void sb_coord_free(sb_coord *c)
             /* A result waiting for its timer goes out now. */
             c->io->timer_stop(c->io->ctx, rq->deliver_timer);
             rq->deliver_timer = NULL;
-            rq->pending--;
+            op_ended(rq, NULL, 0);
             deliver(rq);
         }
         coord_finish(rq, SB_ECLOSED, "the coordinator is shutting down");
@@ -221,7 +233,9 @@ int coord_replicas(creq *rq, const sb_repl *p, int64_t tok, creplica *out, int s
     }
     int idx[SB_MAX_REPLICAS];
     int n = sb_ring_replicas(rq->ring, p, tok, idx, SB_MAX_REPLICAS);
+    SB_ASSERT(n >= 0 && n <= SB_MAX_REPLICAS);
     for (int i = 0; i < n; i++) {
+        SB_ASSERT(idx[i] >= 0 && idx[i] < sb_ring_nnodes(rq->ring));
         const sb_ring_node *nd = sb_ring_node_at(rq->ring, idx[i]);
         out[i].ep = nd->ep;
         out[i].dc = nd->dc;
@@ -328,6 +342,7 @@ static void target_free(ctarget *t)
 
 static void req_free(creq *rq)
 {
+    SB_ASSERT(rq->pending == 0 && !rq->deliver_timer);
     sb_coord *c = rq->c;
     if (c) {
         if (rq->prev)
@@ -387,6 +402,8 @@ static void observe(creq *rq)
 static void deliver(creq *rq)
 {
     sb_coord *c = rq->c;
+    /* Exactly one result per request. */
+    SB_ASSERT(rq->finished && !rq->delivered);
     rq->delivered = 1;
     int st = rq->res.status;
     observe(rq);
@@ -420,7 +437,7 @@ static void on_deliver(void *arg)
 {
     creq *rq = arg;
     rq->deliver_timer = NULL;
-    rq->pending--;
+    op_ended(rq, NULL, 0);
     deliver(rq);
     coord_settle(rq);
 }
@@ -456,6 +473,7 @@ void coord_finish(creq *rq, int status, const char *fmt, ...)
 
 void coord_settle(creq *rq)
 {
+    SB_ASSERT(rq->pending >= 0);
     if (rq->starting || !rq->delivered || rq->pending > 0)
         return;
     req_free(rq);
@@ -475,8 +493,7 @@ void coord_cancel_all(creq *rq)
             } else {
                 continue;
             }
-            t->state = CT_FAILED;
-            rq->pending--;
+            op_ended(rq, t, t->state);
         }
     }
 }
@@ -566,8 +583,7 @@ static void on_rpc(void *arg, int status, const uint8_t *body, size_t len)
 {
     ctarget *t = arg;
     creq *rq = t->req;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_RPC);
     target_result(t, status, body, len);
     coord_settle(rq);
 }
@@ -576,8 +592,7 @@ static void on_apply(void *arg, int status)
 {
     ctarget *t = arg;
     creq *rq = t->req;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_APPLY);
     if (!rq->c) {
         if (rq->pending == 0)
             req_free(rq);
@@ -600,8 +615,7 @@ static void on_local(void *arg)
     creq *rq = t->req;
     sb_coord *c = rq->c;
     t->timer = NULL;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_TIMER);
     sb_buf b;
     sb_buf_init(&b);
     if (t->ph->kind == PH_TRUNCATE) {
@@ -630,6 +644,7 @@ static void send_failed(ctarget *t, int rc)
 static int start_local(ctarget *t)
 {
     creq *rq = t->req;
+    SB_ASSERT(t->state == CT_IDLE);
     t->timer = rq->c->io->timer_start(rq->c->io->ctx, 0, on_local, t);
     if (!t->timer)
         return SB_ENOMEM;
@@ -641,6 +656,7 @@ static int start_local(ctarget *t)
 static int start_rpc(ctarget *t, int type, const uint8_t *body, size_t len, uint32_t timeout)
 {
     creq *rq = t->req;
+    SB_ASSERT(t->state == CT_IDLE);
     int rc = sb_rpc_call(rq->c->rpc, &t->ep, type, body, len, timeout, on_rpc, t, &t->rpc_id);
     if (rc)
         return rc;
@@ -715,6 +731,7 @@ static void truncate_result(ctarget *t, int status);
 /* Routes an answer (or a failure) of a target to its phase's logic. */
 static void target_result(ctarget *t, int status, const uint8_t *body, size_t len)
 {
+    SB_ASSERT(t->state == CT_FAILED); /* its operation has ended */
     int kind = t->ph->kind;
     if (kind == PH_DIGEST || kind == PH_DATA) {
         coord_read_on_response(t, status, body, len);
@@ -784,8 +801,7 @@ static void on_hint_durable(void *arg, int status)
 {
     ctarget *t = arg;
     creq *rq = t->req;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_HINT);
     if (!rq->c) {
         if (rq->pending == 0)
             req_free(rq);
@@ -816,6 +832,7 @@ static void hint(ctarget *t)
     }
     c->stats.hints_written++;
     if (any) {
+        SB_ASSERT(t->state == CT_FAILED);
         t->state = CT_HINT;
         rq->pending++;
     }
@@ -825,6 +842,7 @@ static void write_result(ctarget *t, int status)
 {
     creq *rq = t->req;
     if (status == 0) {
+        SB_ASSERT(!t->acked); /* one acknowledgement per replica */
         t->state = CT_DONE;
         t->acked = 1;
         write_check(rq);
@@ -858,8 +876,7 @@ static void write_on_timeout(creq *rq)
         if (t->state != CT_RPC)
             continue;
         sb_rpc_cancel(rq->c->rpc, t->rpc_id);
-        rq->pending--;
-        t->state = CT_FAILED;
+        op_ended(rq, t, CT_RPC);
         hint(t);
     }
 }
@@ -869,6 +886,7 @@ static int find_target(cphase *ph, int *nt, const creplica *r)
     for (int i = 0; i < *nt; i++)
         if (sb_ep_eq(&ph->t[i].ep, &r->ep))
             return i;
+    SB_ASSERT(*nt < ph->nt); /* a phase has room for every ring node */
     ctarget *t = &ph->t[*nt];
     t->ep = r->ep;
     t->dc = r->dc;
@@ -884,6 +902,7 @@ static int find_group(creq *rq, int repl, const int *tg, int ntg)
         if (g->repl == repl && g->ntg == ntg && memcmp(g->tg, tg, sizeof(int) * ntg) == 0)
             return i;
     }
+    SB_ASSERT((size_t)rq->ngroups < (rq->nents ? rq->nents : 1)); /* one per entry at most */
     cgroup *g = &rq->groups[rq->ngroups];
     g->repl = repl;
     g->ntg = ntg;
