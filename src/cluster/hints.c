@@ -181,6 +181,8 @@ static void unlink_hint(hint *hn)
         hn->next->prev = hn->prev;
     else
         t->tail = hn->prev;
+    SB_ASSERT(t->count > 0 && t->bytes >= hn->size);
+    SB_ASSERT(t->h->pending > 0 && t->h->pending_bytes >= hn->size);
     t->count--;
     t->bytes -= hn->size;
     t->h->pending--;
@@ -476,6 +478,7 @@ static void replay_done(void *arg, int status, const uint8_t *body, size_t len)
 {
     hint *hn = arg;
     sb_hints *h = hn->t->h;
+    SB_ASSERT(hn->inflight && h->inflight > 0);
     hn->inflight = 0;
     h->inflight--;
     sb_wire_reader r;

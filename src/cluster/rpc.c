@@ -47,6 +47,7 @@ struct sb_rpc {
     rpc_call **buckets;
     size_t nbuckets; /* power of two */
     size_t npending;
+    size_t max_pending; /* 0: no cap */
     int closing;
     sb_rpc_stats stats;
     sb_buf scratch;
@@ -86,6 +87,9 @@ static void table_insert(sb_rpc *r, rpc_call *c)
     if (r->npending + 1 > r->nbuckets * 2)
         table_grow(r);
     size_t k = bucket_of(r, c->id);
+    /* Ids are unique among pending calls (chains are short). */
+    for (const rpc_call *o = r->buckets[k]; o; o = o->next)
+        SB_ASSERT(o->id != c->id);
     c->next = r->buckets[k];
     r->buckets[k] = c;
     r->npending++;
@@ -99,6 +103,7 @@ static rpc_call *table_take(sb_rpc *r, uint64_t id)
         rpc_call *c = *pp;
         if (c->id == id) {
             *pp = c->next;
+            SB_ASSERT(r->npending > 0);
             r->npending--;
             return c;
         }
@@ -117,12 +122,23 @@ sb_rpc *sb_rpc_new(const sb_io *io, const sb_ep *self)
         return NULL;
     }
     r->nbuckets = RPC_INITIAL_BUCKETS;
+    r->max_pending = SB_RPC_MAX_PENDING_DEFAULT;
     r->io = io;
     r->self = *self;
     /* Keep ids clear of 0 and of wrap-around for a long while. */
     r->next_id = (io->random(io->ctx) >> 2) | 1;
     sb_buf_init(&r->scratch);
     return r;
+}
+
+void sb_rpc_set_max_pending(sb_rpc *r, size_t max_pending)
+{
+    r->max_pending = max_pending;
+}
+
+size_t sb_rpc_max_pending(const sb_rpc *r)
+{
+    return r->max_pending;
 }
 
 void sb_rpc_free(sb_rpc *r)
@@ -188,6 +204,10 @@ int sb_rpc_call(sb_rpc *r, const sb_ep *to, int type, const uint8_t *body, size_
 {
     if (r->closing)
         return SB_ECLOSED;
+    if (r->max_pending && r->npending >= r->max_pending) {
+        r->stats.overloaded++;
+        return SB_EOVERLOADED;
+    }
     rpc_call *c = calloc(1, sizeof(*c));
     if (!c)
         return SB_ENOMEM;
@@ -304,6 +324,7 @@ void sb_rpc_receive_response(sb_rpc *r, const uint8_t *payload, size_t len)
         return;
     }
     *pp = c->next;
+    SB_ASSERT(r->npending > 0);
     r->npending--;
     r->io->timer_stop(r->io->ctx, c->timer);
     sb_rpc_cb cb = c->cb;

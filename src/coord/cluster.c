@@ -50,6 +50,7 @@ void sb_cluster_opts_default(sb_cluster_opts *o)
     sb_gossip_opts_default(&o->gossip);
     sb_coord_opts_default(&o->coord);
     sb_hints_opts_default(&o->hints);
+    o->rpc_max_pending = SB_RPC_MAX_PENDING_DEFAULT;
 }
 
 sb_gossip *sb_cluster_gossip(sb_cluster *c)
@@ -302,6 +303,7 @@ sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errm
     c->rpc = sb_rpc_new(&c->io, &o->gossip.self);
     if (!c->rpc)
         goto nomem;
+    sb_rpc_set_max_pending(c->rpc, o->rpc_max_pending);
     c->g = sb_gossip_new(&c->io, &c->o.gossip, errmsg);
     if (!c->g)
         goto fail;

@@ -56,6 +56,7 @@ void sb_coord_opts_default(sb_coord_opts *o)
     o->read_timeout_ms = 5000;
     o->range_timeout_ms = 10000;
     o->truncate_timeout_ms = 60000;
+    o->max_inflight = SB_COORD_MAX_INFLIGHT_DEFAULT;
 }
 
 sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
@@ -82,6 +83,18 @@ sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
 static void req_free(creq *rq);
 static void deliver(creq *rq);
 
+/* One operation of rq ended: the deliver timer (t NULL), or target t's,
+ * which was in state `from` (CT_*). */
+static void op_ended(creq *rq, ctarget *t, int from)
+{
+    SB_ASSERT(rq->pending > 0);
+    rq->pending--;
+    if (t) {
+        SB_ASSERT(t->state == from);
+        t->state = CT_FAILED;
+    }
+}
+
 void sb_coord_free(sb_coord *c)
 {
     if (!c)
@@ -93,7 +106,7 @@ void sb_coord_free(sb_coord *c)
             /* A result waiting for its timer goes out now. */
             c->io->timer_stop(c->io->ctx, rq->deliver_timer);
             rq->deliver_timer = NULL;
-            rq->pending--;
+            op_ended(rq, NULL, 0);
             deliver(rq);
         }
         coord_finish(rq, SB_ECLOSED, "the coordinator is shutting down");
@@ -120,6 +133,7 @@ void sb_coord_free(sb_coord *c)
 void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st)
 {
     *st = c->stats;
+    st->inflight = c->ninflight;
 }
 
 /* --- consistency levels ------------------------------------------------------ */
@@ -219,7 +233,9 @@ int coord_replicas(creq *rq, const sb_repl *p, int64_t tok, creplica *out, int s
     }
     int idx[SB_MAX_REPLICAS];
     int n = sb_ring_replicas(rq->ring, p, tok, idx, SB_MAX_REPLICAS);
+    SB_ASSERT(n >= 0 && n <= SB_MAX_REPLICAS);
     for (int i = 0; i < n; i++) {
+        SB_ASSERT(idx[i] >= 0 && idx[i] < sb_ring_nnodes(rq->ring));
         const sb_ring_node *nd = sb_ring_node_at(rq->ring, idx[i]);
         out[i].ep = nd->ep;
         out[i].dc = nd->dc;
@@ -326,6 +342,7 @@ static void target_free(ctarget *t)
 
 static void req_free(creq *rq)
 {
+    SB_ASSERT(rq->pending == 0 && !rq->deliver_timer);
     sb_coord *c = rq->c;
     if (c) {
         if (rq->prev)
@@ -337,6 +354,10 @@ static void req_free(creq *rq)
         if (rq->timer)
             c->io->timer_stop(c->io->ctx, rq->timer);
         sb_gossip_ring_unref(c->g, rq->ring);
+        if (rq->counted) {
+            SB_ASSERT(c->ninflight > 0);
+            c->ninflight--;
+        }
     }
     while (rq->phases) {
         cphase *ph = rq->phases;
@@ -382,6 +403,8 @@ static void observe(creq *rq)
 static void deliver(creq *rq)
 {
     sb_coord *c = rq->c;
+    /* Exactly one result per request. */
+    SB_ASSERT(rq->finished && !rq->delivered);
     rq->delivered = 1;
     int st = rq->res.status;
     observe(rq);
@@ -415,7 +438,7 @@ static void on_deliver(void *arg)
 {
     creq *rq = arg;
     rq->deliver_timer = NULL;
-    rq->pending--;
+    op_ended(rq, NULL, 0);
     deliver(rq);
     coord_settle(rq);
 }
@@ -451,6 +474,7 @@ void coord_finish(creq *rq, int status, const char *fmt, ...)
 
 void coord_settle(creq *rq)
 {
+    SB_ASSERT(rq->pending >= 0);
     if (rq->starting || !rq->delivered || rq->pending > 0)
         return;
     req_free(rq);
@@ -470,8 +494,7 @@ void coord_cancel_all(creq *rq)
             } else {
                 continue;
             }
-            t->state = CT_FAILED;
-            rq->pending--;
+            op_ended(rq, t, t->state);
         }
     }
 }
@@ -561,8 +584,7 @@ static void on_rpc(void *arg, int status, const uint8_t *body, size_t len)
 {
     ctarget *t = arg;
     creq *rq = t->req;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_RPC);
     target_result(t, status, body, len);
     coord_settle(rq);
 }
@@ -571,8 +593,7 @@ static void on_apply(void *arg, int status)
 {
     ctarget *t = arg;
     creq *rq = t->req;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_APPLY);
     if (!rq->c) {
         if (rq->pending == 0)
             req_free(rq);
@@ -595,8 +616,7 @@ static void on_local(void *arg)
     creq *rq = t->req;
     sb_coord *c = rq->c;
     t->timer = NULL;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_TIMER);
     sb_buf b;
     sb_buf_init(&b);
     if (t->ph->kind == PH_TRUNCATE) {
@@ -625,6 +645,7 @@ static void send_failed(ctarget *t, int rc)
 static int start_local(ctarget *t)
 {
     creq *rq = t->req;
+    SB_ASSERT(t->state == CT_IDLE);
     t->timer = rq->c->io->timer_start(rq->c->io->ctx, 0, on_local, t);
     if (!t->timer)
         return SB_ENOMEM;
@@ -636,6 +657,7 @@ static int start_local(ctarget *t)
 static int start_rpc(ctarget *t, int type, const uint8_t *body, size_t len, uint32_t timeout)
 {
     creq *rq = t->req;
+    SB_ASSERT(t->state == CT_IDLE);
     int rc = sb_rpc_call(rq->c->rpc, &t->ep, type, body, len, timeout, on_rpc, t, &t->rpc_id);
     if (rc)
         return rc;
@@ -676,6 +698,7 @@ void coord_send_mutations(creq *rq, cphase *ph, uint32_t timeout_ms)
         if (rc) {
             t->state = CT_FAILED;
             send_failed(t, rc);
+            coord_send_refused(rq, rc);
         }
     }
 }
@@ -699,6 +722,7 @@ void coord_send_reads(creq *rq, cphase *ph, uint32_t timeout_ms)
         if (rc) {
             t->state = CT_FAILED;
             send_failed(t, rc);
+            coord_send_refused(rq, rc);
         }
     }
 }
@@ -711,6 +735,7 @@ static void truncate_result(ctarget *t, int status);
 /* Routes an answer (or a failure) of a target to its phase's logic. */
 static void target_result(ctarget *t, int status, const uint8_t *body, size_t len)
 {
+    SB_ASSERT(t->state == CT_FAILED); /* its operation has ended */
     int kind = t->ph->kind;
     if (kind == PH_DIGEST || kind == PH_DATA) {
         coord_read_on_response(t, status, body, len);
@@ -780,8 +805,7 @@ static void on_hint_durable(void *arg, int status)
 {
     ctarget *t = arg;
     creq *rq = t->req;
-    t->state = CT_FAILED;
-    rq->pending--;
+    op_ended(rq, t, CT_HINT);
     if (!rq->c) {
         if (rq->pending == 0)
             req_free(rq);
@@ -812,6 +836,7 @@ static void hint(ctarget *t)
     }
     c->stats.hints_written++;
     if (any) {
+        SB_ASSERT(t->state == CT_FAILED);
         t->state = CT_HINT;
         rq->pending++;
     }
@@ -821,6 +846,7 @@ static void write_result(ctarget *t, int status)
 {
     creq *rq = t->req;
     if (status == 0) {
+        SB_ASSERT(!t->acked); /* one acknowledgement per replica */
         t->state = CT_DONE;
         t->acked = 1;
         write_check(rq);
@@ -854,8 +880,7 @@ static void write_on_timeout(creq *rq)
         if (t->state != CT_RPC)
             continue;
         sb_rpc_cancel(rq->c->rpc, t->rpc_id);
-        rq->pending--;
-        t->state = CT_FAILED;
+        op_ended(rq, t, CT_RPC);
         hint(t);
     }
 }
@@ -865,6 +890,7 @@ static int find_target(cphase *ph, int *nt, const creplica *r)
     for (int i = 0; i < *nt; i++)
         if (sb_ep_eq(&ph->t[i].ep, &r->ep))
             return i;
+    SB_ASSERT(*nt < ph->nt); /* a phase has room for every ring node */
     ctarget *t = &ph->t[*nt];
     t->ep = r->ep;
     t->dc = r->dc;
@@ -880,6 +906,7 @@ static int find_group(creq *rq, int repl, const int *tg, int ntg)
         if (g->repl == repl && g->ntg == ntg && memcmp(g->tg, tg, sizeof(int) * ntg) == 0)
             return i;
     }
+    SB_ASSERT((size_t)rq->ngroups < (rq->nents ? rq->nents : 1)); /* one per entry at most */
     cgroup *g = &rq->groups[rq->ngroups];
     g->repl = repl;
     g->ntg = ntg;
@@ -1010,6 +1037,36 @@ out:
     free(eg);
 }
 
+/* Counts rq against max_inflight; 0 when admitted, else finishes rq
+ * with SB_EOVERLOADED (delivered from its 0 ms timer). */
+static int admit(creq *rq)
+{
+    sb_coord *c = rq->c;
+    if (c->o.max_inflight && c->ninflight >= c->o.max_inflight) {
+        c->stats.overloaded++;
+        coord_finish(rq, SB_EOVERLOADED,
+                     "Overloaded: the coordinator holds %u requests in flight (max_inflight %u)",
+                     c->ninflight, c->o.max_inflight);
+        return SB_EOVERLOADED;
+    }
+    c->ninflight++;
+    rq->counted = 1;
+    return 0;
+}
+
+void coord_send_refused(creq *rq, int rc)
+{
+    if (rc != SB_EOVERLOADED || rq->finished)
+        return;
+    sb_coord *c = rq->c;
+    sb_rpc_stats st;
+    sb_rpc_get_stats(c->rpc, &st);
+    c->stats.overloaded++;
+    coord_finish(rq, SB_EOVERLOADED,
+                 "Overloaded: %llu rpc calls pending on this node (rpc max_pending %zu)",
+                 (unsigned long long)st.pending, sb_rpc_max_pending(c->rpc));
+}
+
 static int valid_cl(int cl)
 {
     return cl >= SB_CL_ANY && cl <= SB_CL_LOCAL_ONE;
@@ -1032,7 +1089,8 @@ int sb_coord_write_mutation(sb_coord *c, sb_buf *mut, int cl, const char *write_
     rq->wcb = cb;
     rq->arg = arg;
     rq->res.write_type = write_type;
-    write_start(rq);
+    if (admit(rq) == 0)
+        write_start(rq);
     rq->starting = 0;
     coord_settle(rq);
     return 0;
@@ -1073,9 +1131,9 @@ int sb_coord_read(sb_coord *c, const sb_rawq *q, int cl, sb_coord_read_cb cb, vo
         sb_buf_append(&rq->q.lo, q->lo.data, q->lo.len) ||
         sb_buf_append(&rq->q.hi, q->hi.data, q->hi.len))
         coord_finish(rq, SB_ESERVER, "out of memory");
-    else if (range)
+    else if (admit(rq) == 0 && range) /* a refused one is finished already */
         coord_range_start(rq);
-    else
+    else if (rq->counted)
         coord_read_start(rq);
     rq->starting = 0;
     coord_settle(rq);
@@ -1115,7 +1173,9 @@ int sb_coord_truncate(sb_coord *c, const uint8_t table_id[16], sb_coord_write_cb
     int rc = coord_lookup_repl(rq, table_id, &p);
     int nn = sb_ring_nnodes(rq->ring);
     cphase *ph = NULL;
-    if (rc < 0) {
+    if (admit(rq)) {
+        /* refused: finished with SB_EOVERLOADED */
+    } else if (rc < 0) {
         coord_table_unknown(rq, rc, table_id);
     } else if (!(ph = coord_phase_new(rq, PH_TRUNCATE, nn + 1))) {
         coord_finish(rq, SB_ESERVER, "out of memory");
@@ -1145,6 +1205,7 @@ int sb_coord_truncate(sb_coord *c, const uint8_t table_id[16], sb_coord_write_cb
                          : start_rpc(t, SB_MSG_TRUNCATE, table_id, 16, c->o.truncate_timeout_ms);
                 if (rc) {
                     t->state = CT_FAILED;
+                    coord_send_refused(rq, rc);
                     truncate_result(t, rc);
                 }
             }

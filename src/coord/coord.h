@@ -80,13 +80,29 @@ struct sb_transport;
  *
  * TRUNCATE: every node must be up (else SB_EUNAVAILABLE with required =
  * all, alive); each truncates its table; waits for all (else SB_ETIMEOUT).
+ *
+ * OVERLOAD: two caps bound the memory of requests in flight. A request
+ * arriving while max_inflight requests are held ends with SB_EOVERLOADED
+ * ("... max_inflight N") before anything is sent; a request whose rpc
+ * call is refused because the rpc holds its max pending calls (rpc.h)
+ * ends with SB_EOVERLOADED ("... rpc max_pending N"). Both are counted in
+ * sb_coord_stats.overloaded. The CQL edge answers Overloaded (0x1001),
+ * HTTP 503.
  */
+
+#define SB_COORD_MAX_INFLIGHT_DEFAULT 4096
 
 typedef struct sb_coord_opts {
     uint32_t write_timeout_ms;    /* default 2000 */
     uint32_t read_timeout_ms;     /* default 5000 */
     uint32_t range_timeout_ms;    /* default 10000 */
     uint32_t truncate_timeout_ms; /* default 60000 */
+    /* Requests this coordinator holds at once (accepted, not yet freed:
+     * a write stays until its last replica answered or timed out). A
+     * request beyond it is refused: its callback gets SB_EOVERLOADED
+     * (from a 0 ms timer, nothing sent) with a message naming the limit.
+     * Default SB_COORD_MAX_INFLIGHT_DEFAULT; 0 = no cap. */
+    uint32_t max_inflight;
     /* The replication of the keyspace of a table; SB_ENOTFOUND if the
      * table is unknown. */
     int (*table_repl)(void *arg, const uint8_t table_id[16], sb_repl *out);
@@ -166,6 +182,8 @@ typedef struct sb_coord_stats {
     uint64_t digest_mismatches, read_repairs; /* repairs: mutations sent */
     uint64_t hints_written;
     uint64_t replica_writes, replica_reads;
+    uint64_t overloaded; /* requests refused by max_inflight or the rpc cap */
+    uint64_t inflight;   /* requests held now (sb_coord_get_stats fills it) */
 } sb_coord_stats;
 void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st);
 
@@ -203,6 +221,9 @@ typedef struct sb_cluster_opts {
     sb_coord_opts coord;
     sb_hints_opts hints;
     sb_cluster_schema_ops schema;
+    /* The rpc's cap on pending calls (rpc.h); default
+     * SB_RPC_MAX_PENDING_DEFAULT, 0 = no cap. */
+    size_t rpc_max_pending;
 } sb_cluster_opts;
 
 void sb_cluster_opts_default(sb_cluster_opts *o);

@@ -128,6 +128,7 @@ struct creq {
     sb_io_timer *timer;         /* the request's timeout */
     sb_io_timer *deliver_timer; /* a result found while starting */
     int starting, finished, delivered;
+    int counted; /* holds one of c->ninflight (admitted under max_inflight) */
     sb_coord_result res;
     sb_coord_write_cb wcb;
     sb_coord_read_cb rcb;
@@ -169,6 +170,7 @@ struct sb_coord {
     sb_ep self;
     char local_dc[SB_DC_MAX];
     creq *reqs;
+    uint32_t ninflight; /* requests admitted and not yet freed */
     sb_buf scratch;
     struct creplica_op *replica_ops; /* replica-side applies in flight */
 };
@@ -199,6 +201,9 @@ void coord_send_reads(creq *rq, cphase *ph, uint32_t timeout_ms);
 /* Finishes with SB_ENOTFOUND (or SB_ESERVER) for a table_repl failure. */
 void coord_table_unknown(creq *rq, int rc, const uint8_t id[16]);
 uint32_t coord_remaining_ms(creq *rq);
+/* A send of rq failed with rc: SB_EOVERLOADED (the rpc's cap) finishes
+ * rq with SB_EOVERLOADED; other codes are left to the caller. */
+void coord_send_refused(creq *rq, int rc);
 
 /* coord_read.c */
 void coord_read_start(creq *rq);

@@ -64,6 +64,7 @@ static cphase *phase_from_reps(creq *rq, int kind)
         coord_finish(rq, SB_ESERVER, "out of memory");
         return NULL;
     }
+    SB_ASSERT(rq->nreps >= 0 && rq->nreps <= SB_MAX_REPLICAS + 1);
     for (int i = 0; i < rq->nreps; i++) {
         ph->t[i].ep = rq->reps[i].ep;
         ph->t[i].dc = rq->reps[i].dc;

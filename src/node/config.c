@@ -22,6 +22,8 @@
  *   range_request_timeout_in_ms: 10000
  *   max_hint_window_in_ms: 10800000
  *   hinted_handoff_throttle_per_second: 1000
+ *   max_coordinator_requests_in_flight: 4096
+ *   max_pending_rpc_calls: 65536
  *   native_transport_max_frame_bytes: 16777216
  *   demo_control: http://127.0.0.1:8079   # set by `sibyl demo` (GET /health)
  */
@@ -60,6 +62,8 @@ void sb_config_default(sb_config *c)
     c->range_timeout_ms = 10000;
     c->max_hint_window_ms = 3L * 3600 * 1000;
     c->hints_per_second = 1000;
+    c->max_inflight = 4096;
+    c->rpc_max_pending = 65536;
     c->max_frame_bytes = (size_t)16 << 20;
 }
 
@@ -157,6 +161,10 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
          sizeof(long)},
         {"hinted_handoff_throttle_per_second", 1, 1000000, offsetof(sb_config, hints_per_second),
          sizeof(int)},
+        {"max_coordinator_requests_in_flight", 0, 1L << 24, offsetof(sb_config, max_inflight),
+         sizeof(int)},
+        {"max_pending_rpc_calls", 0, 1L << 24, offsetof(sb_config, rpc_max_pending),
+         sizeof(size_t)},
         {"native_transport_max_frame_bytes", 1024, 1L << 30, offsetof(sb_config, max_frame_bytes),
          sizeof(size_t)},
     };
@@ -299,6 +307,8 @@ static const struct {
     {"--range-timeout-ms", "range_request_timeout_in_ms"},
     {"--max-hint-window-ms", "max_hint_window_in_ms"},
     {"--hints-per-second", "hinted_handoff_throttle_per_second"},
+    {"--max-inflight", "max_coordinator_requests_in_flight"},
+    {"--max-pending-rpc", "max_pending_rpc_calls"},
     {"--max-frame-bytes", "native_transport_max_frame_bytes"},
     {"--demo-control", "demo_control"},
 };
@@ -315,6 +325,7 @@ static void usage(void)
         "                  [--num-tokens N] [--phi-threshold X] [--gossip-interval-ms N]\n"
         "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
         "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
+        "                  [--max-inflight N] [--max-pending-rpc N]\n"
         "                  [--max-frame-bytes N] [--demo-control URL]\n"
         "Flags override settings from the YAML --config file.\n");
 }

@@ -112,6 +112,7 @@ static void *commit_main(void *arg)
         if (!cl->qhead)
             break;
         citem *list = cl->qhead, *tail = cl->qtail;
+        SB_ASSERT(cl->applying == 0 && cl->qlen > 0); /* one round at a time */
         cl->applying = cl->qlen;
         cl->qhead = cl->qtail = NULL;
         cl->qlen = 0;
@@ -169,6 +170,7 @@ static void deliver(struct st_commit *cl)
     pthread_mutex_unlock(&cl->mu);
     while (list) {
         citem *next = list->next;
+        SB_ASSERT(cl->outstanding > 0); /* every queued write was counted */
         if (cl->outstanding > 0 && --cl->outstanding == 0 && cl->async)
             uv_unref((uv_handle_t *)cl->async);
         list->cb(list->arg, list->status);
