@@ -38,9 +38,9 @@ static void to_detail(const sb_coord_result *r, int is_read, sb_cql_error *d)
     d->status = r->status;
     d->consistency = r->consistency;
     const char *cl = sb_consistency_name(r->consistency);
+    d->code = sb_err_cql_code(r->status);
     switch (r->status) {
     case SB_EUNAVAILABLE:
-        d->code = SB_CQL_ERR_UNAVAILABLE;
         d->required = r->required;
         d->alive = r->alive;
         snprintf(d->message, sizeof d->message,
@@ -48,7 +48,8 @@ static void to_detail(const sb_coord_result *r, int is_read, sb_cql_error *d)
                  r->required, r->alive);
         break;
     case SB_ETIMEOUT:
-        d->code = is_read ? SB_CQL_ERR_READ_TIMEOUT : SB_CQL_ERR_WRITE_TIMEOUT;
+        if (is_read) /* the table's TIMEOUT is a write's */
+            d->code = SB_CQL_ERR_READ_TIMEOUT;
         d->required = r->required;
         d->alive = r->received;
         d->write_type = r->write_type ? r->write_type : "SIMPLE";
@@ -58,16 +59,13 @@ static void to_detail(const sb_coord_result *r, int is_read, sb_cql_error *d)
                  cl ? cl : "?", r->required);
         break;
     case SB_EOVERLOADED:
-        d->code = SB_CQL_ERR_OVERLOADED;
         snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "Overloaded");
         break;
     case SB_EINVALID:
     case SB_ENOTFOUND:
-        d->code = SB_CQL_ERR_INVALID;
         snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "unknown table");
         break;
     default:
-        d->code = SB_CQL_ERR_SERVER;
         snprintf(d->message, sizeof d->message, "%s",
                  r->message[0] ? r->message : sb_strerror(r->status));
         break;

@@ -99,29 +99,6 @@ int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src)
 
 /* ----------------------------------------------------------------- errors */
 
-int sb_cql_error_code(int status)
-{
-    switch (status) {
-    case SB_ESYNTAX:
-        return SB_CQL_ERR_SYNTAX;
-    case SB_EINVALID:
-    case SB_EINVAL:
-    case SB_ENOTFOUND:
-    case SB_EUNSUPPORTED:
-    case SB_ETOOBIG:
-    case SB_EBADINPUT:
-        return SB_CQL_ERR_INVALID;
-    case SB_EEXISTS:
-        return SB_CQL_ERR_ALREADY_EXISTS;
-    case SB_EOVERLOADED:
-        return SB_CQL_ERR_OVERLOADED;
-    case SB_ECONFIG:
-        return SB_CQL_ERR_CONFIG;
-    default:
-        return SB_CQL_ERR_SERVER;
-    }
-}
-
 const char *sb_cql_error_class(int code)
 {
     switch (code) {
@@ -168,7 +145,7 @@ static void set_error(sb_cql_result *r, int status, const char *msg)
 {
     r->kind = SB_CQL_RESULT_ERROR;
     r->err.status = status;
-    r->err.code = sb_cql_error_code(status);
+    r->err.code = sb_err_cql_code(status);
     r->err.name = sb_cql_error_class(r->err.code);
     if (msg != r->err.message)
         snprintf(r->err.message, sizeof r->err.message, "%s", msg);
@@ -578,7 +555,8 @@ static int submit_truncate(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void 
     const sb_table *t = NULL;
     if (cx_resolve_table(c, &st->table_stmt.table, &t) != 0)
         return 1;
-    if (c->e->has_vt && c->e->vt.lookup && t == c->e->vt.lookup(c->e->vt.arg, t->keyspace, t->name)) {
+    if (c->e->has_vt && c->e->vt.lookup &&
+        t == c->e->vt.lookup(c->e->vt.arg, t->keyspace, t->name)) {
         cx_err(c, SB_EINVALID, &st->pos, "Cannot truncate system table %s.%s", t->keyspace,
                t->name);
         return 1;
