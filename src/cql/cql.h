@@ -54,33 +54,9 @@
 #define SB_CQL_NAME_SIZE 256
 
 /* --- errors --------------------------------------------------------------
- * Error codes of the native protocol (v4 section 9). */
-enum {
-    SB_CQL_ERR_SERVER = 0x0000,
-    SB_CQL_ERR_PROTOCOL = 0x000A,
-    SB_CQL_ERR_BAD_CREDENTIALS = 0x0100,
-    SB_CQL_ERR_UNAVAILABLE = 0x1000,
-    SB_CQL_ERR_OVERLOADED = 0x1001,
-    SB_CQL_ERR_IS_BOOTSTRAPPING = 0x1002,
-    SB_CQL_ERR_TRUNCATE = 0x1003,
-    SB_CQL_ERR_WRITE_TIMEOUT = 0x1100,
-    SB_CQL_ERR_READ_TIMEOUT = 0x1200,
-    SB_CQL_ERR_READ_FAILURE = 0x1300,
-    SB_CQL_ERR_FUNCTION_FAILURE = 0x1400,
-    SB_CQL_ERR_WRITE_FAILURE = 0x1500,
-    SB_CQL_ERR_SYNTAX = 0x2000,
-    SB_CQL_ERR_UNAUTHORIZED = 0x2100,
-    SB_CQL_ERR_INVALID = 0x2200,
-    SB_CQL_ERR_CONFIG = 0x2300,
-    SB_CQL_ERR_ALREADY_EXISTS = 0x2400,
-    SB_CQL_ERR_UNPREPARED = 0x2500,
-};
+ * The protocol's error codes (SB_CQL_ERR_*) and their mapping from SB_E*
+ * codes (sb_err_cql_code) are in util/err.h's table. */
 
-/* Maps an SB_E* status to the protocol error code (SB_ESYNTAX -> 0x2000,
- * SB_EINVALID/SB_EINVAL/SB_ENOTFOUND/SB_EUNSUPPORTED/SB_ETOOBIG -> 0x2200,
- * SB_EEXISTS -> 0x2400, SB_EOVERLOADED -> 0x1001, SB_ECONFIG -> 0x2300,
- * anything else -> 0x0000). */
-int sb_cql_error_code(int status);
 /* Error class name of a protocol error code: "Syntax error", "Invalid",
  * "AlreadyExists", "Unavailable", "WriteTimeout", "ReadTimeout",
  * "Overloaded", "Unprepared", "Config", "Unauthorized", "ProtocolError",
@@ -327,7 +303,7 @@ typedef struct sb_cql_prepared {
 
 /* Parses and checks a statement against the schema without running it
  * (USE and DDL can be prepared too; they run at execute time). 0 or an SB_E*
- * code (map it with sb_cql_error_code) with the reason in errmsg. */
+ * code (map it with sb_err_cql_code) with the reason in errmsg. */
 int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t len,
                    const sb_cql_prepared **out, char *errmsg);
 /* The cached statement with that id, or NULL. */

@@ -105,9 +105,9 @@ void sb_cql_error_from_result(const sb_write_result *r, int is_read, sb_cql_erro
     d->status = r->status;
     d->consistency = r->consistency;
     const char *cl = sb_consistency_name(r->consistency);
+    d->code = sb_err_cql_code(r->status);
     switch (r->status) {
     case SB_EUNAVAILABLE:
-        d->code = SB_CQL_ERR_UNAVAILABLE;
         d->required = r->required;
         d->alive = r->alive;
         snprintf(d->message, sizeof d->message,
@@ -115,7 +115,8 @@ void sb_cql_error_from_result(const sb_write_result *r, int is_read, sb_cql_erro
                  r->required, r->alive);
         break;
     case SB_ETIMEOUT:
-        d->code = is_read ? SB_CQL_ERR_READ_TIMEOUT : SB_CQL_ERR_WRITE_TIMEOUT;
+        if (is_read) /* the table's TIMEOUT is a write's */
+            d->code = SB_CQL_ERR_READ_TIMEOUT;
         d->required = r->required;
         d->alive = r->received;
         d->write_type = r->write_type ? r->write_type : "SIMPLE";
@@ -125,42 +126,16 @@ void sb_cql_error_from_result(const sb_write_result *r, int is_read, sb_cql_erro
                  cl ? cl : "?", r->required);
         break;
     case SB_EOVERLOADED:
-        d->code = SB_CQL_ERR_OVERLOADED;
         snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "Overloaded");
         break;
     case SB_EINVALID:
     case SB_ENOTFOUND:
-        d->code = SB_CQL_ERR_INVALID;
         snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "unknown table");
         break;
     default:
-        d->code = SB_CQL_ERR_SERVER;
         snprintf(d->message, sizeof d->message, "%s",
                  r->message[0] ? r->message : sb_strerror(r->status));
         break;
-    }
-}
-
-int sb_cql_error_code(int status)
-{
-    switch (status) {
-    case SB_ESYNTAX:
-        return SB_CQL_ERR_SYNTAX;
-    case SB_EINVALID:
-    case SB_EINVAL:
-    case SB_ENOTFOUND:
-    case SB_EUNSUPPORTED:
-    case SB_ETOOBIG:
-    case SB_EBADINPUT:
-        return SB_CQL_ERR_INVALID;
-    case SB_EEXISTS:
-        return SB_CQL_ERR_ALREADY_EXISTS;
-    case SB_EOVERLOADED:
-        return SB_CQL_ERR_OVERLOADED;
-    case SB_ECONFIG:
-        return SB_CQL_ERR_CONFIG;
-    default:
-        return SB_CQL_ERR_SERVER;
     }
 }
 
@@ -210,7 +185,7 @@ static void set_error(sb_cql_result *r, int status, const char *msg)
 {
     r->kind = SB_CQL_RESULT_ERROR;
     r->err.status = status;
-    r->err.code = sb_cql_error_code(status);
+    r->err.code = sb_err_cql_code(status);
     r->err.name = sb_cql_error_class(r->err.code);
     if (msg != r->err.message)
         snprintf(r->err.message, sizeof r->err.message, "%s", msg);

@@ -494,7 +494,7 @@ static void do_prepare(conn *c, int16_t stream, const sb_cqlmsg *m)
     char msg[SB_ERRMSG_SIZE] = "";
     int rc = sb_cql_prepare(c->srv->engine, &c->sess, m->query, m->query_len, &p, msg);
     if (rc != 0) {
-        send_error(c, stream, sb_cql_error_code(rc), msg);
+        send_error(c, stream, sb_err_cql_code(rc), msg);
         return;
     }
     size_t start = c->out.len;

@@ -238,7 +238,7 @@ static int need_method(const sb_demo_request *req, int method, const char *what,
 {
     if (req->method == method)
         return 0;
-    return sb_seterr(errmsg, SB_EUNSUPPORTED, "%s accepts %s, not %.*s", what,
+    return sb_seterr(errmsg, SB_EMETHOD, "%s accepts %s, not %.*s", what,
                      method == SB_DEMO_GET ? "GET" : "POST", (int)req->method_len, req->method_s);
 }
 
@@ -351,7 +351,7 @@ static int route_node(const sb_demo_request *req, int nnodes, sb_demo_action *ac
                          nnodes);
     if (need_method(req, SB_DEMO_POST,
                     stop ? "/api/v1/demo/nodes/<i>/stop" : "/api/v1/demo/nodes/<i>/start", errmsg))
-        return SB_EUNSUPPORTED;
+        return SB_EMETHOD;
     json_t *o = NULL;
     int rv = body_object(req, &o, errmsg);
     if (rv)
@@ -383,13 +383,13 @@ int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, c
     }
     if (path_is(req, "/api/v1/demo")) {
         if (need_method(req, SB_DEMO_GET, "/api/v1/demo", errmsg))
-            return SB_EUNSUPPORTED;
+            return SB_EMETHOD;
         act->kind = SB_DEMO_ACT_GET;
         return 0;
     }
     if (path_is(req, "/api/v1/demo/consistency")) {
         if (need_method(req, SB_DEMO_POST, "/api/v1/demo/consistency", errmsg))
-            return SB_EUNSUPPORTED;
+            return SB_EMETHOD;
         json_t *o = NULL;
         int rv = body_object(req, &o, errmsg);
         if (rv)
@@ -414,40 +414,6 @@ int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, c
                      "no such endpoint: %s (the demo serves /api/v1/demo, "
                      "/api/v1/demo/nodes/<i>/stop|start and /api/v1/demo/consistency)",
                      s);
-}
-
-int sb_demo_http_status(int rv, const char **code)
-{
-    switch (rv) {
-    case 0:
-        *code = "ok";
-        return 200;
-    case SB_EBADINPUT:
-    case SB_EINVAL:
-        *code = "bad_request";
-        return 400;
-    case SB_ENOTFOUND:
-        *code = "not_found";
-        return 404;
-    case SB_EUNSUPPORTED:
-        *code = "method_not_allowed";
-        return 405;
-    case SB_EEXISTS:
-        *code = "conflict";
-        return 409;
-    case SB_ETOOBIG:
-        *code = "too_large";
-        return 413;
-    case SB_ETIMEOUT:
-        *code = "timeout";
-        return 408;
-    case SB_EOVERLOADED:
-        *code = "overloaded";
-        return 503;
-    default:
-        *code = "server_error";
-        return 500;
-    }
 }
 
 /* --- the server ------------------------------------------------------------- */
@@ -625,19 +591,20 @@ static void respond(int fd, int status, const char *body, size_t body_len)
     sb_buf_free(&out);
 }
 
-static void respond_error(int fd, int rv, const char *msg)
+/* Answers with an explicit status and error code. */
+static void respond_status(int fd, int status, const char *code, const char *msg)
 {
-    const char *code = "";
-    int status = sb_demo_http_status(rv, &code);
-    if (rv == SB_EUNSUPPORTED && strstr(msg, "Transfer-Encoding")) {
-        status = 501;
-        code = "not_implemented";
-    }
     json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     char *s = e ? json_dumps(e, 0) : NULL;
     respond(fd, status, s ? s : "{}", s ? strlen(s) : 2);
     free(s);
     json_decref(e);
+}
+
+/* Answers an SB_E* code with the status and code of util/err.h's table. */
+static void respond_error(int fd, int rv, const char *msg)
+{
+    respond_status(fd, sb_err_http_status(rv), sb_err_http_code(rv), msg);
 }
 
 /* Handles a complete request in k. */
@@ -741,7 +708,10 @@ void sb_demo_ctl_service(sb_demo_ctl *c, const struct pollfd *fds, int n)
     for (int j = 0; j < SB_DEMO_MAX_CONNS; j++) {
         ctl_conn *k = &c->conns[j];
         if (k->fd >= 0 && now >= k->deadline_s) {
-            respond_error(k->fd, SB_ETIMEOUT, "the request did not arrive in time (5 s)");
+            /* 408, not the table's 504 for SB_ETIMEOUT: here the client was
+             * slow to send, no replica was slow to answer. */
+            respond_status(k->fd, 408, "request_timeout",
+                           "the request did not arrive in time (5 s)");
             conn_close(k);
         }
     }

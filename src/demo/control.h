@@ -71,12 +71,10 @@ typedef struct sb_demo_action {
 /* Maps a request onto an action for a demo of nnodes nodes. Returns 0, or
  * SB_EBADINPUT (HTTP 400: bad JSON, unknown key, bad consistency level,
  * a node index that is not a number), SB_ENOTFOUND (404: no such endpoint
- * or node), SB_EUNSUPPORTED (405: wrong method), with errmsg. */
+ * or node), SB_EMETHOD (405: wrong method), with errmsg. The HTTP status
+ * of each is util/err.h's sb_err_http_status. */
 int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, char *errmsg);
 
-/* HTTP status and error code name ("bad_request", ...) for an SB_E* code
- * of the two functions above, or of a handler. */
-int sb_demo_http_status(int rv, const char **code);
 
 /* --- the server ------------------------------------------------------------ */
 

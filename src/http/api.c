@@ -67,7 +67,7 @@ static void handle_metrics(sb_node_view *n, sb_http_req *req)
     sb_buf b;
     sb_buf_init(&b);
     if (sb_metrics_render(n->metrics, &b) != 0)
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory rendering metrics");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory rendering metrics");
     else
         sb_http_reply(req->pending, 200, SB_METRICS_CONTENT_TYPE, b.data, b.len);
     sb_buf_free(&b);
@@ -94,8 +94,8 @@ static void compact_done(uv_work_t *w, int status)
 {
     compact_job *j = w->data;
     if (status != 0 || j->rv != 0)
-        sb_http_reply_error(j->pending, 500, "server_error",
-                            j->errmsg[0] ? j->errmsg : "compaction cancelled");
+        sb_http_reply_err(j->pending, SB_ESERVER,
+                          j->errmsg[0] ? j->errmsg : "compaction cancelled");
     else
         sb_http_reply(j->pending, 200, NULL, "{\"status\": \"ok\"}\n", 17);
     free(j);
@@ -105,14 +105,14 @@ static void handle_compact(sb_node_view *n, sb_http_req *req)
 {
     compact_job *j = calloc(1, sizeof *j);
     if (!j) {
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
         return;
     }
     j->work.data = j;
     j->store = n->store;
     j->pending = req->pending;
     if (uv_queue_work(n->loop, &j->work, compact_work, compact_done) != 0) {
-        sb_http_reply_error(req->pending, 500, "server_error", "cannot queue compaction");
+        sb_http_reply_err(req->pending, SB_ESERVER, "cannot queue compaction");
         free(j);
     }
 }
@@ -150,7 +150,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
                      routes[i].method == 2 ? "GET and POST"
                      : routes[i].method    ? "POST"
                                            : "GET");
-            sb_http_reply_error(req->pending, 405, "method_not_allowed", msg);
+            sb_http_reply_err(req->pending, SB_EMETHOD, msg);
             return;
         }
         routes[i].fn(n, req);
@@ -160,8 +160,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
     if (req->path_len > 8 && memcmp(req->path, "/assets/", 8) == 0) {
         sb_http_pending_set_endpoint(req->pending, "/assets");
         if (!get) {
-            sb_http_reply_error(req->pending, 405, "method_not_allowed",
-                                "/assets only accepts GET");
+            sb_http_reply_err(req->pending, SB_EMETHOD, "/assets only accepts GET");
             return;
         }
         sb_http_handle_static(n, req);
@@ -170,7 +169,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
     char msg[300];
     snprintf(msg, sizeof msg, "no such endpoint: %.*s",
              (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
-    sb_http_reply_error(req->pending, 404, "not_found", msg);
+    sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
 }
 
 static int hexval(int c)

@@ -262,16 +262,16 @@ void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req)
     char ks[256], errmsg[SB_ERRMSG_SIZE], msg[SB_ERRMSG_SIZE + 600];
     int has_ks = sb_http_query_param(req, "keyspace", ks, sizeof ks);
     if (has_ks < 0) {
-        sb_http_reply_error(req->pending, 400, "bad_request",
-                            "keyspace: malformed or longer than 255 bytes");
+        sb_http_reply_err(req->pending, SB_EBADINPUT,
+                          "keyspace: malformed or longer than 255 bytes");
         return;
     }
     char table[256];
     int has_table = sb_http_query_param(req, "table", table, sizeof table);
     if (has_table < 0 || (has_table && !has_ks)) {
-        sb_http_reply_error(req->pending, 400, "bad_request",
-                            has_table < 0 ? "table: malformed or longer than 255 bytes"
-                                          : "table needs keyspace");
+        sb_http_reply_err(req->pending, SB_EBADINPUT,
+                          has_table < 0 ? "table: malformed or longer than 255 bytes"
+                                        : "table needs keyspace");
         return;
     }
     sb_repl repl, *p = NULL;
@@ -279,18 +279,18 @@ void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req)
         const sb_keyspace *k = sb_schema_keyspace(sb_store_schema(n->store), ks);
         if (!k) {
             snprintf(msg, sizeof msg, "keyspace=%.255s: no such keyspace", ks);
-            sb_http_reply_error(req->pending, 404, "not_found", msg);
+            sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
             return;
         }
         if (has_table && !sb_schema_table(sb_store_schema(n->store), ks, table)) {
             snprintf(msg, sizeof msg, "table=%.255s: no such table in keyspace %.255s", table, ks);
-            sb_http_reply_error(req->pending, 404, "not_found", msg);
+            sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
             return;
         }
         if (sb_repl_parse(k->replication_json, &repl, errmsg) != 0) {
             snprintf(msg, sizeof msg, "keyspace %.255s: replication %.200s: %s", ks,
                      k->replication_json, errmsg);
-            sb_http_reply_error(req->pending, 500, "server_error", msg);
+            sb_http_reply_err(req->pending, SB_ESERVER, msg);
             return;
         }
         p = &repl;
@@ -303,7 +303,7 @@ void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req)
     else
         single_view(n, &b);
     if (rv != 0 || !b.data)
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
     else
         sb_http_reply(req->pending, 200, NULL, b.data, b.len);
     sb_buf_free(&b);

@@ -13,29 +13,13 @@
 #include "metrics/node_metrics.h"
 #include "util/err.h"
 
-static int http_status_of(const sb_cql_result *r)
+/* The status of an error result, from util/err.h's table: a missing
+ * keyspace is SB_EINVALID there (400, as Cassandra's Invalid), a feature
+ * Sibyl lacks SB_EUNSUPPORTED (501). */
+static int http_status_of(const sb_cql_error *e)
 {
-    switch (r->err.code) {
-    case SB_CQL_ERR_SYNTAX:
-    case SB_CQL_ERR_INVALID:
-    case SB_CQL_ERR_CONFIG:
-    case SB_CQL_ERR_PROTOCOL:
-        return 400;
-    case SB_CQL_ERR_UNAUTHORIZED:
-    case SB_CQL_ERR_BAD_CREDENTIALS:
-        return 403;
-    case SB_CQL_ERR_ALREADY_EXISTS:
-        return 409;
-    case SB_CQL_ERR_UNAVAILABLE:
-    case SB_CQL_ERR_OVERLOADED:
-    case SB_CQL_ERR_IS_BOOTSTRAPPING:
-        return 503;
-    case SB_CQL_ERR_WRITE_TIMEOUT:
-    case SB_CQL_ERR_READ_TIMEOUT:
-        return 504;
-    default:
-        return 500;
-    }
+    int st = sb_err_http_status(e->status);
+    return st >= 400 ? st : 500; /* an error result always has a status; be safe */
 }
 
 typedef struct cql_call {
@@ -54,7 +38,7 @@ static void on_result(void *arg, sb_cql_result *res)
     if (sb_cql_result_to_json(res, &b) != 0 || sb_buf_putc(&b, '\n') != 0)
         sb_http_reply_error(c->pending, 500, "ServerError", "out of memory rendering result");
     else
-        sb_http_reply(c->pending, ok ? 200 : http_status_of(res), NULL, b.data, b.len);
+        sb_http_reply(c->pending, ok ? 200 : http_status_of(&res->err), NULL, b.data, b.len);
     sb_buf_free(&b);
     sb_cql_result_free(res);
     free(c);
@@ -79,7 +63,7 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
     if (!root) {
         snprintf(msg, sizeof msg, "request body is not valid JSON: %s at line %d column %d",
                  jerr.text, jerr.line, jerr.column);
-        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
         return;
     }
     json_t *q = json_object_get(root, "query");
@@ -93,8 +77,8 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
     sb_cql_opts_default(&opts);
     sb_cql_session_init(&sess);
     if (!json_is_object(root) || !json_is_string(q)) {
-        sb_http_reply_error(req->pending, 400, "bad_request",
-                            "request body must be a JSON object with a string \"query\"");
+        sb_http_reply_err(req->pending, SB_EBADINPUT,
+                          "request body must be a JSON object with a string \"query\"");
         goto done;
     }
     if (cl &&
@@ -103,13 +87,12 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
         snprintf(msg, sizeof msg,
                  "\"consistency\" must be one of ANY, ONE, TWO, THREE, QUORUM, ALL, "
                  "LOCAL_QUORUM, EACH_QUORUM, SERIAL, LOCAL_SERIAL, LOCAL_ONE");
-        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
         goto done;
     }
     if (ks) {
         if (!json_is_string(ks) || json_string_length(ks) >= sizeof sess.keyspace) {
-            sb_http_reply_error(req->pending, 400, "bad_request",
-                                "\"keyspace\" must be a keyspace name");
+            sb_http_reply_err(req->pending, SB_EBADINPUT, "\"keyspace\" must be a keyspace name");
             goto done;
         }
         snprintf(sess.keyspace, sizeof sess.keyspace, "%s", json_string_value(ks));
@@ -117,8 +100,8 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
     if (ps) {
         if (!json_is_integer(ps) || json_integer_value(ps) < 1 ||
             json_integer_value(ps) > 1000000) {
-            sb_http_reply_error(req->pending, 400, "bad_request",
-                                "\"page_size\" must be an integer in [1, 1000000]");
+            sb_http_reply_err(req->pending, SB_EBADINPUT,
+                              "\"page_size\" must be an integer in [1, 1000000]");
             goto done;
         }
         opts.page_size = (int32_t)json_integer_value(ps);
@@ -127,8 +110,8 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
         size_t len = json_is_string(pst) ? json_string_length(pst) : 0;
         state = malloc(len / 2 + 1);
         if (!json_is_string(pst) || !state || unhex(json_string_value(pst), len, state) != 0) {
-            sb_http_reply_error(req->pending, 400, "bad_request",
-                                "\"paging_state\" must be the hex string a previous page returned");
+            sb_http_reply_err(req->pending, SB_EBADINPUT,
+                              "\"paging_state\" must be the hex string a previous page returned");
             goto done;
         }
         opts.paging_state = state;

@@ -19,6 +19,7 @@
 #include "http/server.h"
 #include "metrics/node_view.h"
 #include "metrics/events.h"
+#include "util/err.h"
 
 /* Starts a JSON object with this node's listen address as peers name it:
  * {"node": "127.0.0.1:7000" */
@@ -72,7 +73,7 @@ void sb_http_handle_events(sb_node_view *n, sb_http_req *req)
     if (has < 0 || (has > 0 && parse_u64(text, &since) != 0)) {
         snprintf(msg, sizeof msg, "since=%.*s: expected the last event seq seen (an integer >= 0)",
                  has < 0 ? 3 : 40, has < 0 ? "..." : text);
-        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
         return;
     }
     sb_buf b;
@@ -93,7 +94,7 @@ void sb_http_handle_events(sb_node_view *n, sb_http_req *req)
         }
     }
     if (sb_buf_printf(&b, "]}\n") != 0 || !b.data)
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
     else
         sb_http_reply(req->pending, 200, NULL, b.data, b.len);
     sb_buf_free(&b);

@@ -178,7 +178,7 @@ static void reply_state(sb_node_view *n, sb_http_req *req)
     char eps[SB_EP_STRLEN];
     sb_transport_peer_stats *st = calloc(MAX_STATS, sizeof *st);
     if (!st) {
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
         return;
     }
     int ns = sb_transport_stats(n->transport, st, MAX_STATS);
@@ -201,7 +201,7 @@ static void reply_state(sb_node_view *n, sb_http_req *req)
     }
     free(st);
     if (sb_buf_printf(&b, "]}\n") != 0 || !b.data)
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
     else
         sb_http_reply(req->pending, 200, NULL, b.data, b.len);
     sb_buf_free(&b);
@@ -224,21 +224,21 @@ void sb_http_handle_fault(sb_node_view *n, sb_http_req *req)
 {
     char errmsg[SB_ERRMSG_SIZE];
     if (!n->transport || !n->cluster) {
-        sb_http_reply_error(req->pending, 503, "unavailable",
-                            "this node has no node-to-node transport to inject faults into");
+        sb_http_reply_err(req->pending, SB_EUNAVAILABLE,
+                          "this node has no node-to-node transport to inject faults into");
         return;
     }
     if (req->method_len == 4 && !memcmp(req->method, "POST", 4)) {
         sb_fault_req fr;
         if (sb_fault_parse(req->body, req->body_len, &fr, errmsg) != 0) {
-            sb_http_reply_error(req->pending, 400, "bad_request", errmsg);
+            sb_http_reply_err(req->pending, SB_EBADINPUT, errmsg);
             return;
         }
         sb_gossip *g = sb_cluster_gossip(n->cluster);
         sb_ep eps[SB_FAULT_MAX_PEERS];
         for (int i = 0; i < fr.npeers; i++) {
             if (resolve_peer(g, fr.peers[i], &eps[i], errmsg) != 0) {
-                sb_http_reply_error(req->pending, 400, "bad_request", errmsg);
+                sb_http_reply_err(req->pending, SB_EBADINPUT, errmsg);
                 return;
             }
         }

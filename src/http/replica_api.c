@@ -164,31 +164,31 @@ static int parse_key(sb_node_view *n, sb_http_req *req, key_req *k)
         snprintf(msg, sizeof msg, "%s: %s", hk <= 0 ? "keyspace" : "table",
                  (hk < 0 || (hk > 0 && ht < 0)) ? "malformed or longer than 255 bytes"
                                                 : "missing query parameter");
-        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
         return -1;
     }
     const sb_schema *s = sb_store_schema(n->store);
     const sb_keyspace *ksp = sb_schema_keyspace(s, k->ks);
     if (!ksp) {
         snprintf(msg, sizeof msg, "keyspace=%.255s: no such keyspace", k->ks);
-        sb_http_reply_error(req->pending, 404, "not_found", msg);
+        sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
         return -1;
     }
     k->t = sb_schema_table(s, k->ks, k->table);
     if (!k->t) {
         snprintf(msg, sizeof msg, "table=%.255s: no such table in keyspace %.255s", k->table,
                  k->ks);
-        sb_http_reply_error(req->pending, 404, "not_found", msg);
+        sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
         return -1;
     }
     if (sb_repl_parse(ksp->replication_json, &k->repl, errmsg) != 0) {
         snprintf(msg, sizeof msg, "keyspace %.255s: replication: %s", k->ks, errmsg);
-        sb_http_reply_error(req->pending, 500, "server_error", msg);
+        sb_http_reply_err(req->pending, SB_ESERVER, msg);
         return -1;
     }
     if (k->t->npk > MAX_PK) {
-        sb_http_reply_error(req->pending, 400, "bad_request",
-                            "table has more partition-key columns than this endpoint takes");
+        sb_http_reply_err(req->pending, SB_EBADINPUT,
+                          "table has more partition-key columns than this endpoint takes");
         return -1;
     }
     size_t off[MAX_PK];
@@ -208,13 +208,13 @@ static int parse_key(sb_node_view *n, sb_http_req *req, key_req *k)
                              "is %.300s)",
                      c->name, k->ks, k->table, names.data ? sb_buf_cstr(&names) : "");
             sb_buf_free(&names);
-            sb_http_reply_error(req->pending, 400, "bad_request", msg);
+            sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
             return -1;
         }
         off[i] = k->vals.len;
         if (sb_http_key_value(c->type, text, &k->vals, errmsg) != 0) {
             snprintf(msg, sizeof msg, "%.128s: %s", c->name, errmsg);
-            sb_http_reply_error(req->pending, 400, "bad_request", msg);
+            sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
             return -1;
         }
         len[i] = (int32_t)(k->vals.len - off[i]);
@@ -286,7 +286,7 @@ void sb_http_handle_replicas(sb_node_view *n, sb_http_req *req)
         sb_buf_printf(&b, ", \"up\": %s}", m && (m->is_self || m->up) ? "true" : "false");
     }
     if (sb_buf_printf(&b, "]}\n") != 0 || !b.data)
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
     else
         sb_http_reply(req->pending, 200, NULL, b.data, b.len);
     sb_buf_free(&b);
@@ -398,7 +398,7 @@ static int parse_limit(sb_http_req *req, int *out)
     if (h < 0 || !text[0] || *end || v < 1 || v > LOCAL_MAX_LIMIT) {
         snprintf(msg, sizeof msg, "limit=%.20s: expected an integer from 1 to %d (default %d)",
                  h < 0 ? "..." : text, LOCAL_MAX_LIMIT, LOCAL_DEFAULT_LIMIT);
-        sb_http_reply_error(req->pending, 400, "bad_request", msg);
+        sb_http_reply_err(req->pending, SB_EBADINPUT, msg);
         return -1;
     }
     *out = (int)v;
@@ -429,7 +429,7 @@ void sb_http_handle_local(sb_node_view *n, sb_http_req *req)
     char errmsg[SB_ERRMSG_SIZE];
     sb_iter *it = NULL;
     if (sb_store_iter(n->store, &r, &it, errmsg) != 0) {
-        sb_http_reply_error(req->pending, 500, "server_error", errmsg);
+        sb_http_reply_err(req->pending, SB_ESERVER, errmsg);
         sb_buf_free(&k.vals);
         return;
     }
@@ -449,9 +449,9 @@ void sb_http_handle_local(sb_node_view *n, sb_http_req *req)
     }
     sb_iter_free(it);
     if (rv < 0)
-        sb_http_reply_error(req->pending, 500, "server_error", "local read failed");
+        sb_http_reply_err(req->pending, SB_ESERVER, "local read failed");
     else if (sb_buf_printf(&b, "]}\n") != 0 || !b.data)
-        sb_http_reply_error(req->pending, 500, "server_error", "out of memory");
+        sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
     else
         sb_http_reply(req->pending, 200, NULL, b.data, b.len);
     sb_buf_free(&b);

@@ -159,6 +159,12 @@ void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const
     sb_buf_free(&b);
 }
 
+void sb_http_reply_err(sb_http_pending *p, int rv, const char *msg)
+{
+    sb_http_reply_error(p, sb_err_http_status(rv), sb_err_http_code(rv),
+                        msg && msg[0] ? msg : sb_strerror(rv));
+}
+
 const char *sb_http_pending_endpoint(const sb_http_pending *p)
 {
     return p->endpoint;

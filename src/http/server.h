@@ -47,6 +47,9 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
                    size_t len);
 /* Replies with {"error": {"code": code, "message": msg}}. */
 void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const char *msg);
+/* Replies to an SB_E* code rv with its status and "code" from util/err.h's
+ * table; msg NULL or "" means sb_strerror(rv). */
+void sb_http_reply_err(sb_http_pending *p, int rv, const char *msg);
 /* The endpoint label used for metrics ("/api/v1/cql", "other"). */
 const char *sb_http_pending_endpoint(const sb_http_pending *p);
 void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint);

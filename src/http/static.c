@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "http/handlers.h"
+#include "util/err.h"
 
 const sb_web_asset *sb_web_asset_find(const char *name, size_t name_len)
 {
@@ -39,7 +40,7 @@ void sb_http_handle_static(sb_node_view *n, sb_http_req *req)
         char msg[300];
         snprintf(msg, sizeof msg, "no such dashboard asset: %.*s",
                  (int)(req->path_len > 200 ? 200 : req->path_len), req->path);
-        sb_http_reply_error(req->pending, 404, "not_found", msg);
+        sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
         return;
     }
     sb_http_pending_add_header(req->pending, "cache-control", "no-cache");

@@ -313,14 +313,14 @@ static int mkdir_p(const char *dir)
     char tmp[4096];
     size_t n = strlen(dir);
     if (n == 0 || n >= sizeof(tmp))
-        return -1;
+        return SB_EIO;
     memcpy(tmp, dir, n + 1);
     for (size_t i = 1; i <= n; i++) {
         if (tmp[i] == '/' || tmp[i] == 0) {
             char c = tmp[i];
             tmp[i] = 0;
             if (mkdir(tmp, 0755) && errno != EEXIST)
-                return -1;
+                return SB_EIO;
             tmp[i] = c;
         }
     }

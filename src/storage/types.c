@@ -666,7 +666,7 @@ static int citer_init(citer *it, sb_type t, const uint8_t *p, size_t n)
 {
     char err[SB_ERRMSG_SIZE];
     if (sb_value_validate(t, p, n, err))
-        return -1;
+        return SB_ECORRUPT;
     it->p = p;
     it->n = n;
     it->off = 4;
