@@ -1,9 +1,12 @@
 /*
- * Hinted handoff over a fake sb_io: a virtual clock with one-shot timers,
- * a queue of sent messages, an in-memory kv space sorted by key whose
- * writes are acknowledged from a 0 ms timer (never synchronously). The
- * real sb_rpc runs on top; gossip is a small stand-in (sb_gossip_find /
- * sb_gossip_is_up defined below over a table of members) so that a test
+ * Hinted handoff on the cluster fixture (dsim/fixture.h): the real sb_rpc
+ * and sb_hints run over node 0's simulated sb_io, whose kv writes are
+ * acknowledged 20-500 us later (never synchronously) and whose timers of
+ * d ms fire 1 us after d ms. Nodes 1 and 2 (the replicas) stay down: the
+ * fixture's tap captures the MUTATIONs sent to them and the test answers
+ * as the replica itself. Gossip is a small stand-in (sb_gossip_find /
+ * sb_gossip_is_up defined below over a table of members, which is why
+ * this test links only the fixture, not fixture_cluster.c) so that a test
  * decides who is up and since when.
  */
 #include "test.h"
@@ -15,260 +18,12 @@
 #include "coord/coord.h"
 #include "cluster/hints.h"
 #include "cluster/rpc.h"
+#include "dsim/fixture.h"
 #include "util/err.h"
 #include "util/wire.h"
 
-/* --- fake io ----------------------------------------------------------------
- */
-
-struct sb_io_timer {
-    uint64_t due;
-    uint64_t order;
-    sb_io_timer_cb cb;
-    void *arg;
-    struct sb_io_timer *next;
-};
-
-typedef struct kvpair {
-    uint8_t *k, *v;
-    size_t klen, vlen;
-} kvpair;
-
-typedef struct sent {
-    sb_ep to;
-    int type;
-    uint8_t *p;
-    size_t len;
-} sent;
-
-typedef struct kv_ack {
-    sb_write_cb cb;
-    void *arg;
-    int status;
-} kv_ack;
-
-typedef struct fake {
-    uint64_t now_ms;
-    int64_t wall_base_us;
-    uint64_t rnd;
-    uint64_t timer_order;
-    struct sb_io_timer *timers;
-    kvpair kv[4096];
-    int nkv;
-    int fail_puts; /* kv_put acks report SB_EIO while set */
-    sent msgs[4096];
-    int nmsgs, taken; /* msgs[taken..nmsgs) not yet looked at */
-} fake;
-
-static int64_t f_now_us(void *ctx)
-{
-    fake *f = ctx;
-    return f->wall_base_us + (int64_t)f->now_ms * 1000;
-}
-
-static uint64_t f_mono_ms(void *ctx)
-{
-    return ((fake *)ctx)->now_ms;
-}
-
-static uint64_t f_random(void *ctx)
-{
-    fake *f = ctx;
-    f->rnd = f->rnd * 6364136223846793005ull + 1442695040888963407ull;
-    return f->rnd;
-}
-
-static int f_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
-{
-    fake *f = ctx;
-    assert_true(f->nmsgs < 4096);
-    sent *s = &f->msgs[f->nmsgs++];
-    s->to = *to;
-    s->type = type;
-    s->p = malloc(len ? len : 1);
-    memcpy(s->p, p, len);
-    s->len = len;
-    return 0;
-}
-
-static sb_io_timer *f_timer_start(void *ctx, uint64_t delay_ms, sb_io_timer_cb cb, void *arg)
-{
-    fake *f = ctx;
-    struct sb_io_timer *t = calloc(1, sizeof(*t));
-    t->due = f->now_ms + delay_ms;
-    t->order = f->timer_order++;
-    t->cb = cb;
-    t->arg = arg;
-    t->next = f->timers;
-    f->timers = t;
-    return t;
-}
-
-static void f_timer_stop(void *ctx, sb_io_timer *t)
-{
-    fake *f = ctx;
-    for (struct sb_io_timer **pp = &f->timers; *pp; pp = &(*pp)->next) {
-        if (*pp == t) {
-            *pp = t->next;
-            free(t);
-            return;
-        }
-    }
-    fail_msg("timer_stop of a timer that is not pending");
-}
-
-static int kv_find(fake *f, const uint8_t *k, size_t klen, int *found)
-{
-    int lo = 0, hi = f->nkv;
-    while (lo < hi) {
-        int mid = (lo + hi) / 2;
-        size_t m = klen < f->kv[mid].klen ? klen : f->kv[mid].klen;
-        int c = memcmp(f->kv[mid].k, k, m);
-        if (c == 0)
-            c = f->kv[mid].klen < klen ? -1 : f->kv[mid].klen > klen;
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    *found = lo < f->nkv && f->kv[lo].klen == klen && memcmp(f->kv[lo].k, k, klen) == 0;
-    return lo;
-}
-
-static void kv_ack_fire(void *arg)
-{
-    kv_ack *a = arg;
-    if (a->cb)
-        a->cb(a->arg, a->status);
-    free(a);
-}
-
-static void queue_ack(fake *f, sb_write_cb cb, void *arg, int status)
-{
-    kv_ack *a = calloc(1, sizeof(*a));
-    a->cb = cb;
-    a->arg = arg;
-    a->status = status;
-    f_timer_start(f, 0, kv_ack_fire, a);
-}
-
-static int f_kv_put(void *ctx, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen,
-                    sb_write_cb cb, void *arg)
-{
-    fake *f = ctx;
-    if (f->fail_puts) {
-        queue_ack(f, cb, arg, SB_EIO);
-        return 0;
-    }
-    int found;
-    int i = kv_find(f, k, klen, &found);
-    if (!found) {
-        assert_true(f->nkv < 4096);
-        memmove(&f->kv[i + 1], &f->kv[i], (size_t)(f->nkv - i) * sizeof(kvpair));
-        f->nkv++;
-        f->kv[i].k = malloc(klen);
-        memcpy(f->kv[i].k, k, klen);
-        f->kv[i].klen = klen;
-    } else {
-        free(f->kv[i].v);
-    }
-    f->kv[i].v = malloc(vlen ? vlen : 1);
-    memcpy(f->kv[i].v, v, vlen);
-    f->kv[i].vlen = vlen;
-    queue_ack(f, cb, arg, 0);
-    return 0;
-}
-
-static int f_kv_del(void *ctx, const uint8_t *k, size_t klen, sb_write_cb cb, void *arg)
-{
-    fake *f = ctx;
-    int found;
-    int i = kv_find(f, k, klen, &found);
-    if (found) {
-        free(f->kv[i].k);
-        free(f->kv[i].v);
-        memmove(&f->kv[i], &f->kv[i + 1], (size_t)(f->nkv - i - 1) * sizeof(kvpair));
-        f->nkv--;
-    }
-    queue_ack(f, cb, arg, 0);
-    return 0;
-}
-
-static int f_kv_scan(void *ctx, const uint8_t *prefix, size_t plen,
-                     int (*emit)(void *, const uint8_t *, size_t, const uint8_t *, size_t),
-                     void *arg)
-{
-    fake *f = ctx;
-    int found;
-    for (int i = kv_find(f, prefix, plen, &found); i < f->nkv; i++) {
-        if (f->kv[i].klen < plen || memcmp(f->kv[i].k, prefix, plen) != 0)
-            break;
-        int rc = emit(arg, f->kv[i].k, f->kv[i].klen, f->kv[i].v, f->kv[i].vlen);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static const sb_io_store f_store = {
-    .kv_put = f_kv_put,
-    .kv_del = f_kv_del,
-    .kv_scan = f_kv_scan,
-};
-
-/* Fires every timer due at or before now_ms + ms, in (due, start) order,
- * moving the clock to each. */
-static void step(fake *f, uint64_t ms)
-{
-    uint64_t end = f->now_ms + ms;
-    for (;;) {
-        struct sb_io_timer *best = NULL, **bestpp = NULL;
-        for (struct sb_io_timer **pp = &f->timers; *pp; pp = &(*pp)->next) {
-            struct sb_io_timer *t = *pp;
-            if (t->due <= end &&
-                (!best || t->due < best->due || (t->due == best->due && t->order < best->order))) {
-                best = t;
-                bestpp = pp;
-            }
-        }
-        if (!best)
-            break;
-        *bestpp = best->next;
-        if (best->due > f->now_ms)
-            f->now_ms = best->due;
-        sb_io_timer_cb cb = best->cb;
-        void *arg = best->arg;
-        free(best);
-        cb(arg);
-    }
-    f->now_ms = end;
-}
-
-static int hint_keys(const fake *f)
-{
-    int n = 0;
-    for (int i = 0; i < f->nkv; i++)
-        n += f->kv[i].klen >= 5 && memcmp(f->kv[i].k, "hint/", 5) == 0;
-    return n;
-}
-
-static void fake_free(fake *f)
-{
-    while (f->timers) {
-        struct sb_io_timer *t = f->timers;
-        f->timers = t->next;
-        if (t->cb == kv_ack_fire)
-            free(t->arg);
-        free(t);
-    }
-    for (int i = 0; i < f->nkv; i++) {
-        free(f->kv[i].k);
-        free(f->kv[i].v);
-    }
-    for (int i = 0; i < f->nmsgs; i++)
-        free(f->msgs[i].p);
-    free(f);
-}
+/* kv writes are acknowledged at most this long after the put. */
+#define KV_ACK_US 500
 
 /* --- gossip stand-in -------------------------------------------------------
  */
@@ -305,47 +60,92 @@ static sb_member *add_member(sb_gossip *g, const char *addr, int up, uint64_t si
     return m;
 }
 
-/* --- fixture ---------------------------------------------------------------
+/* --- harness: rpc and hints on node 0 of the fixture -----------------------
  */
 
+/* A MUTATION node 0 sent, captured by the tap. */
+typedef struct sent {
+    sb_ep to;
+    uint64_t at_ms; /* node 0's monotonic clock at the send */
+    sb_buf p;
+} sent;
+
 typedef struct env {
-    fake *f;
-    sb_io io;
+    sb_fixture *fx;
+    const sb_io *io;
     sb_rpc *rpc;
     sb_gossip g;
     sb_hints *h;
     sb_hints_opts o;
     sb_ep self;
-    sb_member *a, *b; /* two replicas, both down since t=0 */
+    sb_member *a, *b; /* two replicas, both down since the start */
+    sent msgs[4096];
+    int nmsgs, taken; /* msgs[taken..nmsgs) not yet looked at */
 } env;
+
+static uint64_t mono_ms(env *e)
+{
+    return e->io->mono_ms(e->io->ctx);
+}
+
+static void tap(void *arg, int from, const sb_ep *to, int type, const uint8_t *p, size_t len,
+                int rv)
+{
+    env *e = arg;
+    if (from != 0 || type != SB_MSG_MUTATION || rv)
+        return;
+    assert_true(e->nmsgs < 4096);
+    sent *s = &e->msgs[e->nmsgs++];
+    s->to = *to;
+    s->at_ms = mono_ms(e);
+    sb_buf_init(&s->p);
+    assert_int_equal(sb_buf_append(&s->p, p, len), 0);
+}
+
+/* Runs the fixture for ms milliseconds of virtual time. */
+static void run_ms(env *e, uint64_t ms)
+{
+    sb_fixture_run_for(e->fx, ms * SB_FIXTURE_MS);
+}
+
+/* Runs the fixture until virtual time t_us (absolute). */
+static void run_to(env *e, uint64_t t_us)
+{
+    uint64_t now = sb_fixture_now_us(e->fx);
+    if (t_us > now)
+        sb_fixture_run_for(e->fx, t_us - now);
+}
+
+/* Lets the kv acknowledgements of writes made so far land (and nothing
+ * that waits a millisecond or more: no timer fires). */
+static void land_acks(env *e)
+{
+    sb_fixture_run_for(e->fx, KV_ACK_US);
+}
 
 static env *env_new(void)
 {
     env *e = calloc(1, sizeof(*e));
-    e->f = calloc(1, sizeof(*e->f));
-    e->f->now_ms = 100000;
-    e->f->wall_base_us = 1700000000000000ll;
-    e->f->rnd = 42;
-    e->io = (sb_io){.ctx = e->f,
-                    .now_us = f_now_us,
-                    .mono_ms = f_mono_ms,
-                    .random = f_random,
-                    .send = f_send,
-                    .timer_start = f_timer_start,
-                    .timer_stop = f_timer_stop,
-                    .st = &f_store,
-                    .st_ctx = e->f};
-    assert_int_equal(sb_ep_parse("127.0.0.1:7000", 7000, &e->self), 0);
-    e->rpc = sb_rpc_new(&e->io, &e->self);
-    e->a = add_member(&e->g, "127.0.0.2", 0, e->f->now_ms);
-    e->b = add_member(&e->g, "127.0.0.3", 0, e->f->now_ms);
+    assert_non_null(e);
+    /* Three nodes: node 0 runs the hints, 1 and 2 are its replicas. */
+    e->fx = sb_fixture_new(42, 3, NULL, NULL);
+    assert_non_null(e->fx);
+    /* Start well past time 0, as a process that has been up a while. */
+    sb_fixture_run_for(e->fx, 100 * SB_FIXTURE_SEC);
+    e->io = sb_fixture_boot(e->fx, 0);
+    assert_non_null(e->io);
+    sb_fixture_tap(e->fx, tap, e);
+    e->self = sb_fixture_ep(0);
+    e->rpc = sb_rpc_new(e->io, &e->self);
+    e->a = add_member(&e->g, "127.0.0.2", 0, mono_ms(e));
+    e->b = add_member(&e->g, "127.0.0.3", 0, mono_ms(e));
     sb_hints_opts_default(&e->o);
     return e;
 }
 
 static void env_open(env *e)
 {
-    e->h = sb_hints_new(&e->io, e->rpc, &e->g, &e->o);
+    e->h = sb_hints_new(e->io, e->rpc, &e->g, &e->o);
     assert_non_null(e->h);
     sb_hints_start(e->h);
 }
@@ -354,8 +154,59 @@ static void env_free(env *e)
 {
     sb_hints_free(e->h);
     sb_rpc_free(e->rpc);
-    fake_free(e->f);
+    sb_fixture_free(e->fx);
+    for (int i = 0; i < e->nmsgs; i++)
+        sb_buf_free(&e->msgs[i].p);
     free(e);
+}
+
+/* --- the kv space of node 0 ------------------------------------------------
+ */
+
+typedef struct kvcopy {
+    int n;
+    sb_buf k, v; /* the first pair seen */
+} kvcopy;
+
+static int copy_kv(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    kvcopy *c = arg;
+    if (c->n++ == 0) {
+        sb_buf_append(&c->k, k, klen);
+        sb_buf_append(&c->v, v, vlen);
+    }
+    return 0;
+}
+
+/* The hints in the kv space: how many, and the first in key order. */
+static int scan_hints(env *e, kvcopy *c)
+{
+    memset(c, 0, sizeof(*c));
+    sb_buf_init(&c->k);
+    sb_buf_init(&c->v);
+    dsim_store_kv_scan(sb_fixture_store(e->fx, 0), (const uint8_t *)"hint/", 5, copy_kv, c);
+    return c->n;
+}
+
+static void kvcopy_free(kvcopy *c)
+{
+    sb_buf_free(&c->k);
+    sb_buf_free(&c->v);
+}
+
+static int hint_keys(env *e)
+{
+    kvcopy c;
+    int n = scan_hints(e, &c);
+    kvcopy_free(&c);
+    return n;
+}
+
+static void kv_plant(env *e, const char *k, size_t klen, const char *v, size_t vlen)
+{
+    assert_int_equal(dsim_store_kv_put(sb_fixture_store(e->fx, 0), (const uint8_t *)k, klen,
+                                       (const uint8_t *)v, vlen),
+                     0);
 }
 
 static const uint8_t table1[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
@@ -385,26 +236,23 @@ static int store_one(env *e, const sb_member *target, int i, acks *a)
     return sb_hints_store(e->h, &target->ep, &m, 1, a ? on_stored : NULL, a);
 }
 
-/* A MUTATION seen on the fake network. */
+/* A MUTATION node 0 sent. */
 typedef struct mut_seen {
     sb_ep to;
     uint64_t id;
-    int index; /* i of "k<i>" */
-    uint64_t at_ms;
+    int index;      /* i of "k<i>" */
+    uint64_t at_ms; /* node 0's monotonic clock at the send */
 } mut_seen;
 
 /* Takes the next unseen MUTATION message, if any. */
 static int next_mutation(env *e, mut_seen *out)
 {
-    fake *f = e->f;
-    while (f->taken < f->nmsgs) {
-        sent *s = &f->msgs[f->taken++];
-        if (s->type != SB_MSG_MUTATION)
-            continue;
+    while (e->taken < e->nmsgs) {
+        sent *s = &e->msgs[e->taken++];
         sb_ep from;
         const uint8_t *body;
         size_t blen;
-        assert_int_equal(sb_rpc_parse(s->p, s->len, &from, &out->id, &body, &blen), 0);
+        assert_int_equal(sb_rpc_parse(s->p.data, s->p.len, &from, &out->id, &body, &blen), 0);
         assert_true(sb_ep_eq(&from, &e->self));
         sb_raw_mut *m;
         size_t n;
@@ -422,13 +270,13 @@ static int next_mutation(env *e, mut_seen *out)
         assert_memory_equal(m[0].e.val, want, strlen(want));
         free(m);
         out->to = s->to;
-        out->at_ms = f->now_ms;
+        out->at_ms = s->at_ms;
         return 1;
     }
     return 0;
 }
 
-/* The replica's answer: i32 status (0 = applied). */
+/* The replica's answer: i32 status (0 = applied), straight to the rpc. */
 static void respond(env *e, const mut_seen *m, int32_t status)
 {
     sb_buf b;
@@ -443,7 +291,7 @@ static void respond(env *e, const mut_seen *m, int32_t status)
 static void mark_up(env *e, sb_member *m)
 {
     m->up = 1;
-    m->since_ms = e->f->now_ms;
+    m->since_ms = mono_ms(e);
     sb_hints_target_up(e->h, &m->ep);
 }
 
@@ -455,37 +303,39 @@ static void test_store_is_durable_and_survives_restart(void **state)
     env *e = env_new();
     env_open(e);
     acks a = {0};
+    int64_t stored_us = e->io->now_us(e->io->ctx);
     for (int i = 0; i < 3; i++)
         assert_int_equal(store_one(e, e->a, i, &a), 0);
     assert_int_equal(store_one(e, e->b, 100, &a), 0);
     /* Durability is acknowledged later, never from inside the call. */
     assert_int_equal(a.n, 0);
-    step(e->f, 0);
+    land_acks(e);
     assert_int_equal(a.n, 4);
     assert_int_equal(a.last, 0);
 
     /* The layout: "hint/" host id, created us, seq; value [ep][body]. */
-    assert_int_equal(hint_keys(e->f), 4);
-    const kvpair *p = &e->f->kv[0];
-    assert_int_equal(p->klen, 5 + 16 + 8 + 4);
-    assert_memory_equal(p->k, "hint/", 5);
-    assert_memory_equal(p->k + 5, e->a->host_id, 16);
+    kvcopy p;
+    assert_int_equal(scan_hints(e, &p), 4);
+    assert_int_equal(p.k.len, 5 + 16 + 8 + 4);
+    assert_memory_equal(p.k.data, "hint/", 5);
+    assert_memory_equal(p.k.data + 5, e->a->host_id, 16);
     uint64_t created = 0;
     for (int i = 0; i < 8; i++)
-        created = created << 8 | p->k[21 + i];
-    assert_int_equal((int64_t)created, f_now_us(e->f));
+        created = created << 8 | p.k.data[21 + i];
+    assert_int_equal((int64_t)created, stored_us);
     sb_wire_reader r;
-    sb_wire_reader_init(&r, p->v, p->vlen);
+    sb_wire_reader_init(&r, p.v.data, p.v.len);
     sb_ep ep;
     sb_wire_get_ep(&r, &ep);
     assert_int_equal(r.err, 0);
     assert_true(sb_ep_eq(&ep, &e->a->ep));
     sb_raw_mut *m;
     size_t n;
-    assert_int_equal(sb_mutation_decode(p->v + r.off, p->vlen - r.off, &m, &n), 0);
+    assert_int_equal(sb_mutation_decode(p.v.data + r.off, p.v.len - r.off, &m, &n), 0);
     assert_int_equal(n, 1);
     assert_memory_equal(m[0].e.key, "k0000", 5);
     free(m);
+    kvcopy_free(&p);
 
     sb_hints_stats st, st2;
     sb_hints_get_stats(e->h, &st);
@@ -516,7 +366,7 @@ static void test_store_is_durable_and_survives_restart(void **state)
     assert_false(next_mutation(e, &ms));
     assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 0);
     assert_int_equal(sb_hints_pending(e->h, &e->b->ep), 1);
-    assert_int_equal(hint_keys(e->f), 1);
+    assert_int_equal(hint_keys(e), 1);
     env_free(e);
 }
 
@@ -531,7 +381,7 @@ static void test_per_target_bound(void **state)
     assert_int_equal(store_one(e, e->a, 2, &a), SB_EOVERLOADED);
     /* Another target has a bound of its own. */
     assert_int_equal(store_one(e, e->b, 3, &a), 0);
-    step(e->f, 0);
+    land_acks(e);
     assert_int_equal(a.n, 3); /* never for the refused one */
     sb_hints_stats st;
     sb_hints_get_stats(e->h, &st);
@@ -539,7 +389,7 @@ static void test_per_target_bound(void **state)
     assert_int_equal(st.dropped, 1);
     assert_int_equal(st.dropped_full, 1);
     assert_int_equal(st.pending, 3);
-    assert_int_equal(hint_keys(e->f), 3);
+    assert_int_equal(hint_keys(e), 3);
     env_free(e);
 }
 
@@ -563,7 +413,7 @@ static void test_total_bytes_bound(void **state)
     assert_int_equal(st.pending, 3);
     assert_int_equal(st.pending_bytes, 3 * one);
     assert_int_equal(st.dropped_full, 1);
-    step(e->f, 0);
+    land_acks(e);
     env_free(e);
 }
 
@@ -572,9 +422,9 @@ static void test_window_refuses_long_dead_target(void **state)
     env *e = env_new();
     e->o.max_window_ms = 60000;
     env_open(e);
-    step(e->f, 59000);
+    run_ms(e, 59000);
     assert_int_equal(store_one(e, e->a, 0, NULL), 0); /* down 59 s */
-    step(e->f, 2000);
+    run_ms(e, 2000);
     assert_int_equal(store_one(e, e->a, 1, NULL), SB_ETIMEOUT); /* down 61 s */
     /* A node up (but slow to answer) always gets its hint. */
     e->b->up = 1;
@@ -584,7 +434,7 @@ static void test_window_refuses_long_dead_target(void **state)
     assert_int_equal(st.dropped, 1);
     assert_int_equal(st.dropped_window, 1);
     assert_int_equal(st.stored, 2);
-    step(e->f, 0);
+    land_acks(e);
     env_free(e);
 }
 
@@ -595,10 +445,10 @@ static void test_replay_order_ack_failure_retry(void **state)
     env_open(e);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(store_one(e, e->a, i, NULL), 0);
-        step(e->f, 1); /* distinct creation times */
+        run_ms(e, 1); /* distinct creation times, each durable */
     }
     mut_seen ms;
-    step(e->f, 2000);
+    run_ms(e, 2000);
     assert_false(next_mutation(e, &ms)); /* down: nothing sent */
 
     mark_up(e, e->a);
@@ -621,10 +471,11 @@ static void test_replay_order_ack_failure_retry(void **state)
     assert_int_equal(st.replay_failed, 1);
     assert_int_equal(st.replayed, (uint64_t)(n - 1));
 
-    /* The next check resumes with hint 0, then the rest in order. Hint 5
-     * gets no answer the first time: it times out, is kept, and is the
-     * only one sent again after the next check. */
-    step(e->f, 500);
+    /* The next check (every 500 ms + 1 us since the first store, which
+     * armed it) resumes with hint 0, then the rest in order. Hint 5 gets
+     * no answer the first time: it times out, is kept, and is the only
+     * one sent again after the next check. */
+    run_ms(e, 500);
     int seq[32], nseq = 0, dropped5 = 0;
     for (int round = 0; round < 100 && sb_hints_pending(e->h, &e->a->ep); round++) {
         while (next_mutation(e, &ms)) {
@@ -636,7 +487,7 @@ static void test_replay_order_ack_failure_retry(void **state)
             }
             respond(e, &ms, 0);
         }
-        step(e->f, 100);
+        run_ms(e, 100);
     }
     assert_int_equal(nseq, 10 - (n - 1) + 1);
     assert_int_equal(seq[0], 0);
@@ -646,7 +497,7 @@ static void test_replay_order_ack_failure_retry(void **state)
     sb_hints_get_stats(e->h, &st);
     assert_int_equal(st.replay_failed, 2);
     assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 0);
-    assert_int_equal(hint_keys(e->f), 0);
+    assert_int_equal(hint_keys(e), 0);
     sb_hints_get_stats(e->h, &st);
     assert_int_equal(st.replayed, 10);
     assert_int_equal(st.pending, 0);
@@ -659,14 +510,16 @@ static void test_periodic_check_replays_live_target(void **state)
     env *e = env_new();
     e->o.replay_check_ms = 1000;
     env_open(e);
+    uint64_t t0 = sb_fixture_now_us(e->fx); /* the first store arms the check */
     assert_int_equal(store_one(e, e->a, 7, NULL), 0);
-    step(e->f, 0);
-    /* Up without an UP event reaching hints: the check notices. */
+    land_acks(e);
+    /* Up without an UP event reaching hints: the check notices, and a
+     * 1000 ms timer fires 1 us after 1000 ms (fixture.h). */
     e->a->up = 1;
     mut_seen ms;
-    step(e->f, 999);
+    run_to(e, t0 + 1000 * SB_FIXTURE_MS);
     assert_false(next_mutation(e, &ms));
-    step(e->f, 1);
+    run_to(e, t0 + 1000 * SB_FIXTURE_MS + 1);
     assert_true(next_mutation(e, &ms));
     assert_int_equal(ms.index, 7);
     respond(e, &ms, 0);
@@ -681,8 +534,8 @@ static void test_rate_limit(void **state)
     env_open(e);
     for (int i = 0; i < 23; i++)
         assert_int_equal(store_one(e, e->a, i, NULL), 0);
-    step(e->f, 0);
-    uint64_t t0 = e->f->now_ms;
+    land_acks(e);
+    uint64_t t0 = mono_ms(e);
     mark_up(e, e->a);
     uint64_t at[23];
     int n = 0;
@@ -693,10 +546,11 @@ static void test_rate_limit(void **state)
             at[n++] = ms.at_ms;
             respond(e, &ms, 0);
         }
-        step(e->f, 1);
+        run_ms(e, 1);
     }
     assert_int_equal(n, 23);
-    /* At most 5 in any 1000 ms window, yet no idling: 23 take 4 s + a bit. */
+    /* At most 5 in any 1000 ms window of node 0's monotonic clock (which
+     * the rate limit reads), yet no idling: 23 take 4 s + a bit. */
     for (int i = 5; i < n; i++)
         assert_true(at[i] - at[i - 5] >= 1000);
     assert_true(at[22] - t0 <= 4000 + 10);
@@ -718,9 +572,9 @@ static void test_expired_hints_dropped(void **state)
     env_open(e);
     for (int i = 0; i < 3; i++)
         assert_int_equal(store_one(e, e->a, i, NULL), 0);
-    step(e->f, 5000);
+    run_ms(e, 5000);
     assert_int_equal(store_one(e, e->a, 3, NULL), 0); /* younger */
-    step(e->f, 5500);
+    run_ms(e, 5500);
     /* 10.5 s: the first three are too old, the fourth is 5.5 s old. */
     mark_up(e, e->a);
     mut_seen ms;
@@ -734,7 +588,7 @@ static void test_expired_hints_dropped(void **state)
     assert_int_equal(st.dropped, 3);
     assert_int_equal(st.replayed, 1);
     assert_int_equal(st.pending, 0);
-    assert_int_equal(hint_keys(e->f), 0);
+    assert_int_equal(hint_keys(e), 0);
     env_free(e);
 }
 
@@ -745,13 +599,15 @@ static void test_expired_dropped_by_check_for_dead_target(void **state)
     e->o.replay_check_ms = 1000;
     env_open(e);
     assert_int_equal(store_one(e, e->a, 0, NULL), 0);
-    step(e->f, 10000);
+    /* The checks fire every 1000 ms + 1 us from the store (fixture.h):
+     * none of the first nine finds the hint older than the window. */
+    run_ms(e, 10000);
     assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 1);
-    step(e->f, 1000);
+    run_ms(e, 1000);
     assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 0);
-    assert_int_equal(hint_keys(e->f), 0);
+    assert_int_equal(hint_keys(e), 0);
     /* Nothing pending: the check timer is no longer armed. */
-    assert_null(e->f->timers);
+    assert_int_equal(sb_fixture_timers(e->fx, 0), 0);
     env_free(e);
 }
 
@@ -759,11 +615,11 @@ static void test_failed_kv_write_is_reported(void **state)
 {
     env *e = env_new();
     env_open(e);
-    e->f->fail_puts = 1;
+    sb_fixture_fail_kv_puts(e->fx, 0, SB_EIO);
     acks a = {0};
     assert_int_equal(store_one(e, e->a, 0, &a), 0);
     assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 1);
-    step(e->f, 0);
+    land_acks(e);
     assert_int_equal(a.n, 1);
     assert_int_equal(a.last, SB_EIO);
     assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 0);
@@ -778,19 +634,18 @@ static void test_malformed_stored_hint_deleted_at_load(void **state)
 {
     env *e = env_new();
     /* A short key, and a good key whose value is truncated. */
-    assert_int_equal(
-        f_kv_put(e->f, (const uint8_t *)"hint/x", 6, (const uint8_t *)"v", 1, NULL, NULL), 0);
-    uint8_t key[33] = "hint/";
-    assert_int_equal(f_kv_put(e->f, key, 33, (const uint8_t *)"\x04\x7f", 2, NULL, NULL), 0);
-    assert_int_equal(
-        f_kv_put(e->f, (const uint8_t *)"sys/tokens", 10, (const uint8_t *)"t", 1, NULL, NULL), 0);
+    kv_plant(e, "hint/x", 6, "v", 1);
+    char key[33] = "hint/";
+    kv_plant(e, key, 33, "\x04\x7f", 2);
+    kv_plant(e, "sys/tokens", 10, "t", 1);
     env_open(e);
     sb_hints_stats st;
     sb_hints_get_stats(e->h, &st);
     assert_int_equal(st.pending, 0);
-    assert_int_equal(hint_keys(e->f), 0);
-    assert_int_equal(e->f->nkv, 1); /* other prefixes untouched */
-    step(e->f, 0);
+    assert_int_equal(hint_keys(e), 0);
+    /* other prefixes untouched */
+    assert_int_equal(dsim_store_kv_count(sb_fixture_store(e->fx, 0)), 1);
+    land_acks(e);
     env_free(e);
 }
 
@@ -802,7 +657,7 @@ static void test_targets_served_round_robin(void **state)
         assert_int_equal(store_one(e, e->a, i, NULL), 0);
         assert_int_equal(store_one(e, e->b, 100 + i, NULL), 0);
     }
-    step(e->f, 0);
+    land_acks(e);
     e->a->up = 1;
     e->b->up = 1;
     sb_hints_target_up(e->h, &e->a->ep);
@@ -824,7 +679,7 @@ static void test_targets_served_round_robin(void **state)
             sends++;
             respond(e, &ms, 0);
         }
-        step(e->f, 10);
+        run_ms(e, 10);
     }
     assert_int_equal(next_a, 8);
     assert_int_equal(next_b, 108);
@@ -843,16 +698,19 @@ static void test_target_unknown_to_gossip(void **state)
     sb_raw_mut m = {.table_id = table1,
                     .e = {(const uint8_t *)"k0042", 5, (const uint8_t *)"value-42", 8}};
     assert_int_equal(sb_hints_store(e->h, &stranger, &m, 1, NULL, NULL), 0);
-    step(e->f, 0);
+    land_acks(e);
     assert_int_equal(sb_hints_pending(e->h, &stranger), 1);
     /* Kept (not known up), keyed under a zero host id, replayed once up. */
     static const uint8_t zero[16];
-    assert_memory_equal(e->f->kv[0].k + 5, zero, 16);
-    step(e->f, 5000);
+    kvcopy p;
+    assert_int_equal(scan_hints(e, &p), 1);
+    assert_memory_equal(p.k.data + 5, zero, 16);
+    kvcopy_free(&p);
+    run_ms(e, 5000);
     mut_seen ms;
     assert_false(next_mutation(e, &ms));
     /* Gossip learns of it, up. */
-    add_member(&e->g, "10.9.9.9", 1, e->f->now_ms);
+    add_member(&e->g, "10.9.9.9", 1, mono_ms(e));
     sb_hints_target_up(e->h, &stranger);
     assert_true(next_mutation(e, &ms));
     assert_int_equal(ms.index, 42);
@@ -866,7 +724,7 @@ static void test_free_with_work_in_flight(void **state)
     env_open(e);
     for (int i = 0; i < 6; i++)
         assert_int_equal(store_one(e, e->a, i, NULL), 0);
-    step(e->f, 0);
+    land_acks(e);
     mark_up(e, e->a);
     acks a = {0};
     assert_int_equal(store_one(e, e->b, 9, &a), 0); /* kv ack pending */
@@ -876,7 +734,7 @@ static void test_free_with_work_in_flight(void **state)
     e->h = NULL;
     assert_int_equal(a.n, 1);
     assert_int_equal(a.last, SB_ECLOSED);
-    step(e->f, 10000); /* late kv ack and rpc timers: no callbacks into freed memory */
+    run_ms(e, 10000); /* late kv ack and rpc timers: no callbacks into freed memory */
     assert_int_equal(a.n, 1);
     env_free(e);
 }

@@ -1,14 +1,15 @@
 /*
- * Coordination (coord/coord.c, read.c, replica.c) on a small
- * deterministic harness: N nodes in one process, each with real gossip,
- * rpc, hints and coordinator objects over an sb_io with a virtual clock
- * (one event queue for timers and 1-3 ms message deliveries) and an
- * in-memory store (a sorted map merged with sb_frag_merge). Nodes start
- * with saved tokens, so they are NORMAL at once. A node is "killed" by
- * stopping its gossip (peers see SHUTDOWN and mark it down) and cutting
- * it off the network; messages of chosen types can be dropped at a node.
- * Raw entries are real: rows built with sb_wbatch_upsert on a table of a
- * store opened in a temporary directory.
+ * Coordination (coord/coord.c, read.c, replica.c) on the cluster fixture
+ * (dsim/fixture.h): N nodes, each a process of real gossip, rpc, hints
+ * and coordinator objects over its simulated sb_io, message deliveries
+ * 1-3 ms after the send, and the fixture's in-memory store (a sorted map
+ * merged with sb_frag_merge, applies acknowledged 20-1500 us later).
+ * Nodes start with saved tokens, so they are NORMAL at once. A node is
+ * "killed" by stopping its gossip (peers see SHUTDOWN and mark it down)
+ * and cutting it off the network (a partition); messages of chosen types
+ * can be dropped on arrival at a node (sb_fixture_drop_in). Raw entries
+ * are real: rows built with sb_wbatch_upsert on a table of a store opened
+ * in a temporary directory.
  */
 #include "storage/store_fixture.h"
 
@@ -18,59 +19,25 @@
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
 #include "cql/cql.h"
+#include "dsim/fixture.h"
 #include "util/log.h"
 #include "util/wire.h"
 
 #define MAXN 6
 #define NTOK 4
-#define EPOCH_US 1700000000000000LL
 
-/* --- world: events ----------------------------------------------------------- */
-
-struct sb_io_timer {
-    sb_io_timer_cb cb;
-    void *arg;
-    int cancelled;
-};
-
-typedef struct ev {
-    uint64_t at, seq;
-    int node;
-    sb_io_timer *t; /* a timer, or NULL for a message */
-    int from, type;
-    uint8_t *p;
-    size_t len;
-} ev;
-
-typedef struct ment {
-    uint8_t tid[16];
-    sb_buf k, v;
-} ment;
-
-typedef struct kvp {
-    sb_buf k, v;
-} kvp;
-
-typedef struct world world;
+/* --- harness: coordinator processes on the cluster fixture -------------------- */
 
 typedef struct node {
-    world *w;
     int idx;
-    sb_io io;
-    sb_io_store st;
     sb_ep ep;
     char dc[16];
-    ment *e;
-    size_t ne, cape;
-    kvp *kv;
-    size_t nkv, capkv;
     sb_gossip *g;
     sb_rpc *rpc;
     sb_hints *h;
     sb_coord *c;
-    int cut;          /* off the network */
-    uint32_t drop_in; /* message types (bit per type) dropped on arrival */
-    int stopped;
+    int stopped; /* gossip stopped: gossip messages are ignored */
+    int cut;     /* off the network */
     /* Completion observations (sb_coord_opts.on_request / on_replica). */
     int nobs;
     const char *obs_op;
@@ -81,71 +48,45 @@ typedef struct node {
     int rep_status;
 } node;
 
-struct world {
-    uint64_t now, seq, rng;
-    ev *q;
-    int nq, capq;
+typedef struct world {
+    sb_fixture *fx;
     node n[MAXN];
     int nn;
     sb_repl repl;
     uint8_t table_id[16];
-};
+} world;
 
 static world W;
 static sb_store *S;
 static const sb_table *T;
 
-static int ev_less(const ev *a, const ev *b)
+static void run_for(uint64_t ms)
 {
-    return a->at != b->at ? a->at < b->at : a->seq < b->seq;
+    sb_fixture_run_for(W.fx, ms * SB_FIXTURE_MS);
 }
 
-static void q_push(ev e)
+static dsim_store *store(int i)
 {
-    if (W.nq == W.capq) {
-        W.capq = W.capq ? 2 * W.capq : 256;
-        W.q = realloc(W.q, (size_t)W.capq * sizeof(*W.q));
-        assert_non_null(W.q);
-    }
-    e.seq = W.seq++;
-    int i = W.nq++;
-    while (i > 0 && ev_less(&e, &W.q[(i - 1) / 2])) {
-        W.q[i] = W.q[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    W.q[i] = e;
+    return sb_fixture_store(W.fx, i);
 }
 
-static ev q_pop(void)
+/* Entries of the test table on node i. */
+static size_t entries(int i)
 {
-    ev top = W.q[0], last = W.q[--W.nq];
-    int i = 0;
-    for (;;) {
-        int c = 2 * i + 1;
-        if (c >= W.nq)
-            break;
-        if (c + 1 < W.nq && ev_less(&W.q[c + 1], &W.q[c]))
-            c++;
-        if (!ev_less(&W.q[c], &last))
-            break;
-        W.q[i] = W.q[c];
-        i = c;
-    }
-    if (W.nq)
-        W.q[i] = last;
-    return top;
+    return dsim_store_count(store(i), W.table_id);
 }
 
-static uint64_t w_rand(void)
+/* Is a's key strictly before b's (memcmp order, shorter first)? */
+static int raw_before(const sb_raw *a, const sb_raw *b)
 {
-    W.rng ^= W.rng << 13;
-    W.rng ^= W.rng >> 7;
-    W.rng ^= W.rng << 17;
-    return W.rng;
+    size_t common = a->klen < b->klen ? a->klen : b->klen;
+    int c = common ? memcmp(a->key, b->key, common) : 0;
+    return c < 0 || (c == 0 && a->klen < b->klen);
 }
 
-static void dispatch(node *n, int type, const uint8_t *p, size_t len)
+static void proc_receive(void *obj, int type, const uint8_t *p, size_t len)
 {
+    node *n = obj;
     switch (type) {
     case SB_MSG_GOSSIP_SYN:
     case SB_MSG_GOSSIP_ACK:
@@ -167,296 +108,20 @@ static void dispatch(node *n, int type, const uint8_t *p, size_t len)
     }
 }
 
-/* Runs every event due until `until` (absolute ms). */
-static void run_until(uint64_t until)
+static void proc_free(void *obj)
 {
-    while (W.nq && W.q[0].at <= until) {
-        ev e = q_pop();
-        W.now = e.at;
-        if (e.t) {
-            sb_io_timer *t = e.t;
-            if (!t->cancelled)
-                t->cb(t->arg);
-            free(t);
-        } else {
-            node *n = &W.n[e.node];
-            if (!n->cut && !W.n[e.from].cut && !(n->drop_in & (1u << e.type)))
-                dispatch(n, e.type, e.p, e.len);
-            free(e.p);
-        }
-    }
-    W.now = until;
+    node *n = obj;
+    sb_coord_free(n->c);
+    sb_hints_free(n->h);
+    sb_rpc_free(n->rpc);
+    sb_gossip_free(n->g);
+    n->c = NULL;
+    n->h = NULL;
+    n->rpc = NULL;
+    n->g = NULL;
 }
 
-static void run_for(uint64_t ms)
-{
-    run_until(W.now + ms);
-}
-
-/* --- io -------------------------------------------------------------------------- */
-
-static int64_t io_now_us(void *ctx)
-{
-    return EPOCH_US + (int64_t)W.now * 1000;
-}
-
-static uint64_t io_mono(void *ctx)
-{
-    return W.now;
-}
-
-static uint64_t io_random(void *ctx)
-{
-    return w_rand();
-}
-
-static int io_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
-{
-    node *n = ctx;
-    int dst = -1;
-    for (int i = 0; i < W.nn; i++)
-        if (sb_ep_eq(&W.n[i].ep, to))
-            dst = i;
-    if (dst < 0)
-        return SB_ECLOSED;
-    ev e = {.at = W.now + 1 + w_rand() % 3, .node = dst, .from = n->idx, .type = type};
-    e.p = malloc(len ? len : 1);
-    assert_non_null(e.p);
-    memcpy(e.p, p, len);
-    e.len = len;
-    q_push(e);
-    return 0;
-}
-
-static sb_io_timer *io_timer_start(void *ctx, uint64_t delay, sb_io_timer_cb cb, void *arg)
-{
-    node *n = ctx;
-    sb_io_timer *t = calloc(1, sizeof(*t));
-    assert_non_null(t);
-    t->cb = cb;
-    t->arg = arg;
-    q_push((ev){.at = W.now + delay, .node = n->idx, .t = t});
-    return t;
-}
-
-static void io_timer_stop(void *ctx, sb_io_timer *t)
-{
-    assert_false(t->cancelled);
-    t->cancelled = 1;
-}
-
-/* --- the in-memory store ------------------------------------------------------------ */
-
-static int key_cmp(const uint8_t *a, size_t an, const uint8_t *b, size_t bn)
-{
-    size_t n = an < bn ? an : bn;
-    int c = n ? memcmp(a, b, n) : 0;
-    if (c == 0 && an != bn)
-        c = an < bn ? -1 : 1;
-    return c;
-}
-
-static int ment_cmp(const ment *e, const uint8_t *tid, const uint8_t *k, size_t kl)
-{
-    int c = memcmp(e->tid, tid, 16);
-    return c ? c : key_cmp(e->k.data, e->k.len, k, kl);
-}
-
-/* Index of the first entry >= (tid, k). */
-static size_t lower(node *n, const uint8_t *tid, const uint8_t *k, size_t kl)
-{
-    size_t lo = 0, hi = n->ne;
-    while (lo < hi) {
-        size_t mid = (lo + hi) / 2;
-        if (ment_cmp(&n->e[mid], tid, k, kl) < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
-/* Merges one raw entry into the node's map, as the merge operator does. */
-static void merge_in(node *n, const sb_raw_mut *m)
-{
-    size_t i = lower(n, m->table_id, m->e.key, m->e.klen);
-    if (i < n->ne && ment_cmp(&n->e[i], m->table_id, m->e.key, m->e.klen) == 0) {
-        sb_buf out;
-        sb_buf_init(&out);
-        assert_int_equal(sb_frag_merge(n->e[i].v.data, n->e[i].v.len, m->e.val, m->e.vlen, &out),
-                         0);
-        sb_buf_free(&n->e[i].v);
-        n->e[i].v = out;
-        return;
-    }
-    if (n->ne == n->cape) {
-        n->cape = n->cape ? 2 * n->cape : 64;
-        n->e = realloc(n->e, n->cape * sizeof(*n->e));
-        assert_non_null(n->e);
-    }
-    memmove(&n->e[i + 1], &n->e[i], (n->ne - i) * sizeof(*n->e));
-    n->ne++;
-    ment *e = &n->e[i];
-    memcpy(e->tid, m->table_id, 16);
-    sb_buf_init(&e->k);
-    sb_buf_init(&e->v);
-    sb_buf_append(&e->k, m->e.key, m->e.klen);
-    sb_buf_append(&e->v, m->e.val, m->e.vlen);
-}
-
-typedef struct done_ctx {
-    sb_write_cb cb;
-    void *arg;
-} done_ctx;
-
-static void on_done_timer(void *arg)
-{
-    done_ctx *d = arg;
-    d->cb(d->arg, 0);
-    free(d);
-}
-
-static void later_ok(node *n, sb_write_cb cb, void *arg)
-{
-    if (!cb)
-        return;
-    done_ctx *d = malloc(sizeof(*d));
-    assert_non_null(d);
-    d->cb = cb;
-    d->arg = arg;
-    io_timer_start(n, 1, on_done_timer, d);
-}
-
-static int st_apply(void *ctx, const sb_raw_mut *m, size_t cnt, sb_write_cb cb, void *arg)
-{
-    node *n = ctx;
-    for (size_t i = 0; i < cnt; i++)
-        merge_in(n, &m[i]);
-    later_ok(n, cb, arg);
-    return 0;
-}
-
-static int st_read(void *ctx, const sb_rawq *q, sb_raw_emit emit, void *arg, int *more,
-                   char *errmsg)
-{
-    node *n = ctx;
-    *more = 0;
-    if (q->head_lo.len) {
-        for (size_t i = lower(n, q->table_id, q->head_lo.data, q->head_lo.len); i < n->ne; i++) {
-            if (ment_cmp(&n->e[i], q->table_id, q->head_hi.data, q->head_hi.len) >= 0)
-                break;
-            sb_raw r = {n->e[i].k.data, n->e[i].k.len, n->e[i].v.data, n->e[i].v.len};
-            int rc = emit(arg, &r);
-            if (rc)
-                return rc;
-        }
-    }
-    size_t a = lower(n, q->table_id, q->lo.data, q->lo.len), b = a;
-    while (b < n->ne && memcmp(n->e[b].tid, q->table_id, 16) == 0 &&
-           (!q->hi.len || key_cmp(n->e[b].k.data, n->e[b].k.len, q->hi.data, q->hi.len) < 0))
-        b++;
-    uint32_t cnt = 0;
-    uint64_t bytes = 0;
-    for (size_t j = 0; j < b - a; j++) {
-        ment *e = &n->e[q->reversed ? b - 1 - j : a + j];
-        if (e->v.len == 0)
-            continue;
-        if ((q->max_entries && cnt >= q->max_entries) ||
-            (q->max_bytes && cnt > 0 && bytes + e->k.len + e->v.len > q->max_bytes)) {
-            *more = 1;
-            break;
-        }
-        cnt++;
-        bytes += e->k.len + e->v.len;
-        sb_raw r = {e->k.data, e->k.len, e->v.data, e->v.len};
-        int rc = emit(arg, &r);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static int st_truncate(void *ctx, const uint8_t id[16], char *errmsg)
-{
-    node *n = ctx;
-    size_t w = 0;
-    for (size_t i = 0; i < n->ne; i++) {
-        if (memcmp(n->e[i].tid, id, 16) == 0) {
-            sb_buf_free(&n->e[i].k);
-            sb_buf_free(&n->e[i].v);
-        } else {
-            n->e[w++] = n->e[i];
-        }
-    }
-    n->ne = w;
-    return 0;
-}
-
-static size_t kv_lower(node *n, const uint8_t *k, size_t kl)
-{
-    size_t i = 0;
-    while (i < n->nkv && key_cmp(n->kv[i].k.data, n->kv[i].k.len, k, kl) < 0)
-        i++;
-    return i;
-}
-
-static int st_kv_put(void *ctx, const uint8_t *k, size_t kl, const uint8_t *v, size_t vl,
-                     sb_write_cb cb, void *arg)
-{
-    node *n = ctx;
-    size_t i = kv_lower(n, k, kl);
-    if (!(i < n->nkv && key_cmp(n->kv[i].k.data, n->kv[i].k.len, k, kl) == 0)) {
-        if (n->nkv == n->capkv) {
-            n->capkv = n->capkv ? 2 * n->capkv : 16;
-            n->kv = realloc(n->kv, n->capkv * sizeof(*n->kv));
-            assert_non_null(n->kv);
-        }
-        memmove(&n->kv[i + 1], &n->kv[i], (n->nkv - i) * sizeof(*n->kv));
-        n->nkv++;
-        sb_buf_init(&n->kv[i].k);
-        sb_buf_init(&n->kv[i].v);
-        sb_buf_append(&n->kv[i].k, k, kl);
-    }
-    sb_buf_reset(&n->kv[i].v);
-    sb_buf_append(&n->kv[i].v, v, vl);
-    later_ok(n, cb, arg);
-    return 0;
-}
-
-static int st_kv_del(void *ctx, const uint8_t *k, size_t kl, sb_write_cb cb, void *arg)
-{
-    node *n = ctx;
-    size_t i = kv_lower(n, k, kl);
-    if (i < n->nkv && key_cmp(n->kv[i].k.data, n->kv[i].k.len, k, kl) == 0) {
-        sb_buf_free(&n->kv[i].k);
-        sb_buf_free(&n->kv[i].v);
-        memmove(&n->kv[i], &n->kv[i + 1], (n->nkv - i - 1) * sizeof(*n->kv));
-        n->nkv--;
-    }
-    later_ok(n, cb, arg);
-    return 0;
-}
-
-static int st_kv_scan(void *ctx, const uint8_t *prefix, size_t plen,
-                      int (*emit)(void *, const uint8_t *, size_t, const uint8_t *, size_t),
-                      void *arg)
-{
-    node *n = ctx;
-    for (size_t i = kv_lower(n, prefix, plen); i < n->nkv; i++) {
-        kvp *p = &n->kv[i];
-        if (p->k.len < plen || memcmp(p->k.data, prefix, plen) != 0)
-            break;
-        int rc = emit(arg, p->k.data, p->k.len, p->v.data, p->v.len);
-        if (rc)
-            return rc;
-    }
-    return 0;
-}
-
-static uint64_t st_load(void *ctx)
-{
-    return 0;
-}
+static const sb_fixture_proc coord_proc = {proc_receive, NULL, proc_free};
 
 /* --- cluster setup -------------------------------------------------------------- */
 
@@ -512,22 +177,19 @@ static sb_repl simple(int rf)
 static void world_start(int nn, const char *const *dcs, sb_repl repl)
 {
     memset(&W, 0, sizeof(W));
-    W.rng = 0x9E3779B97F4A7C15ull;
+    /* Deliveries 1-3 ms after the send, no loss. */
+    dsim_net net = {.loss = 0, .dup = 0, .delay_min_us = 1000, .delay_max_us = 3000};
+    W.fx = sb_fixture_new(1, nn, &net, NULL);
+    assert_non_null(W.fx);
     W.nn = nn;
     W.repl = repl;
     memcpy(W.table_id, T->id, 16);
     for (int i = 0; i < nn; i++) {
         node *n = &W.n[i];
-        n->w = &W;
         n->idx = i;
-        char a[32];
-        snprintf(a, sizeof(a), "127.0.0.%d:7000", i + 1);
-        assert_int_equal(sb_ep_parse(a, 7000, &n->ep), 0);
+        n->ep = sb_fixture_ep(i);
         snprintf(n->dc, sizeof(n->dc), "%s", dcs ? dcs[i] : "dc1");
-        n->io = (sb_io){
-            n, io_now_us, io_mono, io_random, io_send, io_timer_start, io_timer_stop, &n->st, n};
-        n->st = (sb_io_store){st_apply,  st_read,    st_truncate, st_kv_put,
-                              st_kv_del, st_kv_scan, st_load};
+        assert_int_equal(dsim_store_add_table(store(i), W.table_id), 0);
         /* Saved tokens, interleaved between the nodes. */
         sb_buf b;
         sb_buf_init(&b);
@@ -536,11 +198,14 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
             uint64_t step = UINT64_MAX / (uint64_t)(nn * NTOK + 1);
             sb_wire_put_i64(&b, (int64_t)((uint64_t)INT64_MIN + step * (uint64_t)(j * nn + i + 1)));
         }
-        st_kv_put(n, (const uint8_t *)"sys/tokens", 10, b.data, b.len, NULL, NULL);
+        assert_int_equal(
+            dsim_store_kv_put(store(i), (const uint8_t *)"sys/tokens", 10, b.data, b.len), 0);
         sb_buf_free(&b);
     }
     for (int i = 0; i < nn; i++) {
         node *n = &W.n[i];
+        const sb_io *io = sb_fixture_boot(W.fx, i);
+        assert_non_null(io);
         sb_gossip_opts go;
         sb_gossip_opts_default(&go);
         snprintf(go.cluster_name, sizeof(go.cluster_name), "test");
@@ -554,16 +219,17 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
         go.nseeds = 1;
         go.num_tokens = NTOK;
         char err[SB_ERRMSG_SIZE];
-        n->g = sb_gossip_new(&n->io, &go, err);
+        n->g = sb_gossip_new(io, &go, err);
         if (!n->g)
             fail_msg("gossip: %s", err);
-        n->rpc = sb_rpc_new(&n->io, &n->ep);
+        n->rpc = sb_rpc_new(io, &n->ep);
         sb_hints_opts ho;
         sb_hints_opts_default(&ho);
-        n->h = sb_hints_new(&n->io, n->rpc, n->g, &ho);
+        n->h = sb_hints_new(io, n->rpc, n->g, &ho);
         sb_coord_opts co = coord_opts(n);
-        n->c = sb_coord_new(&n->io, n->rpc, n->g, n->h, &co);
+        n->c = sb_coord_new(io, n->rpc, n->g, n->h, &co);
         assert_true(n->rpc && n->h && n->c);
+        sb_fixture_attach(W.fx, i, &coord_proc, n);
     }
     for (int i = 0; i < nn; i++) {
         sb_gossip_start(W.n[i].g);
@@ -579,42 +245,23 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
 
 static void world_stop(void)
 {
-    run_for(3000); /* let applies, hints and late messages settle */
-    for (int i = 0; i < W.nn; i++) {
-        node *n = &W.n[i];
-        sb_coord_free(n->c);
-        sb_hints_free(n->h);
-        sb_rpc_free(n->rpc);
-        sb_gossip_free(n->g);
-    }
-    while (W.nq) {
-        ev e = q_pop();
-        free(e.t);
-        free(e.p);
-    }
-    free(W.q);
-    for (int i = 0; i < W.nn; i++) {
-        node *n = &W.n[i];
-        for (size_t j = 0; j < n->ne; j++) {
-            sb_buf_free(&n->e[j].k);
-            sb_buf_free(&n->e[j].v);
-        }
-        free(n->e);
-        for (size_t j = 0; j < n->nkv; j++) {
-            sb_buf_free(&n->kv[j].k);
-            sb_buf_free(&n->kv[j].v);
-        }
-        free(n->kv);
-    }
+    run_for(3000);         /* let applies, hints and late messages settle */
+    sb_fixture_free(W.fx); /* frees every node's process */
+    W.fx = NULL;
 }
 
-/* Kills node i: its peers hear SHUTDOWN, then it is off the network. */
+/* Kills node i: its peers hear SHUTDOWN, then it is off the network
+ * (every node cut off so far in a group of its own). */
 static void kill_node(int i)
 {
     sb_gossip_stop(W.n[i].g);
     W.n[i].stopped = 1;
     run_for(50);
     W.n[i].cut = 1;
+    int group[DSIM_MAX_NODES] = {0};
+    for (int j = 0; j < W.nn; j++)
+        group[j] = W.n[j].cut ? j + 1 : 0;
+    sb_fixture_partition(W.fx, group);
     for (int j = 0; j < W.nn; j++)
         if (j != i && !W.n[j].stopped)
             assert_false(sb_gossip_is_up(W.n[j].g, &W.n[i].ep));
@@ -654,11 +301,13 @@ static void rows_free(rows *r)
     memset(r, 0, sizeof(*r));
 }
 
-/* Puts raw entries straight into a node's store (no coordination). */
+/* Merges raw entries straight into a node's store (no coordination). */
 static void plant(int node, const rows *r)
 {
     for (size_t i = 0; i < r->n; i++)
-        merge_in(&W.n[node], &r->m[i]);
+        assert_int_equal(dsim_store_merge(store(node), r->m[i].table_id, r->m[i].e.key,
+                                          r->m[i].e.klen, r->m[i].e.val, r->m[i].e.vlen),
+                         0);
 }
 
 typedef struct wres {
@@ -712,7 +361,7 @@ static void on_read(void *arg, const sb_coord_result *r, const sb_raw *e, size_t
     x->nraw = n;
     x->sorted = 1;
     for (size_t i = 1; i < n; i++)
-        if (key_cmp(e[i - 1].key, e[i - 1].klen, e[i].key, e[i].klen) >= 0)
+        if (!raw_before(&e[i - 1], &e[i]))
             x->sorted = 0;
     if (r->status)
         return;
@@ -842,7 +491,7 @@ static void test_quorum_write_then_read(void **state)
     assert_int_equal(w.r.consistency, SB_CL_QUORUM);
     /* Every replica got the write (QUORUM waits for 2, all 3 are sent). */
     for (int i = 0; i < 3; i++)
-        assert_int_equal(W.n[i].ne, 3);
+        assert_int_equal(entries(i), 3);
     rres x;
     read_at(1, "s1", 0, 0, SB_CL_QUORUM, &x);
     assert_int_equal(x.r.status, 0);
@@ -899,7 +548,7 @@ static void test_unavailable_and_hints(void **state)
     sb_rpc_get_stats(W.n[0].rpc, &after);
     assert_int_equal(after.calls, before.calls); /* nothing was sent */
     for (int i = 0; i < 3; i++)
-        assert_int_equal(W.n[i].ne, 0);
+        assert_int_equal(entries(i), 0);
     assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 0);
 
     /* QUORUM succeeds with two, and the dead replica gets a hint. */
@@ -924,7 +573,7 @@ static void test_unavailable_and_hints(void **state)
         assert_int_equal(w.r.status, 0);
     }
     for (int i = 0; i < 3; i++)
-        if (W.n[i].ne)
+        if (entries(i))
             owner = i;
     assert_true(owner >= 0);
     kill_node(owner);
@@ -942,7 +591,7 @@ static void test_unavailable_and_hints(void **state)
 static void test_write_timeout_then_hint_replay(void **state)
 {
     world_start(3, NULL, simple(3));
-    W.n[2].drop_in = 1u << SB_MSG_MUTATION; /* up, but never acknowledges */
+    sb_fixture_drop_in(W.fx, 2, 1u << SB_MSG_MUTATION); /* up, but never acknowledges */
     rows r = {0};
     row(&r, "s3", 5, 1.25, 100);
     wres w;
@@ -951,16 +600,16 @@ static void test_write_timeout_then_hint_replay(void **state)
     assert_int_equal(w.r.received, 2);
     assert_int_equal(w.r.required, 3);
     assert_string_equal(w.r.write_type, "SIMPLE");
-    assert_int_equal(W.n[2].ne, 0);
+    assert_int_equal(entries(2), 0);
     assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 1);
     sb_coord_stats st;
     sb_coord_get_stats(W.n[0].c, &st);
     assert_int_equal(st.writes_timeout, 1);
 
     /* The replica answers again: the hint is replayed and deleted. */
-    W.n[2].drop_in = 0;
+    sb_fixture_drop_in(W.fx, 2, 0);
     run_for(5000);
-    assert_int_equal(W.n[2].ne, 1);
+    assert_int_equal(entries(2), 1);
     assert_int_equal(sb_hints_pending(W.n[0].h, &W.n[2].ep), 0);
     rres x;
     read_at(2, "s3", 0, 0, SB_CL_ONE, &x);
@@ -990,7 +639,7 @@ static void test_digest_mismatch_repairs(void **state)
     assert_int_equal(st.digest_mismatches, 1);
     assert_int_equal(st.read_repairs, 1);
     /* Repaired before the answer: ONE at the stale node now sees it. */
-    assert_int_equal(W.n[2].ne, 1);
+    assert_int_equal(entries(2), 1);
     read_at(2, "s4", 0, 0, SB_CL_ONE, &x);
     assert_int_equal(x.n, 1);
     assert_true(x.v[0] == 9.5);
@@ -1020,7 +669,7 @@ static void test_read_timeout(void **state)
     write_at(0, &r, SB_CL_ALL, &w);
     assert_int_equal(w.r.status, 0);
     for (int i = 0; i < 3; i++)
-        W.n[i].drop_in = 1u << SB_MSG_READ;
+        sb_fixture_drop_in(W.fx, i, 1u << SB_MSG_READ);
     rres x;
     read_at(0, "s5", 0, 0, SB_CL_QUORUM, &x);
     assert_int_equal(x.r.status, SB_ETIMEOUT);
@@ -1055,7 +704,7 @@ static void test_chunks_cut_at_the_smallest_last_key(void **state)
         assert_int_equal(x.ts[i], i);
     assert_int_equal(x.more, 1);
     /* Node 1 got row 2 (and not row 7, beyond the cut). */
-    assert_int_equal(W.n[1].ne, 9);
+    assert_int_equal(entries(1), 9);
     /* Reversed, 3 per replica: node 0 stops at 7, node 1 at 6: cut at 7. */
     read_at(0, "s6", 1, 3, SB_CL_QUORUM, &x);
     assert_int_equal(x.r.status, 0);
@@ -1064,7 +713,7 @@ static void test_chunks_cut_at_the_smallest_last_key(void **state)
     assert_int_equal(x.ts[0], 7);
     assert_int_equal(x.ts[2], 9);
     assert_int_equal(x.more, 1);
-    assert_int_equal(W.n[1].ne, 10);
+    assert_int_equal(entries(1), 10);
     rows_free(&full);
     rows_free(&part);
     world_stop();
@@ -1128,7 +777,7 @@ static void test_two_datacenters(void **state)
     write_at(0, &r, SB_CL_EACH_QUORUM, &w);
     assert_int_equal(w.r.status, 0);
     for (int i = 0; i < 4; i++)
-        assert_int_equal(W.n[i].ne, 1);
+        assert_int_equal(entries(i), 1);
     /* Lose dc2: LOCAL_QUORUM in dc1 goes on, the rest is Unavailable. */
     kill_node(2);
     kill_node(3);
@@ -1169,7 +818,7 @@ static void test_truncate(void **state)
     assert_int_equal(w.calls, 1);
     assert_int_equal(w.r.status, 0);
     for (int i = 0; i < 3; i++)
-        assert_int_equal(W.n[i].ne, 0);
+        assert_int_equal(entries(i), 0);
     kill_node(0);
     memset(&w, 0, sizeof(w));
     assert_int_equal(sb_coord_truncate(W.n[1].c, T->id, on_write, &w), 0);
@@ -1203,7 +852,7 @@ static void test_malformed_requests(void **state)
     assert_int_equal(sb_coord_status_decode((const uint8_t *)"\x00\x00\x00\x01", 4), SB_EBADINPUT);
     assert_int_equal(sb_coord_status_decode((const uint8_t *)"\x00\x00", 2), SB_EBADINPUT);
     run_for(100);
-    assert_int_equal(n->ne, 0);
+    assert_int_equal(entries(n->idx), 0);
     world_stop();
 }
 
@@ -1233,7 +882,7 @@ static void test_free_with_requests_in_flight(void **state)
     assert_int_equal(W.n[0].nobs, 2);
     assert_int_equal(W.n[0].obs_status, SB_ECLOSED);
     sb_coord_opts co = coord_opts(&W.n[0]);
-    W.n[0].c = sb_coord_new(&W.n[0].io, W.n[0].rpc, W.n[0].g, W.n[0].h, &co);
+    W.n[0].c = sb_coord_new(sb_fixture_io(W.fx, 0), W.n[0].rpc, W.n[0].g, W.n[0].h, &co);
     rows_free(&r);
     world_stop();
 }
@@ -1277,24 +926,25 @@ static void test_observers(void **state)
     assert_int_equal(x.n, 1);
 
     /* Timeout: node 2 never gets MUTATIONs; ALL times out after 2 s. */
-    W.n[2].drop_in = 1u << SB_MSG_MUTATION;
+    sb_fixture_drop_in(W.fx, 2, 1u << SB_MSG_MUTATION);
     int rep2 = W.n[2].nrep_obs;
     write_at(0, &r, SB_CL_ALL, &w);
     assert_int_equal(w.r.status, SB_ETIMEOUT);
     assert_true(W.n[0].obs_seconds >= 1.999 && W.n[0].obs_seconds <= 2.01);
     assert_int_equal(W.n[2].nrep_obs, rep2); /* nothing reached it */
-    W.n[2].drop_in = 0;
+    sb_fixture_drop_in(W.fx, 2, 0);
     run_for(5000); /* the hint replays: a replica mutation at node 2 */
     assert_int_equal(W.n[2].nrep_obs, rep2 + 1);
     assert_int_equal(W.n[2].rep_status, 0);
 
-    /* Unavailable: decided before sending, observed once, 0 s. */
+    /* Unavailable: decided before sending, observed once, after exactly
+     * the 0 ms timer that delivers it (1 us: fixture.h), no round trip. */
     kill_node(2);
     int nobs0 = W.n[0].nobs;
     write_at(0, &r, SB_CL_ALL, &w);
     assert_int_equal(w.r.status, SB_EUNAVAILABLE);
     assert_int_equal(W.n[0].nobs, nobs0 + 1);
-    assert_true(W.n[0].obs_seconds == 0);
+    assert_true(W.n[0].obs_seconds == 1e-6);
 
     /* Truncate (level ALL) is unavailable too with a node down. */
     memset(&w, 0, sizeof(w));
