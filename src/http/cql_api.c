@@ -15,7 +15,7 @@
 
 /* The status of an error result, from util/err.h's table: a missing
  * keyspace is SB_EINVALID there (400, as Cassandra's Invalid), a feature
- * Sibyl lacks SB_EUNSUPPORTED (501). */
+ * Sibyl lacks SB_EUNSUPPORTED (400, Invalid, as Cassandra refuses it). */
 static int http_status_of(const sb_cql_error *e)
 {
     int st = sb_err_http_status(e->status);

@@ -50,7 +50,8 @@ enum {
  *  - bad requests are 400 with SyntaxError or Invalid; missing things 404,
  *    existing ones 409 with AlreadyExists, too large 413;
  *  - things Sibyl does not implement (a CQL feature, Transfer-Encoding)
- *    are 501: the request may be well formed, the server lacks it;
+ *    are 400 with Invalid, as Cassandra answers a statement it refuses:
+ *    the client must change the request, and the message says how;
  *  - OVERLOADED is 503, not 429: it means a replica's commit queue is full,
  *    a state of the server rather than a quota of this client, and it is
  *    what InfluxDB answers for a full write queue (Telegraf retries 503);
@@ -75,7 +76,7 @@ enum {
     X(OVERLOADED, -10, 503, SB_CQL_ERR_OVERLOADED, "overloaded", "overloaded")                     \
     X(CORRUPT, -11, 500, SB_CQL_ERR_SERVER, "server_error", "corrupt data")                        \
     X(TOOBIG, -12, 413, SB_CQL_ERR_INVALID, "request_too_large", "too large")                      \
-    X(UNSUPPORTED, -13, 501, SB_CQL_ERR_INVALID, "not_implemented", "unsupported")                 \
+    X(UNSUPPORTED, -13, 400, SB_CQL_ERR_INVALID, "invalid", "unsupported")                         \
     X(SERVER, -14, 500, SB_CQL_ERR_SERVER, "server_error", "server error")                         \
     X(BADINPUT, -15, 400, SB_CQL_ERR_INVALID, "invalid", "bad input")                              \
     X(TIMEOUT, -16, 504, SB_CQL_ERR_WRITE_TIMEOUT, "timeout", "timed out")                         \

@@ -50,7 +50,7 @@ static void test_error_table_edges(void **state)
         {SB_EMETHOD, 405, SB_CQL_ERR_PROTOCOL, "method_not_allowed"},
         {SB_EEXISTS, 409, SB_CQL_ERR_ALREADY_EXISTS, "conflict"},
         {SB_ETOOBIG, 413, SB_CQL_ERR_INVALID, "request_too_large"},
-        {SB_EUNSUPPORTED, 501, SB_CQL_ERR_INVALID, "not_implemented"},
+        {SB_EUNSUPPORTED, 400, SB_CQL_ERR_INVALID, "invalid"},
         {SB_EOVERLOADED, 503, SB_CQL_ERR_OVERLOADED, "overloaded"},
         {SB_EUNAVAILABLE, 503, SB_CQL_ERR_UNAVAILABLE, "unavailable"},
         {SB_ETIMEOUT, 504, SB_CQL_ERR_WRITE_TIMEOUT, "timeout"},
