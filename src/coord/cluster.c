@@ -67,11 +67,6 @@ sb_hints *sb_cluster_hints(sb_cluster *c)
     return c->h;
 }
 
-sb_rpc *sb_cluster_rpc(sb_cluster *c)
-{
-    return c->rpc;
-}
-
 /* --------------------------------------------------------------- schema */
 
 static int has_schema(const sb_cluster *c)

@@ -226,7 +226,6 @@ void sb_cluster_schema_changed(sb_cluster *c);
 sb_gossip *sb_cluster_gossip(sb_cluster *c);
 sb_coord *sb_cluster_coord(sb_cluster *c);
 sb_hints *sb_cluster_hints(sb_cluster *c);
-sb_rpc *sb_cluster_rpc(sb_cluster *c);
 
 /* ============================================= production I/O, CQL backend */
 

@@ -99,7 +99,11 @@ int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src)
 
 /* ----------------------------------------------------------------- errors */
 
-const char *sb_cql_error_class(int code)
+/* Error class name of a protocol error code: "Syntax error", "Invalid",
+ * "AlreadyExists", "Unavailable", "WriteTimeout", "ReadTimeout",
+ * "Overloaded", "Unprepared", "Config", "Unauthorized", "ProtocolError",
+ * "ServerError", ... (static strings). */
+static const char *sb_cql_error_class(int code)
 {
     switch (code) {
     case SB_CQL_ERR_PROTOCOL:

@@ -356,8 +356,8 @@ int cqlp_systables_new(cqlp_systables **out, sb_store *store, const sb_cqlproto_
     snprintf(st->dc, sizeof st->dc, "%s", id->dc);
     snprintf(st->rack, sizeof st->rack, "%s", id->rack);
     int lport;
-    if (sb_parse_hostport(id->listen_addr, 7000, st->listen_host, sizeof st->listen_host,
-                          &lport) != 0)
+    if (sb_parse_hostport(id->listen_addr, 7000, st->listen_host, sizeof st->listen_host, &lport) !=
+        0)
         snprintf(st->listen_host, sizeof st->listen_host, "127.0.0.1");
     if (!strcmp(rpc_host, "0.0.0.0") || !strcmp(rpc_host, "::"))
         snprintf(st->rpc_host, sizeof st->rpc_host, "%s", st->listen_host);
@@ -381,11 +381,6 @@ void cqlp_systables_free(cqlp_systables *st)
     for (int i = 0; i < T_COUNT; i++)
         free(st->tables[i].cols);
     free(st);
-}
-
-const uint8_t *cqlp_systables_host_id(const cqlp_systables *st)
-{
-    return st->host_id;
 }
 
 /* ------------------------------------------------------------ row maker */

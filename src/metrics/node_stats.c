@@ -69,26 +69,6 @@ struct node_stats {
     slot rep[NROPS][NROUT];
 };
 
-const double *node_stats_bounds(int *n)
-{
-    *n = NB;
-    return bounds;
-}
-
-const char *node_stats_outcome(int status)
-{
-    switch (status) {
-    case 0:
-        return "success";
-    case SB_EUNAVAILABLE:
-        return "unavailable";
-    case SB_ETIMEOUT:
-        return "timeout";
-    default:
-        return "failure";
-    }
-}
-
 static int outcome_index(int status)
 {
     return status == 0 ? 0 : status == SB_EUNAVAILABLE ? 1 : status == SB_ETIMEOUT ? 2 : 3;
@@ -116,7 +96,9 @@ static void slot_observe(slot *sl, double seconds)
     sb_histogram_observe(sl->h, seconds);
 }
 
-void node_stats_on_request(void *arg, const char *op, int cl, int status, double seconds)
+/* The observers node_stats_install hooks into the coordinator (arg =
+ * node_stats). */
+static void node_stats_on_request(void *arg, const char *op, int cl, int status, double seconds)
 {
     node_stats *s = arg;
     int o = index_of(ops, NOPS, op);
@@ -133,7 +115,7 @@ void node_stats_on_request(void *arg, const char *op, int cl, int status, double
     slot_observe(sl, seconds);
 }
 
-void node_stats_on_replica(void *arg, const char *op, int status, double seconds)
+static void node_stats_on_replica(void *arg, const char *op, int status, double seconds)
 {
     node_stats *s = arg;
     int o = index_of(rops, NROPS, op);

@@ -58,7 +58,8 @@ int sb_httpc_init(sb_httpc *c, const char *hostport, int timeout_ms, char *errms
     return 0;
 }
 
-void sb_httpc_disconnect(sb_httpc *c)
+/* Drops the connection (the next request reconnects). */
+static void sb_httpc_disconnect(sb_httpc *c)
 {
     if (c->fd >= 0)
         close(c->fd);
@@ -372,7 +373,7 @@ int sb_httpc_request(sb_httpc *c, const char *method, const char *path, const ch
 }
 
 int sb_httpc_fetch_cluster(const char *hostport, const char *keyspace, const char *table,
-                         int timeout_ms, sb_buf *body, char *errmsg)
+                           int timeout_ms, sb_buf *body, char *errmsg)
 {
     char target[300], path[2048], msg[SB_ERRMSG_SIZE];
     /* HOST alone gets the default HTTP port */
