@@ -47,7 +47,9 @@ void cql_arena_free(struct sb_cql_arena *a)
     free(a);
 }
 
-void *cql_arena_alloc(struct sb_cql_arena *a, size_t n)
+/* Zeroed memory, 16-byte aligned; NULL when out of memory or past the
+ * arena's cap. */
+static void *cql_arena_alloc(struct sb_cql_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (n == 0)

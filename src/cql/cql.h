@@ -57,11 +57,6 @@
  * The protocol's error codes (SB_CQL_ERR_*) and their mapping from SB_E*
  * codes (sb_err_cql_code) are in util/err.h's table. */
 
-/* Error class name of a protocol error code: "Syntax error", "Invalid",
- * "AlreadyExists", "Unavailable", "WriteTimeout", "ReadTimeout",
- * "Overloaded", "Unprepared", "Config", "Unauthorized", "ProtocolError",
- * "ServerError", ... (static strings). */
-const char *sb_cql_error_class(int code);
 struct sb_cql_error;
 /* A replicated request's result (store.h) as the native protocol's error:
  * Unavailable, Write/ReadTimeout (is_read), Overloaded, Invalid or
@@ -71,7 +66,7 @@ void sb_cql_error_from_result(const sb_write_result *r, int is_read, struct sb_c
 typedef struct sb_cql_error {
     int status;                   /* SB_E* */
     int code;                     /* SB_CQL_ERR_* */
-    const char *name;             /* sb_cql_error_class(code) */
+    const char *name;             /* code's class: "Invalid", "WriteTimeout", ... */
     char message[SB_ERRMSG_SIZE]; /* Cassandra's wording, then "(line L:C)"
                                      when a token of the statement is to blame */
     /* AlreadyExists: the keyspace and table ("" for a keyspace). */

@@ -139,7 +139,11 @@ void sb_cql_error_from_result(const sb_write_result *r, int is_read, sb_cql_erro
     }
 }
 
-const char *sb_cql_error_class(int code)
+/* Error class name of a protocol error code: "Syntax error", "Invalid",
+ * "AlreadyExists", "Unavailable", "WriteTimeout", "ReadTimeout",
+ * "Overloaded", "Unprepared", "Config", "Unauthorized", "ProtocolError",
+ * "ServerError", ... (static strings). */
+static const char *sb_cql_error_class(int code)
 {
     switch (code) {
     case SB_CQL_ERR_PROTOCOL:

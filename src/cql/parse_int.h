@@ -21,9 +21,6 @@
 
 struct sb_cql_arena *cql_arena_new(void);
 void cql_arena_free(struct sb_cql_arena *a);
-/* Zeroed memory, 16-byte aligned; NULL when out of memory or past the
- * arena's cap. */
-void *cql_arena_alloc(struct sb_cql_arena *a, size_t n);
 
 /* ---------------------------------------------------------------- lexer */
 

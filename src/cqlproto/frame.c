@@ -469,7 +469,10 @@ int sb_cqlmsg_parse(int opcode, int frame_flags, const uint8_t *body, size_t len
 
 /* ----------------------------------------------------------------- writers */
 
-size_t sb_cqlframe_begin(sb_buf *b, int16_t stream, int opcode, int flags)
+/* Begins a v4 response frame (flags may include SB_CQLFLAG_WARNING; the
+ * caller then writes the warning list first). Returns the offset of the
+ * frame for sb_cqlframe_end, which patches the body length. */
+static size_t sb_cqlframe_begin(sb_buf *b, int16_t stream, int opcode, int flags)
 {
     size_t off = b->len;
     uint8_t h[SB_CQLFRAME_HEADER_SIZE] = {0x80 | SB_CQLPROTO_VERSION, (uint8_t)flags,
@@ -518,7 +521,7 @@ int sb_cql_put_short_bytes(sb_buf *b, const uint8_t *p, size_t len)
     return rc ? rc : sb_buf_append(b, p, len);
 }
 
-int sb_cql_put_type(sb_buf *b, sb_type t)
+static int sb_cql_put_type(sb_buf *b, sb_type t)
 {
     int rc = sb_buf_put_u16be(b, t.id);
     if (rc)

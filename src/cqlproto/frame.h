@@ -158,17 +158,12 @@ void sb_cqlmsg_free(sb_cqlmsg *m);
 
 /* --- responses ----------------------------------------------------------- */
 
-/* Begins a v4 response frame (flags may include SB_CQLFLAG_WARNING; the
- * caller then writes the warning list first). Returns the offset of the
- * frame for sb_cqlframe_end, which patches the body length. */
-size_t sb_cqlframe_begin(sb_buf *b, int16_t stream, int opcode, int flags);
 void sb_cqlframe_end(sb_buf *b, size_t frame_off);
 
 int sb_cql_put_string(sb_buf *b, const char *s);
 int sb_cql_put_long_string(sb_buf *b, const char *s, size_t len);
 int sb_cql_put_bytes(sb_buf *b, const uint8_t *p, int32_t len); /* len < 0: null */
 int sb_cql_put_short_bytes(sb_buf *b, const uint8_t *p, size_t len);
-int sb_cql_put_type(sb_buf *b, sb_type t);
 
 /* Whole frames. 0 or SB_ENOMEM (the buffer may then hold a partial frame:
  * the caller truncates back to its previous length). */

@@ -383,11 +383,6 @@ void cqlp_systables_free(cqlp_systables *st)
     free(st);
 }
 
-const uint8_t *cqlp_systables_host_id(const cqlp_systables *st)
-{
-    return st->host_id;
-}
-
 /* ------------------------------------------------------------ row maker */
 
 #define MAX_COLS 24

@@ -30,8 +30,6 @@ void cqlp_systables_vtables(cqlp_systables *st, sb_cql_vtables *vt);
 /* Reads DATA/host_id, creating it (a random uuid, written atomically) on
  * the first start. */
 int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg);
-/* The persisted host id (16 bytes). */
-const uint8_t *cqlp_systables_host_id(const cqlp_systables *st);
 
 /* Makes the tables cluster-aware: system.local takes tokens, addresses,
  * dc and rack from gossip's own member (once it has tokens), and

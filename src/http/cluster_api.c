@@ -4,10 +4,7 @@
  *
  * NOTES ON THE DESIGN
  *
- * - One answer shape whatever the node runs: with a cluster (n->cluster)
- *   the members and the ring come from gossip; a node without one answers
- *   a one-node view built from its configuration (NORMAL, up, owning all
- *   of the token space, no tokens), so tools need no special case.
+ * - The members and the ring come from gossip (every node has a cluster).
  * - The view is read synchronously on the loop thread: gossip's members
  *   and ring cannot change during the call, so one answer is one
  *   consistent snapshot.
@@ -124,76 +121,6 @@ static void ep_strings(const sb_ep *e, char *out, int host_only)
         sb_ep_str(e, out);
 }
 
-/* "127.0.0.1:8080" -> "127.0.0.1" */
-static void addr_host(const char *hostport, char *out, size_t outlen)
-{
-    int port;
-    if (sb_parse_hostport(hostport, 0, out, outlen, &port) != 0)
-        snprintf(out, outlen, "%s", hostport);
-}
-
-static int parse_uuid_text(const char *s, uint8_t out[16])
-{
-    int n = 0;
-    for (; *s && n < 32; s++) {
-        if (*s == '-')
-            continue;
-        int c = *s, v;
-        if (c >= '0' && c <= '9')
-            v = c - '0';
-        else if (c >= 'a' && c <= 'f')
-            v = c - 'a' + 10;
-        else if (c >= 'A' && c <= 'F')
-            v = c - 'A' + 10;
-        else
-            break;
-        if (n % 2 == 0)
-            out[n / 2] = (uint8_t)(v << 4);
-        else
-            out[n / 2] |= (uint8_t)v;
-        n++;
-    }
-    return n == 32 ? 0 : -1;
-}
-
-/* The one-node view: from the configuration and DATA/host_id. */
-static void single_view(sb_node_view *n, sb_buf *b)
-{
-    uint8_t host_id[16];
-    int have_id = 0;
-    char path[1100], text[64] = "";
-    snprintf(path, sizeof path, "%s/host_id", n->data_dir);
-    FILE *f = fopen(path, "r");
-    if (f) {
-        if (fgets(text, sizeof text, f))
-            have_id = parse_uuid_text(text, host_id) == 0;
-        fclose(f);
-    }
-    view_node v;
-    memset(&v, 0, sizeof v);
-    addr_host(n->listen_addr, v.address, sizeof v.address);
-    snprintf(v.listen, sizeof v.listen, "%s", n->listen_addr);
-    snprintf(v.cql, sizeof v.cql, "%s", n->cql_addr);
-    snprintf(v.http, sizeof v.http, "%s", n->http_addr);
-    v.host_id = have_id ? host_id : NULL;
-    v.dc = n->dc;
-    v.rack = n->rack;
-    v.status = "NORMAL";
-    v.up = 1;
-    v.generation = (int64_t)n->start_time_s;
-    v.load_bytes = sb_store_load_bytes(n->store);
-    v.owns = 1.0;
-    v.schema_version = sb_store_schema(n->store)->version;
-
-    sb_buf_printf(b, "{\"cluster_name\": ");
-    put_str(b, n->cluster_name);
-    sb_buf_printf(b, ", \"local\": ");
-    put_str(b, n->listen_addr);
-    sb_buf_printf(b, ", \"nodes\": [");
-    put_node(b, &v);
-    sb_buf_printf(b, "], \"ring\": []}\n");
-}
-
 /* The view from gossip. repl NULL: primary ownership. Returns 0 or
  * SB_ENOMEM. */
 static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
@@ -297,11 +224,7 @@ void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req)
     }
     sb_buf b;
     sb_buf_init(&b);
-    int rv = 0;
-    if (n->cluster)
-        rv = cluster_view(n, p, &b);
-    else
-        single_view(n, &b);
+    int rv = cluster_view(n, p, &b);
     if (rv != 0 || !b.data)
         sb_http_reply_err(req->pending, SB_ESERVER, "out of memory");
     else

@@ -26,9 +26,7 @@
 void sb_http_json_begin(sb_node_view *n, sb_buf *b)
 {
     char ep[SB_EP_STRLEN];
-    const char *name = n->cluster
-                           ? sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, ep)
-                           : n->listen_addr;
+    const char *name = sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, ep);
     sb_buf_init(b);
     sb_buf_printf(b, "{\"node\": ");
     sb_json_append_string(b, name, strlen(name));

@@ -223,7 +223,7 @@ static void heal_all(sb_node_view *n)
 void sb_http_handle_fault(sb_node_view *n, sb_http_req *req)
 {
     char errmsg[SB_ERRMSG_SIZE];
-    if (!n->transport || !n->cluster) {
+    if (!n->transport) {
         sb_http_reply_err(req->pending, SB_EUNAVAILABLE,
                           "this node has no node-to-node transport to inject faults into");
         return;

@@ -236,8 +236,6 @@ typedef struct replica {
 /* The replicas of k's token, in ring-walk order; returns their count. */
 static int find_replicas(sb_node_view *n, const key_req *k, replica *out)
 {
-    if (!n->cluster)
-        return 0;
     sb_gossip *g = sb_cluster_gossip(n->cluster);
     if (k->repl.kind == SB_REPL_LOCAL) {
         const sb_member *self = sb_gossip_self(g);
@@ -414,12 +412,10 @@ void sb_http_handle_local(sb_node_view *n, sb_http_req *req)
         return;
     }
     replica reps[SB_MAX_REPLICAS];
-    int nr = find_replicas(n, &k, reps), is_replica = n->cluster ? 0 : 1;
-    if (n->cluster) {
-        const sb_member *self = sb_gossip_self(sb_cluster_gossip(n->cluster));
-        for (int i = 0; i < nr; i++)
-            is_replica |= sb_ep_eq(&reps[i].listen, &self->ep);
-    }
+    int nr = find_replicas(n, &k, reps), is_replica = 0;
+    const sb_member *self = sb_gossip_self(sb_cluster_gossip(n->cluster));
+    for (int i = 0; i < nr; i++)
+        is_replica |= sb_ep_eq(&reps[i].listen, &self->ep);
     sb_read r;
     memset(&r, 0, sizeof r);
     r.t = k.t;

@@ -165,11 +165,6 @@ void sb_http_reply_err(sb_http_pending *p, int rv, const char *msg)
                         msg && msg[0] ? msg : sb_strerror(rv));
 }
 
-const char *sb_http_pending_endpoint(const sb_http_pending *p)
-{
-    return p->endpoint;
-}
-
 void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint)
 {
     p->endpoint = endpoint;

@@ -50,8 +50,6 @@ void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const
 /* Replies to an SB_E* code rv with its status and "code" from util/err.h's
  * table; msg NULL or "" means sb_strerror(rv). */
 void sb_http_reply_err(sb_http_pending *p, int rv, const char *msg);
-/* The endpoint label used for metrics ("/api/v1/cql", "other"). */
-const char *sb_http_pending_endpoint(const sb_http_pending *p);
 void sb_http_pending_set_endpoint(sb_http_pending *p, const char *endpoint);
 /* Adds a response header (name in lower case) to the reply p will send;
  * both strings are copied. Call before sb_http_reply. */

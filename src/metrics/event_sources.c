@@ -201,7 +201,7 @@ static void sample_schema(sb_node_view *n)
 static void on_timer(uv_timer_t *t)
 {
     sb_node_view *n = t->data;
-    if (!n->events || !n->cluster)
+    if (!n->events)
         return;
     int64_t now = sb_node_events_now_ms();
     sample_hints(n, now);
@@ -217,28 +217,26 @@ int sb_node_events_start_sources(sb_node_view *n)
     memset(&src, 0, sizeof src);
     src.node = n;
     /* Baselines: what happened before the node started is not an event. */
-    if (n->cluster) {
-        sb_hints_stats hs;
-        sb_coord_stats cs;
-        if (sb_cluster_hints(n->cluster)) {
-            sb_hints_get_stats(sb_cluster_hints(n->cluster), &hs);
-            src.stored = hs.stored;
-            src.replayed = hs.replayed;
-        }
-        if (sb_cluster_coord(n->cluster)) {
-            sb_coord_get_stats(sb_cluster_coord(n->cluster), &cs);
-            src.read_repairs = cs.read_repairs;
-        }
-        sb_gossip *g = sb_cluster_gossip(n->cluster);
-        sb_hints *h = sb_cluster_hints(n->cluster);
-        for (int i = 0; h && i < sb_gossip_nmembers(g); i++) {
-            const sb_member *m = sb_gossip_member(g, i);
-            tracked_peer *t = m->is_self ? NULL : track(&m->ep);
-            if (t)
-                t->pending = sb_hints_pending(h, &m->ep);
-        }
-        sb_gossip_on_event(g, on_gossip, n);
+    sb_hints_stats hs;
+    sb_coord_stats cs;
+    if (sb_cluster_hints(n->cluster)) {
+        sb_hints_get_stats(sb_cluster_hints(n->cluster), &hs);
+        src.stored = hs.stored;
+        src.replayed = hs.replayed;
     }
+    if (sb_cluster_coord(n->cluster)) {
+        sb_coord_get_stats(sb_cluster_coord(n->cluster), &cs);
+        src.read_repairs = cs.read_repairs;
+    }
+    sb_gossip *g = sb_cluster_gossip(n->cluster);
+    sb_hints *h = sb_cluster_hints(n->cluster);
+    for (int i = 0; h && i < sb_gossip_nmembers(g); i++) {
+        const sb_member *m = sb_gossip_member(g, i);
+        tracked_peer *t = m->is_self ? NULL : track(&m->ep);
+        if (t)
+            t->pending = sb_hints_pending(h, &m->ep);
+    }
+    sb_gossip_on_event(g, on_gossip, n);
     sample_schema(n);
     uv_timer_init(n->loop, &src.timer);
     src.timer.data = n;

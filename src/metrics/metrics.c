@@ -212,7 +212,8 @@ const char *sb_metrics_errmsg(sb_metrics *m)
     return m->errmsg;
 }
 
-const double *sb_metrics_default_buckets(int *nbounds)
+/* The default histogram bounds (seconds, 0.5 ms .. 10 s) and their count. */
+static const double *sb_metrics_default_buckets(int *nbounds)
 {
     static const double b[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
                                0.1,    0.25,  0.5,    1,     2.5,  5,     10};
@@ -519,12 +520,6 @@ int sb_metrics_gauge_fn(sb_metrics *m, const char *name, const char *help, sb_me
     return reg_fn(m, SB_METRIC_GAUGE, name, help, fn, arg);
 }
 
-int sb_metrics_counter_fn(sb_metrics *m, const char *name, const char *help, sb_metric_fn fn,
-                          void *arg)
-{
-    return reg_fn(m, SB_METRIC_COUNTER, name, help, fn, arg);
-}
-
 int sb_metrics_add_collector(sb_metrics *m, sb_metrics_collect_fn fn, void *arg)
 {
     collector *c = calloc(1, sizeof *c);
@@ -597,16 +592,6 @@ void sb_gauge_add(sb_gauge *g, double v)
 {
     if (g)
         atomic_add_double(&g->bits, v);
-}
-
-void sb_gauge_inc(sb_gauge *g)
-{
-    sb_gauge_add(g, 1);
-}
-
-void sb_gauge_dec(sb_gauge *g)
-{
-    sb_gauge_add(g, -1);
 }
 
 double sb_gauge_value(const sb_gauge *g)

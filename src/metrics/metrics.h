@@ -16,7 +16,7 @@
  * NULL and does nothing, so a failed registration (bad name, cardinality
  * bound reached) degrades to "not counted" instead of a crash.
  *
- * Callback metrics (sb_metrics_gauge_fn / _counter_fn) and collectors
+ * Callback metrics (sb_metrics_gauge_fn) and collectors
  * (sb_metrics_add_collector) are evaluated at render time, under the
  * registry mutex: they must not register metrics themselves. They let
  * engine statistics and process figures be exported without polling.
@@ -95,8 +95,6 @@ sb_gauge *sb_metrics_gauge(sb_metrics *m, const char *name, const char *help);
 sb_histogram *sb_metrics_histogram(sb_metrics *m, const char *name, const char *help,
                                    const double *bounds, int nbounds);
 
-/* The default histogram bounds (seconds, 0.5 ms .. 10 s) and their count. */
-const double *sb_metrics_default_buckets(int *nbounds);
 
 /* --- updates (thread-safe, lock-free, NULL-safe) ------------------------- */
 void sb_counter_inc(sb_counter *c);
@@ -107,8 +105,6 @@ double sb_counter_value(const sb_counter *c);
 
 void sb_gauge_set(sb_gauge *g, double v);
 void sb_gauge_add(sb_gauge *g, double v); /* negative to subtract */
-void sb_gauge_inc(sb_gauge *g);
-void sb_gauge_dec(sb_gauge *g);
 double sb_gauge_value(const sb_gauge *g);
 
 /* One observation (for latencies: seconds). NaN is ignored. */
@@ -123,8 +119,6 @@ typedef double (*sb_metric_fn)(void *arg);
  * 0 or SB_EINVAL (bad name, clash; see errmsg) / SB_ENOMEM. */
 int sb_metrics_gauge_fn(sb_metrics *m, const char *name, const char *help, sb_metric_fn fn,
                         void *arg);
-int sb_metrics_counter_fn(sb_metrics *m, const char *name, const char *help, sb_metric_fn fn,
-                          void *arg);
 
 /* A collector writes any number of families at render time through the
  * sink: sb_metrics_sink_family() starts a family, sb_metrics_sink_sample()

@@ -69,26 +69,6 @@ struct node_stats {
     slot rep[NROPS][NROUT];
 };
 
-const double *node_stats_bounds(int *n)
-{
-    *n = NB;
-    return bounds;
-}
-
-const char *node_stats_outcome(int status)
-{
-    switch (status) {
-    case 0:
-        return "success";
-    case SB_EUNAVAILABLE:
-        return "unavailable";
-    case SB_ETIMEOUT:
-        return "timeout";
-    default:
-        return "failure";
-    }
-}
-
 static int outcome_index(int status)
 {
     return status == 0 ? 0 : status == SB_EUNAVAILABLE ? 1 : status == SB_ETIMEOUT ? 2 : 3;
@@ -116,7 +96,9 @@ static void slot_observe(slot *sl, double seconds)
     sb_histogram_observe(sl->h, seconds);
 }
 
-void node_stats_on_request(void *arg, const char *op, int cl, int status, double seconds)
+/* The observers node_stats_install hooks into the coordinator (arg =
+ * node_stats). */
+static void node_stats_on_request(void *arg, const char *op, int cl, int status, double seconds)
 {
     node_stats *s = arg;
     int o = index_of(ops, NOPS, op);
@@ -133,7 +115,7 @@ void node_stats_on_request(void *arg, const char *op, int cl, int status, double
     slot_observe(sl, seconds);
 }
 
-void node_stats_on_replica(void *arg, const char *op, int status, double seconds)
+static void node_stats_on_replica(void *arg, const char *op, int status, double seconds)
 {
     node_stats *s = arg;
     int o = index_of(rops, NROPS, op);
@@ -212,9 +194,7 @@ static double finite_phi(double v)
 /* The node's listen address as gossip spells it ("127.0.0.1:7000"). */
 static const char *self_name(sb_node_view *n, char buf[SB_EP_STRLEN])
 {
-    if (n->cluster)
-        return sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, buf);
-    return n->listen_addr;
+    return sb_ep_str(&sb_gossip_self(sb_cluster_gossip(n->cluster))->ep, buf);
 }
 
 /* --- Prometheus collector ------------------------------------------------------- */
@@ -339,8 +319,7 @@ static void collect(sb_metrics_sink *k, void *arg)
 {
     node_stats *s = arg;
     sb_node_view *n = s->n;
-    if (n->cluster)
-        collect_cluster(k, n);
+    collect_cluster(k, n);
     collect_transport(k, n);
     disk_figures d = disk_of(n->data_dir);
     if (d.ok) {
@@ -466,13 +445,11 @@ static void put_cluster(sb_buf *b, sb_node_view *n)
     memset(&hs, 0, sizeof hs);
     memset(&cs, 0, sizeof cs);
     memset(&gs, 0, sizeof gs);
-    sb_gossip *g = n->cluster ? sb_cluster_gossip(n->cluster) : NULL;
-    sb_hints *h = n->cluster ? sb_cluster_hints(n->cluster) : NULL;
-    if (n->cluster) {
-        sb_hints_get_stats(h, &hs);
-        sb_coord_get_stats(sb_cluster_coord(n->cluster), &cs);
-        sb_gossip_get_stats(g, &gs);
-    }
+    sb_gossip *g = sb_cluster_gossip(n->cluster);
+    sb_hints *h = sb_cluster_hints(n->cluster);
+    sb_hints_get_stats(h, &hs);
+    sb_coord_get_stats(sb_cluster_coord(n->cluster), &cs);
+    sb_gossip_get_stats(g, &gs);
     sb_buf_printf(b,
                   ", \"hints\": {\"stored\": %" PRIu64 ", \"replayed\": %" PRIu64
                   ", \"dropped\": %" PRIu64 ", \"pending\": %" PRIu64
@@ -483,7 +460,7 @@ static void put_cluster(sb_buf *b, sb_node_view *n)
                   cs.digest_mismatches, gs.rounds, gs.marked_down, gs.marked_up);
     int np = 0;
     sb_transport_peer_stats *ps = transport_peers(n, &np);
-    int nm = g ? sb_gossip_nmembers(g) : 0, first = 1;
+    int nm = sb_gossip_nmembers(g), first = 1;
     for (int i = 0; i < nm; i++) {
         const sb_member *m = sb_gossip_member(g, i);
         if (m->is_self)

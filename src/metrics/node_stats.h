@@ -8,7 +8,7 @@
  * The same numbers feed both outputs: GET /metrics (families registered
  * on the node's registry plus a collector) and GET /api/v1/stats
  * (node_stats_json). Every histogram uses one fixed set of bounds,
- * node_stats_bounds().
+ * 100 us .. 10 s (bounds[] in node_stats.c).
  *
  * Threads: the observers, the collector (rendered by the HTTP server on
  * the loop) and node_stats_json all run on the node's loop thread; the
@@ -39,16 +39,8 @@ void node_stats_free(node_stats *s);
 /* Points o's completion observers at s. */
 void node_stats_install(node_stats *s, sb_coord_opts *o);
 
-/* The observers themselves (arg = node_stats), exposed for tests. */
-void node_stats_on_request(void *arg, const char *op, int cl, int status, double seconds);
-void node_stats_on_replica(void *arg, const char *op, int status, double seconds);
 
-/* "success", "unavailable", "timeout" or "failure" for a coordinator
- * status; replica statuses are "success" or "failure". */
-const char *node_stats_outcome(int status);
 
-/* The histogram upper bounds in seconds (100 us .. 10 s). */
-const double *node_stats_bounds(int *n);
 
 /* Appends the GET /api/v1/stats document (docs/metrics.md). 0 or
  * SB_ENOMEM. */

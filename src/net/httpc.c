@@ -58,7 +58,8 @@ int sb_httpc_init(sb_httpc *c, const char *hostport, int timeout_ms, char *errms
     return 0;
 }
 
-void sb_httpc_disconnect(sb_httpc *c)
+/* Drops the connection (the next request reconnects). */
+static void sb_httpc_disconnect(sb_httpc *c)
 {
     if (c->fd >= 0)
         close(c->fd);

@@ -43,8 +43,6 @@ typedef struct sb_http_resp {
 int sb_httpc_init(sb_httpc *c, const char *hostport, int timeout_ms, char *errmsg);
 /* Closes the connection and frees buffers. */
 void sb_httpc_close(sb_httpc *c);
-/* Drops the connection (the next request reconnects). */
-void sb_httpc_disconnect(sb_httpc *c);
 
 /* Sends one request (connecting if needed) and reads the whole response
  * into resp (initialised by the call). content_type may be NULL. Returns 0

@@ -78,7 +78,8 @@ typedef struct cstate {
 
 static _Thread_local cstate *tls_cs;
 
-int64_t st_now_s(sb_store *s)
+/* Compaction-time clock (sb_store_set_now). */
+static int64_t st_now_s(sb_store *s)
 {
     int64_t o = atomic_load(&s->now_override_s);
     return o ? o : (int64_t)time(NULL);

@@ -28,7 +28,8 @@ struct rc_vchunk {
     uint8_t data[4096];
 };
 
-int rc_put_varint(sb_buf *b, uint64_t v)
+/* Varints (LEB128) used by the row codec and the key layout. */
+static int rc_put_varint(sb_buf *b, uint64_t v)
 {
     uint8_t tmp[10];
     int n = 0;
@@ -40,7 +41,7 @@ int rc_put_varint(sb_buf *b, uint64_t v)
     return sb_buf_append(b, tmp, (size_t)n);
 }
 
-int rc_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+static int rc_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
 {
     uint64_t r = 0;
     for (int shift = 0; shift < 64; shift += 7) {

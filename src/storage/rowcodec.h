@@ -129,8 +129,5 @@ int rc_purge(rc_frag *f, int64_t now_s, int32_t gc_grace_s);
 /* Cassandra's tie-break: >0 if a wins over b, <0 if b wins, 0 if equal. */
 int rc_cell_cmp_win(const rc_cell *a, const rc_cell *b);
 
-/* Varints (LEB128) used by the row codec and the key layout. */
-int rc_put_varint(sb_buf *b, uint64_t v);
-int rc_get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v);
 
 #endif

@@ -85,8 +85,6 @@ struct sb_wbatch {
     sb_buf rawoff; /* size_t per entry */
 };
 
-/* Compaction-time clock (sb_store_set_now). */
-int64_t st_now_s(struct sb_store *s);
 uint64_t st_mono_ns(void);
 
 /* compaction.c: per-table RocksDB options (merge operator, compaction

@@ -37,13 +37,6 @@ int sb_wire_put_i64(sb_buf *b, int64_t v)
     return sb_buf_put_u64be(b, (uint64_t)v);
 }
 
-int sb_wire_put_f64(sb_buf *b, double v)
-{
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    return sb_buf_put_u64be(b, u);
-}
-
 int sb_wire_put_raw(sb_buf *b, const void *p, size_t n)
 {
     return sb_buf_append(b, p, n);
@@ -122,14 +115,6 @@ uint64_t sb_wire_get_u64(sb_wire_reader *r)
 int64_t sb_wire_get_i64(sb_wire_reader *r)
 {
     return (int64_t)get_be(r, 8);
-}
-
-double sb_wire_get_f64(sb_wire_reader *r)
-{
-    uint64_t u = get_be(r, 8);
-    double d;
-    memcpy(&d, &u, 8);
-    return d;
 }
 
 void sb_wire_get_bytes(sb_wire_reader *r, const uint8_t **p, size_t *n, size_t max)

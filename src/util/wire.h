@@ -31,7 +31,6 @@ int sb_wire_put_u16(sb_buf *b, uint16_t v);
 int sb_wire_put_u32(sb_buf *b, uint32_t v);
 int sb_wire_put_u64(sb_buf *b, uint64_t v);
 int sb_wire_put_i64(sb_buf *b, int64_t v);
-int sb_wire_put_f64(sb_buf *b, double v);
 /* u32 length, then the bytes. */
 int sb_wire_put_bytes(sb_buf *b, const void *p, size_t n);
 /* u16 length, then the bytes (n <= 65535, else SB_EINVAL). */
@@ -43,7 +42,6 @@ uint16_t sb_wire_get_u16(sb_wire_reader *r);
 uint32_t sb_wire_get_u32(sb_wire_reader *r);
 uint64_t sb_wire_get_u64(sb_wire_reader *r);
 int64_t sb_wire_get_i64(sb_wire_reader *r);
-double sb_wire_get_f64(sb_wire_reader *r);
 /* Points *p into the input (no copy); *n its length. max bounds the length
  * (larger -> error). */
 void sb_wire_get_bytes(sb_wire_reader *r, const uint8_t **p, size_t *n, size_t max);

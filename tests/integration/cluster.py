@@ -152,19 +152,3 @@ class LocalCluster:
             time.sleep(0.2)
         raise AssertionError("cluster did not converge:\n" +
                              "\n".join("node %d: %s" % (n.i, n.logs()[-1500:]) for n in self.nodes))
-
-
-def require_clustering(tmp_path_factory):
-    """Skips unless a lone node reports a ring (cluster support is wired)."""
-    from conftest import Node
-    n = Node(tmp_path_factory.mktemp("probe") / "data").start()
-    try:
-        deadline = time.time() + 10
-        ring = []
-        while time.time() < deadline and not ring:
-            ring = requests.get(n.url + "/api/v1/cluster", timeout=5).json()["ring"]
-            time.sleep(0.2)
-    finally:
-        n.stop()
-    if not ring:
-        pytest.skip("nodes run without cluster support (one-node view)")

@@ -3,9 +3,8 @@ against real processes.
 
 Single-node tests use the usual node fixture (random ports). Demo tests
 use 127.0.0.i with the fixed ports shifted by a random --port-offset, so
-they never collide with a demo someone is running. The 3-node tests need
-node-to-node clustering; they are skipped while a lone node reports no
-ring (a node without cluster support answers a one-node view).
+they never collide with a demo someone is running. The 3-node tests run
+three demo nodes that form one cluster.
 """
 import os
 import re
@@ -273,23 +272,7 @@ def test_demo_reports_a_node_that_cannot_start(tmp_path):
 
 # --- three nodes (needs node-to-node clustering) ------------------------------------------
 
-@pytest.fixture(scope="module")
-def clustering(tmp_path_factory):
-    from conftest import Node
-    n = Node(tmp_path_factory.mktemp("probe") / "data").start()
-    try:
-        deadline = time.time() + 10
-        ring = []
-        while time.time() < deadline and not ring:
-            ring = requests.get(n.url + "/api/v1/cluster", timeout=5).json()["ring"]
-            time.sleep(0.2)
-    finally:
-        n.stop()
-    if not ring:
-        pytest.skip("nodes run without cluster support (one-node view)")
-
-
-def test_demo_three_nodes_status_ring_and_data(tmp_path, clustering):
+def test_demo_three_nodes_status_ring_and_data(tmp_path):
     d = Demo(tmp_path, "--seconds", "25", "--sensors", "30", "--rate", "60", nodes=3)
     d.wait_for(r"Press Ctrl-C to stop|Stopping after", timeout=180)
     d.wait_for(r"sim: [1-9]\d* points sent", timeout=60)

@@ -8,7 +8,7 @@ import time
 import pytest
 from cassandra.cluster import Cluster
 
-from cluster import ClusterNode, LocalCluster, require_clustering
+from cluster import ClusterNode, LocalCluster
 from test_driver_events import connect, next_event, read_frame, read_string
 
 INTERVAL = ["--gossip-interval-ms", "200"]
@@ -16,7 +16,6 @@ INTERVAL = ["--gossip-interval-ms", "200"]
 
 @pytest.fixture(scope="module")
 def local3(tmp_path_factory):
-    require_clustering(tmp_path_factory)
     with LocalCluster(tmp_path_factory.mktemp("c3"), 3, extra=INTERVAL) as c:
         c.wait_normal()
         yield c

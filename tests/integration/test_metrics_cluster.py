@@ -17,7 +17,7 @@ from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, N
 from cassandra.policies import WhiteListRoundRobinPolicy
 from cassandra.query import SimpleStatement
 
-from cluster import LocalCluster, require_clustering
+from cluster import LocalCluster
 
 CL = ConsistencyLevel
 SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$')
@@ -88,7 +88,6 @@ def check_histograms(samples, family):
 
 @pytest.fixture(scope="module")
 def c3(tmp_path_factory):
-    require_clustering(tmp_path_factory)
     with LocalCluster(tmp_path_factory.mktemp("m3"), 3,
                       extra=["--gossip-interval-ms", "200"]) as c:
         c.wait_normal()

@@ -15,7 +15,7 @@ from cassandra import ConsistencyLevel
 from cassandra.cluster import Cluster, ExecutionProfile, EXEC_PROFILE_DEFAULT
 from cassandra.policies import WhiteListRoundRobinPolicy
 
-from cluster import LocalCluster, require_clustering
+from cluster import LocalCluster
 from conftest import BIN
 
 FAST = ["--gossip-interval-ms", "200"]
@@ -24,7 +24,6 @@ KEY = {"device_type": "thermo", "location": "lab", "sensor_id": "s-1"}
 
 @pytest.fixture(scope="module")
 def c3(tmp_path_factory):
-    require_clustering(tmp_path_factory)
     with LocalCluster(tmp_path_factory.mktemp("ne"), 3, extra=FAST) as c:
         c.wait_normal()
         n = c.nodes[0]
