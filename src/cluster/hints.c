@@ -39,6 +39,7 @@
 
 #include "cluster/hints.h"
 #include "storage/mutation.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"
@@ -130,7 +131,7 @@ static htarget *get_target(sb_hints *h, const sb_ep *ep)
     htarget *t = find_target(h, ep);
     if (t)
         return t;
-    t = calloc(1, sizeof(*t));
+    t = sb_calloc(1, sizeof(*t));
     if (!t)
         return NULL;
     t->h = h;
@@ -254,7 +255,7 @@ static int load_one(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, 
             return ls->rc = SB_ENOMEM;
         return 0;
     }
-    hint *hn = calloc(1, sizeof(*hn));
+    hint *hn = sb_calloc(1, sizeof(*hn));
     htarget *t = hn ? get_target(h, &ep) : NULL;
     if (!t) {
         free(hn);
@@ -294,7 +295,7 @@ static int load(sb_hints *h)
 
 sb_hints *sb_hints_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, const sb_hints_opts *o)
 {
-    sb_hints *h = calloc(1, sizeof(*h));
+    sb_hints *h = sb_calloc(1, sizeof(*h));
     if (!h)
         return NULL;
     h->io = io;
@@ -317,7 +318,7 @@ sb_hints *sb_hints_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, const sb_hint
             h->o.timeout_ms = o->timeout_ms;
     }
     h->rate = h->o.replay_per_sec < HINTS_RATE_MAX ? h->o.replay_per_sec : HINTS_RATE_MAX;
-    h->sent_ms = calloc(h->rate, sizeof(*h->sent_ms));
+    h->sent_ms = sb_calloc(h->rate, sizeof(*h->sent_ms));
     sb_buf_init(&h->scratch);
     if (!h->sent_ms || load(h) != 0) {
         SB_ERROR("hints", "cannot load hints", NULL);
@@ -430,8 +431,8 @@ int sb_hints_store(sb_hints *h, const sb_ep *target, const sb_raw_mut *m, size_t
         return SB_EOVERLOADED;
     }
 
-    hint *hn = calloc(1, sizeof(*hn));
-    put_ctx *pc = calloc(1, sizeof(*pc));
+    hint *hn = sb_calloc(1, sizeof(*hn));
+    put_ctx *pc = sb_calloc(1, sizeof(*pc));
     if (!t)
         t = get_target(h, target);
     if (!hn || !pc || !t) {

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "cluster/rpc.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"
@@ -62,7 +63,7 @@ static size_t bucket_of(const sb_rpc *r, uint64_t id)
 static void table_grow(sb_rpc *r)
 {
     size_t nb = r->nbuckets * 2;
-    rpc_call **b = calloc(nb, sizeof(*b));
+    rpc_call **b = sb_calloc(nb, sizeof(*b));
     if (!b)
         return; /* longer chains, still correct */
     rpc_call **old = r->buckets;
@@ -113,10 +114,10 @@ static rpc_call *table_take(sb_rpc *r, uint64_t id)
 
 sb_rpc *sb_rpc_new(const sb_io *io, const sb_ep *self)
 {
-    sb_rpc *r = calloc(1, sizeof(*r));
+    sb_rpc *r = sb_calloc(1, sizeof(*r));
     if (!r)
         return NULL;
-    r->buckets = calloc(RPC_INITIAL_BUCKETS, sizeof(*r->buckets));
+    r->buckets = sb_calloc(RPC_INITIAL_BUCKETS, sizeof(*r->buckets));
     if (!r->buckets) {
         free(r);
         return NULL;
@@ -208,7 +209,7 @@ int sb_rpc_call(sb_rpc *r, const sb_ep *to, int type, const uint8_t *body, size_
         r->stats.overloaded++;
         return SB_EOVERLOADED;
     }
-    rpc_call *c = calloc(1, sizeof(*c));
+    rpc_call *c = sb_calloc(1, sizeof(*c));
     if (!c)
         return SB_ENOMEM;
     c->r = r;

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "coord/coord.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"
@@ -172,7 +173,7 @@ static void pull_from(sb_cluster *c, const sb_member *m)
     uint32_t every = gossip_interval_ms(c);
     if (!p || p->in_flight || (p->last_ms && now - p->last_ms < every))
         return;
-    pull_req *pr = malloc(sizeof *pr);
+    pull_req *pr = sb_malloc(sizeof *pr);
     if (!pr)
         return;
     pr->c = c;
@@ -284,7 +285,7 @@ static void on_load_timer(void *arg)
 
 sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errmsg)
 {
-    sb_cluster *c = calloc(1, sizeof *c);
+    sb_cluster *c = sb_calloc(1, sizeof *c);
     if (!c) {
         sb_seterr(errmsg, SB_ENOMEM, "out of memory");
         return NULL;
@@ -292,7 +293,7 @@ sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errm
     c->io = *io;
     c->o = *o;
     if (o->gossip.nseeds > 0) {
-        c->seeds = calloc((size_t)o->gossip.nseeds, sizeof *c->seeds);
+        c->seeds = sb_calloc((size_t)o->gossip.nseeds, sizeof *c->seeds);
         if (!c->seeds)
             goto nomem;
         memcpy(c->seeds, o->gossip.seeds, sizeof *c->seeds * (size_t)o->gossip.nseeds);

@@ -36,6 +36,7 @@
 #include <string.h>
 
 #include "coord/coord_int.h"
+#include "util/alloc.h"
 #include "util/consistency.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -62,7 +63,7 @@ void sb_coord_opts_default(sb_coord_opts *o)
 sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
                        const sb_coord_opts *o)
 {
-    sb_coord *c = calloc(1, sizeof(*c));
+    sb_coord *c = sb_calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->io = io;
@@ -300,7 +301,7 @@ static void on_req_timeout(void *arg);
 
 creq *coord_req_new(sb_coord *c, int kind, int cl, uint32_t timeout_ms)
 {
-    creq *rq = calloc(1, sizeof(*rq));
+    creq *rq = sb_calloc(1, sizeof(*rq));
     if (!rq)
         return NULL;
     rq->c = c;
@@ -501,10 +502,10 @@ void coord_cancel_all(creq *rq)
 
 cphase *coord_phase_new(creq *rq, int kind, int nt)
 {
-    cphase *ph = calloc(1, sizeof(*ph));
+    cphase *ph = sb_calloc(1, sizeof(*ph));
     if (!ph)
         return NULL;
-    ph->t = calloc(nt ? (size_t)nt : 1, sizeof(*ph->t));
+    ph->t = sb_calloc(nt ? (size_t)nt : 1, sizeof(*ph->t));
     if (!ph->t) {
         free(ph);
         return NULL;
@@ -529,7 +530,7 @@ void *coord_arena(creq *rq, size_t n)
     carena_block *b = rq->arena;
     if (!b || b->cap - b->used < n) {
         size_t cap = n > 16384 ? n : 16384;
-        b = malloc(sizeof(*b) + cap);
+        b = sb_malloc(sizeof(*b) + cap);
         if (!b)
             return NULL;
         b->used = 0;
@@ -550,7 +551,7 @@ int coord_lookup_repl(creq *rq, const uint8_t table_id[16], sb_repl **out)
             return i;
         }
     sb_coord *c = rq->c;
-    crepl *n = realloc(rq->repls, (size_t)(rq->nrepls + 1) * sizeof(*n));
+    crepl *n = sb_realloc(rq->repls, (size_t)(rq->nrepls + 1) * sizeof(*n));
     if (!n)
         return SB_ENOMEM;
     rq->repls = n;
@@ -973,8 +974,8 @@ static void write_start(creq *rq)
         goto out;
     }
     size_t n = rq->nents;
-    if (rc || !(eg = calloc(n ? n : 1, sizeof(int))) ||
-        !(rq->groups = calloc(n ? n : 1, sizeof(*rq->groups))) ||
+    if (rc || !(eg = sb_calloc(n ? n : 1, sizeof(int))) ||
+        !(rq->groups = sb_calloc(n ? n : 1, sizeof(*rq->groups))) ||
         !(ph = coord_phase_new(rq, PH_WRITE, nnodes))) {
         coord_finish(rq, SB_ESERVER, "out of memory");
         goto out;
@@ -1017,7 +1018,7 @@ static void write_start(creq *rq)
                         break;
                     }
             }
-            if (!pass && !(t->muts = calloc(cnt ? cnt : 1, sizeof(*t->muts)))) {
+            if (!pass && !(t->muts = sb_calloc(cnt ? cnt : 1, sizeof(*t->muts)))) {
                 coord_finish(rq, SB_ESERVER, "out of memory");
                 goto out;
             }

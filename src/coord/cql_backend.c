@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "coord/coord.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -88,7 +89,7 @@ static void on_coord_truncate(void *arg, const sb_coord_result *r)
 static int glue_truncate(void *arg, const uint8_t table_id[16], sb_cql_write_done cb, void *cb_arg)
 {
     sb_cql_glue *g = arg;
-    wreq *w = malloc(sizeof *w);
+    wreq *w = sb_malloc(sizeof *w);
     if (!w)
         return SB_ENOMEM;
     w->cb = cb;
@@ -153,7 +154,7 @@ static int rawq_same(const sb_rawq *a, const sb_rawq *b)
 
 static void *rd_begin(void *arg)
 {
-    rd_ctx *c = calloc(1, sizeof *c);
+    rd_ctx *c = sb_calloc(1, sizeof *c);
     if (c)
         c->g = arg;
     return c;
@@ -200,7 +201,7 @@ static int rd_open(void *rctx, const sb_read *r, void **out, char *errmsg)
     if (found) {
         sb_rawq_free(&q);
     } else {
-        found = calloc(1, sizeof *found);
+        found = sb_calloc(1, sizeof *found);
         if (!found) {
             sb_rawq_free(&q);
             return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
@@ -210,7 +211,7 @@ static int rd_open(void *rctx, const sb_read *r, void **out, char *errmsg)
         found->next = c->queries;
         c->queries = found;
     }
-    rd_iter *it = calloc(1, sizeof *it);
+    rd_iter *it = sb_calloc(1, sizeof *it);
     if (!it)
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
     it->q = found;
@@ -272,7 +273,7 @@ static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += e[i].klen + e[i].vlen;
-    rd_block *b = malloc(sizeof *b + bytes + 1);
+    rd_block *b = sb_malloc(sizeof *b + bytes + 1);
     if (!b)
         return SB_ENOMEM;
     b->len = bytes;
@@ -282,11 +283,11 @@ static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
         size_t cap = q->cap ? q->cap : 64;
         while (cap < q->n + n)
             cap *= 2;
-        rd_ent *ne = realloc(q->ents, sizeof *ne * cap);
+        rd_ent *ne = sb_realloc(q->ents, sizeof *ne * cap);
         if (!ne)
             return SB_ENOMEM;
         q->ents = ne;
-        sb_raw *nr = realloc(q->raws, sizeof *nr * cap);
+        sb_raw *nr = sb_realloc(q->raws, sizeof *nr * cap);
         if (!nr)
             return SB_ENOMEM;
         q->raws = nr;
@@ -409,7 +410,7 @@ static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
         if (!q->need)
             continue;
         q->need = 0;
-        rd_req *rq = malloc(sizeof *rq);
+        rd_req *rq = sb_malloc(sizeof *rq);
         sb_rawq qq;
         if (!rq || round_query(c->g, q, &qq) != 0) {
             free(rq);
@@ -542,8 +543,8 @@ static int schema_build(sb_cql_glue *g)
     int nks = s->nks, nt = 0;
     for (int i = 0; i < nks; i++)
         nt += s->ks[i]->ntables;
-    char **ks = calloc((size_t)nks + 1, sizeof *ks);
-    char **tb = calloc((size_t)nt + 1, sizeof *tb);
+    char **ks = sb_calloc((size_t)nks + 1, sizeof *ks);
+    char **tb = sb_calloc((size_t)nt + 1, sizeof *tb);
     int rc = (!ks || !tb) ? SB_ENOMEM : 0;
     int t = 0;
     for (int i = 0; i < nks && !rc; i++) {

@@ -10,6 +10,7 @@
 
 #include "net/transport.h"
 #include "coord/coord.h"
+#include "util/alloc.h"
 #include "util/err.h"
 
 struct sb_io_timer {
@@ -67,7 +68,7 @@ static void timer_fired(uv_timer_t *h)
 static sb_io_timer *io_timer_start(void *ctx, uint64_t delay_ms, sb_io_timer_cb cb, void *arg)
 {
     sb_node_io *n = ctx;
-    sb_io_timer *t = malloc(sizeof *t);
+    sb_io_timer *t = sb_malloc(sizeof *t);
     if (!t)
         return NULL;
     t->cb = cb;

@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "coord/coord_int.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 
@@ -119,7 +120,7 @@ static int add_repair(creq *rq, ctarget *t, const sb_raw *key, const uint8_t *va
 {
     if (t->nmuts == t->capmuts) {
         size_t cap = t->capmuts ? t->capmuts * 2 : 8;
-        sb_raw_mut *m = realloc(t->muts, cap * sizeof(*m));
+        sb_raw_mut *m = sb_realloc(t->muts, cap * sizeof(*m));
         if (!m)
             return SB_ENOMEM;
         t->muts = m;
@@ -138,7 +139,7 @@ static int out_push(creq *rq, const sb_raw *key, const uint8_t *val, size_t vlen
 {
     if (rq->nout == rq->capout) {
         size_t cap = rq->capout ? rq->capout * 2 : 64;
-        sb_raw *o = realloc(rq->out, cap * sizeof(*o));
+        sb_raw *o = sb_realloc(rq->out, cap * sizeof(*o));
         if (!o)
             return SB_ENOMEM;
         rq->out = o;
@@ -239,7 +240,7 @@ static int reconcile(creq *rq, cphase *ph, int nt, int *more)
         if (!cut || (rq->q.reversed ? raw_cmp(last, cut) > 0 : raw_cmp(last, cut) < 0))
             cut = last;
     }
-    rent *v = malloc((total ? total : 1) * sizeof(*v));
+    rent *v = sb_malloc((total ? total : 1) * sizeof(*v));
     if (!v) {
         coord_finish(rq, SB_ESERVER, "out of memory");
         return SB_ENOMEM;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "coord/coord_int.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
 #include "util/wire.h"
@@ -179,7 +180,7 @@ int coord_parse_read_resp(const uint8_t *p, size_t n, coord_read_resp *r)
     uint32_t cnt = sb_wire_get_u32(&rd);
     if (rd.err || cnt > (n - rd.off) / 8)
         return SB_EBADINPUT;
-    r->ents = calloc(cnt ? cnt : 1, sizeof(*r->ents));
+    r->ents = sb_calloc(cnt ? cnt : 1, sizeof(*r->ents));
     if (!r->ents)
         return SB_ENOMEM;
     for (uint32_t i = 0; i < cnt && !rd.err; i++) {
@@ -242,7 +243,7 @@ static void serve_mutation(sb_coord *c, const sb_ep *from, uint64_t id, const ui
         return;
     }
     c->stats.replica_writes++;
-    creplica_op *op = calloc(1, sizeof(*op));
+    creplica_op *op = sb_calloc(1, sizeof(*op));
     if (!op) {
         free(m);
         reply_status(c, from, id, SB_ENOMEM);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "storage/mutation.h"
+#include "util/alloc.h"
 #include "util/err.h"
 #include "util/wire.h"
 
@@ -76,7 +77,7 @@ int sb_mutation_decode(const uint8_t *p, size_t len, sb_raw_mut **out, size_t *n
     uint32_t count = sb_wire_get_u32(&r);
     if (r.err || count > (len - 4) / MUT_MIN_ENTRY)
         return SB_EBADINPUT;
-    sb_raw_mut *m = calloc(count ? count : 1, sizeof(*m));
+    sb_raw_mut *m = sb_calloc(count ? count : 1, sizeof(*m));
     if (!m)
         return SB_ENOMEM;
     for (uint32_t i = 0; i < count && !r.err; i++) {

@@ -1,3 +1,4 @@
+#include "util/alloc.h"
 #include "util/buf.h"
 #include "util/err.h"
 
@@ -30,7 +31,7 @@ int sb_buf_reserve(sb_buf *b, size_t extra)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < b->len + extra + 1)
         cap *= 2;
-    uint8_t *p = realloc(b->data, cap);
+    uint8_t *p = sb_realloc(b->data, cap);
     if (!p)
         return SB_ENOMEM;
     b->data = p;

@@ -1,0 +1,134 @@
+/*
+ * Allocation failure sweep through the write and read paths (in the
+ * manner of SQLite's fault sweeps and libuv's test-loop-oom.c): on a
+ * 3-node simulated cluster (simclu.h), for n = 0, 1, 2, ... the
+ * allocation after the next n through util/alloc.h fails, while node 1
+ * coordinates one write and one read at QUORUM. Each call must either
+ * return an SB_E* code (and never call back) or call back exactly once;
+ * nothing may crash or leak (ASan); and once injection is off, every
+ * write that was acknowledged is read back. The sweep ends at the first
+ * n at which no failure was injected: every allocation of one write and
+ * one read has then failed once.
+ */
+#include "test.h"
+
+#include "coord/simclu.h"
+#include "util/alloc.h"
+
+#define MAX_ITER 5000
+#define MAX_SITES 512
+
+typedef struct site {
+    const char *file;
+    int line;
+} site;
+
+static site g_sites[MAX_SITES];
+static int g_nsites;
+
+static void note_site(const char *file, int line)
+{
+    for (int i = 0; i < g_nsites; i++)
+        if (g_sites[i].line == line && strcmp(g_sites[i].file, file) == 0)
+            return;
+    if (g_nsites < MAX_SITES)
+        g_sites[g_nsites++] = (site){file, line};
+}
+
+/* Runs the world until x has its callback or timeout_ms pass. */
+static void wait_for(simclu *s, const simclu_res *x, uint64_t timeout_ms)
+{
+    for (uint64_t t = 0; t < timeout_ms && x->calls == 0; t += 5)
+        simclu_run_ms(s, 5);
+}
+
+/* The call's code rc and its callbacks agree: an error and none, or 0 and
+ * exactly one (checked again a while later: never a second). */
+static void check_outcome(int rc, const simclu_res *x)
+{
+    if (rc != 0) {
+        assert_true(rc < 0);
+        assert_int_equal(x->calls, 0);
+    } else {
+        assert_int_equal(x->calls, 1);
+        assert_true(x->status <= 0);
+    }
+}
+
+/* Short read timeouts (as writes'), so a read that lost a send ends
+ * quickly. */
+static void tune(int node, sb_cluster_opts *o)
+{
+    (void)node;
+    o->coord.write_timeout_ms = 2000;
+    o->coord.read_timeout_ms = 2000;
+}
+
+static void test_oom_sweep(void **state)
+{
+    (void)state;
+    simclu s;
+    assert_int_equal(simclu_start(&s, 3, 3, tune), 0);
+    int64_t acked_key[MAX_ITER];
+    uint64_t acked_val[MAX_ITER];
+    int nacked = 0, injected = 0;
+    long n;
+    for (n = 0; n < MAX_ITER; n++) {
+        int64_t k = 1000 + n;
+        uint64_t v = (uint64_t)n + 1;
+        simclu_res w, r;
+        sb_alloc_fail_after(n);
+        int wrc = simclu_write(&s, 0, k, v, SB_CL_QUORUM, &w);
+        if (wrc == 0)
+            wait_for(&s, &w, 3000);
+        int rrc = simclu_read(&s, 0, k, SB_CL_QUORUM, &r);
+        if (rrc == 0)
+            wait_for(&s, &r, 3000);
+        const char *file;
+        int line;
+        int failed = sb_alloc_failed_at(&file, &line);
+        sb_alloc_reset();
+        /* Late callbacks would show up here. */
+        simclu_run_ms(&s, 20);
+        if ((wrc == 0) != (w.calls == 1) || (rrc == 0) != (r.calls == 1))
+            print_message("n=%ld failed at %s:%d: write rc %d calls %d, read rc %d calls %d\n", n,
+                          failed ? file : "-", line, wrc, w.calls, rrc, r.calls);
+        check_outcome(wrc, &w);
+        check_outcome(rrc, &r);
+        if (wrc == 0 && w.status == 0) {
+            acked_key[nacked] = k;
+            acked_val[nacked++] = v;
+        }
+        if (!failed)
+            break;
+        injected++;
+        note_site(file, line);
+    }
+    assert_true(n < MAX_ITER); /* the sweep reached its end */
+
+    /* With allocation normal again, every acknowledged write is there. */
+    simclu_run_ms(&s, 5000);
+    for (int i = 0; i < nacked; i++) {
+        simclu_res r;
+        assert_int_equal(simclu_read(&s, 0, acked_key[i], SB_CL_QUORUM, &r), 0);
+        wait_for(&s, &r, 6000);
+        assert_int_equal(r.calls, 1);
+        assert_int_equal(r.status, 0);
+        assert_true(r.found);
+        assert_int_equal(r.value, acked_val[i]);
+    }
+    print_message("oom sweep: %d injected failures at %d distinct sites; %d of %ld writes "
+                  "acknowledged and read back\n",
+                  injected, g_nsites, nacked, n + 1);
+    for (int i = 0; i < g_nsites; i++)
+        print_message("  %s:%d\n", g_sites[i].file, g_sites[i].line);
+    simclu_stop(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_oom_sweep),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
