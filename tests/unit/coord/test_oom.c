@@ -6,9 +6,11 @@
  * coordinates one write and one read at QUORUM. Each call must either
  * return an SB_E* code (and never call back) or call back exactly once;
  * nothing may crash or leak (ASan); and once injection is off, every
- * write that was acknowledged is read back. The sweep ends at the first
- * n at which no failure was injected: every allocation of one write and
- * one read has then failed once.
+ * write that was acknowledged is read back. A read answers before its
+ * timeout: a failure on the coordinator (no memory to send a READ, to run
+ * the local read or to keep an answer) ends it at once. The sweep ends at
+ * the first n at which no failure was injected: every allocation of one
+ * write and one read has then failed once.
  */
 #include "test.h"
 
@@ -24,6 +26,7 @@
 #define MS SB_FIXTURE_MS
 
 #define MAX_ITER 5000
+#define TIMEOUT_MS 2000 /* the coordinators' write and read timeouts */
 #define MAX_SITES 512
 
 static const uint8_t TABLE_ID[16] = "oom-table-id";
@@ -70,8 +73,8 @@ static void check_outcome(int rc, const sb_fixture_kv_res *x)
 static void tune(int node, sb_cluster_opts *o)
 {
     (void)node;
-    o->coord.write_timeout_ms = 2000;
-    o->coord.read_timeout_ms = 2000;
+    o->coord.write_timeout_ms = TIMEOUT_MS;
+    o->coord.read_timeout_ms = TIMEOUT_MS;
 }
 
 static void test_oom_sweep(void **state)
@@ -115,11 +118,21 @@ static void test_oom_sweep(void **state)
         sb_alloc_reset();
         /* Late callbacks would show up here. */
         sb_fixture_run_for(f, 20 * MS);
-        if ((wrc == 0) != (w.calls == 1) || (rrc == 0) != (r.calls == 1))
-            print_message("n=%ld failed at %s:%d: write rc %d calls %d, read rc %d calls %d\n", n,
-                          failed ? file : "-", line, wrc, w.calls, rrc, r.calls);
+        uint64_t read_us = r.done_us - r.start_us;
+        if ((wrc == 0) != (w.calls == 1) || (rrc == 0) != (r.calls == 1) ||
+            (r.calls && read_us >= TIMEOUT_MS * MS))
+            print_message("n=%ld failed at %s:%d: write rc %d calls %d, read rc %d calls %d "
+                          "status %s after %llu us: %s\n",
+                          n, failed ? file : "-", line, wrc, w.calls, rrc, r.calls,
+                          sb_errname(r.status), (unsigned long long)read_us, r.message);
         check_outcome(wrc, &w);
         check_outcome(rrc, &r);
+        if (r.calls) {
+            /* No injected failure silences a replica here, so nothing is
+             * left to the read's timer. */
+            assert_true(r.status != SB_ETIMEOUT);
+            assert_true(read_us < TIMEOUT_MS * MS);
+        }
         if (wrc == 0 && w.status == 0) {
             acked_key[nacked] = k;
             acked_val[nacked++] = v;
