@@ -72,7 +72,11 @@ struct sb_transport;
  *     the reconciled values of the differing keys (blocking read repair:
  *     the answer waits for those acks, within the timeout). No answer
  *     from blockfor replicas within read_timeout_ms -> SB_ETIMEOUT
- *     (received, blockfor, data_present).
+ *     (received, blockfor, data_present). A replica that answers with an
+ *     error, or one the coordinator cannot ask or whose answer it cannot
+ *     keep (no memory), ends the read at once, not at the timeout: "read
+ *     failed on replica ...", SB_ESERVER (the replica's SB_ENOTFOUND or
+ *     SB_EOVERLOADED passed on).
  *   token range (head_lo empty): the range [lo, hi) is split at the
  *     ring's tokens; each piece is read like a partition (data from
  *     blockfor replicas, reconciled and repaired, no digests), in token
