@@ -821,9 +821,9 @@ static int put_reason(sb_buf *b, const sb_lincheck *h, const lc_op *o, uint32_t 
 {
     uint32_t next;
     if (model_step(o, state, &next))
-        return sb_buf_printf(b, "    it could take effect there, but then the operations after "
-                                "it have no legal order either\n");
-    int rv = sb_buf_printf(b, "    the register held ");
+        return sb_buf_printf(b, "  after which it could take effect, but then the operations "
+                                "after it have no legal order\n");
+    int rv = sb_buf_printf(b, "  after which the register held ");
     rv |= put_value(b, h, state);
     if (o->fn == SB_LINCHECK_READ) {
         rv |= sb_buf_printf(b, ", but the read returned ");
@@ -849,11 +849,11 @@ static int explain_violation(const lc_search *s, sb_buf *b)
     int rv = sb_buf_printf(b, "key ");
     rv |= put_key(b, h, xo->key);
     rv |= sb_buf_printf(b, ": NOT linearizable (%zu operations of this key checked)\n", s->m);
-    rv |= sb_buf_printf(b, "  this operation could not be linearized:\n    ");
+    rv |= sb_buf_printf(b, "  no legal order of its operations gets past the return of:\n    ");
     rv |= put_op(b, h, xo);
     rv |= sb_buf_printf(b,
-                        "\n  every order the search tried got stuck at or before its return; "
-                        "the longest legal order before it has %zu operation(s):\n",
+                        "\n  the longest legal order the search found at that point "
+                        "(%zu operation(s)):\n",
                         s->best_depth);
     size_t first = s->best_depth > EXPLAIN_ORDER_MAX ? s->best_depth - EXPLAIN_ORDER_MAX : 0;
     if (first)
@@ -865,8 +865,8 @@ static int explain_violation(const lc_search *s, sb_buf *b)
     }
     rv |= put_reason(b, h, xo, s->best_state);
 
-    /* The ops it could have been ordered among: unplaced at that point and
-     * called before it returned. */
+    /* The ops it could have been ordered around: those whose interval
+     * overlaps its own (an indeterminate op's never ends). */
     uint8_t *placed = sb_calloc(s->m ? s->m : 1, 1);
     if (!placed)
         return SB_ENOMEM;
@@ -875,18 +875,17 @@ static int explain_violation(const lc_search *s, sb_buf *b)
     size_t shown = 0, more = 0;
     for (uint32_t o = 0; o < s->m; o++) {
         const lc_op *op = sop(s, o);
-        if (o == x || placed[o] || op->call > xo->ret)
+        if (o == x || op->call > xo->ret || op->ret < xo->call)
             continue;
         if (shown == 0)
-            rv |= sb_buf_printf(b, "  operations not in that order and called before it "
-                                   "returned (concurrent with it, or indeterminate):\n");
+            rv |= sb_buf_printf(b, "  operations concurrent with it:\n");
         if (shown++ >= EXPLAIN_CONCURRENT_MAX) {
             more++;
             continue;
         }
         rv |= sb_buf_printf(b, "    ");
         rv |= put_op(b, h, op);
-        rv |= sb_buf_printf(b, "\n");
+        rv |= sb_buf_printf(b, placed[o] ? "  (in the order above)\n" : "\n");
     }
     free(placed);
     if (more)
