@@ -35,8 +35,10 @@
  *  - the search succeeds when no OK op is unplaced.
  *
  * Each step (a candidate tried, or a backtrack) counts against the key's
- * step budget, and the memo against its memory budget; a wall-clock
- * deadline covers the whole check. Hitting one answers UNKNOWN.
+ * step budget, and a wall-clock deadline covers the whole check; hitting
+ * one answers UNKNOWN. The memo has a memory budget too: when full it
+ * forgets everything and the search goes on (it only saves work). Its
+ * entries are compact (lc_set), so it seldom fills.
  *
  * For the explanation the search remembers its furthest point: the latest
  * return event it met with that op unplaced, the order placed then, and
@@ -473,55 +475,87 @@ int sb_lincheck_write_jsonl(const sb_lincheck *h, sb_buf *out)
 
 /* ---- the memo: (set of placed ops, state) pairs seen ----------------- */
 
+/* A set of placed ops is two bitsets: the key's OK ops, numbered in call
+ * order, and its indeterminate ops. Deep in a long history the first is
+ * all ones up to a short window of concurrent ops, and zeros after it, so
+ * the memo keeps only that window (words lo .. hi) and the second bitset:
+ * tens of bytes per entry rather than a bit per op of the key. */
+typedef struct lc_set {
+    const uint64_t *ok;
+    size_t lo, hi; /* ok[w] is all ones for w < lo and 0 for w >= hi */
+    const uint64_t *info;
+    size_t winfo;
+} lc_set;
+
+typedef struct lc_entry {
+    uint64_t hash;
+    size_t off; /* its words in the arena: ok[lo .. hi), then info */
+    uint32_t state, lo, len;
+} lc_entry;
+
 typedef struct lc_memo {
     uint32_t *slots; /* entry + 1, 0 empty */
-    size_t nslots;
-    uint64_t *hash; /* entry -> hash */
-    uint32_t *state;
-    uint64_t *bits; /* entry -> words bitset words */
-    size_t n, cap, words;
+    size_t nslots;   /* twice cap */
+    lc_entry *e;
+    size_t n, cap;
+    uint64_t *arena;
+    size_t used, arena_cap; /* in words */
     size_t max_bytes;
+    uint64_t resets; /* times it was full and forgot everything */
 } lc_memo;
 
 static void memo_free(lc_memo *mm)
 {
     free(mm->slots);
-    free(mm->hash);
-    free(mm->state);
-    free(mm->bits);
+    free(mm->e);
+    free(mm->arena);
 }
 
-static size_t memo_bytes(size_t cap, size_t nslots, size_t words)
+static size_t memo_bytes(size_t cap, size_t arena_cap)
 {
-    return cap * (sizeof(uint64_t) + sizeof(uint32_t) + words * sizeof(uint64_t)) +
-           nslots * sizeof(uint32_t);
+    return cap * (sizeof(lc_entry) + 2 * sizeof(uint32_t)) + arena_cap * sizeof(uint64_t);
 }
 
-static int memo_grow(lc_memo *mm)
+/* Makes room for one more entry of len words: grows the memo, or, past
+ * its budget, empties it. Forgetting is sound, the memo only saves work
+ * (the step budget still bounds the search). 0 or SB_ENOMEM. */
+static int memo_make_room(lc_memo *mm, size_t len)
 {
-    size_t cap = mm->cap ? mm->cap * 2 : 1024, nslots = cap * 2;
-    if (memo_bytes(cap, nslots, mm->words) > mm->max_bytes)
-        return SB_ETOOBIG;
-    uint64_t *hash = sb_realloc(mm->hash, cap * sizeof *hash);
-    if (!hash)
+    size_t cap = mm->n < mm->cap ? mm->cap : mm->cap ? mm->cap * 2 : 256;
+    size_t arena_cap = mm->arena_cap ? mm->arena_cap : 4096;
+    while (arena_cap < mm->used + len)
+        arena_cap *= 2;
+    if (mm->cap && memo_bytes(cap, arena_cap) > mm->max_bytes) {
+        mm->n = mm->used = 0;
+        memset(mm->slots, 0, mm->nslots * sizeof *mm->slots);
+        mm->resets++;
+        cap = mm->cap;
+        arena_cap = mm->arena_cap;
+        while (arena_cap < len)
+            arena_cap *= 2;
+    }
+    if (arena_cap != mm->arena_cap) {
+        uint64_t *arena = sb_realloc(mm->arena, arena_cap * sizeof *arena);
+        if (!arena)
+            return SB_ENOMEM;
+        mm->arena = arena;
+        mm->arena_cap = arena_cap;
+    }
+    if (cap == mm->cap)
+        return 0;
+    lc_entry *e = sb_realloc(mm->e, cap * sizeof *e);
+    if (!e)
         return SB_ENOMEM;
-    mm->hash = hash;
-    uint32_t *state = sb_realloc(mm->state, cap * sizeof *state);
-    if (!state)
-        return SB_ENOMEM;
-    mm->state = state;
-    uint64_t *bits = sb_realloc(mm->bits, cap * mm->words * sizeof *bits);
-    if (!bits)
-        return SB_ENOMEM;
-    mm->bits = bits;
+    mm->e = e;
+    size_t nslots = cap * 2;
     uint32_t *slots = sb_calloc(nslots, sizeof *slots);
     if (!slots)
         return SB_ENOMEM;
-    for (size_t e = 0; e < mm->n; e++) {
-        size_t i = mm->hash[e] & (nslots - 1);
+    for (size_t k = 0; k < mm->n; k++) {
+        size_t i = mm->e[k].hash & (nslots - 1);
         while (slots[i])
             i = (i + 1) & (nslots - 1);
-        slots[i] = (uint32_t)e + 1;
+        slots[i] = (uint32_t)k + 1;
     }
     free(mm->slots);
     mm->slots = slots;
@@ -537,29 +571,33 @@ static uint64_t mix64(uint64_t z)
     return z ^ (z >> 31);
 }
 
-/* Adds (bits, state) with bits_hash the hash of bits: 0 added, 1 already
- * there, SB_ETOOBIG past the memory budget, SB_ENOMEM. */
-static int memo_add(lc_memo *mm, const uint64_t *bits, uint32_t state, uint64_t bits_hash)
+/* Adds (set, state), set_hash being the hash of set: 0 added, 1 already
+ * there, SB_ENOMEM. */
+static int memo_add(lc_memo *mm, const lc_set *set, uint32_t state, uint64_t set_hash)
 {
-    if (mm->n == mm->cap) {
-        int rv = memo_grow(mm);
+    size_t nok = set->hi - set->lo, len = nok + set->winfo;
+    if (mm->n == mm->cap || mm->used + len > mm->arena_cap) {
+        int rv = memo_make_room(mm, len);
         if (rv != 0)
             return rv;
     }
-    uint64_t h = mix64(bits_hash ^ ((uint64_t)state * 0x9e3779b97f4a7c15ull));
+    uint64_t h = mix64(set_hash ^ ((uint64_t)state * 0x9e3779b97f4a7c15ull));
     size_t i = h & (mm->nslots - 1);
-    size_t wbytes = mm->words * sizeof *bits;
     for (; mm->slots[i]; i = (i + 1) & (mm->nslots - 1)) {
-        size_t e = mm->slots[i] - 1;
-        if (mm->hash[e] == h && mm->state[e] == state &&
-            memcmp(mm->bits + e * mm->words, bits, wbytes) == 0)
+        const lc_entry *e = &mm->e[mm->slots[i] - 1];
+        const uint64_t *w = mm->arena + e->off;
+        if (e->hash == h && e->state == state && e->lo == set->lo && e->len == len &&
+            memcmp(w, set->ok + set->lo, nok * sizeof *w) == 0 &&
+            memcmp(w + nok, set->info, set->winfo * sizeof *w) == 0)
             return 1;
     }
-    size_t e = mm->n++;
-    mm->hash[e] = h;
-    mm->state[e] = state;
-    memcpy(mm->bits + e * mm->words, bits, wbytes);
-    mm->slots[i] = (uint32_t)e + 1;
+    lc_entry *e = &mm->e[mm->n];
+    *e = (lc_entry){
+        .hash = h, .off = mm->used, .state = state, .lo = (uint32_t)set->lo, .len = (uint32_t)len};
+    memcpy(mm->arena + mm->used, set->ok + set->lo, nok * sizeof *mm->arena);
+    memcpy(mm->arena + mm->used + nok, set->info, set->winfo * sizeof *mm->arena);
+    mm->used += len;
+    mm->slots[i] = (uint32_t)mm->n++ + 1;
     return 0;
 }
 
@@ -581,18 +619,21 @@ static int event_cmp(const void *a, const void *b)
     return x->op < y->op ? -1 : x->op > y->op;
 }
 
-enum { SEARCH_OK, SEARCH_VIOLATION, SEARCH_STEPS, SEARCH_TIME, SEARCH_MEMORY };
+enum { SEARCH_OK, SEARCH_VIOLATION, SEARCH_STEPS, SEARCH_TIME };
 
 typedef struct lc_search {
     const sb_lincheck *h;
-    const uint32_t *gop; /* local op -> index in h->ops */
-    size_t m;
+    const uint32_t *gop; /* local op -> index in h->ops: OK ops first */
+    size_t m, m_ok;
     /* The event list: node 0 is the sentinel (head and tail), event i of
      * the sorted order is node i + 1, so node order is time order. */
     uint32_t *next, *prev, *node_op;
     uint8_t *node_ret;
     uint32_t *call_node, *ret_node; /* local op -> node; ret_node 0: none */
-    uint64_t *bits, *zobrist, bits_hash;
+    /* The placed ops (lc_set): local op o < m_ok is bit o of okb, another
+     * bit o - m_ok of infob; set_hash is the xor of their zobrist keys. */
+    uint64_t *okb, *infob, *zobrist, set_hash;
+    size_t wok, winfo, ok_lo, ok_hi;
     uint32_t state;
     uint32_t *stack_op, *stack_state;
     size_t depth, remaining;
@@ -672,28 +713,54 @@ static void note_progress(lc_search *s, uint32_t node)
     memcpy(s->best_order, s->stack_op, s->depth * sizeof *s->stack_op);
 }
 
+/* Marks local op o placed or not, keeping ok_lo and ok_hi. */
+static void mark(lc_search *s, uint32_t o, int placed)
+{
+    if (o >= s->m_ok) {
+        uint32_t i = o - (uint32_t)s->m_ok;
+        uint64_t bit = 1ull << (i % 64);
+        s->infob[i / 64] = placed ? s->infob[i / 64] | bit : s->infob[i / 64] & ~bit;
+        return;
+    }
+    size_t w = o / 64;
+    uint64_t bit = 1ull << (o % 64);
+    if (placed) {
+        s->okb[w] |= bit;
+        while (s->ok_lo < s->wok && s->okb[s->ok_lo] == ~0ull)
+            s->ok_lo++;
+        if (s->ok_hi < w + 1)
+            s->ok_hi = w + 1;
+    } else {
+        s->okb[w] &= ~bit;
+        if (s->ok_lo > w)
+            s->ok_lo = w;
+        while (s->ok_hi > 0 && s->okb[s->ok_hi - 1] == 0)
+            s->ok_hi--;
+    }
+}
+
 /* Tries to place op o at the current point: 1 placed, 0 not (the register
- * forbids it, or the memo knows where it leads), SB_ETOOBIG (the memo is
- * full) or SB_ENOMEM. */
+ * forbids it, or the memo knows where it leads) or SB_ENOMEM. */
 static int try_place(lc_search *s, uint32_t o)
 {
     uint32_t next_state;
     if (!model_step(sop(s, o), s->state, &next_state))
         return 0;
-    uint64_t bit = 1ull << (o % 64), hash = s->bits_hash ^ s->zobrist[o];
-    s->bits[o / 64] |= bit;
-    int rv = memo_add(&s->memo, s->bits, next_state, hash);
+    uint64_t hash = s->set_hash ^ s->zobrist[o];
+    mark(s, o, 1);
+    lc_set set = {s->okb, s->ok_lo, s->ok_hi, s->infob, s->winfo};
+    int rv = memo_add(&s->memo, &set, next_state, hash);
     if (rv != 0) {
-        s->bits[o / 64] &= ~bit;
+        mark(s, o, 0);
         return rv == 1 ? 0 : rv;
     }
     s->stack_op[s->depth] = o;
     s->stack_state[s->depth] = s->state;
     s->depth++;
     s->state = next_state;
-    s->bits_hash = hash;
+    s->set_hash = hash;
     lift(s, o);
-    if (sop(s, o)->outcome == SB_LINCHECK_OUT_OK)
+    if (o < s->m_ok)
         s->remaining--;
     return 1;
 }
@@ -703,10 +770,10 @@ static uint32_t take_back(lc_search *s)
 {
     uint32_t o = s->stack_op[--s->depth];
     s->state = s->stack_state[s->depth];
-    s->bits[o / 64] &= ~(1ull << (o % 64));
-    s->bits_hash ^= s->zobrist[o];
+    mark(s, o, 0);
+    s->set_hash ^= s->zobrist[o];
     unlift(s, o);
-    if (sop(s, o)->outcome == SB_LINCHECK_OUT_OK)
+    if (o < s->m_ok)
         s->remaining++;
     return o;
 }
@@ -731,7 +798,7 @@ static int search_run(lc_search *s)
             else if (rv == 0)
                 node = s->next[node];
             else
-                return rv == SB_ETOOBIG ? SEARCH_MEMORY : rv;
+                return rv;
             continue;
         }
         /* o returned before any order of the placed ops let it in. */
@@ -751,7 +818,8 @@ static void search_free(lc_search *s)
     free(s->node_ret);
     free(s->call_node);
     free(s->ret_node);
-    free(s->bits);
+    free(s->okb);
+    free(s->infob);
     free(s->zobrist);
     free(s->stack_op);
     free(s->stack_state);
@@ -759,14 +827,55 @@ static void search_free(lc_search *s)
     memo_free(&s->memo);
 }
 
-/* Builds the event list of the m ops gop[0..m). 0 or SB_ENOMEM. */
-static int search_init(lc_search *s, const sb_lincheck *h, const uint32_t *gop, size_t m)
+typedef struct lc_sortop {
+    int64_t call;
+    uint32_t g, info;
+} lc_sortop;
+
+static int sortop_cmp(const void *a, const void *b)
+{
+    const lc_sortop *x = a, *y = b;
+    if (x->info != y->info)
+        return x->info < y->info ? -1 : 1;
+    if (x->call != y->call)
+        return x->call < y->call ? -1 : 1;
+    return x->g < y->g ? -1 : x->g > y->g;
+}
+
+/* Puts gop[0..m) in the order the search numbers its ops: OK ops by call
+ * time, then indeterminate ones (see lc_set). Returns how many are OK, or
+ * -1 when out of memory. */
+static long number_ops(const sb_lincheck *h, uint32_t *gop, size_t m)
+{
+    lc_sortop *t = sb_malloc((m ? m : 1) * sizeof *t);
+    if (!t)
+        return -1;
+    long m_ok = 0;
+    for (size_t i = 0; i < m; i++) {
+        const lc_op *o = &h->ops[gop[i]];
+        t[i] = (lc_sortop){o->call, gop[i], o->outcome != SB_LINCHECK_OUT_OK};
+        m_ok += o->outcome == SB_LINCHECK_OUT_OK;
+    }
+    qsort(t, m, sizeof *t, sortop_cmp);
+    for (size_t i = 0; i < m; i++)
+        gop[i] = t[i].g;
+    free(t);
+    return m_ok;
+}
+
+/* Builds the event list of the m ops gop[0..m), of which the first m_ok
+ * are OK ops, the rest indeterminate. 0 or SB_ENOMEM. */
+static int search_init(lc_search *s, const sb_lincheck *h, const uint32_t *gop, size_t m,
+                       size_t m_ok)
 {
     memset(s, 0, sizeof *s);
     s->h = h;
     s->gop = gop;
     s->m = m;
-    size_t words = (m + 63) / 64 ? (m + 63) / 64 : 1, nev = 0;
+    s->m_ok = m_ok;
+    s->wok = (m_ok + 63) / 64;
+    s->winfo = (m - m_ok + 63) / 64;
+    size_t nev = 0;
     lc_event *ev = sb_malloc((2 * m + 1) * sizeof *ev);
     s->next = sb_malloc((2 * m + 1) * sizeof *s->next);
     s->prev = sb_malloc((2 * m + 1) * sizeof *s->prev);
@@ -774,19 +883,19 @@ static int search_init(lc_search *s, const sb_lincheck *h, const uint32_t *gop, 
     s->node_ret = sb_malloc((2 * m + 1) * sizeof *s->node_ret);
     s->call_node = sb_calloc(m + 1, sizeof *s->call_node);
     s->ret_node = sb_calloc(m + 1, sizeof *s->ret_node);
-    s->bits = sb_calloc(words, sizeof *s->bits);
+    s->okb = sb_calloc(s->wok + 1, sizeof *s->okb);
+    s->infob = sb_calloc(s->winfo + 1, sizeof *s->infob);
     s->zobrist = sb_malloc((m + 1) * sizeof *s->zobrist);
     s->stack_op = sb_malloc((m + 1) * sizeof *s->stack_op);
     s->stack_state = sb_malloc((m + 1) * sizeof *s->stack_state);
     s->best_order = sb_malloc((m + 1) * sizeof *s->best_order);
     if (!ev || !s->next || !s->prev || !s->node_op || !s->node_ret || !s->call_node ||
-        !s->ret_node || !s->bits || !s->zobrist || !s->stack_op || !s->stack_state ||
+        !s->ret_node || !s->okb || !s->infob || !s->zobrist || !s->stack_op || !s->stack_state ||
         !s->best_order) {
         free(ev);
         search_free(s);
         return SB_ENOMEM;
     }
-    s->memo.words = words;
     for (uint32_t o = 0; o < m; o++) {
         const lc_op *op = sop(s, o);
         ev[nev++] = (lc_event){op->call, 0, o};
@@ -902,12 +1011,13 @@ static int explain_unknown(const lc_search *s, uint32_t key, int why, sb_buf *b)
     if (why == SEARCH_STEPS)
         rv |=
             sb_buf_printf(b, ": gave up after %" PRIu64 " search steps (the limit)", s->max_steps);
-    else if (why == SEARCH_TIME)
-        rv |= sb_buf_printf(b, ": gave up when the time limit passed");
     else
-        rv |= sb_buf_printf(b, ": gave up when the memo reached its memory limit (%zu bytes)",
-                            s->memo.max_bytes);
-    rv |= sb_buf_printf(b, "; %zu operation(s), %zu search states remembered\n", s->m, s->memo.n);
+        rv |= sb_buf_printf(b, ": gave up when the time limit passed");
+    rv |= sb_buf_printf(b, "; %zu operation(s), %zu search states remembered", s->m, s->memo.n);
+    if (s->memo.resets)
+        rv |= sb_buf_printf(b, ", %" PRIu64 " times the memo filled its %zu bytes and started over",
+                            s->memo.resets, s->memo.max_bytes);
+    rv |= sb_buf_printf(b, "\n");
     return rv ? SB_ENOMEM : 0;
 }
 
@@ -995,7 +1105,8 @@ typedef struct lc_check {
 static int check_key(lc_check *c, uint32_t key, uint32_t *gop, size_t m)
 {
     lc_search s;
-    if (drop_unseen(c->h, gop, &m) != 0 || search_init(&s, c->h, gop, m) != 0)
+    long m_ok = drop_unseen(c->h, gop, &m) == 0 ? number_ops(c->h, gop, m) : -1;
+    if (m_ok < 0 || search_init(&s, c->h, gop, m, (size_t)m_ok) != 0)
         return SB_ENOMEM;
     s.max_steps = c->max_steps;
     s.deadline_ns = c->deadline_ns;

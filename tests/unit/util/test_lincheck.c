@@ -584,6 +584,117 @@ static void test_two_thousand_ops(void **state)
     sb_lincheck_free(h);
 }
 
+/* ---- against a brute-force search --------------------------------------- */
+
+/* A small history kept for the brute force, values 0 (absent), 1, 2. */
+typedef struct bf_op {
+    sb_lincheck_fn fn;
+    sb_lincheck_outcome outcome;
+    int value, from, to, applied, has_value;
+    int64_t call, ret;
+} bf_op;
+
+/* Can op take effect with the register at state (one legal step)? */
+static int bf_step(const bf_op *o, int state, int *next)
+{
+    *next = state;
+    if (o->fn == SB_LINCHECK_READ)
+        return state == o->value;
+    if (o->fn == SB_LINCHECK_WRITE) {
+        *next = o->value;
+        return 1;
+    }
+    if (o->outcome == SB_LINCHECK_OUT_OK && !o->applied)
+        return state != o->from && (!o->has_value || state == o->value);
+    *next = o->to;
+    return state == o->from;
+}
+
+/* The definition, searched without cleverness: some op may go next if no
+ * other unplaced OK op returned before it was called; done when every OK
+ * op is placed. Failed ops and indeterminate reads never take part. */
+static int bf_linearizable(const bf_op *ops, int n, unsigned placed, int state)
+{
+    int all = 1;
+    for (int i = 0; i < n; i++)
+        if (!(placed >> i & 1) && ops[i].outcome == SB_LINCHECK_OUT_OK)
+            all = 0;
+    if (all)
+        return 1;
+    for (int c = 0; c < n; c++) {
+        const bf_op *o = &ops[c];
+        if (placed >> c & 1 || o->outcome == SB_LINCHECK_OUT_FAIL ||
+            (o->outcome == SB_LINCHECK_OUT_INDETERMINATE && o->fn == SB_LINCHECK_READ))
+            continue;
+        int may = 1;
+        for (int j = 0; j < n && may; j++)
+            if (j != c && !(placed >> j & 1) && ops[j].outcome == SB_LINCHECK_OUT_OK &&
+                ops[j].ret < o->call)
+                may = 0;
+        int next;
+        if (may && bf_step(o, state, &next) && bf_linearizable(ops, n, placed | 1u << c, next))
+            return 1;
+    }
+    return 0;
+}
+
+/* 4,000 random histories of up to 7 ops on one key, many of them not
+ * linearizable: the checker and the brute force agree on every one. In odd
+ * rounds every cas that did not apply says what it saw and values are more
+ * varied, so that unseen indeterminate writes get dropped (drop_unseen). */
+static void test_matches_brute_force(void **state)
+{
+    uint64_t rng = 11;
+    int verdicts[2] = {0, 0};
+    for (int round = 0; round < 4000; round++) {
+        bf_op ops[7];
+        int n = 1 + lcgen_below(&rng, 7), odd = round & 1, nvalues = odd ? 5 : 3;
+        sb_lincheck *h = sb_lincheck_new();
+        for (int i = 0; i < n; i++) {
+            bf_op *o = &ops[i];
+            int r = lcgen_below(&rng, 100);
+            o->fn = (sb_lincheck_fn)lcgen_below(&rng, 3);
+            o->outcome = r < 70   ? SB_LINCHECK_OUT_OK
+                         : r < 85 ? SB_LINCHECK_OUT_INDETERMINATE
+                                  : SB_LINCHECK_OUT_FAIL;
+            o->value = lcgen_below(&rng, nvalues);
+            o->from = lcgen_below(&rng, 3);
+            o->to = lcgen_below(&rng, nvalues);
+            o->applied = lcgen_below(&rng, 2);
+            o->has_value = !o->applied && (odd || lcgen_below(&rng, 2));
+            o->call = lcgen_below(&rng, 20);
+            o->ret = o->outcome == SB_LINCHECK_OUT_OK ? o->call + lcgen_below(&rng, 10) : INT64_MAX;
+            sb_lincheck_op op = {.process = i,
+                                 .key = (const uint8_t *)"k",
+                                 .key_len = 1,
+                                 .fn = o->fn,
+                                 .outcome = o->outcome,
+                                 .value = val(o->value),
+                                 .from = val(o->from),
+                                 .to = val(o->to),
+                                 .applied = o->applied,
+                                 .has_value = o->has_value,
+                                 .call = o->call,
+                                 .ret = o->ret};
+            assert_true(sb_lincheck_add(h, &op, NULL) >= 0);
+        }
+        int want = bf_linearizable(ops, n, 0, 0);
+        sb_lincheck_result got = check(h);
+        if (got != (want ? SB_LINCHECK_LINEARIZABLE : SB_LINCHECK_VIOLATION)) {
+            sb_buf out;
+            sb_buf_init(&out);
+            sb_lincheck_write_jsonl(h, &out);
+            fail_msg("round %d: brute force says %s, the checker %s:\n%s", round,
+                     want ? "linearizable" : "not", sb_lincheck_result_name(got),
+                     sb_buf_cstr(&out));
+        }
+        verdicts[want]++;
+        sb_lincheck_free(h);
+    }
+    print_message("brute force: %d linearizable, %d not\n", verdicts[1], verdicts[0]);
+    assert_true(verdicts[0] > 500 && verdicts[1] > 500);
+}
+
 /* ---- bounds --------------------------------------------------------------- */
 
 /* n concurrent writes of distinct values and a final read of a value none
@@ -612,10 +723,12 @@ static void test_budget_answers_unknown(void **state)
     assert_non_null(strstr(rep.explanation, "gave up after 5000 search steps"));
     sb_lincheck_report_free(&rep);
 
-    lim = (sb_lincheck_limits){.max_memo_bytes = 64 << 10};
+    /* A full memo starts over instead of giving up: the steps decide. */
+    lim = (sb_lincheck_limits){.max_memo_bytes = 64 << 10, .max_steps_per_key = 200000};
     assert_int_equal(sb_lincheck_check(h, &lim, &rep), 0);
     assert_int_equal(rep.result, SB_LINCHECK_UNKNOWN);
-    assert_non_null(strstr(rep.explanation, "memory limit"));
+    assert_non_null(strstr(rep.explanation, "gave up after 200000 search steps"));
+    assert_non_null(strstr(rep.explanation, "the memo filled its 65536 bytes and started over"));
     sb_lincheck_report_free(&rep);
 
     lim = (sb_lincheck_limits){.max_ms = 20, .max_steps_per_key = UINT64_MAX};
@@ -626,10 +739,44 @@ static void test_budget_answers_unknown(void **state)
     sb_lincheck_report_free(&rep);
     sb_lincheck_free(h);
 
-    /* A small one of the same shape is decided. */
-    h = hard_history(4);
+    /* A small one of the same shape is decided, with a memo that has to
+     * start over many times too. */
+    h = hard_history(6);
     assert_int_equal(check(h), SB_LINCHECK_VIOLATION);
+    lim = (sb_lincheck_limits){.max_memo_bytes = 1};
+    assert_int_equal(check_with(h, &lim), SB_LINCHECK_VIOLATION);
     sb_lincheck_free(h);
+}
+
+/* Forgetting the memo changes how long the search takes, never its
+ * verdict: a linearizable history stays so, and a violation is still
+ * found or, without the memo's pruning, the steps run out. */
+static void test_tiny_memo_same_verdicts(void **state)
+{
+    sb_lincheck_limits lim = {.max_memo_bytes = 1, .max_steps_per_key = 1000000};
+    int found = 0;
+    for (uint64_t seed = 100; seed < 110; seed++) {
+        lcgen_opts o = {.seed = seed,
+                        .ops = 200,
+                        .keys = 2,
+                        .processes = 5,
+                        .values = 3,
+                        .fail_pct = 5,
+                        .info_pct = 5,
+                        .corrupt = seed & 1};
+        sb_lincheck *h = sb_lincheck_new();
+        assert_true(lcgen_fill(h, &o) >= 0);
+        sb_lincheck_result want = o.corrupt ? SB_LINCHECK_VIOLATION : SB_LINCHECK_LINEARIZABLE;
+        assert_int_equal(check(h), want);
+        sb_lincheck_result got = check_with(h, &lim);
+        if (o.corrupt)
+            assert_true(got == SB_LINCHECK_VIOLATION || got == SB_LINCHECK_UNKNOWN);
+        else
+            assert_int_equal(got, SB_LINCHECK_LINEARIZABLE);
+        found += got == SB_LINCHECK_VIOLATION;
+        sb_lincheck_free(h);
+    }
+    print_message("tiny memo: %d of 5 violations found within the steps\n", found);
 }
 
 /* Every allocation of adding and checking fails in turn: each call either
@@ -705,7 +852,9 @@ int main(void)
         cmocka_unit_test(test_write_jsonl),
         cmocka_unit_test(test_random_register_histories),
         cmocka_unit_test(test_two_thousand_ops),
+        cmocka_unit_test(test_matches_brute_force),
         cmocka_unit_test(test_budget_answers_unknown),
+        cmocka_unit_test(test_tiny_memo_same_verdicts),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
