@@ -35,8 +35,10 @@
  * can only make the checker more lenient, never report a false violation.
  *
  * The search is exponential in the worst case, so it is bounded by steps
- * per key, by wall-clock time and by the memory of its memo; exceeding a
- * bound answers UNKNOWN, never a wrong verdict.
+ * per key and by wall-clock time; exceeding a bound answers UNKNOWN, never
+ * a wrong verdict. Its memo is bounded in memory: when full it starts
+ * over, which costs steps but never changes a verdict. A simulator should
+ * bound by steps only, so that a seed replays with the same answer.
  *
  * Ownership: the history copies every key and value it is given; nothing
  * passed in needs to outlive the call. A report's explanation is owned by
@@ -113,7 +115,8 @@ typedef enum sb_lincheck_result {
 typedef struct sb_lincheck_limits {
     uint64_t max_steps_per_key; /* 0: SB_LINCHECK_DEFAULT_STEPS */
     uint64_t max_ms;            /* wall clock for the whole check; 0: none */
-    size_t max_memo_bytes;      /* per key; 0: SB_LINCHECK_DEFAULT_MEMO_BYTES */
+    size_t max_memo_bytes;      /* the memo's memory, per key, before it starts
+                                 * over; 0: SB_LINCHECK_DEFAULT_MEMO_BYTES */
 } sb_lincheck_limits;
 
 #define SB_LINCHECK_DEFAULT_STEPS 20000000ULL
