@@ -31,6 +31,7 @@
 #include "storage/mutation.h"
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
+#include "consensus/group.h"
 #include "cql/cql.h"
 #include "storage/store.h"
 
@@ -224,6 +225,11 @@ typedef struct sb_cluster_opts {
     /* The rpc's cap on pending calls (rpc.h); default
      * SB_RPC_MAX_PENDING_DEFAULT, 0 = no cap. */
     size_t rpc_max_pending;
+    /* Run the metadata Raft group (consensus/group.h); group.self and
+     * group.bootstrap are filled from gossip (bootstrap: this node is the
+     * first seed, or has no seeds). Default off. */
+    int raft;
+    sb_group_opts group;
 } sb_cluster_opts;
 
 void sb_cluster_opts_default(sb_cluster_opts *o);
@@ -242,6 +248,8 @@ void sb_cluster_receive(sb_cluster *c, int type, const uint8_t *payload, size_t 
 void sb_cluster_schema_changed(sb_cluster *c);
 
 sb_gossip *sb_cluster_gossip(sb_cluster *c);
+/* The metadata Raft group, NULL when opts.raft is off. */
+sb_group *sb_cluster_group(sb_cluster *c);
 sb_coord *sb_cluster_coord(sb_cluster *c);
 sb_hints *sb_cluster_hints(sb_cluster *c);
 sb_rpc *sb_cluster_rpc(sb_cluster *c);
