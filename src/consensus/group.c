@@ -44,10 +44,11 @@ struct sb_group {
     struct raft raft;
     struct raft_io rio;
     struct raft_fsm fsm;
-    int inited, started, stopped, closed;
+    int inited, started, running, stopped, closed;
     char addr[SB_EP_STRLEN];
     raft_id id;
     sb_io_timer *poll_timer;
+    sb_io_timer *boot_timer; /* waits for the bootstrap's writes */
     sb_io_timer *ready_timer;
     unsigned polls;
     int last_state;
@@ -555,6 +556,9 @@ sb_group *sb_group_new(const sb_io *io, sb_rpc *rpc, const sb_group_opts *o, cha
     return g;
 }
 
+static int start_raft(sb_group *g, char *errmsg);
+static void on_boot_timer(void *arg);
+
 int sb_group_start(sb_group *g, char *errmsg)
 {
     int rv = raft_init(&g->raft, &g->rio, &g->fsm, g->id, g->addr);
@@ -577,13 +581,37 @@ int sb_group_start(sb_group *g, char *errmsg)
             return sb_seterr(errmsg, SB_EIO, "raft bootstrap: %s", raft_strerror(rv));
         SB_INFO("raft", "bootstrapped a new metadata group", "self=%s", g->addr);
     }
-    rv = raft_start(&g->raft);
+    g->started = 1;
+    g->poll_timer = g->io.timer_start(g->io.ctx, POLL_MS, on_poll, g);
+    if (!sb_raft_io_settled(&g->rio)) {
+        /* raft_start loads the log: the bootstrap entry must be in */
+        g->boot_timer = g->io.timer_start(g->io.ctx, 5, on_boot_timer, g);
+        return 0;
+    }
+    return start_raft(g, errmsg);
+}
+
+static int start_raft(sb_group *g, char *errmsg)
+{
+    int rv = raft_start(&g->raft);
     if (rv)
         return sb_seterr(errmsg, rv == RAFT_NOMEM ? SB_ENOMEM : SB_ECORRUPT, "raft start: %s",
                          raft_errmsg(&g->raft));
-    g->started = 1;
-    g->poll_timer = g->io.timer_start(g->io.ctx, POLL_MS, on_poll, g);
+    g->running = 1;
     return 0;
+}
+
+static void on_boot_timer(void *arg)
+{
+    sb_group *g = arg;
+    g->boot_timer = NULL;
+    if (!sb_raft_io_settled(&g->rio)) {
+        g->boot_timer = g->io.timer_start(g->io.ctx, 5, on_boot_timer, g);
+        return;
+    }
+    char errmsg[SB_ERRMSG_SIZE];
+    if (start_raft(g, errmsg) != 0)
+        SB_ERROR("raft", "the metadata group did not start", "err=\"%s\"", errmsg);
 }
 
 static void on_raft_closed(struct raft *r)
@@ -600,6 +628,9 @@ void sb_group_stop(sb_group *g)
     if (g->poll_timer)
         g->io.timer_stop(g->io.ctx, g->poll_timer);
     g->poll_timer = NULL;
+    if (g->boot_timer)
+        g->io.timer_stop(g->io.ctx, g->boot_timer);
+    g->boot_timer = NULL;
     if (g->inited) {
         g->raft.data = g;
         raft_close(&g->raft, on_raft_closed);
@@ -648,7 +679,7 @@ void sb_group_get_status(sb_group *g, sb_group_status *st)
     st->forwarded = g->counts.forwarded;
     st->changes = g->counts.changes;
     st->nmembers = g->nmembers;
-    if (!g->started || g->closed) {
+    if (!g->running || g->closed) {
         st->role = "none";
         return;
     }

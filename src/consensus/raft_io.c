@@ -774,6 +774,12 @@ void sb_raft_io_receive(struct raft_io *rio, const uint8_t *payload, size_t len)
     s->recv(rio, &m); /* libraft owns the entries and snapshot data now */
 }
 
+int sb_raft_io_settled(const struct raft_io *rio)
+{
+    const impl *s = rio->impl;
+    return s->acked == s->issued;
+}
+
 void sb_raft_io_get_stats(const struct raft_io *rio, sb_raft_io_stats *st)
 {
     const impl *s = rio->impl;

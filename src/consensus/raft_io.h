@@ -70,6 +70,9 @@ void sb_raft_io_free(struct raft_io *rio);
 /* An SB_MSG_RAFT payload arrived. Malformed payloads are dropped and
  * counted. */
 void sb_raft_io_receive(struct raft_io *rio, const uint8_t *payload, size_t len);
+/* True when every kv write issued so far is acknowledged (durable and
+ * visible to kv_scan). */
+int sb_raft_io_settled(const struct raft_io *rio);
 /* True when the store holds no Raft state (never bootstrapped or joined). */
 int sb_raft_io_empty(const sb_io *io);
 

@@ -89,6 +89,7 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     co.coord.range_timeout_ms = (uint32_t)n->cfg.range_timeout_ms;
     co.coord.max_inflight = (uint32_t)n->cfg.max_inflight;
     co.rpc_max_pending = n->cfg.rpc_max_pending;
+    co.raft = 1; /* the metadata Raft group (consensus/group.h) */
     co.coord.table_repl = sb_cql_glue_table_repl;
     co.coord.table_repl_arg = &glue;
     n->v.stats = node_stats_new(&n->v);
