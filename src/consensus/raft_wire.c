@@ -45,10 +45,19 @@ int sb_raft_conf_decode(sb_wire_reader *r, struct raft_configuration *c)
         return SB_EBADINPUT;
     for (uint32_t i = 0; i < n; i++) {
         char addr[SB_ADDR_MAX];
+        sb_ep ep;
         uint64_t id = sb_wire_get_u64(r);
-        sb_wire_get_str(r, addr, sizeof addr);
+        uint16_t alen = sb_wire_get_u16(r);
+        if (alen >= sizeof addr) {
+            raft_configuration_close(c);
+            return SB_EBADINPUT;
+        }
+        sb_wire_get_raw(r, addr, alen);
+        addr[alen] = 0;
         uint8_t role = sb_wire_get_u8(r);
-        if (r->err || id == 0 || role > RAFT_SPARE) {
+        /* an address is an endpoint's text, nothing else */
+        if (r->err || id == 0 || role > RAFT_SPARE || strlen(addr) != alen ||
+            sb_ep_parse(addr, 0, &ep) != 0) {
             raft_configuration_close(c);
             return SB_EBADINPUT;
         }
@@ -201,6 +210,8 @@ int sb_raft_wire_decode(const uint8_t *p, size_t n, struct raft_message *m, sb_e
         a->last_log_index = sb_wire_get_u64(&r);
         a->last_log_term = sb_wire_get_u64(&r);
         uint8_t f = sb_wire_get_u8(&r);
+        if (f > 3)
+            return SB_EBADINPUT;
         a->disrupt_leader = f & 1;
         a->pre_vote = (f & 2) != 0;
         break;
@@ -208,9 +219,10 @@ int sb_raft_wire_decode(const uint8_t *p, size_t n, struct raft_message *m, sb_e
     case RAFT_IO_REQUEST_VOTE_RESULT: {
         struct raft_request_vote_result *a = &m->request_vote_result;
         a->term = sb_wire_get_u64(&r);
-        a->vote_granted = sb_wire_get_u8(&r) != 0;
+        uint8_t granted = sb_wire_get_u8(&r);
+        a->vote_granted = granted != 0;
         uint8_t t = sb_wire_get_u8(&r);
-        if (t > raft_tribool_false)
+        if (t > raft_tribool_false || granted > 1)
             return SB_EBADINPUT;
         a->pre_vote = (raft_tribool)t;
         break;
