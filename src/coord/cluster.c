@@ -221,6 +221,12 @@ static void on_schema_timer(void *arg)
     c->schema_timer = c->io.timer_start(c->io.ctx, 2u * gossip_interval_ms(c), on_schema_timer, c);
 }
 
+void sb_cluster_schema_applied(sb_cluster *c)
+{
+    if (has_schema(c) && !c->stopped && local_schema(c, NULL) == 0)
+        sb_gossip_set_schema(c->g, c->version);
+}
+
 void sb_cluster_schema_changed(sb_cluster *c)
 {
     if (!has_schema(c) || c->stopped)
