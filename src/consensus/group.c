@@ -18,8 +18,8 @@
 #include "util/wire.h"
 
 #define MAX_MEMBERS 256
-#define POLL_MS 200
-#define RECONCILE_EVERY 5 /* polls */
+#define POLL_MS 50
+#define RECONCILE_EVERY 2 /* polls */
 #define MSG_MAX SB_ERRMSG_SIZE
 
 typedef struct prop {
@@ -33,6 +33,8 @@ typedef struct prop {
     uint64_t rpc_id;
     uint64_t wait_index; /* follower: answer once applied here */
     uint64_t deadline_ms;
+    uint8_t *cmd; /* waiting for a leader: the command */
+    size_t cmdlen;
     int status;
     char msg[MSG_MAX];
 } prop;
@@ -52,8 +54,11 @@ struct sb_group {
     sb_io_timer *ready_timer;
     unsigned polls;
     int last_state;
-    /* proposals waiting for local apply, and answered ones to deliver */
+    /* proposals waiting for local apply, for a leader, and answered ones
+     * to deliver */
     prop *waiting;
+    prop *noleader;
+    int had_leader; /* a leader was known once (since start) */
     prop *ready;
     /* what the last applied command said, for its proposer */
     int apply_rc;
@@ -296,6 +301,42 @@ static void on_forwarded(void *arg, int status, const uint8_t *body, size_t len)
     g->waiting = p;
 }
 
+#define NO_LEADER_MSG "no Raft leader is known: a majority of the metadata voters is not reachable"
+
+/* Sends a proposal on: appended here on the leader, forwarded to a known
+ * leader. 0, or 1 when no leader is known (p untouched). */
+static int dispatch(sb_group *g, prop *p, const uint8_t *cmd, size_t len)
+{
+    if (g->running && raft_state(&g->raft) == RAFT_LEADER) {
+        int rc = apply_here(g, p, cmd, len);
+        if (rc)
+            finish(g, p, rc, "could not append to the Raft log");
+        return 0;
+    }
+    raft_id lid = 0;
+    const char *laddr = NULL;
+    if (g->running)
+        raft_leader(&g->raft, &lid, &laddr);
+    sb_ep to;
+    if (lid == 0 || !laddr || sb_ep_parse(laddr, 0, &to) != 0)
+        return 1;
+    g->counts.forwarded++;
+    int rc = sb_rpc_call(g->rpc, &to, SB_MSG_RAFT_PROPOSE, cmd, len, g->o.propose_timeout_ms,
+                         on_forwarded, p, NULL);
+    if (rc)
+        finish(g, p, rc == SB_EOVERLOADED ? rc : SB_EUNAVAILABLE,
+               "could not forward the change to the Raft leader");
+    return 0;
+}
+
+/* How long a proposal waits for a leader: an election's worth when the
+ * node knew one (a quorum lost is reported promptly), the whole proposal
+ * timeout while the node is still starting or joining the group. */
+static uint64_t leader_wait_ms(const sb_group *g)
+{
+    return g->had_leader ? g->o.election_ms + 1000 : g->o.propose_timeout_ms;
+}
+
 int sb_group_propose(sb_group *g, const uint8_t *cmd, size_t len, sb_group_done_fn cb, void *arg)
 {
     if (!g->started || g->closed)
@@ -306,28 +347,45 @@ int sb_group_propose(sb_group *g, const uint8_t *cmd, size_t len, sb_group_done_
     p->g = g;
     p->cb = cb;
     p->arg = arg;
-    if (raft_state(&g->raft) == RAFT_LEADER) {
-        int rc = apply_here(g, p, cmd, len);
-        if (rc)
-            finish(g, p, rc, "could not append to the Raft log");
+    if (dispatch(g, p, cmd, len) == 0)
         return 0;
+    /* no leader yet: wait for one (an election, or this node joining) */
+    p->cmd = sb_malloc(len ? len : 1);
+    if (!p->cmd) {
+        free(p);
+        return SB_ENOMEM;
     }
-    raft_id lid;
-    const char *laddr;
-    raft_leader(&g->raft, &lid, &laddr);
-    sb_ep to;
-    if (lid == 0 || !laddr || sb_ep_parse(laddr, 0, &to) != 0) {
-        finish(g, p, SB_EUNAVAILABLE,
-               "no Raft leader is known: a majority of the metadata voters is not reachable");
-        return 0;
-    }
-    g->counts.forwarded++;
-    int rc = sb_rpc_call(g->rpc, &to, SB_MSG_RAFT_PROPOSE, cmd, len, g->o.propose_timeout_ms,
-                         on_forwarded, p, NULL);
-    if (rc)
-        finish(g, p, rc == SB_EOVERLOADED ? rc : SB_EUNAVAILABLE,
-               "could not forward the change to the Raft leader");
+    memcpy(p->cmd, cmd, len);
+    p->cmdlen = len;
+    p->deadline_ms = g->io.mono_ms(g->io.ctx) + leader_wait_ms(g);
+    p->next = g->noleader;
+    g->noleader = p;
     return 0;
+}
+
+/* Proposals waiting for a leader: sent once one is known, failed at
+ * their deadline. */
+static void retry_noleader(sb_group *g, uint64_t now)
+{
+    prop *p = g->noleader, *keep = NULL;
+    g->noleader = NULL;
+    while (p) {
+        prop *next = p->next;
+        uint8_t *cmd = p->cmd;
+        p->next = NULL;
+        if (dispatch(g, p, cmd, p->cmdlen) == 0) {
+            free(cmd);
+        } else if (now >= p->deadline_ms) {
+            free(cmd);
+            p->cmd = NULL;
+            finish(g, p, SB_EUNAVAILABLE, NO_LEADER_MSG);
+        } else {
+            p->next = keep;
+            keep = p;
+        }
+        p = next;
+    }
+    g->noleader = keep;
 }
 
 static void handle_propose(sb_group *g, const uint8_t *payload, size_t len)
@@ -511,8 +569,15 @@ static void on_poll(void *arg)
         }
         g->last_state = state;
     }
-    /* forwarded proposals that waited too long for the local apply */
     uint64_t now = g->io.mono_ms(g->io.ctx);
+    if (g->running) {
+        raft_id lid;
+        const char *laddr;
+        raft_leader(&g->raft, &lid, &laddr);
+        g->had_leader |= lid != 0;
+    }
+    retry_noleader(g, now);
+    /* forwarded proposals that waited too long for the local apply */
     prop **pp = &g->waiting;
     while (*pp) {
         prop *p = *pp;
@@ -636,6 +701,13 @@ void sb_group_stop(sb_group *g)
         raft_close(&g->raft, on_raft_closed);
     }
     g->closed = 1;
+    while (g->noleader) {
+        prop *p = g->noleader;
+        g->noleader = p->next;
+        free(p->cmd);
+        p->cmd = NULL;
+        finish(g, p, SB_ECLOSED, "the node is shutting down");
+    }
     /* waiting proposals fail now; the ready ones are still delivered */
     while (g->waiting) {
         prop *p = g->waiting;

@@ -616,9 +616,24 @@ static char *dump(json_t *j)
 }
 
 /* Makes the local schema equal to the blob's. */
+static int schema_replace(sb_cql_glue *g, const uint8_t *blob, size_t len, int additive,
+                          char *errmsg);
+
+/* A peer's schema (push or pull). With the Raft group in charge of DDL it
+ * is taken additively: what the group applied is never dropped or
+ * replaced by a peer's view, which may be behind the log; only what the
+ * group does not carry yet (tables ingestion creates, columns it adds)
+ * spreads this way. */
 static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
 {
     sb_cql_glue *g = arg;
+    return schema_replace(g, blob, len, g->engine && g->cluster && sb_cluster_group(g->cluster),
+                          errmsg);
+}
+
+static int schema_replace(sb_cql_glue *g, const uint8_t *blob, size_t len, int additive,
+                          char *errmsg)
+{
     json_error_t jerr;
     json_t *root = json_loadb((const char *)blob, len, 0, &jerr);
     if (!root)
@@ -647,7 +662,7 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
         char *oldtext = old ? sb_keyspace_to_json(old) : NULL;
         if (!old)
             rc = sb_store_create_keyspace(g->store, k, errmsg);
-        else if (!oldtext || strcmp(oldtext, text) != 0)
+        else if (!additive && (!oldtext || strcmp(oldtext, text) != 0))
             rc = sb_store_alter_keyspace(g->store, k, errmsg);
         else
             sb_keyspace_free(k);
@@ -669,6 +684,13 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
             break;
         }
         const sb_table *old = sb_schema_table(sb_store_schema(g->store), t->keyspace, t->name);
+        if (additive && (!sb_schema_keyspace(sb_store_schema(g->store), t->keyspace) ||
+                         (old && (memcmp(old->id, t->id, 16) != 0 || t->ncols <= old->ncols)))) {
+            /* additive: only new tables and tables with more columns */
+            sb_table_free(t);
+            free(text);
+            continue;
+        }
         if (old && memcmp(old->id, t->id, 16) != 0) {
             /* dropped and created again elsewhere */
             rc = sb_store_drop_table(g->store, t->keyspace, t->name, errmsg);
@@ -688,7 +710,7 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
     }
     /* tables and keyspaces the blob does not have */
     const sb_schema *s = sb_store_schema(g->store);
-    for (int a = s->nks - 1; a >= 0 && !rc; a--) {
+    for (int a = additive ? -1 : s->nks - 1; a >= 0 && !rc; a--) {
         const sb_keyspace *k = s->ks[a];
         int keep_ks = 0;
         json_array_foreach(jks, i, v)
@@ -841,6 +863,9 @@ static int meta_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len,
     id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
     int rc = sb_cql_apply_ddl(g->engine, ks, (const char *)text, tlen, id, errmsg);
+    if (rc != 0)
+        SB_INFO("raft", "schema change refused", "index=%llu err=\"%s\"",
+                (unsigned long long)index, errmsg);
     if (rc == 0 && errmsg[0]) {
         int64_t old = schema_ts(g);
         set_schema_ts(g, ts > old ? ts : old);
@@ -864,7 +889,7 @@ static int meta_restore(void *arg, const uint8_t *p, size_t len)
 {
     sb_cql_glue *g = arg;
     char errmsg[SB_ERRMSG_SIZE];
-    int rc = schema_put(arg, p, len, errmsg);
+    int rc = schema_replace(g, p, len, 0, errmsg);
     if (rc)
         SB_ERROR("raft", "could not restore the schema from a snapshot", "err=\"%s\"", errmsg);
     else if (g->cluster)
