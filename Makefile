@@ -18,7 +18,7 @@ DEPS_OK := build/.deps-ok
 
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
 INC     := -Isrc -Ibuild/gen
-LIBS    := -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl -ledit
+LIBS    := -lraft -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl -ledit
 TLIBS   := -lcmocka
 # The release binary links RocksDB statically with --gc-sections: the shared
 # library's start-up touches ~3 MB more code pages, which an idle node would
