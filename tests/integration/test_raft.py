@@ -183,3 +183,43 @@ def test_ddl_through_raft_and_the_minority(tmp_path):
             s.execute("CREATE TABLE raftks.after_heal (k int PRIMARY KEY)")
         finally:
             cl.shutdown()
+
+
+def test_fault_partition_and_heal_all_cli(tmp_path):
+    """`sibyl fault partition A '|' B` cuts every node of one side from every
+    node of the other (both ways), the minority side loses the Raft leader,
+    and `sibyl fault heal --all` heals every member."""
+    import subprocess
+    from conftest import BIN
+
+    with LocalCluster(tmp_path, 3) as c:
+        c.wait_normal()
+        wait_for(lambda: all(raft(n)["leader"] and len(raft(n)["voters"]) == 3
+                             for n in c.nodes), 30, "the group formed")
+        n1, n2, n3 = c.nodes
+        http = "%s:%d" % (n1.ip, n1.http_port)
+        r = subprocess.run([BIN, "fault", "--http", http, "partition",
+                            "%s,%s" % (n1.ip, n2.ip), "|", addr(n3)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.splitlines()[0] == "partition: %s %s | %s" % (addr(n1), addr(n2),
+                                                                       addr(n3))
+        blocked = {addr(n): requests.get(n.url + "/api/v1/fault", timeout=5).json()["blocked"]
+                   for n in c.nodes}
+        assert blocked == {addr(n1): [addr(n3)], addr(n2): [addr(n3)],
+                           addr(n3): sorted([addr(n1), addr(n2)])}
+        wait_for(lambda: raft(n3)["leader"] is None, 10, "the minority losing its leader")
+        v = wait_for(lambda: (lambda x: x if x["leader"] in (addr(n1), addr(n2)) else None)(
+            raft(n1)), 10, "a leader on the majority side")
+        assert v["leader"] != addr(n3)
+        r = subprocess.run([BIN, "fault", "--http", http, "partition", "10.9.9.9"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 1 and "10.9.9.9 is not a member" in r.stderr
+        r = subprocess.run([BIN, "fault", "--http", http, "heal", "--all"],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stderr
+        assert r.stdout.count("no peers cut") == 3
+        assert all(requests.get(n.url + "/api/v1/fault", timeout=5).json()["blocked"] == []
+                   for n in c.nodes)
+        wait_for(lambda: raft(n3)["leader"] == raft(n1)["leader"] is not None, 15,
+                 "the healed node following the leader")
