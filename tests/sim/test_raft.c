@@ -25,6 +25,7 @@
 #define MS SB_FIXTURE_MS
 #define SEC SB_FIXTURE_SEC
 #define MAX_INDEX 4096
+#define REPLAY "(replay: SB_RAFT_SEED=%llu build/asan/tests/sim-dsim/test_raft)"
 
 /* What was applied at each index, across every node and incarnation. */
 static char applied_at[MAX_INDEX][32];
@@ -51,14 +52,15 @@ static int fsm_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len, 
     memcpy(c, cmd, len);
     c[len] = 0;
     if (index <= s->last_index)
-        fail_msg("seed %llu: node %d applied index %llu after %llu", (unsigned long long)seed_now,
-                 s->node, (unsigned long long)index, (unsigned long long)s->last_index);
+        fail_msg("seed %llu: node %d applied index %llu after %llu " REPLAY,
+                 (unsigned long long)seed_now, s->node, (unsigned long long)index,
+                 (unsigned long long)s->last_index, (unsigned long long)seed_now);
     if (index >= MAX_INDEX)
         fail_msg("index %llu too large for the test", (unsigned long long)index);
     if (applied_at[index][0] && strcmp(applied_at[index], c) != 0)
-        fail_msg("seed %llu: node %d applied \"%s\" at index %llu where another applied \"%s\"",
+        fail_msg("seed %llu: node %d applied \"%s\" at index %llu where another applied \"%s\" " REPLAY,
                  (unsigned long long)seed_now, s->node, c, (unsigned long long)index,
-                 applied_at[index]);
+                 applied_at[index], (unsigned long long)seed_now);
     snprintf(applied_at[index], sizeof applied_at[index], "%s", c);
     s->last_index = index;
     s->napplied++;
@@ -131,9 +133,10 @@ static void check_terms(sb_fixture *f)
             continue;
         uint64_t id = (uint64_t)i + 1;
         if (leader_of_term[st.term] && leader_of_term[st.term] != id)
-            fail_msg("seed %llu: two leaders in term %llu: nodes %llu and %d",
+            fail_msg("seed %llu: two leaders in term %llu: nodes %llu and %d " REPLAY,
                      (unsigned long long)seed_now, (unsigned long long)st.term,
-                     (unsigned long long)leader_of_term[st.term] - 1, i);
+                     (unsigned long long)leader_of_term[st.term] - 1, i,
+                     (unsigned long long)seed_now);
         leader_of_term[st.term] = id;
     }
 }
@@ -373,20 +376,94 @@ static void test_minority_refuses(void **state)
     sb_fixture_free(f);
 }
 
+static int count_role(sb_fixture *f, const char *role)
+{
+    int n = 0;
+    for (int i = 0; i < sb_fixture_nnodes(f); i++) {
+        sb_group *g = group(f, i);
+        if (!g)
+            continue;
+        sb_group_status st;
+        sb_group_get_status(g, &st);
+        n += strcmp(st.role, role) == 0;
+    }
+    return n;
+}
+
+static int six_voters_up_with_one_learner(sb_fixture *f, void *arg)
+{
+    int crashed = *(const int *)arg;
+    int l = leader_of(f, NULL);
+    if (l < 0)
+        return 0;
+    sb_group_status st;
+    sb_group_get_status(group(f, l), &st);
+    if (st.nvoters != 5)
+        return 0;
+    for (int v = 0; v < st.nvoters; v++) {
+        sb_ep ep = sb_fixture_ep(crashed);
+        if (sb_ep_eq(&st.voters[v], &ep))
+            return 0;
+    }
+    return 1;
+}
+
+/* Seven nodes: five vote, two are learners (standbys that replicate the
+ * log); when a voter dies, a learner takes its place, so five up voters
+ * remain and the group tolerates two more failures. */
+static void test_five_voters_and_learners(void **state)
+{
+    (void)state;
+    sb_fixture *f = boot(51, 7);
+    want_voters w = {5, 7};
+    if (!run_until(f, configured, &w, 60 * SEC))
+        fail_msg("seed 51: five voters of seven never configured");
+    run_for(f, 2 * SEC);
+    assert_int_equal(count_role(f, "leader") + count_role(f, "follower"), 5);
+    assert_int_equal(count_role(f, "learner"), 2);
+    assert_int_equal(propose(f, 6, "from-a-learner", 10 * SEC).status, 0);
+    /* a voter that is not the leader dies */
+    int l = leader_of(f, NULL);
+    sb_group_status st;
+    sb_group_get_status(group(f, l), &st);
+    int victim = -1;
+    for (int i = 0; i < 7 && victim < 0; i++) {
+        sb_ep ep = sb_fixture_ep(i);
+        for (int v = 0; v < st.nvoters; v++)
+            if (i != l && sb_ep_eq(&st.voters[v], &ep))
+                victim = i;
+    }
+    assert_true(victim >= 0);
+    sb_fixture_crash(f, victim);
+    if (!run_until(f, six_voters_up_with_one_learner, &victim, 60 * SEC))
+        fail_msg("seed 51: the dead voter %d was not replaced by a learner", victim);
+    run_for(f, 2 * SEC); /* every node hears the new configuration */
+    assert_int_equal(count_role(f, "learner"), 1);
+    assert_int_equal(propose(f, l, "after-replacement", 10 * SEC).status, 0);
+    sb_fixture_free(f);
+}
+
 /* Many seeds with a nemesis: crashes, restarts, partitions, while every
  * node keeps proposing. Safety holds in every one (one leader per term,
  * one command per index), and the cluster makes progress once healed. */
 static void test_safety_under_faults(void **state)
 {
     (void)state;
+    /* SB_RAFT_SEEDS=N runs seeds 1000..1000+N-1; SB_RAFT_SEED=S replays one */
     int seeds = getenv("SB_RAFT_SEEDS") ? atoi(getenv("SB_RAFT_SEEDS")) : 200;
-    for (int s = 0; s < seeds; s++) {
+    int first = 0;
+    if (getenv("SB_RAFT_SEED")) {
+        first = atoi(getenv("SB_RAFT_SEED")) - 1000;
+        seeds = first + 1;
+    }
+    for (int s = first; s < seeds; s++) {
         uint64_t seed = 1000 + (uint64_t)s;
         int n = 3 + (s % 3); /* 3, 4, 5 nodes */
         sb_fixture *f = boot(seed, n);
         want_voters w = {n == 4 ? 3 : n, n};
         if (!run_until(f, configured, &w, 60 * SEC))
-            fail_msg("seed %llu: group never configured", (unsigned long long)seed);
+            fail_msg("seed %llu: group never configured " REPLAY, (unsigned long long)seed,
+                     (unsigned long long)seed);
         dsim_world *world = sb_fixture_world(f);
         (void)world;
         uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
@@ -426,7 +503,8 @@ static void test_safety_under_faults(void **state)
                 snprintf(cmd, sizeof cmd, "s%d-r%d-k%d", s % 1000, round % 100, k % 10);
                 outcome o = propose(f, at, cmd, 8 * SEC);
                 if (!o.done)
-                    fail_msg("seed %llu: a proposal never answered", (unsigned long long)seed);
+                    fail_msg("seed %llu: a proposal never answered " REPLAY,
+                             (unsigned long long)seed, (unsigned long long)seed);
                 committed += o.status == 0;
             }
         }
@@ -442,13 +520,15 @@ static void test_safety_under_faults(void **state)
         for (int tries = 0; tries < 5 && (!o.done || o.status != 0); tries++)
             o = propose(f, 0, last, 10 * SEC);
         if (o.status != 0)
-            fail_msg("seed %llu: no progress after heal: %s (%s)", (unsigned long long)seed,
-                     sb_strerror(o.status), o.msg);
+            fail_msg("seed %llu: no progress after heal: %s (%s) " REPLAY,
+                     (unsigned long long)seed, sb_strerror(o.status), o.msg,
+                     (unsigned long long)seed);
         run_for(f, 5 * SEC);
         for (int i = 0; i < n; i++)
             if (strcmp(fsms[i].last_cmd, last) != 0)
-                fail_msg("seed %llu: node %d last applied \"%s\", not \"%s\"",
-                         (unsigned long long)seed, i, fsms[i].last_cmd, last);
+                fail_msg("seed %llu: node %d last applied \"%s\", not \"%s\" " REPLAY,
+                         (unsigned long long)seed, i, fsms[i].last_cmd, last,
+                         (unsigned long long)seed);
         if (getenv("SB_RAFT_VERBOSE"))
             fprintf(stderr, "seed %llu: %d nodes, %d of 36 proposals committed, last index %llu\n",
                     (unsigned long long)seed, n, committed, (unsigned long long)fsms[0].last_index);
@@ -463,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_group_forms_and_commits),
         cmocka_unit_test(test_leader_crash_and_restart),
         cmocka_unit_test(test_minority_refuses),
+        cmocka_unit_test(test_five_voters_and_learners),
         cmocka_unit_test(test_safety_under_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
