@@ -782,6 +782,7 @@ void sb_cql_glue_schema_changed(sb_cql_glue *g)
 #define META_DDL 1
 
 typedef struct ddl_prop {
+    sb_cql_glue *g;
     sb_cql_write_done done;
     void *arg;
 } ddl_prop;
@@ -789,6 +790,11 @@ typedef struct ddl_prop {
 static void on_ddl_committed(void *arg, int status, const char *msg)
 {
     ddl_prop *p = arg;
+    /* Applied here. The peers apply it from the log within a heartbeat;
+     * the schema also goes to them now, ahead of the writes this node may
+     * send next on the same connections (taken additively there). */
+    if (status == 0 && p->g->cluster)
+        sb_cluster_schema_changed(p->g->cluster);
     sb_cql_error d;
     memset(&d, 0, sizeof d);
     d.status = status;
@@ -817,6 +823,7 @@ int sb_cql_glue_ddl(void *arg, const char *keyspace, const char *text, size_t le
         sb_buf_free(&cmd);
         return SB_ENOMEM;
     }
+    p->g = g;
     p->done = done;
     p->arg = done_arg;
     rc = sb_group_propose(grp, cmd.data, cmd.len, on_ddl_committed, p);
