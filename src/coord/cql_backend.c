@@ -790,11 +790,6 @@ typedef struct ddl_prop {
 static void on_ddl_committed(void *arg, int status, const char *msg)
 {
     ddl_prop *p = arg;
-    /* Applied here. The peers apply it from the log within a heartbeat;
-     * the schema also goes to them now, ahead of the writes this node may
-     * send next on the same connections (taken additively there). */
-    if (status == 0 && p->g->cluster)
-        sb_cluster_schema_changed(p->g->cluster);
     sb_cql_error d;
     memset(&d, 0, sizeof d);
     d.status = status;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "coord/coord.h"
 #include "http/handlers.h"
 #include "cql/cql.h"
 #include "ingest/ingest.h"
@@ -44,6 +45,11 @@ static void on_durable(void *arg, const sb_write_result *r)
  * metadata group one statement at a time, then the body is ingested again
  * (a few rounds at most: another request may change the table meanwhile). */
 #define DDL_ROUNDS 4
+/* After the schema changes, the points wait until every live node has
+ * applied them (the schema agreement drivers wait for after DDL), so that
+ * no replica refuses a row of a table it does not know yet. */
+#define AGREE_POLL_MS 10
+#define AGREE_MAX_MS 5000
 
 typedef struct schema_wait {
     sb_node_view *n;
@@ -56,16 +62,36 @@ typedef struct schema_wait {
     int rounds;
     int last_status;
     char last_msg[SB_ERRMSG_SIZE];
+    uv_timer_t timer;
+    uint64_t waited_ms;
 } schema_wait;
 
-static void schema_wait_free(schema_wait *w)
+static void on_timer_closed(uv_handle_t *h)
 {
+    schema_wait *w = h->data;
     sb_buf_free(&w->body);
     sb_buf_free(&w->ddl);
     free(w);
 }
 
+static void schema_wait_free(schema_wait *w)
+{
+    uv_close((uv_handle_t *)&w->timer, on_timer_closed);
+}
+
 static void run_schema(schema_wait *w);
+static void ingest_again(schema_wait *w);
+
+static void on_agree_poll(uv_timer_t *t)
+{
+    schema_wait *w = t->data;
+    if (w->waited_ms >= AGREE_MAX_MS || !w->n->cluster || sb_cluster_schema_agreed(w->n->cluster)) {
+        ingest_again(w); /* past the bound, the writes say what they meet */
+        return;
+    }
+    w->waited_ms += AGREE_POLL_MS;
+    uv_timer_start(&w->timer, on_agree_poll, AGREE_POLL_MS, 0);
+}
 
 /* Ingests the body; 1 when it went on (answered or in flight), 0 when the
  * schema must change first. */
@@ -115,7 +141,14 @@ static void run_schema(schema_wait *w)
         w->last_status = rc;
         snprintf(w->last_msg, sizeof w->last_msg, "%s", sb_strerror(rc));
     }
-    /* every statement ran: ingest again */
+    /* every statement ran: wait for the others to apply them, then ingest
+     * again */
+    w->waited_ms = 0;
+    on_agree_poll(&w->timer);
+}
+
+static void ingest_again(schema_wait *w)
+{
     if (++w->rounds > DDL_ROUNDS) {
         char msg[SB_ERRMSG_SIZE + 64];
         snprintf(msg, sizeof msg, "the schema these points need could not be made: %s",
@@ -213,6 +246,8 @@ void sb_http_handle_write(sb_node_view *n, sb_http_req *req)
     w->n = n;
     w->p = req->pending;
     w->cl = cl;
+    uv_timer_init(n->loop, &w->timer);
+    w->timer.data = w;
     snprintf(w->bucket, sizeof w->bucket, "%s", bucket);
     snprintf(w->precision, sizeof w->precision, "%s", precision);
     sb_buf_init(&w->body);
