@@ -132,8 +132,10 @@ static void consider_schema(sb_cluster *c, const sb_ep *from, const uint8_t *bod
         SB_WARN("cluster", "could not apply schema", "peer=%s err=\"%s\"", who, msg);
         return;
     }
-    if (local_schema(c, NULL) == 0)
+    if (local_schema(c, NULL) == 0) {
         sb_gossip_set_schema(c->g, c->version);
+        sb_gossip_announce(c->g);
+    }
     SB_INFO("cluster", "schema updated", "peer=%s ts=%lld", who, (long long)ts);
 }
 
@@ -237,8 +239,10 @@ int sb_cluster_schema_agreed(sb_cluster *c)
 
 void sb_cluster_schema_applied(sb_cluster *c)
 {
-    if (has_schema(c) && !c->stopped && local_schema(c, NULL) == 0)
+    if (has_schema(c) && !c->stopped && local_schema(c, NULL) == 0) {
         sb_gossip_set_schema(c->g, c->version);
+        sb_gossip_announce(c->g);
+    }
 }
 
 void sb_cluster_schema_changed(sb_cluster *c)
