@@ -132,8 +132,10 @@ static void consider_schema(sb_cluster *c, const sb_ep *from, const uint8_t *bod
         SB_WARN("cluster", "could not apply schema", "peer=%s err=\"%s\"", who, msg);
         return;
     }
-    if (local_schema(c, NULL) == 0)
+    if (local_schema(c, NULL) == 0) {
         sb_gossip_set_schema(c->g, c->version);
+        sb_gossip_announce(c->g);
+    }
     SB_INFO("cluster", "schema updated", "peer=%s ts=%lld", who, (long long)ts);
 }
 
@@ -221,10 +223,26 @@ static void on_schema_timer(void *arg)
     c->schema_timer = c->io.timer_start(c->io.ctx, 2u * gossip_interval_ms(c), on_schema_timer, c);
 }
 
+int sb_cluster_schema_agreed(sb_cluster *c)
+{
+    if (!has_schema(c) || c->stopped || local_schema(c, NULL) != 0)
+        return 1;
+    int n = sb_gossip_nmembers(c->g);
+    for (int i = 0; i < n; i++) {
+        const sb_member *m = sb_gossip_member(c->g, i);
+        if (!m->is_self && m->up && m->status != SB_STATUS_LEFT &&
+            memcmp(m->schema_version, c->version, 16) != 0)
+            return 0;
+    }
+    return 1;
+}
+
 void sb_cluster_schema_applied(sb_cluster *c)
 {
-    if (has_schema(c) && !c->stopped && local_schema(c, NULL) == 0)
+    if (has_schema(c) && !c->stopped && local_schema(c, NULL) == 0) {
         sb_gossip_set_schema(c->g, c->version);
+        sb_gossip_announce(c->g);
+    }
 }
 
 void sb_cluster_schema_changed(sb_cluster *c)

@@ -253,6 +253,9 @@ void sb_cluster_schema_changed(sb_cluster *c);
 /* The Raft group applied a schema change (every node does): gossip the
  * new version, push nothing. */
 void sb_cluster_schema_applied(sb_cluster *c);
+/* Every live member gossips this node's schema version (what drivers wait
+ * for after DDL). */
+int sb_cluster_schema_agreed(sb_cluster *c);
 
 sb_gossip *sb_cluster_gossip(sb_cluster *c);
 /* The metadata Raft group, NULL when opts.raft is off. */

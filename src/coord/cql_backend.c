@@ -781,22 +781,57 @@ void sb_cql_glue_schema_changed(sb_cql_glue *g)
 
 #define META_DDL 1
 
+/* A schema change is answered once this node has applied it and every
+ * live node gossips the same schema version (bounded): a client may use
+ * the new table through any node right after the answer, as after the
+ * schema agreement drivers wait for. */
+#define AGREE_POLL_MS 10
+#define AGREE_MAX_MS 5000
+
 typedef struct ddl_prop {
+    sb_cql_glue *g;
     sb_cql_write_done done;
     void *arg;
+    int status;
+    char msg[SB_ERRMSG_SIZE];
+    uint32_t waited_ms;
 } ddl_prop;
+
+static void ddl_answer(ddl_prop *p)
+{
+    sb_cql_error d;
+    memset(&d, 0, sizeof d);
+    d.status = p->status;
+    snprintf(d.message, sizeof d.message, "%s", p->msg);
+    sb_cql_write_done done = p->done;
+    void *darg = p->arg;
+    free(p);
+    done(darg, d.status, &d);
+}
+
+static void on_agree_poll(void *arg)
+{
+    ddl_prop *p = arg;
+    sb_cql_glue *g = p->g;
+    if (p->waited_ms >= AGREE_MAX_MS || !g->cluster || sb_cluster_schema_agreed(g->cluster)) {
+        ddl_answer(p);
+        return;
+    }
+    p->waited_ms += AGREE_POLL_MS;
+    if (!g->io->timer_start(g->io->ctx, AGREE_POLL_MS, on_agree_poll, p))
+        ddl_answer(p);
+}
 
 static void on_ddl_committed(void *arg, int status, const char *msg)
 {
     ddl_prop *p = arg;
-    sb_cql_error d;
-    memset(&d, 0, sizeof d);
-    d.status = status;
-    snprintf(d.message, sizeof d.message, "%s", msg ? msg : "");
-    sb_cql_write_done done = p->done;
-    void *darg = p->arg;
-    free(p);
-    done(darg, status, &d);
+    p->status = status;
+    snprintf(p->msg, sizeof p->msg, "%s", msg ? msg : "");
+    if (status != 0 || !p->msg[0] || !p->g->cluster) {
+        ddl_answer(p); /* refused, or nothing changed */
+        return;
+    }
+    on_agree_poll(p);
 }
 
 int sb_cql_glue_ddl(void *arg, const char *keyspace, const char *text, size_t len,
@@ -817,6 +852,7 @@ int sb_cql_glue_ddl(void *arg, const char *keyspace, const char *text, size_t le
         sb_buf_free(&cmd);
         return SB_ENOMEM;
     }
+    p->g = g;
     p->done = done;
     p->arg = done_arg;
     rc = sb_group_propose(grp, cmd.data, cmd.len, on_ddl_committed, p);

@@ -223,3 +223,62 @@ def test_fault_partition_and_heal_all_cli(tmp_path):
                    for n in c.nodes)
         wait_for(lambda: raft(n3)["leader"] == raft(n1)["leader"] is not None, 15,
                  "the healed node following the leader")
+
+
+def test_ingestion_schema_through_raft(tmp_path):
+    """Line protocol that needs a new keyspace, table or column sends those
+    schema changes through the Raft group first: every node gets the same
+    table ids; cut off from the majority, a node still takes points for
+    existing tables but refuses points that need a new table (503, the
+    Raft cause named)."""
+    with LocalCluster(tmp_path, 3) as c:
+        c.wait_normal()
+        wait_for(lambda: all(raft(n)["leader"] and len(raft(n)["voters"]) == 3
+                             for n in c.nodes), 30, "the group formed")
+        leader_addr = raft(c.nodes[0])["leader"]
+        followers = [n for n in c.nodes if addr(n) != leader_addr]
+
+        def write(node, body):
+            return requests.post(node.url + "/api/v2/write", timeout=15, data=body,
+                                 params={"bucket": "lpraft", "precision": "s",
+                                         "consistency": "ONE"})
+
+        # three replicas, so that a cut-off node holds one of every row
+        r = requests.post(followers[0].url + "/api/v1/cql", timeout=15, json={
+            "query": "CREATE KEYSPACE lpraft WITH replication = "
+                     "{'class': 'SimpleStrategy', 'replication_factor': 3}"})
+        assert r.status_code == 200, r.text
+        r = write(followers[0], "cpu,host=a usage=1.5 1700000000\nmem,host=a free=3i 1700000000")
+        assert r.status_code == 204, r.text
+        r = write(followers[1], "cpu,host=b usage=2.5,steal=0.5 1700000001")
+        assert r.status_code == 204, r.text
+
+        def tables(n):
+            j = requests.post(n.url + "/api/v1/cql", timeout=5, json={
+                "query": "SELECT table_name, id FROM system_schema.tables "
+                         "WHERE keyspace_name = 'lpraft'"}).json()
+            return sorted(tuple(x) for x in j.get("rows", []))
+        want = wait_for(lambda: (lambda t: t if len(t) == 2 else None)(tables(c.nodes[0])), 10,
+                        "the tables on node 1")
+        for n in c.nodes[1:]:
+            wait_for(lambda: tables(n) == want, 10, "the same tables and ids on " + addr(n))
+        j = requests.post(c.nodes[0].url + "/api/v1/cql", timeout=5, json={
+            "query": "SELECT column_name FROM system_schema.columns "
+                     "WHERE keyspace_name = 'lpraft' AND table_name = 'cpu'"}).json()
+        assert sorted(x[0] for x in j["rows"]) == ["host", "steal", "time", "usage"]
+
+        lone = followers[1]
+        others = [n for n in c.nodes if n is not lone]
+        fault(lone, "cut", [addr(n) for n in others])
+        wait_for(lambda: raft(lone)["leader"] is None, 10, "the cut-off node losing its leader")
+        r = write(lone, "cpu,host=c usage=9 1700000002")
+        assert r.status_code == 204, r.text
+        t0 = time.time()
+        r = write(lone, "disk,host=c used=1i 1700000002")
+        assert r.status_code == 503, r.text
+        assert "no Raft leader" in r.json()["error"]["message"], r.text
+        assert time.time() - t0 < 4.0
+        fault(lone, "heal", [])
+        wait_for(lambda: raft(lone)["leader"] is not None, 15, "the healed node's leader")
+        r = write(lone, "disk,host=c used=1i 1700000003")
+        assert r.status_code == 204, r.text
