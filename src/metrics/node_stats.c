@@ -281,6 +281,46 @@ static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
     }
 }
 
+/* The metadata Raft group (consensus/group.h). */
+static void collect_raft(sb_metrics_sink *k, sb_node_view *n)
+{
+    sb_group *g = sb_cluster_group(n->cluster);
+    if (!g)
+        return;
+    sb_group_status st;
+    sb_group_get_status(g, &st);
+    family1(k, SB_METRIC_GAUGE, "sibyl_raft_term", "Current Raft term of the metadata group.",
+            (double)st.term);
+    sb_metrics_sink_family(k, SB_METRIC_GAUGE, "sibyl_raft_role",
+                           "1 for this node's role in the metadata Raft group.");
+    static const char *const roles[] = {"leader", "follower", "candidate", "learner", "none"};
+    for (size_t i = 0; i < sizeof roles / sizeof roles[0]; i++)
+        sb_metrics_sink_sample(k, SB_LABELS("role"), SB_LABELS(roles[i]),
+                               strcmp(st.role, roles[i]) == 0);
+    family1(k, SB_METRIC_GAUGE, "sibyl_raft_commit_index", "Highest Raft log index committed.",
+            (double)st.commit_index);
+    family1(k, SB_METRIC_GAUGE, "sibyl_raft_applied_index",
+            "Highest Raft log index applied to the metadata state machine.",
+            (double)st.applied_index);
+    family1(k, SB_METRIC_GAUGE, "sibyl_raft_last_index", "Highest Raft log index stored.",
+            (double)st.last_index);
+    family1(k, SB_METRIC_GAUGE, "sibyl_raft_voters", "Voters in the metadata group.",
+            (double)st.nvoters);
+    family1(k, SB_METRIC_GAUGE, "sibyl_raft_has_leader", "1 when this node knows a Raft leader.",
+            st.has_leader);
+    family1(k, SB_METRIC_COUNTER, "sibyl_raft_elections_won_total",
+            "Times this node became the Raft leader.", (double)st.elections_won);
+    family1(k, SB_METRIC_COUNTER, "sibyl_raft_proposals_total",
+            "Changes this node appended to the Raft log as leader.", (double)st.proposals);
+    family1(k, SB_METRIC_COUNTER, "sibyl_raft_proposals_failed_total",
+            "Proposals answered with a Raft failure (no leader, lost leadership, timeout).",
+            (double)st.proposals_failed);
+    family1(k, SB_METRIC_COUNTER, "sibyl_raft_forwarded_total",
+            "Proposals this node forwarded to the leader.", (double)st.forwarded);
+    family1(k, SB_METRIC_COUNTER, "sibyl_raft_configuration_changes_total",
+            "Configuration changes this node made as leader.", (double)st.changes);
+}
+
 static void collect_transport(sb_metrics_sink *k, sb_node_view *n)
 {
     int np;
@@ -320,6 +360,7 @@ static void collect(sb_metrics_sink *k, void *arg)
     node_stats *s = arg;
     sb_node_view *n = s->n;
     collect_cluster(k, n);
+    collect_raft(k, n);
     collect_transport(k, n);
     disk_figures d = disk_of(n->data_dir);
     if (d.ok) {

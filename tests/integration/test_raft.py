@@ -54,6 +54,14 @@ def test_leader_elected_killed_and_replaced(tmp_path):
         views = wait_for(formed, 30, "three voters and one leader")
         roles = sorted(v["role"] for v in views)
         assert roles == ["follower", "follower", "leader"], views
+        # /metrics says the same: one leader, everyone knows it
+        leaders = 0
+        for n in c.nodes:
+            text = requests.get(n.url + "/metrics", timeout=5).text
+            leaders += 'sibyl_raft_role{role="leader"} 1' in text
+            assert "sibyl_raft_has_leader 1" in text
+            assert "sibyl_raft_voters 3" in text
+        assert leaders == 1
         leader_addr = views[0]["leader"]
         term = max(v["term"] for v in views)
         leader = next(n for n in c.nodes if addr(n) == leader_addr)
