@@ -43,6 +43,9 @@ enum {
     SB_MSG_SCHEMA_PUSH = 20, /* cluster.h: here is my schema */
     SB_MSG_SCHEMA_PULL = 21, /* cluster.h: send me your schema */
     SB_MSG_PING = 22,        /* rpc.h: echo (tests, latency) */
+    SB_MSG_PAXOS_PREPARE = 25, /* coord.h: LWT prepare (coord/paxos_int.h) */
+    SB_MSG_PAXOS_PROPOSE = 26, /* coord.h: LWT propose */
+    SB_MSG_PAXOS_COMMIT = 27,  /* coord.h: LWT commit */
     SB_MSG_MAX = 32
 };
 

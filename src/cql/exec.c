@@ -636,6 +636,60 @@ static int submit_truncate(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void 
     return 0;
 }
 
+/* A conditional statement whose proposal is out (cql.h cas hook). */
+typedef struct cas_req {
+    sb_cql_engine *e;
+    struct rerun *rr; /* to run the statement again on contention */
+    sb_cql_cb cb;
+    void *arg;
+    sb_cql_result *res; /* [applied] = true, already built */
+} cas_req;
+
+static void on_cas_done(void *arg, int status, int retry, const sb_cql_error *detail);
+
+/* A conditional statement: checked here (exec_lwt.c); when it applies,
+ * through the cas hook when the reads went through the cluster, else as
+ * an ordinary write. 1 if the result is complete, 0 if a callback will
+ * complete it. */
+static int run_cas(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
+{
+    sb_cql_engine *e = c->e;
+    int to_cas = e->opts.cas && c->rctx && !e->opts.sync_writes;
+    int to_hook = to_cas || (e->opts.write && !e->opts.sync_writes);
+    sb_wbatch *b = to_hook ? sb_wbatch_new_mutation() : sb_wbatch_new();
+    if (!b) {
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    int applied = 0;
+    int rc = cx_exec_cas(c, st, b, &applied);
+    if (rc == 0 && !applied && !c->preparing && !reads_pending(c) && e->opts.cas_outcome &&
+        c->res->kind == SB_CQL_RESULT_ROWS)
+        e->opts.cas_outcome(e->opts.write_arg, 0);
+    if (rc != 0 || reads_pending(c) || !applied || c->preparing) {
+        sb_wbatch_free(b);
+        return 1;
+    }
+    if (!to_cas)
+        return submit_write(c, b, cb, arg);
+    cas_req *w = malloc(sizeof *w);
+    if (!w) {
+        sb_wbatch_free(b);
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    *w = (cas_req){e, c->rr, cb, arg, c->res};
+    int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
+    rc = e->opts.cas(e->opts.write_arg, c->rctx, b, consistency, on_cas_done, w);
+    if (rc != 0) {
+        free(w);
+        cx_err(c, rc, NULL, "conditional write failed: %s", sb_strerror(rc));
+        return 1;
+    }
+    c->rr_taken = 1;
+    return 0;
+}
+
 static int is_write(sb_cql_stmt_kind k)
 {
     return k == SB_CQL_STMT_INSERT || k == SB_CQL_STMT_UPDATE || k == SB_CQL_STMT_DELETE ||
@@ -665,6 +719,8 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
             c->e->opts.on_schema_change(c->e->opts.schema_arg);
         return 1;
     }
+    if (cx_stmt_conditional(st))
+        return run_cas(c, st, cb, arg);
     /* Through a write hook (the coordinator) the statement builds only its
      * mutation; the replicas build the RocksDB batches. */
     int to_hook = c->e->opts.write && !c->e->opts.sync_writes;
@@ -751,6 +807,7 @@ typedef struct rerun {
     sb_cql_cb cb;
     void *arg;
     int rounds;
+    int cas_attempts; /* conditional statements: rounds lost to contention */
 } rerun;
 
 #define MAX_READ_ROUNDS 64
@@ -888,6 +945,7 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
     if (ks_default)
         c.ks_default = ks_default;
     c.root = st;
+    c.rr = rr;
     if (rr)
         c.rctx = rr->rctx;
     else if (e->opts.reader.open && reads_statement(st))
@@ -901,6 +959,11 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
             done = run(&c, st, cb, arg);
     }
     cx_mem_free(&c.tmp);
+    if (c.rr_taken) {
+        /* the CAS request holds rr until its proposal is decided */
+        e->opts.reader.end(c.rctx);
+        return 0;
+    }
     if (done && reads_pending(&c)) {
         /* Data is missing: fetch it, then run again. */
         sb_cql_result_free(res);
@@ -918,6 +981,9 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
                       rr ? "the read needed too many rounds" : "out of memory");
         } else {
             int cl = rr->opts.consistency;
+            if (cx_stmt_conditional(st))
+                cl = rr->opts.serial_consistency == SB_CL_LOCAL_SERIAL ? SB_CL_LOCAL_SERIAL
+                                                                       : SB_CL_SERIAL;
             e->opts.reader.fetch(rr->rctx, cl, on_fetched, rr);
             return 0;
         }
@@ -928,6 +994,53 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
     if (done)
         cb(arg, res);
     return 0;
+}
+
+static void on_cas_done(void *arg, int status, int retry, const sb_cql_error *detail)
+{
+    cas_req *w = arg;
+    sb_cql_engine *e = w->e;
+    rerun *rr = w->rr;
+    sb_cql_result *res = w->res;
+    sb_cql_cb cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    if (retry && rr && ++rr->cas_attempts < SB_CQL_CAS_MAX_ATTEMPTS) {
+        /* Another round got in first and nothing of ours was accepted:
+         * read and decide again under a new round. */
+        sb_cql_result_free(res);
+        sb_cql_stmt *st = NULL;
+        char msg[SB_ERRMSG_SIZE] = "";
+        rr->rounds = 0;
+        rr->rctx = e->opts.reader.begin(e->opts.reader.arg);
+        if (sb_cql_parse(rr->text, rr->len, &st, msg) == 0) {
+            execute_round(e, NULL, rr->ks, st, rr->text, rr->len, rr->binds, rr->nbinds,
+                          &rr->opts, rr->cb, rr->arg, rr);
+            sb_cql_stmt_free(st);
+            return;
+        }
+        e->opts.reader.end(rr->rctx);
+        res = result_new();
+        if (!res) {
+            rerun_free(rr);
+            return;
+        }
+        set_error(res, SB_ESERVER, "the statement could not be parsed again");
+    } else if (retry) {
+        sb_cql_error d;
+        memset(&d, 0, sizeof d);
+        d.code = SB_CQL_ERR_WRITE_TIMEOUT;
+        d.consistency = rr ? rr->opts.serial_consistency : SB_CL_SERIAL;
+        d.write_type = "CAS";
+        snprintf(d.message, sizeof d.message,
+                 "Operation timed out: contention on the partition, %d rounds lost",
+                 rr ? rr->cas_attempts : 1);
+        set_detail(res, SB_ETIMEOUT, &d);
+    } else if (status != 0) {
+        set_detail(res, status, detail);
+    }
+    rerun_free(rr);
+    cb(cbarg, res);
 }
 
 static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,

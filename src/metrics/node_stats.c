@@ -241,6 +241,23 @@ static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
             "Read-repair mutations sent to stale replicas.", (double)cs.read_repairs);
     family1(k, SB_METRIC_COUNTER, "sibyl_digest_mismatches_total",
             "Reads whose replica digests disagreed.", (double)cs.digest_mismatches);
+    sb_metrics_sink_family(k, SB_METRIC_COUNTER, "sibyl_lwt_total",
+                           "Lightweight transactions coordinated here, by outcome.");
+    const struct {
+        const char *outcome;
+        uint64_t v;
+    } lw[] = {{"applied", cs.lwt_applied},
+              {"not_applied", cs.lwt_not_applied},
+              {"unavailable", cs.lwt_unavailable},
+              {"timeout", cs.lwt_timeout}};
+    for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
+        sb_metrics_sink_sample(k, SB_LABELS("outcome"), SB_LABELS(lw[i].outcome), (double)lw[i].v);
+    family1(k, SB_METRIC_COUNTER, "sibyl_lwt_contention_total",
+            "Paxos ballots retried because another round got in first.",
+            (double)cs.lwt_contention);
+    family1(k, SB_METRIC_COUNTER, "sibyl_lwt_repairs_total",
+            "In-progress Paxos proposals of other coordinators finished here.",
+            (double)cs.lwt_repairs);
 
     sb_gossip_stats gs;
     memset(&gs, 0, sizeof gs);

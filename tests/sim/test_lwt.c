@@ -1,0 +1,393 @@
+/*
+ * Lightweight transactions (coord/paxos.c, paxos_replica.c, cql/exec_lwt.c)
+ * in the simulator: three nodes on the cluster fixture running real CQL
+ * through the CQL backend, the coordinator and per-partition Paxos.
+ *
+ *   - concurrent INSERT ... IF NOT EXISTS on one key from every node:
+ *     exactly one is applied, the others see the winner's row, and every
+ *     node reads the winner;
+ *   - UPDATE ... IF v = x as compare-and-set, and the not-applied result
+ *     shape ([applied] then the condition's columns);
+ *   - a node cut off from the others: its LWTs fail (Unavailable, or
+ *     WriteTimeout of type CAS) while its plain writes at ONE succeed;
+ *   - a proposal accepted by a quorum whose coordinator crashed before
+ *     any replica heard the commit is finished by the next LWT.
+ */
+#include "test.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "coord/coord.h"
+#include "cql/cql.h"
+#include "dsim/fixture.h"
+#include "util/consistency.h"
+#include "util/err.h"
+#include "util/log.h"
+
+#define SIMCQL_DIR "/tmp/sb_sim_lwt_XXXXXX"
+#include "simcql.h"
+
+/* --- running statements ----------------------------------------------------- */
+
+typedef struct outcome {
+    int done;
+    int kind;
+    int status;
+    int code;
+    const char *write_type;
+    char message[SB_ERRMSG_SIZE];
+    int nrows, ncols;
+    int applied; /* [applied] of the first row, -1 if none */
+    char cols[8][32];
+    char owner[32]; /* the text column "owner" of the first row, if shown */
+    int64_t v;      /* the int column "v" of the first row, if shown */
+} outcome;
+
+static void on_result(void *arg, sb_cql_result *r)
+{
+    outcome *o = arg;
+    o->done++;
+    o->kind = r->kind;
+    o->applied = -1;
+    if (r->kind == SB_CQL_RESULT_ERROR) {
+        o->status = r->err.status;
+        o->code = r->err.code;
+        o->write_type = r->err.write_type;
+        snprintf(o->message, sizeof o->message, "%s", r->err.message);
+    }
+    if (r->kind == SB_CQL_RESULT_ROWS) {
+        o->nrows = r->nrows;
+        o->ncols = r->ncols;
+        for (int c = 0; c < r->ncols && c < 8; c++) {
+            snprintf(o->cols[c], sizeof o->cols[c], "%s", r->cols[c].name);
+            if (r->nrows == 0)
+                continue;
+            sb_value v = r->rows[c];
+            if (!strcmp(r->cols[c].name, "[applied]") && v.len == 1)
+                o->applied = v.p[0];
+            if (!strcmp(r->cols[c].name, "owner") && v.len >= 0)
+                snprintf(o->owner, sizeof o->owner, "%.*s", (int)v.len, (const char *)v.p);
+            if (!strcmp(r->cols[c].name, "v") && v.len == 4)
+                o->v = (int32_t)((uint32_t)v.p[0] << 24 | (uint32_t)v.p[1] << 16 |
+                                 (uint32_t)v.p[2] << 8 | v.p[3]);
+        }
+    }
+    sb_cql_result_free(r);
+}
+
+static int outcome_done(sb_fixture *f, void *arg)
+{
+    return ((outcome *)arg)->done > 0;
+}
+
+static void start(int i, const char *cql, int cl, int serial, outcome *o)
+{
+    memset(o, 0, sizeof *o);
+    sb_cql_opts opts;
+    sb_cql_opts_default(&opts);
+    opts.consistency = cl;
+    opts.serial_consistency = serial;
+    int rc = sb_cql_execute(nodes[i].engine, &nodes[i].sess, cql, strlen(cql), NULL, 0, &opts,
+                            on_result, o);
+    assert_int_equal(rc, 0);
+}
+
+/* Runs one statement on node i at level cl until its result arrives. */
+static outcome run(sb_fixture *f, int i, const char *cql, int cl)
+{
+    outcome o;
+    start(i, cql, cl, SB_CL_SERIAL, &o);
+    assert_true(sb_fixture_step_until(f, outcome_done, &o, 30 * SEC));
+    assert_int_equal(o.done, 1);
+    return o;
+}
+
+static void expect_ok(const outcome *o, const char *what)
+{
+    if (o->kind == SB_CQL_RESULT_ERROR)
+        fail_msg("%s: %s (%s)", what, o->message, sb_errname(o->status));
+}
+
+/* --- predicates ------------------------------------------------------------ */
+
+static int all_up(sb_fixture *f, void *arg)
+{
+    for (int i = 0; i < N; i++) {
+        if (!sb_fixture_alive(f, i))
+            continue;
+        for (int j = 0; j < N; j++) {
+            sb_ep ep = sb_fixture_ep(j);
+            if (sb_fixture_alive(f, j) && !sb_gossip_is_up(sb_cluster_gossip(nodes[i].cluster), &ep))
+                return 0;
+        }
+    }
+    return 1;
+}
+
+static int ring_complete(sb_fixture *f, void *arg)
+{
+    for (int i = 0; i < N; i++)
+        if (sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(nodes[i].cluster))) != N)
+            return 0;
+    return all_up(f, arg);
+}
+
+static int schemas_agree(sb_fixture *f, void *arg)
+{
+    uint8_t v0[16], v[16];
+    if (sb_cql_glue_schema_version(&nodes[0].glue, v0) != 0)
+        return 0;
+    for (int i = 1; i < N; i++)
+        if (sb_cql_glue_schema_version(&nodes[i].glue, v) != 0 || memcmp(v, v0, 16) != 0)
+            return 0;
+    return 1;
+}
+
+typedef struct down_pair {
+    int observer, node;
+} down_pair;
+
+static int seen_down(sb_fixture *f, void *arg)
+{
+    const down_pair *d = arg;
+    sb_ep ep = sb_fixture_ep(d->node);
+    return !sb_gossip_is_up(sb_cluster_gossip(nodes[d->observer].cluster), &ep);
+}
+
+/* --- setup ----------------------------------------------------------------- */
+
+static sb_fixture *boot_cluster(uint64_t seed)
+{
+    dsim_net net = {.loss = 0, .dup = 0, .delay_min_us = 200, .delay_max_us = 3000};
+    sb_fixture *f = sb_fixture_new(seed, N, &net, NULL);
+    for (int i = 0; i < N; i++)
+        start_node(f, i);
+    assert_true(sb_fixture_step_until(f, ring_complete, NULL, 60 * SEC));
+    outcome o = run(f, 0,
+                    "CREATE KEYSPACE ks WITH replication = "
+                    "{'class': 'SimpleStrategy', 'replication_factor': 3}",
+                    SB_CL_ONE);
+    expect_ok(&o, "create keyspace");
+    o = run(f, 0, "CREATE TABLE ks.reg (k text PRIMARY KEY, owner text, v int)", SB_CL_ONE);
+    expect_ok(&o, "create table");
+    assert_true(sb_fixture_step_until(f, schemas_agree, NULL, 30 * SEC));
+    const sb_table *t0 = sb_schema_table(sb_store_schema(nodes[0].store), "ks", "reg");
+    assert_non_null(t0);
+    for (int i = 0; i < N; i++)
+        assert_int_equal(dsim_store_add_table(sb_fixture_store(f, i), t0->id), 0);
+    return f;
+}
+
+static void teardown(sb_fixture *f)
+{
+    sb_fixture_free(f);
+    for (int i = 0; i < N; i++)
+        stop_node(&nodes[i]);
+}
+
+/* --- the tests --------------------------------------------------------------- */
+
+#define RACERS 6
+
+static void test_concurrent_if_not_exists_one_winner(void **state)
+{
+    for (uint64_t seed = 1; seed <= 5; seed++) {
+        sb_fixture *f = boot_cluster(seed);
+        outcome o[RACERS];
+        char cql[RACERS][160];
+        for (int r = 0; r < RACERS; r++) {
+            snprintf(cql[r], sizeof cql[r],
+                     "INSERT INTO ks.reg (k, owner, v) VALUES ('key', 'client%d', %d) "
+                     "IF NOT EXISTS",
+                     r, r);
+            start(r % N, cql[r], SB_CL_QUORUM, SB_CL_SERIAL, &o[r]);
+        }
+        for (int r = 0; r < RACERS; r++)
+            assert_true(sb_fixture_step_until(f, outcome_done, &o[r], 60 * SEC));
+        int winners = 0, winner = -1;
+        for (int r = 0; r < RACERS; r++) {
+            expect_ok(&o[r], "insert if not exists");
+            assert_int_equal(o[r].kind, SB_CQL_RESULT_ROWS);
+            assert_string_equal(o[r].cols[0], "[applied]");
+            if (o[r].applied == 1) {
+                winners++;
+                winner = r;
+                assert_int_equal(o[r].ncols, 1);
+            }
+        }
+        assert_int_equal(winners, 1);
+        char want[32];
+        snprintf(want, sizeof want, "client%d", winner);
+        for (int r = 0; r < RACERS; r++) {
+            if (r == winner)
+                continue;
+            /* Not applied: [applied] = false and the existing row, which
+             * is the winner's. */
+            assert_int_equal(o[r].applied, 0);
+            assert_int_equal(o[r].ncols, 4);
+            assert_string_equal(o[r].cols[1], "k");
+            assert_string_equal(o[r].owner, want);
+        }
+        for (int i = 0; i < N; i++) {
+            outcome s = run(f, i, "SELECT owner, v FROM ks.reg WHERE k = 'key'", SB_CL_ONE);
+            expect_ok(&s, "read at ONE");
+            assert_int_equal(s.nrows, 1);
+            assert_string_equal(s.owner, want);
+            assert_int_equal(s.v, winner);
+            s = run(f, i, "SELECT owner, v FROM ks.reg WHERE k = 'key'", SB_CL_SERIAL);
+            expect_ok(&s, "read at SERIAL");
+            assert_string_equal(s.owner, want);
+        }
+        sb_coord_stats st;
+        uint64_t applied = 0, not_applied = 0;
+        for (int i = 0; i < N; i++) {
+            sb_coord_get_stats(sb_cluster_coord(nodes[i].cluster), &st);
+            applied += st.lwt_applied;
+            not_applied += st.lwt_not_applied;
+        }
+        assert_int_equal(applied, 1);
+        assert_int_equal(not_applied, RACERS - 1);
+        teardown(f);
+    }
+}
+
+static void test_compare_and_set(void **state)
+{
+    sb_fixture *f = boot_cluster(11);
+    outcome o = run(f, 1, "INSERT INTO ks.reg (k, owner, v) VALUES ('c', 'a', 1) IF NOT EXISTS",
+                    SB_CL_QUORUM);
+    expect_ok(&o, "insert");
+    assert_int_equal(o.applied, 1);
+    o = run(f, 2, "UPDATE ks.reg SET v = 2 WHERE k = 'c' IF v = 1", SB_CL_QUORUM);
+    expect_ok(&o, "cas 1 -> 2");
+    assert_int_equal(o.applied, 1);
+    assert_int_equal(o.ncols, 1);
+    /* A stale compare fails and shows the condition's column. */
+    o = run(f, 0, "UPDATE ks.reg SET v = 3 WHERE k = 'c' IF v = 1", SB_CL_QUORUM);
+    expect_ok(&o, "stale cas");
+    assert_int_equal(o.applied, 0);
+    assert_int_equal(o.ncols, 2);
+    assert_string_equal(o.cols[1], "v");
+    assert_int_equal(o.v, 2);
+    o = run(f, 0, "UPDATE ks.reg SET v = 3 WHERE k = 'c' IF v > 1 AND owner IN ('x', 'a')",
+            SB_CL_QUORUM);
+    expect_ok(&o, "cas with > and IN");
+    assert_int_equal(o.applied, 1);
+    o = run(f, 0, "UPDATE ks.reg SET v = 9 WHERE k = 'nope' IF EXISTS", SB_CL_QUORUM);
+    expect_ok(&o, "update if exists on a missing row");
+    assert_int_equal(o.applied, 0);
+    assert_int_equal(o.ncols, 1);
+    o = run(f, 1, "DELETE FROM ks.reg WHERE k = 'c' IF v = 3", SB_CL_QUORUM);
+    expect_ok(&o, "delete if");
+    assert_int_equal(o.applied, 1);
+    o = run(f, 2, "SELECT v FROM ks.reg WHERE k = 'c'", SB_CL_QUORUM);
+    expect_ok(&o, "read after delete");
+    assert_int_equal(o.nrows, 0);
+    o = run(f, 2,
+            "BEGIN BATCH INSERT INTO ks.reg (k, owner) VALUES ('b', 'z') IF NOT EXISTS; "
+            "UPDATE ks.reg SET v = 4 WHERE k = 'b'; APPLY BATCH",
+            SB_CL_QUORUM);
+    expect_ok(&o, "conditional batch");
+    assert_int_equal(o.applied, 1);
+    o = run(f, 0, "SELECT owner, v FROM ks.reg WHERE k = 'b'", SB_CL_QUORUM);
+    assert_string_equal(o.owner, "z");
+    assert_int_equal(o.v, 4);
+    o = run(f, 0, "UPDATE ks.reg USING TIMESTAMP 5 SET v = 1 WHERE k = 'b' IF v = 1",
+            SB_CL_QUORUM);
+    assert_int_equal(o.kind, SB_CQL_RESULT_ERROR);
+    assert_int_equal(o.code, SB_CQL_ERR_INVALID);
+    teardown(f);
+}
+
+static void test_minority_refuses_lwt_but_takes_one(void **state)
+{
+    sb_fixture *f = boot_cluster(21);
+    int cut = 2;
+    sb_fixture_isolate(f, cut);
+    /* Before the failure detector convicts the others: the prepare gets
+     * no quorum in time -> WriteTimeout of type CAS. */
+    outcome o = run(f, cut, "INSERT INTO ks.reg (k, owner, v) VALUES ('m', 'x', 1) IF NOT EXISTS",
+                    SB_CL_QUORUM);
+    assert_int_equal(o.kind, SB_CQL_RESULT_ERROR);
+    if (o.status == SB_ETIMEOUT) {
+        assert_int_equal(o.code, SB_CQL_ERR_WRITE_TIMEOUT);
+        assert_string_equal(o.write_type, "CAS");
+    } else {
+        assert_int_equal(o.status, SB_EUNAVAILABLE);
+    }
+    /* Once it sees them down: Unavailable at once. */
+    down_pair d = {cut, 0};
+    assert_true(sb_fixture_step_until(f, seen_down, &d, 60 * SEC));
+    d.node = 1;
+    assert_true(sb_fixture_step_until(f, seen_down, &d, 60 * SEC));
+    o = run(f, cut, "UPDATE ks.reg SET v = 2 WHERE k = 'm' IF v = 1", SB_CL_QUORUM);
+    assert_int_equal(o.kind, SB_CQL_RESULT_ERROR);
+    assert_int_equal(o.status, SB_EUNAVAILABLE);
+    assert_int_equal(o.code, SB_CQL_ERR_UNAVAILABLE);
+    /* The same side takes plain writes at ONE: CAP, side by side. */
+    o = run(f, cut, "INSERT INTO ks.reg (k, owner, v) VALUES ('m', 'ap', 7)", SB_CL_ONE);
+    expect_ok(&o, "plain write at ONE in the minority");
+    /* The majority side keeps doing LWTs. */
+    o = run(f, 0, "INSERT INTO ks.reg (k, owner, v) VALUES ('n', 'cp', 1) IF NOT EXISTS",
+            SB_CL_QUORUM);
+    expect_ok(&o, "LWT in the majority");
+    assert_int_equal(o.applied, 1);
+    sb_coord_stats st;
+    sb_coord_get_stats(sb_cluster_coord(nodes[cut].cluster), &st);
+    assert_true(st.lwt_unavailable + st.lwt_timeout >= 2);
+    teardown(f);
+}
+
+static void test_crashed_proposer_is_finished_by_next_round(void **state)
+{
+    sb_fixture *f = boot_cluster(31);
+    /* Nodes 1 and 2 never hear a commit: node 0's LWT is accepted by all
+     * three but committed only on node 0 itself, so it times out at
+     * QUORUM; then node 0 dies. */
+    uint32_t commit = 1u << SB_MSG_PAXOS_COMMIT;
+    sb_fixture_drop_in(f, 1, commit);
+    sb_fixture_drop_in(f, 2, commit);
+    outcome o = run(f, 0, "INSERT INTO ks.reg (k, owner, v) VALUES ('z', 'ghost', 5) IF NOT EXISTS",
+                    SB_CL_QUORUM);
+    assert_int_equal(o.kind, SB_CQL_RESULT_ERROR);
+    assert_int_equal(o.status, SB_ETIMEOUT);
+    sb_fixture_crash(f, 0);
+    sb_fixture_drop_in(f, 1, 0);
+    sb_fixture_drop_in(f, 2, 0);
+    /* Reads at QUORUM ask the first replicas by address: wait until node
+     * 1 knows node 0 is gone, as a driver would retry elsewhere. */
+    down_pair d = {1, 0};
+    assert_true(sb_fixture_step_until(f, seen_down, &d, 60 * SEC));
+    /* The replicas hold it only as an accepted proposal. */
+    o = run(f, 1, "SELECT owner FROM ks.reg WHERE k = 'z'", SB_CL_ONE);
+    expect_ok(&o, "read at ONE before the next round");
+    assert_int_equal(o.nrows, 0);
+    /* The next LWT finds it in progress, finishes it, and then sees it. */
+    o = run(f, 1, "INSERT INTO ks.reg (k, owner, v) VALUES ('z', 'late', 6) IF NOT EXISTS",
+            SB_CL_QUORUM);
+    expect_ok(&o, "the next LWT");
+    assert_int_equal(o.applied, 0);
+    assert_string_equal(o.owner, "ghost");
+    o = run(f, 2, "SELECT owner, v FROM ks.reg WHERE k = 'z'", SB_CL_ONE);
+    expect_ok(&o, "read at ONE after the repair");
+    assert_string_equal(o.owner, "ghost");
+    sb_coord_stats st;
+    sb_coord_get_stats(sb_cluster_coord(nodes[1].cluster), &st);
+    assert_true(st.lwt_repairs >= 1);
+    teardown(f);
+}
+
+int main(void)
+{
+    sb_log_set_level(SB_LOG_ERROR);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_concurrent_if_not_exists_one_winner),
+        cmocka_unit_test(test_compare_and_set),
+        cmocka_unit_test(test_minority_refuses_lwt_but_takes_one),
+        cmocka_unit_test(test_crashed_proposer_is_finished_by_next_round),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
