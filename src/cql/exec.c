@@ -1183,7 +1183,10 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
         rc = cx_exec_select(&c, st);
         p->pub.is_select = 1;
     } else if (is_write(st->kind)) {
+        c.cas_ok = cx_stmt_conditional(st);
         rc = cx_exec_write(&c, st, NULL);
+        if (rc == 0 && c.cas_ok)
+            rc = cx_prepare_conds(&c, st);
     } else if (st->nbind > 0) {
         rc = cx_err(&c, SB_EINVALID, &st->pos, "Bind variables are not allowed in %s statements",
                     sb_cql_stmt_kind_name(st->kind));

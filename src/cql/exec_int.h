@@ -218,6 +218,8 @@ int cx_exec_write(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b);
  * again). */
 int cx_stmt_conditional(const sb_cql_stmt *st);
 int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied);
+/* While preparing: types the bind markers of the IF clauses. */
+int cx_prepare_conds(cx_ctx *c, const sb_cql_stmt *st);
 
 /* Compiles (and unless preparing runs) a SELECT into c->res. While
  * preparing, the result columns are put in c->res (cols/ncols). */

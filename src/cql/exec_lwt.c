@@ -425,3 +425,28 @@ int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied)
     c->res = keep;
     return rc;
 }
+
+int cx_prepare_conds(cx_ctx *c, const sb_cql_stmt *st)
+{
+    int batch = st->kind == SB_CQL_STMT_BATCH;
+    const sb_cql_stmt *const *list = batch ? (const sb_cql_stmt *const *)st->batch.stmts : &st;
+    int n = batch ? st->batch.nstmts : 1;
+    for (int i = 0; i < n; i++) {
+        const sb_cql_stmt *s = list[i];
+        if (s->kind != SB_CQL_STMT_UPDATE && s->kind != SB_CQL_STMT_DELETE)
+            continue;
+        cas_row r = {.st = s};
+        int rc = cx_resolve_table(c, table_of(s), &r.t);
+        if (rc)
+            return rc;
+        c->cur_table = r.t;
+        sb_cql_relation **conds = s->kind == SB_CQL_STMT_UPDATE ? s->update.conds : s->del.conds;
+        int nc = s->kind == SB_CQL_STMT_UPDATE ? s->update.nconds : s->del.nconds;
+        for (int k = 0; k < nc; k++) {
+            int holds;
+            if ((rc = check_cond(c, &r, conds[k], &holds)) != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
