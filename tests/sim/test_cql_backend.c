@@ -87,37 +87,6 @@ static void expect_ok(const outcome *o, const char *what)
 
 /* --- predicates ------------------------------------------------------------ */
 
-static int all_up(sb_fixture *f, void *arg)
-{
-    for (int i = 0; i < N; i++)
-        for (int j = 0; j < N; j++) {
-            sb_ep ep = sb_fixture_ep(j);
-            if (!sb_gossip_is_up(sb_cluster_gossip(nodes[i].cluster), &ep))
-                return 0;
-        }
-    return 1;
-}
-
-/* Every node's ring holds all three nodes (each has joined with tokens). */
-static int ring_complete(sb_fixture *f, void *arg)
-{
-    for (int i = 0; i < N; i++)
-        if (sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(nodes[i].cluster))) != N)
-            return 0;
-    return all_up(f, arg);
-}
-
-static int schemas_agree(sb_fixture *f, void *arg)
-{
-    uint8_t v0[16], v[16];
-    if (sb_cql_glue_schema_version(&nodes[0].glue, v0) != 0)
-        return 0;
-    for (int i = 1; i < N; i++)
-        if (sb_cql_glue_schema_version(&nodes[i].glue, v) != 0 || memcmp(v, v0, 16) != 0)
-            return 0;
-    return 1;
-}
-
 static int seen_down_by_0(sb_fixture *f, void *arg)
 {
     sb_ep ep = sb_fixture_ep(*(const int *)arg);

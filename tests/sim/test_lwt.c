@@ -25,6 +25,7 @@
 #include "dsim/fixture.h"
 #include "util/consistency.h"
 #include "util/err.h"
+#include "coord/paxos_int.h"
 #include "util/log.h"
 
 #define SIMCQL_DIR "/tmp/sb_sim_lwt_XXXXXX"
@@ -112,39 +113,6 @@ static void expect_ok(const outcome *o, const char *what)
 }
 
 /* --- predicates ------------------------------------------------------------ */
-
-static int all_up(sb_fixture *f, void *arg)
-{
-    for (int i = 0; i < N; i++) {
-        if (!sb_fixture_alive(f, i))
-            continue;
-        for (int j = 0; j < N; j++) {
-            sb_ep ep = sb_fixture_ep(j);
-            if (sb_fixture_alive(f, j) && !sb_gossip_is_up(sb_cluster_gossip(nodes[i].cluster), &ep))
-                return 0;
-        }
-    }
-    return 1;
-}
-
-static int ring_complete(sb_fixture *f, void *arg)
-{
-    for (int i = 0; i < N; i++)
-        if (sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(nodes[i].cluster))) != N)
-            return 0;
-    return all_up(f, arg);
-}
-
-static int schemas_agree(sb_fixture *f, void *arg)
-{
-    uint8_t v0[16], v[16];
-    if (sb_cql_glue_schema_version(&nodes[0].glue, v0) != 0)
-        return 0;
-    for (int i = 1; i < N; i++)
-        if (sb_cql_glue_schema_version(&nodes[i].glue, v) != 0 || memcmp(v, v0, 16) != 0)
-            return 0;
-    return 1;
-}
 
 typedef struct down_pair {
     int observer, node;
@@ -341,22 +309,27 @@ static void test_minority_refuses_lwt_but_takes_one(void **state)
     teardown(f);
 }
 
-static void test_crashed_proposer_is_finished_by_next_round(void **state)
+/* Nodes 1 and 2 never hear a commit: node 0's LWT (cql) is accepted by
+ * all three but committed only on node 0 itself, so it times out at
+ * QUORUM; then node 0 dies, leaving the proposal in progress. */
+static void orphan_proposal(sb_fixture *f, const char *cql)
 {
-    sb_fixture *f = boot_cluster(31);
-    /* Nodes 1 and 2 never hear a commit: node 0's LWT is accepted by all
-     * three but committed only on node 0 itself, so it times out at
-     * QUORUM; then node 0 dies. */
     uint32_t commit = 1u << SB_MSG_PAXOS_COMMIT;
     sb_fixture_drop_in(f, 1, commit);
     sb_fixture_drop_in(f, 2, commit);
-    outcome o = run(f, 0, "INSERT INTO ks.reg (k, owner, v) VALUES ('z', 'ghost', 5) IF NOT EXISTS",
-                    SB_CL_QUORUM);
+    outcome o = run(f, 0, cql, SB_CL_QUORUM);
     assert_int_equal(o.kind, SB_CQL_RESULT_ERROR);
     assert_int_equal(o.status, SB_ETIMEOUT);
     sb_fixture_crash(f, 0);
     sb_fixture_drop_in(f, 1, 0);
     sb_fixture_drop_in(f, 2, 0);
+}
+
+static void test_crashed_proposer_is_finished_by_next_round(void **state)
+{
+    sb_fixture *f = boot_cluster(31);
+    orphan_proposal(f, "INSERT INTO ks.reg (k, owner, v) VALUES ('z', 'ghost', 5) IF NOT EXISTS");
+    outcome o;
     /* Reads at QUORUM ask the first replicas by address: wait until node
      * 1 knows node 0 is gone, as a driver would retry elsewhere. */
     down_pair d = {1, 0};
@@ -380,6 +353,53 @@ static void test_crashed_proposer_is_finished_by_next_round(void **state)
     teardown(f);
 }
 
+typedef struct found_state {
+    int n;
+    paxos_state st;
+} found_state;
+
+static int on_state(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    found_state *fs = arg;
+    fs->n++;
+    return paxos_state_decode(&fs->st, v, vlen);
+}
+
+static void test_acceptor_state_survives_restart(void **state)
+{
+    sb_fixture *f = boot_cluster(41);
+    orphan_proposal(f, "INSERT INTO ks.reg (k, owner, v) VALUES ('r', 'kept', 8) IF NOT EXISTS");
+    /* Node 1 dies too and comes back: a new process over what its store
+     * made durable. */
+    sb_fixture_crash(f, 1);
+    stop_node(&nodes[1]);
+    start_node(f, 1);
+    found_state fs = {0};
+    paxos_state_init(&fs.st);
+    const sb_io *io = sb_fixture_io(f, 1);
+    assert_int_equal(io->st->kv_scan(io->st_ctx, (const uint8_t *)PAXOS_KV_PREFIX,
+                                     strlen(PAXOS_KV_PREFIX), on_state, &fs),
+                     0);
+    assert_int_equal(fs.n, 1);
+    assert_false(paxos_ballot_is_zero(&fs.st.accepted));
+    assert_true(fs.st.accepted_mut.len > 4);
+    assert_true(paxos_ballot_cmp(&fs.st.promised, &fs.st.accepted) >= 0);
+    assert_true(paxos_ballot_is_zero(&fs.st.committed));
+    paxos_state_free(&fs.st);
+    /* Once nodes 1 and 2 agree again, node 1's LWT finishes the proposal. */
+    down_pair d = {1, 0};
+    assert_true(sb_fixture_step_until(f, seen_down, &d, 60 * SEC));
+    assert_true(sb_fixture_step_until(f, all_up, NULL, 60 * SEC));
+    assert_true(sb_fixture_step_until(f, schemas_agree, NULL, 60 * SEC));
+    outcome o = run(f, 1, "UPDATE ks.reg SET v = 9 WHERE k = 'r' IF v = 8", SB_CL_QUORUM);
+    expect_ok(&o, "the LWT after the restart");
+    assert_int_equal(o.applied, 1);
+    o = run(f, 2, "SELECT owner, v FROM ks.reg WHERE k = 'r'", SB_CL_ONE);
+    assert_string_equal(o.owner, "kept");
+    assert_int_equal(o.v, 9);
+    teardown(f);
+}
+
 int main(void)
 {
     sb_log_set_level(SB_LOG_ERROR);
@@ -388,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_compare_and_set),
         cmocka_unit_test(test_minority_refuses_lwt_but_takes_one),
         cmocka_unit_test(test_crashed_proposer_is_finished_by_next_round),
+        cmocka_unit_test(test_acceptor_state_survives_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
