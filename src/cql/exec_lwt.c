@@ -364,6 +364,7 @@ int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied)
     if (!rows)
         return cx_err(c, SB_ENOMEM, NULL, "out of memory");
     int nrows = 0;
+    cas_row first = {0}; /* the partition every statement must share */
     int rc;
     for (int i = 0; i < n; i++) {
         const sb_cql_stmt *s = list[i];
@@ -380,14 +381,17 @@ int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied)
             return rc;
         if (rc > 0)
             continue; /* preparing, or a key the write will refuse */
-        if (nrows > 0 && rows[0].t != r->t)
+        if (!first.t)
+            first = *r;
+        if (first.t != r->t)
             return cx_err(c, SB_EINVALID, &s->pos,
                           "Batch with conditions cannot span multiple tables");
-        for (int k = 0; nrows > 0 && k < r->t->npk; k++)
-            if (sb_value_cmp(r->t->cols[k].type, rows[0].pk[k], r->pk[k]) != 0)
+        for (int k = 0; k < r->t->npk; k++)
+            if (sb_value_cmp(r->t->cols[k].type, first.pk[k], r->pk[k]) != 0)
                 return cx_err(c, SB_EINVALID, &s->pos,
                               "Batch with conditions cannot span multiple partitions");
-        nrows++;
+        /* Only the conditions' rows are read (and shown when they fail). */
+        nrows += cx_stmt_conditional(s);
     }
     if (c->preparing || nrows == 0) {
         c->cas_ok = 1;
@@ -401,7 +405,7 @@ int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied)
     int holds = 1;
     for (int i = 0; i < nrows; i++) {
         int h = 1;
-        if (cx_stmt_conditional(rows[i].st) && (rc = check_stmt(c, &rows[i], &h)) != 0)
+        if ((rc = check_stmt(c, &rows[i], &h)) != 0)
             return rc;
         holds &= h;
     }
