@@ -654,6 +654,15 @@ static void on_cas_done(void *arg, int status, int retry, const sb_cql_error *de
 static int run_cas(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
 {
     sb_cql_engine *e = c->e;
+    int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
+    if (consistency == SB_CL_SERIAL || consistency == SB_CL_LOCAL_SERIAL) {
+        cx_err(c, SB_EINVALID, NULL,
+               "%s is not supported as conditional update commit consistency. Use ANY if you "
+               "mean \"make sure it is accepted but I don't care how many replicas commit it "
+               "for non-SERIAL reads\"",
+               consistency == SB_CL_SERIAL ? "SERIAL" : "LOCAL_SERIAL");
+        return 1;
+    }
     int to_cas = e->opts.cas && c->rctx && !e->opts.sync_writes;
     int to_hook = to_cas || (e->opts.write && !e->opts.sync_writes);
     sb_wbatch *b = to_hook ? sb_wbatch_new_mutation() : sb_wbatch_new();
@@ -679,7 +688,6 @@ static int run_cas(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
         return 1;
     }
     *w = (cas_req){e, c->rr, cb, arg, c->res};
-    int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
     rc = e->opts.cas(e->opts.write_arg, c->rctx, b, consistency, on_cas_done, w);
     if (rc != 0) {
         free(w);

@@ -130,6 +130,21 @@ def listen(n):
     return "%s:%d" % (n.ip, n.listen_port)
 
 
+def lwt_metric(node, outcome):
+    text = requests.get(node.url + "/metrics", timeout=10).text
+    want = 'sibyl_lwt_total{outcome="%s"} ' % outcome
+    return sum(float(l.split()[-1]) for l in text.splitlines() if l.startswith(want))
+
+
+def test_lwt_outcomes_on_metrics(c3):
+    applied = sum(lwt_metric(n, "applied") for n in c3.nodes)
+    not_applied = sum(lwt_metric(n, "not_applied") for n in c3.nodes)
+    # the race above: one applied, seven not; CAS: more of both
+    assert applied >= 1 + 1 + 4 and not_applied >= 7 + 1
+    text = requests.get(c3.nodes[0].url + "/metrics", timeout=10).text
+    assert "sibyl_lwt_contention_total " in text
+
+
 def test_minority_fails_lwt_while_one_writes_succeed(c3):
     n1, n2, n3 = c3.nodes
     fault(n3, {"action": "cut", "peers": [listen(n1), listen(n2)]})

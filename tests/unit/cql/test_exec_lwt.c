@@ -83,6 +83,14 @@ static void test_refusals(void **state)
            "the full primary key must be given");
     fx_err("UPDATE reg SET v = 1 WHERE k = 'a' AND c = 1 IF nope = 1", "Invalid",
            "Undefined column name nope");
+    sb_cql_opts o;
+    sb_cql_opts_default(&o);
+    o.consistency = SB_CL_SERIAL;
+    sb_cql_result *r = fx_exec_opts("INSERT INTO reg (k, c) VALUES ('a', 1) IF NOT EXISTS", NULL,
+                                    0, &o);
+    assert_int_equal(r->kind, SB_CQL_RESULT_ERROR);
+    assert_non_null(strstr(r->err.message, "SERIAL is not supported as conditional update commit"));
+    sb_cql_result_free(r);
 }
 
 int main(void)
