@@ -222,6 +222,67 @@ static void test_concurrent_if_not_exists_one_winner(void **state)
     }
 }
 
+/* Under message loss and duplication some racers may time out (their
+ * outcome unknown), but what is answered stays linearizable: at most one
+ * applied, every not-applied answer shows the same row, and once the
+ * network is clean again every node reads, at SERIAL, that row, which is
+ * the applied racer's if one was told it applied. */
+static void test_race_under_loss_stays_linearizable(void **state)
+{
+    for (uint64_t seed = 100; seed < 106; seed++) {
+        sb_fixture *f = boot_cluster(seed);
+        dsim_net lossy = {.loss = 0.05, .dup = 0.05, .delay_min_us = 200, .delay_max_us = 8000};
+        sb_fixture_set_net(f, &lossy);
+        outcome o[RACERS];
+        char cql[RACERS][160];
+        for (int r = 0; r < RACERS; r++) {
+            snprintf(cql[r], sizeof cql[r],
+                     "INSERT INTO ks.reg (k, owner, v) VALUES ('lossy', 'client%d', %d) "
+                     "IF NOT EXISTS",
+                     r, r);
+            start(r % N, cql[r], SB_CL_QUORUM, SB_CL_SERIAL, &o[r]);
+        }
+        for (int r = 0; r < RACERS; r++)
+            assert_true(sb_fixture_step_until(f, outcome_done, &o[r], 120 * SEC));
+        int applied = -1;
+        char seen[32] = "";
+        for (int r = 0; r < RACERS; r++) {
+            if (o[r].kind == SB_CQL_RESULT_ERROR) {
+                assert_true(o[r].status == SB_ETIMEOUT || o[r].status == SB_EUNAVAILABLE);
+                continue;
+            }
+            if (o[r].applied == 1) {
+                assert_int_equal(applied, -1);
+                applied = r;
+                continue;
+            }
+            assert_int_equal(o[r].applied, 0);
+            if (seen[0])
+                assert_string_equal(o[r].owner, seen);
+            snprintf(seen, sizeof seen, "%s", o[r].owner);
+        }
+        dsim_net clean = {.loss = 0, .dup = 0, .delay_min_us = 200, .delay_max_us = 3000};
+        sb_fixture_set_net(f, &clean);
+        assert_true(sb_fixture_step_until(f, all_up, NULL, 60 * SEC));
+        char final[32] = "";
+        for (int i = 0; i < N; i++) {
+            outcome s = run(f, i, "SELECT owner FROM ks.reg WHERE k = 'lossy'", SB_CL_SERIAL);
+            expect_ok(&s, "SERIAL read after the loss");
+            if (i == 0)
+                snprintf(final, sizeof final, "%s", s.owner);
+            assert_string_equal(s.owner, final);
+        }
+        if (seen[0])
+            assert_string_equal(final, seen);
+        if (applied >= 0) {
+            char want[32];
+            snprintf(want, sizeof want, "client%d", applied);
+            assert_string_equal(final, want);
+        }
+        teardown(f);
+    }
+}
+
 static void test_compare_and_set(void **state)
 {
     sb_fixture *f = boot_cluster(11);
@@ -405,6 +466,7 @@ int main(void)
     sb_log_set_level(SB_LOG_ERROR);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_if_not_exists_one_winner),
+        cmocka_unit_test(test_race_under_loss_stays_linearizable),
         cmocka_unit_test(test_compare_and_set),
         cmocka_unit_test(test_minority_refuses_lwt_but_takes_one),
         cmocka_unit_test(test_crashed_proposer_is_finished_by_next_round),
