@@ -283,6 +283,101 @@ static void test_race_under_loss_stays_linearizable(void **state)
     }
 }
 
+/* A counter kept as a register: three clients (one per node) each read
+ * it at SERIAL and compare-and-set it one higher, again and again, under
+ * message loss. Every increment told "applied" happened exactly once:
+ * the final value is at least the applied count and at most that plus
+ * the increments whose outcome was unknown (timeouts). */
+#define CAS_CLIENTS 3
+#define CAS_ROUNDS 8
+
+typedef struct cas_client {
+    int node, phase; /* 0 read, 1 cas */
+    int done_rounds;
+    int64_t seen;
+    outcome o;
+    char cql[160];
+} cas_client;
+
+static int any_done(sb_fixture *f, void *arg)
+{
+    cas_client *cl = arg;
+    for (int i = 0; i < CAS_CLIENTS; i++)
+        if (cl[i].done_rounds < CAS_ROUNDS && cl[i].o.done)
+            return 1;
+    return 0;
+}
+
+static void cas_next(cas_client *c)
+{
+    if (c->phase == 0) {
+        start(c->node, "SELECT v FROM ks.reg WHERE k = 'ctr'", SB_CL_SERIAL, SB_CL_SERIAL, &c->o);
+        return;
+    }
+    snprintf(c->cql, sizeof c->cql, "UPDATE ks.reg SET v = %lld WHERE k = 'ctr' IF v = %lld",
+             (long long)c->seen + 1, (long long)c->seen);
+    start(c->node, c->cql, SB_CL_QUORUM, SB_CL_SERIAL, &c->o);
+}
+
+static void test_counter_register_under_loss(void **state)
+{
+    for (uint64_t seed = 200; seed < 204; seed++) {
+        sb_fixture *f = boot_cluster(seed);
+        outcome o = run(f, 0, "INSERT INTO ks.reg (k, v) VALUES ('ctr', 0) IF NOT EXISTS",
+                        SB_CL_QUORUM);
+        expect_ok(&o, "counter init");
+        dsim_net lossy = {.loss = 0.03, .dup = 0.03, .delay_min_us = 200, .delay_max_us = 6000};
+        sb_fixture_set_net(f, &lossy);
+        cas_client cl[CAS_CLIENTS];
+        memset(cl, 0, sizeof cl);
+        for (int i = 0; i < CAS_CLIENTS; i++) {
+            cl[i].node = i;
+            cas_next(&cl[i]);
+        }
+        int applied = 0, unknown = 0, active = CAS_CLIENTS;
+        for (int guard = 0; active > 0 && guard < 10000; guard++) {
+            assert_true(sb_fixture_step_until(f, any_done, cl, 120 * SEC));
+            for (int i = 0; i < CAS_CLIENTS; i++) {
+                cas_client *c = &cl[i];
+                if (c->done_rounds >= CAS_ROUNDS || !c->o.done)
+                    continue;
+                if (c->phase == 0) {
+                    if (c->o.kind == SB_CQL_RESULT_ROWS && c->o.nrows == 1) {
+                        c->seen = c->o.v;
+                        c->phase = 1;
+                    }
+                } else {
+                    if (c->o.kind == SB_CQL_RESULT_ERROR) {
+                        assert_true(c->o.status == SB_ETIMEOUT || c->o.status == SB_EUNAVAILABLE);
+                        unknown++;
+                    } else if (c->o.applied == 1) {
+                        applied++;
+                    } else {
+                        /* not applied: the current value is shown, and it moved on */
+                        assert_int_equal(c->o.applied, 0);
+                        assert_true(c->o.v != c->seen);
+                    }
+                    c->phase = 0;
+                    if (++c->done_rounds == CAS_ROUNDS) {
+                        active--;
+                        continue;
+                    }
+                }
+                cas_next(c);
+            }
+        }
+        assert_int_equal(active, 0);
+        dsim_net clean = {.loss = 0, .dup = 0, .delay_min_us = 200, .delay_max_us = 3000};
+        sb_fixture_set_net(f, &clean);
+        assert_true(sb_fixture_step_until(f, all_up, NULL, 60 * SEC));
+        o = run(f, 1, "SELECT v FROM ks.reg WHERE k = 'ctr'", SB_CL_SERIAL);
+        expect_ok(&o, "final read");
+        assert_true(applied > 0);
+        assert_true(o.v >= applied && o.v <= applied + unknown);
+        teardown(f);
+    }
+}
+
 static void test_compare_and_set(void **state)
 {
     sb_fixture *f = boot_cluster(11);
@@ -467,6 +562,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concurrent_if_not_exists_one_winner),
         cmocka_unit_test(test_race_under_loss_stays_linearizable),
+        cmocka_unit_test(test_counter_register_under_loss),
         cmocka_unit_test(test_compare_and_set),
         cmocka_unit_test(test_minority_refuses_lwt_but_takes_one),
         cmocka_unit_test(test_crashed_proposer_is_finished_by_next_round),
