@@ -472,9 +472,15 @@ static void put_cluster(sb_buf *b, sb_node_view *n)
                   ", \"dropped\": %" PRIu64 ", \"pending\": %" PRIu64
                   ", \"pending_bytes\": %" PRIu64 "}, \"read_repairs\": %" PRIu64
                   ", \"digest_mismatches\": %" PRIu64 ", \"gossip\": {\"rounds\": %" PRIu64
-                  ", \"marked_down\": %" PRIu64 ", \"marked_up\": %" PRIu64 "}, \"peers\": [",
+                  ", \"marked_down\": %" PRIu64 ", \"marked_up\": %" PRIu64 "}",
                   hs.stored, hs.replayed, hs.dropped, hs.pending, hs.pending_bytes, cs.read_repairs,
                   cs.digest_mismatches, gs.rounds, gs.marked_down, gs.marked_up);
+    sb_buf_printf(b,
+                  ", \"lwt\": {\"applied\": %" PRIu64 ", \"not_applied\": %" PRIu64
+                  ", \"unavailable\": %" PRIu64 ", \"timeout\": %" PRIu64
+                  ", \"contention\": %" PRIu64 ", \"repairs\": %" PRIu64 "}, \"peers\": [",
+                  cs.lwt_applied, cs.lwt_not_applied, cs.lwt_unavailable, cs.lwt_timeout,
+                  cs.lwt_contention, cs.lwt_repairs);
     int np = 0;
     sb_transport_peer_stats *ps = transport_peers(n, &np);
     int nm = sb_gossip_nmembers(g), first = 1;

@@ -143,6 +143,9 @@ def test_lwt_outcomes_on_metrics(c3):
     assert applied >= 1 + 1 + 4 and not_applied >= 7 + 1
     text = requests.get(c3.nodes[0].url + "/metrics", timeout=10).text
     assert "sibyl_lwt_contention_total " in text
+    stats = [requests.get(n.url + "/api/v1/stats", timeout=10).json()["lwt"] for n in c3.nodes]
+    assert sum(s["applied"] for s in stats) == applied
+    assert sum(s["not_applied"] for s in stats) == not_applied
 
 
 def test_minority_fails_lwt_while_one_writes_succeed(c3):
