@@ -190,7 +190,7 @@ typedef struct sb_coord_stats {
     uint64_t lwt_applied, lwt_not_applied, lwt_unavailable, lwt_timeout;
     uint64_t lwt_contention; /* ballot retries: refused prepares and proposals */
     uint64_t lwt_repairs;    /* in-progress proposals of others finished */
-    uint64_t inflight;   /* requests held now (sb_coord_get_stats fills it) */
+    uint64_t inflight;       /* requests held now (sb_coord_get_stats fills it) */
 } sb_coord_stats;
 void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st);
 

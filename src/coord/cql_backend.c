@@ -508,9 +508,9 @@ static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
         return;
     }
     c->serial_cl = cl;
-    int rc = sb_coord_paxos_begin(sb_cluster_coord(c->g->cluster), first->q.table_id,
-                                  first->q.head_lo.data, first->q.head_lo.len, cl, on_paxos_ready,
-                                  c);
+    int rc =
+        sb_coord_paxos_begin(sb_cluster_coord(c->g->cluster), first->q.table_id,
+                             first->q.head_lo.data, first->q.head_lo.len, cl, on_paxos_ready, c);
     if (rc != 0)
         fetch_fail(c, rc, SB_CQL_ERR_SERVER, "the Paxos round could not start");
 }
@@ -548,8 +548,7 @@ static void on_cas(void *arg, const sb_coord_result *r, int retry)
     cb(cbarg, r->status, 0, &d);
 }
 
-static int glue_cas(void *arg, void *rctx, sb_wbatch *b, int cl, sb_cql_cas_done cb,
-                    void *cb_arg)
+static int glue_cas(void *arg, void *rctx, sb_wbatch *b, int cl, sb_cql_cas_done cb, void *cb_arg)
 {
     sb_cql_glue *g = arg;
     rd_ctx *c = rctx;

@@ -410,8 +410,7 @@ static void contended(sb_coord_paxos *p)
     cancel_calls(p);
     c->stats.lwt_contention++;
     uint64_t pause = 1 + c->io->random(c->io->ctx) % PAXOS_BACKOFF_MAX_MS;
-    if (p->prepares >= PAXOS_MAX_PREPARES ||
-        c->io->mono_ms(c->io->ctx) + pause >= p->deadline_ms) {
+    if (p->prepares >= PAXOS_MAX_PREPARES || c->io->mono_ms(c->io->ctx) + pause >= p->deadline_ms) {
         timeout(p);
         return;
     }
@@ -425,8 +424,8 @@ static void prepare(sb_coord_paxos *p)
     sb_coord *c = p->c;
     p->prepares++;
     p->state = PX_PREPARE;
-    p->ballot = paxos_ballot_next(&c->paxos_last, &p->floor, c->io->now_us(c->io->ctx),
-                                  c->paxos_node);
+    p->ballot =
+        paxos_ballot_next(&c->paxos_last, &p->floor, c->io->now_us(c->io->ctx), c->paxos_node);
     p->inprog = p->mrc = (sb_ballot){0, 0};
     sb_buf_reset(&p->inprog_mut);
     sb_buf_reset(&p->mrc_mut);

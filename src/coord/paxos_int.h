@@ -49,8 +49,7 @@ int paxos_ballot_is_zero(const sb_ballot *b);
 /* The next ballot of a proposer: after *last, after floor (a higher
  * promise seen in a refusal, or the zero ballot), at now_us if that is
  * later; updates *last. */
-sb_ballot paxos_ballot_next(sb_ballot *last, const sb_ballot *floor, int64_t now_us,
-                            uint64_t node);
+sb_ballot paxos_ballot_next(sb_ballot *last, const sb_ballot *floor, int64_t now_us, uint64_t node);
 int paxos_put_ballot(sb_buf *b, const sb_ballot *x);
 void paxos_get_ballot(sb_wire_reader *r, sb_ballot *x);
 

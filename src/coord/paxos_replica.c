@@ -185,9 +185,9 @@ int paxos_put_request(sb_buf *out, const uint8_t table_id[16], const uint8_t *ke
 /* --- the acceptor --------------------------------------------------------------- */
 
 typedef struct pentry {
-    struct pentry *hnext;        /* bucket chain */
+    struct pentry *hnext;         /* bucket chain */
     struct pentry *lprev, *lnext; /* all entries, oldest use first */
-    uint8_t *kvkey;              /* the durable key (owned) */
+    uint8_t *kvkey;               /* the durable key (owned) */
     size_t kvlen;
     uint64_t hash;
     int writes; /* kv puts (and applies) in flight */

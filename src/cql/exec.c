@@ -1022,8 +1022,8 @@ static void on_cas_done(void *arg, int status, int retry, const sb_cql_error *de
         rr->rounds = 0;
         rr->rctx = e->opts.reader.begin(e->opts.reader.arg);
         if (sb_cql_parse(rr->text, rr->len, &st, msg) == 0) {
-            execute_round(e, NULL, rr->ks, st, rr->text, rr->len, rr->binds, rr->nbinds,
-                          &rr->opts, rr->cb, rr->arg, rr);
+            execute_round(e, NULL, rr->ks, st, rr->text, rr->len, rr->binds, rr->nbinds, &rr->opts,
+                          rr->cb, rr->arg, rr);
             sb_cql_stmt_free(st);
             return;
         }

@@ -162,8 +162,7 @@ static int read_row(cx_ctx *c, cas_row *r)
     cx_rowv_free(&rv);
     cx_iter_close(c, it);
     if (rc < 0)
-        return cx_err(c, rc, &r->st->pos, "reading the row for the condition: %s",
-                      sb_strerror(rc));
+        return cx_err(c, rc, &r->st->pos, "reading the row for the condition: %s", sb_strerror(rc));
     return 0;
 }
 
@@ -175,8 +174,8 @@ static int check_cond(cx_ctx *c, const cas_row *r, const sb_cql_relation *rel, i
     if (!col)
         return cx_err(c, SB_EINVALID, &rel->pos, "Undefined column name %s", rel->cols[0].name);
     if (col->kind == SB_COL_PARTITION || col->kind == SB_COL_CLUSTERING)
-        return cx_err(c, SB_EINVALID, &rel->pos, "PRIMARY KEY column '%s' cannot have IF conditions",
-                      col->name);
+        return cx_err(c, SB_EINVALID, &rel->pos,
+                      "PRIMARY KEY column '%s' cannot have IF conditions", col->name);
     if (rel->elem_key)
         return cx_err(c, SB_EUNSUPPORTED, &rel->pos,
                       "Conditions on collection elements are not supported yet");
@@ -352,8 +351,9 @@ int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied)
     int n = batch ? st->batch.nstmts : 1;
     *applied = 0;
     if (batch && st->batch.type == SB_CQL_BATCH_COUNTER)
-        return cx_err(c, SB_EINVALID, &st->pos, "Conditional updates are not supported on counter "
-                                                "batches");
+        return cx_err(c, SB_EINVALID, &st->pos,
+                      "Conditional updates are not supported on counter "
+                      "batches");
     if (timestamp_given(st))
         return cx_err(c, SB_EINVALID, &st->pos,
                       "Cannot provide custom timestamp for conditional updates");

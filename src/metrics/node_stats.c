@@ -253,8 +253,7 @@ static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
     for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
         sb_metrics_sink_sample(k, SB_LABELS("outcome"), SB_LABELS(lw[i].outcome), (double)lw[i].v);
     family1(k, SB_METRIC_COUNTER, "sibyl_lwt_contention_total",
-            "Paxos ballots retried because another round got in first.",
-            (double)cs.lwt_contention);
+            "Paxos ballots retried because another round got in first.", (double)cs.lwt_contention);
     family1(k, SB_METRIC_COUNTER, "sibyl_lwt_repairs_total",
             "In-progress Paxos proposals of other coordinators finished here.",
             (double)cs.lwt_repairs);

@@ -135,7 +135,8 @@ static int all_up(sb_fixture *f, void *arg)
             continue;
         for (int j = 0; j < N; j++) {
             sb_ep ep = sb_fixture_ep(j);
-            if (sb_fixture_alive(f, j) && !sb_gossip_is_up(sb_cluster_gossip(nodes[i].cluster), &ep))
+            if (sb_fixture_alive(f, j) &&
+                !sb_gossip_is_up(sb_cluster_gossip(nodes[i].cluster), &ep))
                 return 0;
         }
     }

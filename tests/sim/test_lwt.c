@@ -323,8 +323,8 @@ static void test_counter_register_under_loss(void **state)
 {
     for (uint64_t seed = 200; seed < 204; seed++) {
         sb_fixture *f = boot_cluster(seed);
-        outcome o = run(f, 0, "INSERT INTO ks.reg (k, v) VALUES ('ctr', 0) IF NOT EXISTS",
-                        SB_CL_QUORUM);
+        outcome o =
+            run(f, 0, "INSERT INTO ks.reg (k, v) VALUES ('ctr', 0) IF NOT EXISTS", SB_CL_QUORUM);
         expect_ok(&o, "counter init");
         dsim_net lossy = {.loss = 0.03, .dup = 0.03, .delay_min_us = 200, .delay_max_us = 6000};
         sb_fixture_set_net(f, &lossy);
@@ -419,8 +419,7 @@ static void test_compare_and_set(void **state)
     o = run(f, 0, "SELECT owner, v FROM ks.reg WHERE k = 'b'", SB_CL_QUORUM);
     assert_string_equal(o.owner, "z");
     assert_int_equal(o.v, 4);
-    o = run(f, 0, "UPDATE ks.reg USING TIMESTAMP 5 SET v = 1 WHERE k = 'b' IF v = 1",
-            SB_CL_QUORUM);
+    o = run(f, 0, "UPDATE ks.reg USING TIMESTAMP 5 SET v = 1 WHERE k = 'b' IF v = 1", SB_CL_QUORUM);
     assert_int_equal(o.kind, SB_CQL_RESULT_ERROR);
     assert_int_equal(o.code, SB_CQL_ERR_INVALID);
     teardown(f);

@@ -14,8 +14,7 @@ static void load(void)
 static void test_if_not_exists(void **state)
 {
     load();
-    fx_rows("INSERT INTO reg (k, c, owner, v) VALUES ('a', 1, 'ann', 1) IF NOT EXISTS",
-            "[[true]]");
+    fx_rows("INSERT INTO reg (k, c, owner, v) VALUES ('a', 1, 'ann', 1) IF NOT EXISTS", "[[true]]");
     fx_rows("INSERT INTO reg (k, c, owner, v) VALUES ('a', 1, 'bob', 2) IF NOT EXISTS",
             "[[false, \"a\", 1, \"ann\", 1]]");
     /* another row of the same partition does not exist yet */
@@ -86,8 +85,8 @@ static void test_refusals(void **state)
     sb_cql_opts o;
     sb_cql_opts_default(&o);
     o.consistency = SB_CL_SERIAL;
-    sb_cql_result *r = fx_exec_opts("INSERT INTO reg (k, c) VALUES ('a', 1) IF NOT EXISTS", NULL,
-                                    0, &o);
+    sb_cql_result *r =
+        fx_exec_opts("INSERT INTO reg (k, c) VALUES ('a', 1) IF NOT EXISTS", NULL, 0, &o);
     assert_int_equal(r->kind, SB_CQL_RESULT_ERROR);
     assert_non_null(strstr(r->err.message, "SERIAL is not supported as conditional update commit"));
     sb_cql_result_free(r);
