@@ -205,7 +205,9 @@ typedef struct pwait {
     void *done_arg;
     int pending; /* durable writes still to come */
     int status;
-    sb_buf reply; /* the answer's body after its status */
+    sb_buf reply;     /* the answer's body after its status */
+    sb_ballot ballot; /* COMMIT: recorded once the mutation is durable */
+    sb_buf mut;
     sb_buf state;
     struct pwait *prev, *next;
 } pwait;
@@ -369,6 +371,7 @@ static void wait_free(pwait *w)
 {
     sb_buf_free(&w->reply);
     sb_buf_free(&w->state);
+    sb_buf_free(&w->mut);
     free(w);
 }
 
@@ -438,18 +441,27 @@ static int persist(paxos_acceptor *a, pentry *e, pwait *w)
 static void on_commit_applied(void *arg, int status)
 {
     pwait *w = arg;
-    /* The commit is recorded only once its data is durable: a replica
-     * that crashed in between still has the accepted proposal, and the
-     * next round finishes it. */
-    if (status == 0 && w->a && w->e && w->state.len) {
-        const sb_io *io = w->a->c->io;
-        int rc = io->st->kv_put(io->st_ctx, w->e->kvkey, w->e->kvlen, w->state.data, w->state.len,
-                                on_durable, w);
-        if (rc == 0) {
-            w->pending++;
-            w->e->writes++;
-        } else {
-            status = rc;
+    /* The commit is recorded (in memory, then durably) only once its data
+     * is durable: until then the replica still shows the accepted
+     * proposal, and a round that sees it finishes it again (harmless:
+     * cells merge). A replica that crashed in between is in that state. */
+    if (status == 0 && w->a && w->e) {
+        int err = 0;
+        if (paxos_on_commit(&w->e->st, &w->ballot, w->mut.data, w->mut.len, &err)) {
+            sb_buf_reset(&w->state);
+            const sb_io *io = w->a->c->io;
+            int rc = paxos_state_encode(&w->e->st, &w->state);
+            rc = rc ? rc
+                    : io->st->kv_put(io->st_ctx, w->e->kvkey, w->e->kvlen, w->state.data,
+                                     w->state.len, on_durable, w);
+            if (rc == 0) {
+                w->pending++;
+                w->e->writes++;
+            } else {
+                status = rc;
+            }
+        } else if (err) {
+            status = err;
         }
     }
     wait_step(w, status);
@@ -467,6 +479,7 @@ static pwait *wait_new(paxos_acceptor *a, pentry *e, int type, const sb_ep *from
     w->id = id;
     sb_buf_init(&w->reply);
     sb_buf_init(&w->state);
+    sb_buf_init(&w->mut);
     return w;
 }
 
@@ -507,19 +520,22 @@ static int serve(paxos_acceptor *a, int type, pwait *w, const sb_ballot *b, cons
             return SB_ENOMEM;
         break;
     default: { /* COMMIT: apply the data first, then record the commit */
-        changed = paxos_on_commit(&e->st, b, mut, mlen, &err);
-        if (err)
-            return err;
-        if (changed && paxos_state_encode(&e->st, &w->state))
-            return SB_ENOMEM;
         sb_raw_mut *m = NULL;
         size_t n = 0;
         int rc = sb_mutation_decode(mut, mlen, &m, &n);
         if (rc)
             return rc;
         if (n == 0) {
+            free(m); /* nothing to apply: an empty proposal */
+            changed = paxos_on_commit(&e->st, b, mut, mlen, &err);
+            if (err)
+                return err;
+            break;
+        }
+        w->ballot = *b;
+        if (sb_buf_append(&w->mut, mut, mlen)) {
             free(m);
-            break; /* nothing to apply: an empty proposal */
+            return SB_ENOMEM;
         }
         const sb_io *io = a->c->io;
         rc = io->st->apply(io->st_ctx, m, n, on_commit_applied, w);
