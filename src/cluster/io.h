@@ -45,6 +45,9 @@ enum {
     SB_MSG_PING = 22,        /* rpc.h: echo (tests, latency) */
     SB_MSG_RAFT = 24,        /* consensus/raft_io.h: a Raft RPC */
     SB_MSG_RAFT_PROPOSE = 28, /* consensus/group.h: a change for the leader */
+    SB_MSG_PAXOS_PREPARE = 25, /* coord.h: LWT prepare (coord/paxos_int.h) */
+    SB_MSG_PAXOS_PROPOSE = 26, /* coord.h: LWT propose */
+    SB_MSG_PAXOS_COMMIT = 27,  /* coord.h: LWT commit */
     SB_MSG_MAX = 32
 };
 

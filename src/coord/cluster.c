@@ -487,6 +487,9 @@ void sb_cluster_receive(sb_cluster *c, int type, const uint8_t *payload, size_t 
     case SB_MSG_MUTATION:
     case SB_MSG_READ:
     case SB_MSG_TRUNCATE:
+    case SB_MSG_PAXOS_PREPARE:
+    case SB_MSG_PAXOS_PROPOSE:
+    case SB_MSG_PAXOS_COMMIT:
         sb_coord_receive(c->co, type, payload, len);
         break;
     case SB_MSG_SCHEMA_PUSH: {

@@ -60,6 +60,20 @@ void sb_coord_opts_default(sb_coord_opts *o)
     o->max_inflight = SB_COORD_MAX_INFLIGHT_DEFAULT;
 }
 
+/* FNV-1a over an endpoint: a node's ballot bits. */
+static uint64_t ep_bits(const sb_ep *e)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    uint8_t b[19];
+    memcpy(b, e->ip, 16);
+    b[16] = (uint8_t)(e->port >> 8);
+    b[17] = (uint8_t)e->port;
+    b[18] = e->family;
+    for (size_t i = 0; i < sizeof b; i++)
+        h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
 sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
                        const sb_coord_opts *o)
 {
@@ -78,6 +92,15 @@ sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
     c->self = self->ep;
     snprintf(c->local_dc, sizeof(c->local_dc), "%s", self->dc);
     sb_buf_init(&c->scratch);
+    /* Ballot bits: the node's address, so that two proposers' ballots of
+     * the same microsecond still differ and order. */
+    c->paxos_node = ep_bits(&c->self);
+    c->paxos_acceptor = paxos_acceptor_new(c);
+    if (!c->paxos_acceptor) {
+        sb_buf_free(&c->scratch);
+        free(c);
+        return NULL;
+    }
     return c;
 }
 
@@ -127,6 +150,11 @@ void sb_coord_free(sb_coord *c)
             req_free(rq);
     }
     coord_replica_detach(c);
+    /* The acceptor first: its orphaned answers then never reach the
+     * proposer's local messages, which go next. */
+    paxos_acceptor_free(c->paxos_acceptor);
+    c->paxos_acceptor = NULL;
+    coord_paxos_detach(c);
     sb_buf_free(&c->scratch);
     free(c);
 }

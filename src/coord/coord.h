@@ -9,6 +9,8 @@
  *                  token-range scans
  *   replica.c      the replica side of MUTATION, READ and TRUNCATE and
  *                  the wire forms of their answers
+ *   paxos.c        lightweight transactions: the proposer (coordinator)
+ *   paxos_replica.c  ... and the acceptor (replica side), docs/lwt.md
  *   cluster.c      a node's cluster side: gossip, rpc, hints and the
  *                  coordinator over one sb_io, schema agreement
  *   cql_backend.c  the CQL engine's writes and reads through the
@@ -188,9 +190,71 @@ typedef struct sb_coord_stats {
     uint64_t hints_written;
     uint64_t replica_writes, replica_reads;
     uint64_t overloaded; /* requests refused by max_inflight or the rpc cap */
-    uint64_t inflight;   /* requests held now (sb_coord_get_stats fills it) */
+    /* Lightweight transactions (paxos.c; applied / not applied are
+     * counted by the edge that decides, sb_coord_lwt_outcome): */
+    uint64_t lwt_applied, lwt_not_applied, lwt_unavailable, lwt_timeout;
+    uint64_t lwt_contention; /* ballot retries: refused prepares and proposals */
+    uint64_t lwt_repairs;    /* in-progress proposals of others finished */
+    uint64_t inflight;       /* requests held now (sb_coord_get_stats fills it) */
 } sb_coord_stats;
 void sb_coord_get_stats(const sb_coord *c, sb_coord_stats *st);
+
+/* ============================================ lightweight transactions */
+
+/*
+ * LIGHTWEIGHT TRANSACTIONS (compare-and-set on one partition) by
+ * per-partition Paxos among the partition's replicas, as Cassandra does
+ * (design and invariants: docs/lwt.md). A conditional statement runs in
+ * two steps around its own read and decision:
+ *
+ *   sb_coord_paxos_begin   prepares a fresh ballot on a quorum of the
+ *       partition's replicas (SERIAL: of all replicas; LOCAL_SERIAL: of
+ *       those in this node's datacenter), first finishing any proposal a
+ *       replica accepted that is newer than the latest commit, and making
+ *       sure the responders hold the latest commit. Contention (a higher
+ *       promise) is retried with a higher ballot after a random backoff
+ *       of up to 100 ms, within write_timeout_ms. cb exactly once, never
+ *       synchronously: status 0 and a round p that the caller owns, or
+ *       an error and p NULL: SB_EUNAVAILABLE (fewer live participants
+ *       than the quorum; required, alive), SB_ETIMEOUT (write type "CAS";
+ *       received, required), SB_ENOTFOUND (unknown table), SB_ECLOSED.
+ *   then the caller reads the partition at sb_coord_paxos_read_cl and
+ *       decides; its mutation's cells carry sb_coord_paxos_timestamp.
+ *   sb_coord_paxos_propose proposes the mutation with the round's ballot;
+ *       once a quorum accepts, it is committed on every live replica and
+ *       cb waits for commit_cl of them (ANY: none). cb exactly once,
+ *       never synchronously: status 0 (committed), or retry = 1 when
+ *       every asked replica refused and none accepted (a newer ballot got
+ *       in; the caller may begin again: the coordinator has already
+ *       waited a random backoff), or an error: SB_ETIMEOUT with write
+ *       type "CAS" (no quorum accepted in time, or some accepted but not
+ *       a quorum: the outcome is unknown and a later round may finish
+ *       it) or "SIMPLE" (accepted, commit_cl not reached in time).
+ *   sb_coord_paxos_free    drops a round the caller will not propose
+ *       (a condition that did not hold, a SERIAL read).
+ *
+ * key is the partition's header key (a raw query's head_lo); mutations
+ * are the storage/mutation.h wire form.
+ */
+typedef struct sb_coord_paxos sb_coord_paxos;
+typedef void (*sb_coord_paxos_cb)(void *arg, const sb_coord_result *r, sb_coord_paxos *p);
+typedef void (*sb_coord_cas_cb)(void *arg, const sb_coord_result *r, int retry);
+
+int sb_coord_paxos_begin(sb_coord *c, const uint8_t table_id[16], const uint8_t *key, size_t klen,
+                         int serial_cl, sb_coord_paxos_cb cb, void *arg);
+/* The level a round's reads use: QUORUM, or LOCAL_QUORUM for
+ * LOCAL_SERIAL. */
+int sb_coord_paxos_read_cl(int serial_cl);
+/* The ballot's microseconds: the write time of the round's mutation. */
+int64_t sb_coord_paxos_timestamp(const sb_coord_paxos *p);
+/* Takes p and mut in every case. 0, or SB_EINVALID (commit_cl SERIAL or
+ * LOCAL_SERIAL), SB_ECLOSED (the coordinator is gone), SB_ENOMEM: cb is
+ * not called then. */
+int sb_coord_paxos_propose(sb_coord_paxos *p, sb_buf *mut, int commit_cl, sb_coord_cas_cb cb,
+                           void *arg);
+void sb_coord_paxos_free(sb_coord_paxos *p);
+/* Counts a decided LWT (applied or not) in the coordinator's stats. */
+void sb_coord_lwt_outcome(sb_coord *c, int applied);
 
 /* ================================================ a node's cluster side */
 

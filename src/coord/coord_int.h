@@ -8,6 +8,7 @@
 #define SB_COORD_COORD_INT_H
 
 #include "coord/coord.h"
+#include "coord/paxos_int.h"
 #include "util/buf.h"
 
 /* --- wire forms (replica.c) -------------------------------------------------
@@ -173,6 +174,12 @@ struct sb_coord {
     uint32_t ninflight; /* requests admitted and not yet freed */
     sb_buf scratch;
     struct creplica_op *replica_ops; /* replica-side applies in flight */
+    /* lightweight transactions (paxos.c, paxos_replica.c) */
+    struct sb_coord_paxos *paxos;          /* rounds not yet answered */
+    struct plocal *paxos_locals;           /* messages to the local acceptor */
+    struct paxos_acceptor *paxos_acceptor; /* this replica's Paxos state */
+    struct sb_ballot paxos_last;           /* the last ballot made here */
+    uint64_t paxos_node;                   /* this node's ballot bits */
 };
 
 /* coord.c: request lifecycle and helpers used by coord_read.c */

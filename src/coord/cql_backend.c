@@ -135,6 +135,9 @@ typedef struct rd_ctx {
     sb_cql_error detail;
     sb_cql_fetch_done done;
     void *done_arg;
+    /* a serial fetch's Paxos round (coord.h), until the cas hook takes it */
+    sb_coord_paxos *pax;
+    int serial_cl;
 } rd_ctx;
 
 typedef struct rd_iter {
@@ -178,6 +181,7 @@ static void rd_end(void *rctx)
         nx = b->next;
         free(b);
     }
+    sb_coord_paxos_free(c->pax);
     free(c);
 }
 
@@ -401,9 +405,8 @@ static int round_query(const sb_cql_glue *g, const rd_query *q, sb_rawq *out)
     return 0;
 }
 
-static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
+static void fetch_reads(rd_ctx *c, int cl, sb_cql_fetch_done done, void *done_arg)
 {
-    rd_ctx *c = rctx;
     c->done = done;
     c->done_arg = done_arg;
     c->status = 0;
@@ -446,6 +449,141 @@ static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
         fetch_finish(c); /* nothing was sent (errors only) */
 }
 
+/* ------------------------------------------------- lightweight transactions */
+
+static void fetch_fail(rd_ctx *c, int status, int code, const char *msg)
+{
+    c->status = status;
+    memset(&c->detail, 0, sizeof c->detail);
+    c->detail.code = code;
+    snprintf(c->detail.message, sizeof c->detail.message, "%s", msg);
+    fetch_finish(c);
+}
+
+static void on_paxos_ready(void *arg, const sb_coord_result *r, sb_coord_paxos *p)
+{
+    rd_ctx *c = arg;
+    if (r->status != 0) {
+        c->status = r->status;
+        sb_cql_error_from_result(r, 0, &c->detail);
+        fetch_finish(c);
+        return;
+    }
+    c->pax = p;
+    fetch_reads(c, sb_coord_paxos_read_cl(c->serial_cl), c->done, c->done_arg);
+}
+
+/* A fetch at SERIAL / LOCAL_SERIAL prepares a Paxos round on the one
+ * partition the reads are in (once per execution), then reads at quorum
+ * under it: what is read is the latest commit, and the round's promise
+ * keeps older ballots from being accepted meanwhile. */
+static void rd_fetch(void *rctx, int cl, sb_cql_fetch_done done, void *done_arg)
+{
+    rd_ctx *c = rctx;
+    if (cl != SB_CL_SERIAL && cl != SB_CL_LOCAL_SERIAL) {
+        fetch_reads(c, cl, done, done_arg);
+        return;
+    }
+    if (c->pax) {
+        fetch_reads(c, sb_coord_paxos_read_cl(c->serial_cl), done, done_arg);
+        return;
+    }
+    c->done = done;
+    c->done_arg = done_arg;
+    c->status = 0;
+    const rd_query *first = NULL;
+    for (const rd_query *q = c->queries; q; q = q->next) {
+        if (!q->need)
+            continue;
+        if (!first)
+            first = q;
+        if (!q->q.head_lo.len || memcmp(q->q.table_id, first->q.table_id, 16) ||
+            !buf_eq(&q->q.head_lo, &first->q.head_lo)) {
+            fetch_fail(c, SB_EINVALID, SB_CQL_ERR_INVALID,
+                       "SERIAL/LOCAL_SERIAL consistency may only be requested for one partition "
+                       "at a time");
+            return;
+        }
+    }
+    if (!first) {
+        fetch_finish(c);
+        return;
+    }
+    c->serial_cl = cl;
+    int rc =
+        sb_coord_paxos_begin(sb_cluster_coord(c->g->cluster), first->q.table_id,
+                             first->q.head_lo.data, first->q.head_lo.len, cl, on_paxos_ready, c);
+    if (rc != 0)
+        fetch_fail(c, rc, SB_CQL_ERR_SERVER, "the Paxos round could not start");
+}
+
+static int64_t rd_serial_ts(void *rctx)
+{
+    rd_ctx *c = rctx;
+    return c && c->pax ? sb_coord_paxos_timestamp(c->pax) : 0;
+}
+
+typedef struct cas_req {
+    sb_cql_glue *g;
+    sb_cql_cas_done cb;
+    void *arg;
+} cas_req;
+
+static void on_cas(void *arg, const sb_coord_result *r, int retry)
+{
+    cas_req *x = arg;
+    sb_cql_cas_done cb = x->cb;
+    void *cbarg = x->arg;
+    sb_cql_glue *g = x->g;
+    free(x);
+    if (retry) {
+        cb(cbarg, 0, 1, NULL);
+        return;
+    }
+    if (r->status == 0) {
+        sb_coord_lwt_outcome(sb_cluster_coord(g->cluster), 1);
+        cb(cbarg, 0, 0, NULL);
+        return;
+    }
+    sb_cql_error d;
+    sb_cql_error_from_result(r, 0, &d);
+    cb(cbarg, r->status, 0, &d);
+}
+
+static int glue_cas(void *arg, void *rctx, sb_wbatch *b, int cl, sb_cql_cas_done cb, void *cb_arg)
+{
+    sb_cql_glue *g = arg;
+    rd_ctx *c = rctx;
+    sb_buf mut;
+    int rc = sb_wbatch_take_mutation(b, &mut);
+    sb_wbatch_free(b);
+    if (rc)
+        return SB_ENOMEM;
+    if (!c || !c->pax) {
+        sb_buf_free(&mut);
+        return SB_EINVALID;
+    }
+    cas_req *x = sb_malloc(sizeof *x);
+    if (!x) {
+        sb_buf_free(&mut);
+        return SB_ENOMEM;
+    }
+    *x = (cas_req){g, cb, cb_arg};
+    sb_coord_paxos *p = c->pax;
+    c->pax = NULL; /* the proposal takes the round */
+    rc = sb_coord_paxos_propose(p, &mut, cl, on_cas, x);
+    if (rc != 0)
+        free(x);
+    return rc;
+}
+
+static void glue_cas_outcome(void *arg, int applied)
+{
+    sb_cql_glue *g = arg;
+    if (!applied)
+        sb_coord_lwt_outcome(sb_cluster_coord(g->cluster), 0);
+}
+
 void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o)
 {
     if (!g->fetch_entries)
@@ -462,7 +600,10 @@ void sb_cql_glue_install(sb_cql_glue *g, sb_cql_engine_opts *o)
     o->reader.pending = rd_pending;
     o->reader.fetch = rd_fetch;
     o->reader.end = rd_end;
+    o->reader.serial_ts = rd_serial_ts;
     o->reader.arg = g;
+    o->cas = glue_cas;
+    o->cas_outcome = glue_cas_outcome;
 }
 
 /* --------------------------------------------------------- replication */

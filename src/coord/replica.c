@@ -340,6 +340,14 @@ void sb_coord_receive(sb_coord *c, int type, const uint8_t *payload, size_t len)
     case SB_MSG_TRUNCATE:
         serve_truncate(c, &from, id, body, blen, start_us);
         break;
+    case SB_MSG_PAXOS_PREPARE:
+    case SB_MSG_PAXOS_PROPOSE:
+    case SB_MSG_PAXOS_COMMIT:
+        if (c->paxos_acceptor)
+            paxos_acceptor_receive(c->paxos_acceptor, type, &from, id, body, blen);
+        else
+            reply_status(c, &from, id, SB_ENOMEM);
+        break;
     default:
         SB_WARN("coord", "unexpected message type dropped", "type=%d", type);
         break;

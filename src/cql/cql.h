@@ -181,8 +181,23 @@ typedef struct sb_cql_reader {
     int (*pending)(void *rctx);
     void (*fetch)(void *rctx, int consistency, sb_cql_fetch_done done, void *done_arg);
     void (*end)(void *rctx);
+    /* Lightweight transactions (may be NULL): a fetch at SERIAL or
+     * LOCAL_SERIAL first prepares a Paxos round on the partition of the
+     * reads (all in one partition), then reads at QUORUM / LOCAL_QUORUM;
+     * serial_ts gives that round's timestamp (0 if none), the write time
+     * of a conditional statement's mutation. */
+    int64_t (*serial_ts)(void *rctx);
     void *arg;
 } sb_cql_reader;
+
+/* The completion of a conditional write through the engine's cas hook:
+ * status 0 (committed), or retry = 1 (another round got in first and
+ * nothing was accepted: the engine runs the statement again, up to
+ * SB_CQL_CAS_MAX_ATTEMPTS times), or an error with a detail as for
+ * writes (WriteTimeout with write type CAS, Unavailable, ...). */
+typedef void (*sb_cql_cas_done)(void *arg, int status, int retry,
+                                const struct sb_cql_error *detail);
+#define SB_CQL_CAS_MAX_ATTEMPTS 10
 
 /* Virtual tables (system, system_schema, ...): a provider answers for
  * whole keyspaces. lookup returns the table definition (owned by the
@@ -217,6 +232,17 @@ typedef struct sb_cql_engine_opts {
     /* TRUNCATE through the cluster (every node truncates); NULL = the
      * local store. Same contract as write. */
     int (*truncate)(void *arg, const uint8_t table_id[16], sb_cql_write_done cb, void *cb_arg);
+    /* Conditional writes through the cluster (NULL: the local store, or
+     * the write hook). rctx is the execution's read context, whose
+     * serial fetch prepared the Paxos round; the hook takes that round
+     * and b (in every case) and proposes b's mutation, committing it at
+     * consistency. Returns non-zero without calling cb, or 0 and cb
+     * exactly once, later. arg: write_arg. */
+    int (*cas)(void *arg, void *rctx, sb_wbatch *b, int consistency, sb_cql_cas_done cb,
+               void *cb_arg);
+    /* Told of every conditional statement decided not to apply (metrics;
+     * may be NULL). arg: write_arg. */
+    void (*cas_outcome)(void *arg, int applied);
     /* Called after every successful DDL statement (the cluster spreads the
      * new schema); NULL = nothing. */
     void (*on_schema_change)(void *arg);

@@ -728,6 +728,68 @@ static int submit_ddl(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
     return 0;
 }
 
+/* A conditional statement whose proposal is out (cql.h cas hook). */
+typedef struct cas_req {
+    sb_cql_engine *e;
+    struct rerun *rr; /* to run the statement again on contention */
+    sb_cql_cb cb;
+    void *arg;
+    sb_cql_result *res; /* [applied] = true, already built */
+} cas_req;
+
+static void on_cas_done(void *arg, int status, int retry, const sb_cql_error *detail);
+
+/* A conditional statement: checked here (exec_lwt.c); when it applies,
+ * through the cas hook when the reads went through the cluster, else as
+ * an ordinary write. 1 if the result is complete, 0 if a callback will
+ * complete it. */
+static int run_cas(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
+{
+    sb_cql_engine *e = c->e;
+    int consistency = c->opts ? c->opts->consistency : SB_CL_ONE;
+    if (consistency == SB_CL_SERIAL || consistency == SB_CL_LOCAL_SERIAL) {
+        cx_err(c, SB_EINVALID, NULL,
+               "%s is not supported as conditional update commit consistency. Use ANY if you "
+               "mean \"make sure it is accepted but I don't care how many replicas commit it "
+               "for non-SERIAL reads\"",
+               consistency == SB_CL_SERIAL ? "SERIAL" : "LOCAL_SERIAL");
+        return 1;
+    }
+    int to_cas = e->opts.cas && c->rctx && !e->opts.sync_writes;
+    int to_hook = to_cas || (e->opts.write && !e->opts.sync_writes);
+    sb_wbatch *b = to_hook ? sb_wbatch_new_mutation() : sb_wbatch_new();
+    if (!b) {
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    int applied = 0;
+    int rc = cx_exec_cas(c, st, b, &applied);
+    if (rc == 0 && !applied && !c->preparing && !reads_pending(c) && e->opts.cas_outcome &&
+        c->res->kind == SB_CQL_RESULT_ROWS)
+        e->opts.cas_outcome(e->opts.write_arg, 0);
+    if (rc != 0 || reads_pending(c) || !applied || c->preparing) {
+        sb_wbatch_free(b);
+        return 1;
+    }
+    if (!to_cas)
+        return submit_write(c, b, cb, arg);
+    cas_req *w = malloc(sizeof *w);
+    if (!w) {
+        sb_wbatch_free(b);
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    *w = (cas_req){e, c->rr, cb, arg, c->res};
+    rc = e->opts.cas(e->opts.write_arg, c->rctx, b, consistency, on_cas_done, w);
+    if (rc != 0) {
+        free(w);
+        cx_err(c, rc, NULL, "conditional write failed: %s", sb_strerror(rc));
+        return 1;
+    }
+    c->rr_taken = 1;
+    return 0;
+}
+
 static int is_write(sb_cql_stmt_kind k)
 {
     return k == SB_CQL_STMT_INSERT || k == SB_CQL_STMT_UPDATE || k == SB_CQL_STMT_DELETE ||
@@ -760,6 +822,8 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
             c->e->opts.on_schema_change(c->e->opts.schema_arg);
         return 1;
     }
+    if (cx_stmt_conditional(st))
+        return run_cas(c, st, cb, arg);
     /* Through a write hook (the coordinator) the statement builds only its
      * mutation; the replicas build the RocksDB batches. */
     int to_hook = c->e->opts.write && !c->e->opts.sync_writes;
@@ -846,6 +910,7 @@ typedef struct rerun {
     sb_cql_cb cb;
     void *arg;
     int rounds;
+    int cas_attempts; /* conditional statements: rounds lost to contention */
 } rerun;
 
 #define MAX_READ_ROUNDS 64
@@ -985,6 +1050,7 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
     c.root = st;
     c.text = text;
     c.text_len = len;
+    c.rr = rr;
     if (rr)
         c.rctx = rr->rctx;
     else if (e->opts.reader.open && reads_statement(st))
@@ -998,6 +1064,11 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
             done = run(&c, st, cb, arg);
     }
     cx_mem_free(&c.tmp);
+    if (c.rr_taken) {
+        /* the CAS request holds rr until its proposal is decided */
+        e->opts.reader.end(c.rctx);
+        return 0;
+    }
     if (done && reads_pending(&c)) {
         /* Data is missing: fetch it, then run again. */
         sb_cql_result_free(res);
@@ -1015,6 +1086,9 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
                       rr ? "the read needed too many rounds" : "out of memory");
         } else {
             int cl = rr->opts.consistency;
+            if (cx_stmt_conditional(st))
+                cl = rr->opts.serial_consistency == SB_CL_LOCAL_SERIAL ? SB_CL_LOCAL_SERIAL
+                                                                       : SB_CL_SERIAL;
             e->opts.reader.fetch(rr->rctx, cl, on_fetched, rr);
             return 0;
         }
@@ -1025,6 +1099,53 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
     if (done)
         cb(arg, res);
     return 0;
+}
+
+static void on_cas_done(void *arg, int status, int retry, const sb_cql_error *detail)
+{
+    cas_req *w = arg;
+    sb_cql_engine *e = w->e;
+    rerun *rr = w->rr;
+    sb_cql_result *res = w->res;
+    sb_cql_cb cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    if (retry && rr && ++rr->cas_attempts < SB_CQL_CAS_MAX_ATTEMPTS) {
+        /* Another round got in first and nothing of ours was accepted:
+         * read and decide again under a new round. */
+        sb_cql_result_free(res);
+        sb_cql_stmt *st = NULL;
+        char msg[SB_ERRMSG_SIZE] = "";
+        rr->rounds = 0;
+        rr->rctx = e->opts.reader.begin(e->opts.reader.arg);
+        if (sb_cql_parse(rr->text, rr->len, &st, msg) == 0) {
+            execute_round(e, NULL, rr->ks, st, rr->text, rr->len, rr->binds, rr->nbinds, &rr->opts,
+                          rr->cb, rr->arg, rr);
+            sb_cql_stmt_free(st);
+            return;
+        }
+        e->opts.reader.end(rr->rctx);
+        res = result_new();
+        if (!res) {
+            rerun_free(rr);
+            return;
+        }
+        set_error(res, SB_ESERVER, "the statement could not be parsed again");
+    } else if (retry) {
+        sb_cql_error d;
+        memset(&d, 0, sizeof d);
+        d.code = SB_CQL_ERR_WRITE_TIMEOUT;
+        d.consistency = rr ? rr->opts.serial_consistency : SB_CL_SERIAL;
+        d.write_type = "CAS";
+        snprintf(d.message, sizeof d.message,
+                 "Operation timed out: contention on the partition, %d rounds lost",
+                 rr ? rr->cas_attempts : 1);
+        set_detail(res, SB_ETIMEOUT, &d);
+    } else if (status != 0) {
+        set_detail(res, status, detail);
+    }
+    rerun_free(rr);
+    cb(cbarg, res);
 }
 
 static int execute_stmt(sb_cql_engine *e, sb_cql_session *s, const char *ks_default,
@@ -1215,7 +1336,10 @@ int sb_cql_prepare(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
         rc = cx_exec_select(&c, st);
         p->pub.is_select = 1;
     } else if (is_write(st->kind)) {
+        c.cas_ok = cx_stmt_conditional(st);
         rc = cx_exec_write(&c, st, NULL);
+        if (rc == 0 && c.cas_ok)
+            rc = cx_prepare_conds(&c, st);
     } else if (st->nbind > 0) {
         rc = cx_err(&c, SB_EINVALID, &st->pos, "Bind variables are not allowed in %s statements",
                     sb_cql_stmt_kind_name(st->kind));

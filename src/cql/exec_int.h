@@ -84,6 +84,11 @@ typedef struct cx_ctx {
     size_t text_len;
     const sb_table *cur_table; /* for bind specs */
     void *rctx;                /* the reader's context (cql.h sb_cql_reader), NULL: the store */
+    /* conditional statements (exec_lwt.c) */
+    int cas_ok;      /* the conditions were checked: the write may build */
+    int cas_applied; /* set by cx_exec_cas */
+    struct rerun *rr; /* the execution's rerun record (exec.c), NULL on round 1 */
+    int rr_taken;     /* a pending CAS took rr: the round must not free it */
 } cx_ctx;
 
 /* Reads through the engine's reader, or the store. */
@@ -209,6 +214,18 @@ int cx_exec_ddl(cx_ctx *c, const sb_cql_stmt *st);
 /* Builds the mutations of INSERT/UPDATE/DELETE/BATCH into b (nothing is
  * added while preparing). */
 int cx_exec_write(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b);
+
+/* Conditional statements (exec_lwt.c). cx_stmt_conditional: the
+ * statement (or one in the batch) has an IF clause. cx_exec_cas reads
+ * the rows the conditions name, checks them, puts the [applied] result in
+ * c->res and, when they hold, the statement's mutation into b with the
+ * reader's serial timestamp (*applied = 1). Reads still pending: returns
+ * 0 with *applied = 0 and nothing built (the engine fetches and runs it
+ * again). */
+int cx_stmt_conditional(const sb_cql_stmt *st);
+int cx_exec_cas(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int *applied);
+/* While preparing: types the bind markers of the IF clauses. */
+int cx_prepare_conds(cx_ctx *c, const sb_cql_stmt *st);
 
 /* Compiles (and unless preparing runs) a SELECT into c->res. While
  * preparing, the result columns are put in c->res (cols/ncols). */

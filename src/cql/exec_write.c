@@ -306,7 +306,7 @@ static int do_insert(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int64_t bat
     c->cur_table = t;
     if (in->json)
         return cx_err(c, SB_EUNSUPPORTED, &in->json->pos, "INSERT JSON is not supported yet");
-    if (in->if_not_exists)
+    if (in->if_not_exists && !c->cas_ok)
         return cx_err(c, SB_EUNSUPPORTED, &st->pos,
                       "Conditional updates (IF NOT EXISTS) are not supported yet");
     if (in->ncols != in->nvalues)
@@ -529,7 +529,7 @@ static int do_update(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int64_t bat
     if (rc != 0)
         return rc;
     c->cur_table = t;
-    if (u->if_exists || u->nconds)
+    if ((u->if_exists || u->nconds) && !c->cas_ok)
         return cx_err(c, SB_EUNSUPPORTED, &st->pos,
                       "Conditional updates (IF) are not supported yet");
     wctx w = {.c = c, .t = t, .b = b, .pos = &st->pos};
@@ -575,7 +575,7 @@ static int do_delete(cx_ctx *c, const sb_cql_stmt *st, sb_wbatch *b, int64_t bat
     if (rc != 0)
         return rc;
     c->cur_table = t;
-    if (d->if_exists || d->nconds)
+    if ((d->if_exists || d->nconds) && !c->cas_ok)
         return cx_err(c, SB_EUNSUPPORTED, &st->pos,
                       "Conditional deletions (IF) are not supported yet");
     wctx w = {.c = c, .t = t, .b = b, .pos = &st->pos};

@@ -162,6 +162,12 @@ static const char *msg_name(int type)
         return "SCHEMA_PULL";
     case SB_MSG_PING:
         return "PING";
+    case SB_MSG_PAXOS_PREPARE:
+        return "PAXOS_PREPARE";
+    case SB_MSG_PAXOS_PROPOSE:
+        return "PAXOS_PROPOSE";
+    case SB_MSG_PAXOS_COMMIT:
+        return "PAXOS_COMMIT";
     default:
         return "?";
     }

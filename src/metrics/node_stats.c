@@ -241,6 +241,22 @@ static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
             "Read-repair mutations sent to stale replicas.", (double)cs.read_repairs);
     family1(k, SB_METRIC_COUNTER, "sibyl_digest_mismatches_total",
             "Reads whose replica digests disagreed.", (double)cs.digest_mismatches);
+    sb_metrics_sink_family(k, SB_METRIC_COUNTER, "sibyl_lwt_total",
+                           "Lightweight transactions coordinated here, by outcome.");
+    const struct {
+        const char *outcome;
+        uint64_t v;
+    } lw[] = {{"applied", cs.lwt_applied},
+              {"not_applied", cs.lwt_not_applied},
+              {"unavailable", cs.lwt_unavailable},
+              {"timeout", cs.lwt_timeout}};
+    for (size_t i = 0; i < sizeof lw / sizeof lw[0]; i++)
+        sb_metrics_sink_sample(k, SB_LABELS("outcome"), SB_LABELS(lw[i].outcome), (double)lw[i].v);
+    family1(k, SB_METRIC_COUNTER, "sibyl_lwt_contention_total",
+            "Paxos ballots retried because another round got in first.", (double)cs.lwt_contention);
+    family1(k, SB_METRIC_COUNTER, "sibyl_lwt_repairs_total",
+            "In-progress Paxos proposals of other coordinators finished here.",
+            (double)cs.lwt_repairs);
 
     sb_gossip_stats gs;
     memset(&gs, 0, sizeof gs);
@@ -496,9 +512,15 @@ static void put_cluster(sb_buf *b, sb_node_view *n)
                   ", \"dropped\": %" PRIu64 ", \"pending\": %" PRIu64
                   ", \"pending_bytes\": %" PRIu64 "}, \"read_repairs\": %" PRIu64
                   ", \"digest_mismatches\": %" PRIu64 ", \"gossip\": {\"rounds\": %" PRIu64
-                  ", \"marked_down\": %" PRIu64 ", \"marked_up\": %" PRIu64 "}, \"peers\": [",
+                  ", \"marked_down\": %" PRIu64 ", \"marked_up\": %" PRIu64 "}",
                   hs.stored, hs.replayed, hs.dropped, hs.pending, hs.pending_bytes, cs.read_repairs,
                   cs.digest_mismatches, gs.rounds, gs.marked_down, gs.marked_up);
+    sb_buf_printf(b,
+                  ", \"lwt\": {\"applied\": %" PRIu64 ", \"not_applied\": %" PRIu64
+                  ", \"unavailable\": %" PRIu64 ", \"timeout\": %" PRIu64
+                  ", \"contention\": %" PRIu64 ", \"repairs\": %" PRIu64 "}, \"peers\": [",
+                  cs.lwt_applied, cs.lwt_not_applied, cs.lwt_unavailable, cs.lwt_timeout,
+                  cs.lwt_contention, cs.lwt_repairs);
     int np = 0;
     sb_transport_peer_stats *ps = transport_peers(n, &np);
     int nm = sb_gossip_nmembers(g), first = 1;

@@ -195,7 +195,7 @@ def test_stats_json_has_the_spec_shape_and_agrees_with_metrics(c3, session):
     m = scrape(n1)  # no traffic in between: the two agree
     assert set(s) == {"node", "http", "dc", "rack", "time_ms", "uptime_seconds", "bounds",
                       "requests", "replica", "hints", "read_repairs", "digest_mismatches",
-                      "gossip", "peers", "storage", "ingest", "process"}
+                      "gossip", "lwt", "peers", "storage", "ingest", "process"}
     assert s["node"] == peer(c3, 1)
     assert s["http"] == "127.0.0.1:%d" % n1.http_port
     assert (s["dc"], s["rack"]) == ("datacenter1", "rack1")
@@ -224,6 +224,10 @@ def test_stats_json_has_the_spec_shape_and_agrees_with_metrics(c3, session):
         assert r["outcome"] in ("success", "failure")
     assert set(s["hints"]) == {"stored", "replayed", "dropped", "pending", "pending_bytes"}
     assert set(s["gossip"]) == {"rounds", "marked_down", "marked_up"}
+    assert set(s["lwt"]) == {"applied", "not_applied", "unavailable", "timeout", "contention",
+                             "repairs"}
+    for outcome in ("applied", "not_applied", "unavailable", "timeout"):
+        assert value(m, "sibyl_lwt_total", outcome=outcome) == s["lwt"][outcome]
     assert s["gossip"]["rounds"] > 0
     assert sorted(p["peer"] for p in s["peers"]) == [peer(c3, 2), peer(c3, 3)]
     for p in s["peers"]:
