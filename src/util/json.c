@@ -1,6 +1,7 @@
 #include "util/json.h"
 
 #include <stdint.h>
+#include <string.h>
 
 int sb_json_append_string(sb_buf *out, const char *s, size_t len)
 {
@@ -11,7 +12,13 @@ int sb_json_append_string(sb_buf *out, const char *s, size_t len)
         if (c == '"' || c == '\\') {
             uint8_t e[2] = {'\\', c};
             rv = sb_buf_append(out, e, 2);
-        } else if (c < 0x20) {
+        } else if (c == '\n') {
+            rv = sb_buf_append(out, "\\n", 2);
+        } else if (c == '\t') {
+            rv = sb_buf_append(out, "\\t", 2);
+        } else if (c == '\r') {
+            rv = sb_buf_append(out, "\\r", 2);
+        } else if (c < 0x20 || c == 0x7f) {
             uint8_t e[6] = {'\\', 'u', '0', '0', (uint8_t)hex[c >> 4], (uint8_t)hex[c & 15]};
             rv = sb_buf_append(out, e, 6);
         } else {
@@ -19,4 +26,9 @@ int sb_json_append_string(sb_buf *out, const char *s, size_t len)
         }
     }
     return rv ? rv : sb_buf_putc(out, '"');
+}
+
+int sb_json_append_cstr(sb_buf *out, const char *s)
+{
+    return s ? sb_json_append_string(out, s, strlen(s)) : sb_buf_append(out, "null", 4);
 }
