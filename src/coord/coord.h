@@ -33,6 +33,7 @@
 #include "cluster/rpc.h"
 #include "cql/cql.h"
 #include "storage/store.h"
+#include "util/prng.h"
 
 struct sb_transport;
 
@@ -253,7 +254,7 @@ typedef struct sb_node_io {
     uv_loop_t *loop;
     sb_store *store;
     struct sb_transport *transport;
-    uint64_t rng;
+    sb_prng rng; /* seeded from getrandom() */
 } sb_node_io;
 
 void sb_node_io_init(sb_node_io *n, uv_loop_t *loop, sb_store *store,

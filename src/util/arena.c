@@ -62,8 +62,8 @@ static void *take(sb_arena *a, size_t n, size_t align)
         }
     }
     size_t size = n > a->chunk_bytes ? n : a->chunk_bytes;
-    if (n > SIZE_MAX / 2 || (a->max_bytes && (size > a->max_bytes ||
-                                              a->total_bytes > a->max_bytes - size)))
+    if (n > SIZE_MAX / 2 ||
+        (a->max_bytes && (size > a->max_bytes || a->total_bytes > a->max_bytes - size)))
         return NULL;
     struct sb_arena_chunk *nc = sb_malloc(sizeof *nc + size);
     if (!nc)

@@ -45,10 +45,10 @@ static void test_decode(void **state)
     assert_int_equal(sb_hex_decode(out, "00aBfF", 6), 0);
     assert_memory_equal(out, "\x00\xab\xff", 3);
     assert_int_equal(sb_hex_decode(out, "", 0), 0);
-    assert_int_equal(sb_hex_decode(out, "abc", 3), -1);   /* odd */
-    assert_int_equal(sb_hex_decode(out, "0g", 2), -1);    /* not a digit */
-    assert_int_equal(sb_hex_decode(out, "+f", 2), -1);    /* no signs */
-    assert_int_equal(sb_hex_decode(out, " f", 2), -1);    /* no blanks */
+    assert_int_equal(sb_hex_decode(out, "abc", 3), -1); /* odd */
+    assert_int_equal(sb_hex_decode(out, "0g", 2), -1);  /* not a digit */
+    assert_int_equal(sb_hex_decode(out, "+f", 2), -1);  /* no signs */
+    assert_int_equal(sb_hex_decode(out, " f", 2), -1);  /* no blanks */
     /* only n characters are read: the 'z' beyond is never looked at */
     assert_int_equal(sb_hex_decode(out, "12z", 2), 0);
     assert_int_equal(out[0], 0x12);
@@ -91,7 +91,7 @@ static void test_uuid(void **state)
     assert_memory_equal(got, u, 16);
     assert_int_equal(sb_uuid_parse("D06AC66DC4DE41BD831EBB978694E845", 32, got), 0);
     assert_memory_equal(got, u, 16);
-    assert_int_equal(sb_uuid_parse(text, 35, got), -1);           /* a digit short */
+    assert_int_equal(sb_uuid_parse(text, 35, got), -1); /* a digit short */
     assert_int_equal(sb_uuid_parse("d06ac66d-c4de-41bd-831e-bb978694e8450", 37, got), -1);
     assert_int_equal(sb_uuid_parse("d06ac66d-c4de-41bd-831e-bb978694e84g", 36, got), -1);
     assert_int_equal(sb_uuid_parse("d06ac66d c4de-41bd-831e-bb978694e845", 36, got), -1);
@@ -101,10 +101,8 @@ static void test_uuid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_digit),
-        cmocka_unit_test(test_encode_and_append),
-        cmocka_unit_test(test_decode),
-        cmocka_unit_test(test_round_trip_every_byte),
+        cmocka_unit_test(test_digit),  cmocka_unit_test(test_encode_and_append),
+        cmocka_unit_test(test_decode), cmocka_unit_test(test_round_trip_every_byte),
         cmocka_unit_test(test_uuid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

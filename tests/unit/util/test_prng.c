@@ -10,12 +10,15 @@ static void test_known_sequences(void **state)
         uint64_t seed;
         uint64_t out[4];
     } want[] = {
-        {0, {0x99ec5f36cb75f2b4ull, 0xbf6e1f784956452aull, 0x1a5f849d4933e6e0ull,
-             0x6aa594f1262d2d2cull}},
-        {1, {0xb3f2af6d0fc710c5ull, 0x853b559647364ceaull, 0x92f89756082a4514ull,
-             0x642e1c7bc266a3a7ull}},
-        {42, {0x15780b2e0c2ec716ull, 0x6104d9866d113a7eull, 0xae17533239e499a1ull,
-              0xecb8ad4703b360a1ull}},
+        {0,
+         {0x99ec5f36cb75f2b4ull, 0xbf6e1f784956452aull, 0x1a5f849d4933e6e0ull,
+          0x6aa594f1262d2d2cull}},
+        {1,
+         {0xb3f2af6d0fc710c5ull, 0x853b559647364ceaull, 0x92f89756082a4514ull,
+          0x642e1c7bc266a3a7ull}},
+        {42,
+         {0x15780b2e0c2ec716ull, 0x6104d9866d113a7eull, 0xae17533239e499a1ull,
+          0xecb8ad4703b360a1ull}},
     };
     for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
         sb_prng r;
