@@ -61,7 +61,8 @@ static void *take(sb_arena *a, size_t n, size_t align)
             return c->data + off;
         }
     }
-    size_t size = n > a->chunk_bytes ? n : a->chunk_bytes;
+    size_t regular = a->chunk_bytes ? a->chunk_bytes : SB_ARENA_CHUNK_DEFAULT;
+    size_t size = n > regular ? n : regular;
     if (n > SIZE_MAX / 2 ||
         (a->max_bytes && (size > a->max_bytes || a->total_bytes > a->max_bytes - size)))
         return NULL;
@@ -71,7 +72,7 @@ static void *take(sb_arena *a, size_t n, size_t align)
     nc->size = size;
     nc->used = n;
     a->total_bytes += size;
-    if (c && n > a->chunk_bytes) {
+    if (c && n > regular) {
         /* A chunk of its own, below the current one, whose free space
          * stays usable. */
         nc->next = c->next;

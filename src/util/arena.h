@@ -20,7 +20,10 @@
  *   failures reach every arena; a failed allocation leaves the arena as
  *   it was.
  *
- * An arena is not thread-safe; one owner uses it at a time.
+ * An all-zero sb_arena (static, calloc'd or memset) is a valid empty arena
+ * with chunks of SB_ARENA_CHUNK_DEFAULT and no cap, as if initialised with
+ * sb_arena_init(a, 0, 0). An arena is not thread-safe; one owner uses it
+ * at a time.
  */
 #ifndef SB_UTIL_ARENA_H
 #define SB_UTIL_ARENA_H
@@ -37,7 +40,7 @@ typedef struct sb_arena {
 } sb_arena;
 
 /* Chunk size when sb_arena_init is given 0. */
-#define SB_ARENA_CHUNK_DEFAULT 4096
+#define SB_ARENA_CHUNK_DEFAULT 16384
 
 /* Prepares an empty arena (no memory is taken until the first
  * allocation). chunk_bytes 0 means SB_ARENA_CHUNK_DEFAULT; max_bytes 0

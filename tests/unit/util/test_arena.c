@@ -80,6 +80,19 @@ static void test_dup(void **state)
     sb_arena_close(&a);
 }
 
+/* A zeroed arena works without sb_arena_init (default chunks, no cap). */
+static void test_zeroed_is_valid(void **state)
+{
+    sb_arena a;
+    memset(&a, 0, sizeof a);
+    char *s = sb_arena_strdup(&a, "x");
+    assert_string_equal(s, "x");
+    assert_int_equal(a.total_bytes, SB_ARENA_CHUNK_DEFAULT);
+    assert_non_null(sb_arena_alloc(&a, 100));
+    assert_int_equal(a.total_bytes, SB_ARENA_CHUNK_DEFAULT);
+    sb_arena_close(&a);
+}
+
 static void test_cap(void **state)
 {
     sb_arena a;
@@ -140,13 +153,10 @@ static void test_oom(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_alignment_and_zeroing),
-        cmocka_unit_test(test_no_overlap),
-        cmocka_unit_test(test_large_below_current),
-        cmocka_unit_test(test_dup),
-        cmocka_unit_test(test_cap),
-        cmocka_unit_test(test_reset_keeps_one_chunk),
-        cmocka_unit_test(test_oom),
+        cmocka_unit_test(test_alignment_and_zeroing), cmocka_unit_test(test_no_overlap),
+        cmocka_unit_test(test_large_below_current),   cmocka_unit_test(test_dup),
+        cmocka_unit_test(test_zeroed_is_valid),       cmocka_unit_test(test_cap),
+        cmocka_unit_test(test_reset_keeps_one_chunk), cmocka_unit_test(test_oom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
