@@ -18,7 +18,7 @@ DEPS_OK := build/.deps-ok
 
 WARN    := -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter
 INC     := -Isrc -Ibuild/gen
-LIBS    := -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl -ledit
+LIBS    := -lraft -lrocksdb -lh2o -luv -lyaml -ljansson -lz -llz4 -lsnappy -lssl -lcrypto -lpthread -lm -ldl -ledit
 TLIBS   := -lcmocka
 # The release binary links RocksDB statically with --gc-sections: the shared
 # library's start-up touches ~3 MB more code pages, which an idle node would
@@ -161,8 +161,9 @@ fuzz: $(FUZZ_BIN)
 	bash scripts/run-tests.sh fuzz $(or $(FUZZ_SECONDS),600)
 
 # Deterministic cluster simulation soak: seeds 1..SEEDS (default 1000).
-sim: $(DEPS_OK) build/sibyl
+sim: $(DEPS_OK) build/sibyl build/asan/tests/sim-dsim/test_raft
 	build/sibyl dsim --count $(or $(SEEDS),1000)
+	SB_RAFT_SEEDS=$(or $(SEEDS),1000) build/asan/tests/sim-dsim/test_raft
 
 demo: $(DEPS_OK) build/sibyl
 	bash scripts/demo.sh

@@ -15,6 +15,7 @@
 #      (bench_dashboard.mjs): /metrics and /api/v1/stats render time and
 #      size, the page's CPU, JS heap and DOM nodes in headless chromium, its
 #      poll round trips, the time from a node stopped to its row down (~2 min)
+#  10. the linearizability checker on random register histories (bench_lincheck)
 #
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
@@ -27,7 +28,7 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck"  a subset
 #   (bench_cluster.py has its own knobs: BENCH_CLUSTER_*, BENCH_FD_RUNS,
 #   BENCH_HINT_SECONDS, BENCH_SIM_RATE, BENCH_SIM_BATCH; see its header)
 #   BENCH_DASHBOARD_SECONDS=30    measurement window of the page (dashboard)
@@ -52,10 +53,10 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard}
+ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck}
 
 for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
-    "$BIN/bench_ring"; do
+    "$BIN/bench_ring" "$BIN/bench_lincheck"; do
     [ -x "$f" ] || { echo "bench: $f is missing; run 'make bench'" >&2; exit 2; }
 done
 
@@ -284,6 +285,15 @@ if want dashboard; then
         --seconds "${BENCH_DASHBOARD_SECONDS:-30}" --requests "${BENCH_DASHBOARD_REQUESTS:-200}" ||
         { echo "bench: dashboard benchmark failed" >&2; exit 1; }
     while IFS= read -r l; do LINES+=("$l"); done <"$TMP/dashboard.txt"
+fi
+
+# --- 10. linearizability checker ------------------------------------------
+if want lincheck; then
+    echo "-- lincheck: random register histories (8 clients, 3% failed, 3% indeterminate), median of 5 checks"
+    out=$("$BIN/bench_lincheck" --runs 5) || { echo "$out"; echo "bench: lincheck benchmark failed" >&2; exit 1; }
+    echo "$out" | grep -v '^RESULT'
+    r=$(grep '^RESULT' <<<"$out")
+    figure "lincheck: 2,000 ops over 10 keys $(result "$r" small_ms) ms ($(result "$r" small_steps) steps), 20,000 ops over 10 keys $(result "$r" large_ms) ms, 2,000 ops on one key $(result "$r" hot_ms) ms, a violation in 2,000 ops found in $(result "$r" bad_ms) ms"
 fi
 
 {

@@ -15,6 +15,7 @@ LAYERS = [
     ["storage"],
     ["cql", "ingest", "net"],
     ["cluster"],
+    ["consensus"],
     ["coord"],
     ["cqlproto"],
     ["metrics"],

@@ -7,12 +7,14 @@
  *   sibyl status nodes of the cluster (as nodetool status)
  *   sibyl ring   token ownership (as nodetool ring)
  *   sibyl fault  cut or heal a node's network (fault injection)
+ *   sibyl lincheck  check a recorded history for linearizability
  */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
 #include "cli/fault.h"
+#include "cli/lincheck.h"
 #include "demo/demo.h"
 #include "dsim/dsim.h"
 #include "node/node.h"
@@ -31,6 +33,7 @@ static void usage(FILE *f)
                "  ring    the token ring (sibyl ring [HOST[:PORT]])\n"
                "  fault   cut or heal a node's network (sibyl fault --help)\n"
                "  dsim    deterministic cluster simulation (sibyl dsim --help)\n"
+               "  lincheck  check a history file for linearizability (sibyl lincheck --help)\n"
                "  version print the version\n");
 }
 
@@ -57,6 +60,8 @@ int main(int argc, char **argv)
         return sb_cli_fault_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "dsim"))
         return sb_dsim_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "lincheck"))
+        return sb_cli_lincheck_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("sibyl 0.1.0\n");
         return 0;

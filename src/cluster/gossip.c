@@ -1405,11 +1405,10 @@ static void send_syn(sb_gossip *g, const sb_ep *to)
     send_body(g, to, SB_MSG_GOSSIP_SYN);
 }
 
-static void round_(sb_gossip *g)
+/* The SYN body (cluster name and every known node's digest) into g->body.
+ * 0 or SB_ENOMEM. */
+static int build_syn(sb_gossip *g)
 {
-    g->stats.rounds++;
-    g->self->m.heartbeat++;
-
     sb_buf *b = &g->body;
     sb_buf_reset(b);
     int nknown = 0;
@@ -1422,7 +1421,14 @@ static void round_(sb_gossip *g)
         if (known(g->nodes[i]))
             put_digest(b, &g->nodes[i]->m.ep, g->nodes[i]->m.generation, g->nodes[i]->m.heartbeat,
                        &rc);
-    if (rc) {
+    return rc;
+}
+
+static void round_(sb_gossip *g)
+{
+    g->stats.rounds++;
+    g->self->m.heartbeat++;
+    if (build_syn(g)) {
         SB_ERROR("gossip", "out of memory building SYN", NULL);
         return;
     }
@@ -1461,6 +1467,15 @@ static void round_(sb_gossip *g)
             }
         }
     }
+}
+
+void sb_gossip_announce(sb_gossip *g)
+{
+    if (g->stopped || build_syn(g) != 0)
+        return;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i] != g->self && g->nodes[i]->m.up)
+            send_syn(g, &g->nodes[i]->m.ep);
 }
 
 static void tick(void *arg)

@@ -139,6 +139,10 @@ void sb_gossip_receive(sb_gossip *g, int type, const uint8_t *payload, size_t le
 void sb_gossip_set_schema(sb_gossip *g, const uint8_t version[16]);
 void sb_gossip_set_load(sb_gossip *g, uint64_t bytes);
 void sb_gossip_set_status(sb_gossip *g, int status);
+/* A gossip exchange with every live peer now, not at the next round: for a
+ * change every node should learn at once (a new schema version, which
+ * drivers wait to see everywhere). */
+void sb_gossip_announce(sb_gossip *g);
 
 /* The current ring (NORMAL and LEAVING nodes with tokens, and SHUTDOWN
  * ones that own tokens: a cleanly stopped node is down, not gone); never

@@ -43,6 +43,8 @@ enum {
     SB_MSG_SCHEMA_PUSH = 20, /* cluster.h: here is my schema */
     SB_MSG_SCHEMA_PULL = 21, /* cluster.h: send me your schema */
     SB_MSG_PING = 22,        /* rpc.h: echo (tests, latency) */
+    SB_MSG_RAFT = 24,        /* consensus/raft_io.h: a Raft RPC */
+    SB_MSG_RAFT_PROPOSE = 28, /* consensus/group.h: a change for the leader */
     SB_MSG_MAX = 32
 };
 

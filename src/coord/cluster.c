@@ -35,6 +35,7 @@ struct sb_cluster {
     sb_rpc *rpc;
     sb_hints *h;
     sb_coord *co;
+    sb_group *grp;
     sb_io_timer *schema_timer;
     sb_io_timer *load_timer;
     pull_state pulls[MAX_PULL_PEERS];
@@ -49,6 +50,7 @@ void sb_cluster_opts_default(sb_cluster_opts *o)
 {
     memset(o, 0, sizeof *o);
     sb_gossip_opts_default(&o->gossip);
+    sb_group_opts_default(&o->group);
     sb_coord_opts_default(&o->coord);
     sb_hints_opts_default(&o->hints);
     o->rpc_max_pending = SB_RPC_MAX_PENDING_DEFAULT;
@@ -57,6 +59,11 @@ void sb_cluster_opts_default(sb_cluster_opts *o)
 sb_gossip *sb_cluster_gossip(sb_cluster *c)
 {
     return c->g;
+}
+
+sb_group *sb_cluster_group(sb_cluster *c)
+{
+    return c->grp;
 }
 
 sb_coord *sb_cluster_coord(sb_cluster *c)
@@ -125,8 +132,10 @@ static void consider_schema(sb_cluster *c, const sb_ep *from, const uint8_t *bod
         SB_WARN("cluster", "could not apply schema", "peer=%s err=\"%s\"", who, msg);
         return;
     }
-    if (local_schema(c, NULL) == 0)
+    if (local_schema(c, NULL) == 0) {
         sb_gossip_set_schema(c->g, c->version);
+        sb_gossip_announce(c->g);
+    }
     SB_INFO("cluster", "schema updated", "peer=%s ts=%lld", who, (long long)ts);
 }
 
@@ -214,6 +223,28 @@ static void on_schema_timer(void *arg)
     c->schema_timer = c->io.timer_start(c->io.ctx, 2u * gossip_interval_ms(c), on_schema_timer, c);
 }
 
+int sb_cluster_schema_agreed(sb_cluster *c)
+{
+    if (!has_schema(c) || c->stopped || local_schema(c, NULL) != 0)
+        return 1;
+    int n = sb_gossip_nmembers(c->g);
+    for (int i = 0; i < n; i++) {
+        const sb_member *m = sb_gossip_member(c->g, i);
+        if (!m->is_self && m->up && m->status != SB_STATUS_LEFT &&
+            memcmp(m->schema_version, c->version, 16) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+void sb_cluster_schema_applied(sb_cluster *c)
+{
+    if (has_schema(c) && !c->stopped && local_schema(c, NULL) == 0) {
+        sb_gossip_set_schema(c->g, c->version);
+        sb_gossip_announce(c->g);
+    }
+}
+
 void sb_cluster_schema_changed(sb_cluster *c)
 {
     if (!has_schema(c) || c->stopped)
@@ -270,6 +301,28 @@ static void refresh_load(sb_cluster *c)
         sb_gossip_set_load(c->g, c->io.st->load_bytes(c->io.st_ctx));
 }
 
+/* The ring's members, as gossip sees them, for the Raft group's
+ * configuration: nodes that left are not members. */
+static void refresh_group_members(sb_cluster *c)
+{
+    if (!c->grp)
+        return;
+    int n = sb_gossip_nmembers(c->g), k = 0;
+    sb_group_member *m = sb_calloc((size_t)(n ? n : 1), sizeof *m);
+    if (!m)
+        return;
+    for (int i = 0; i < n; i++) {
+        const sb_member *gm = sb_gossip_member(c->g, i);
+        if (gm->status == SB_STATUS_LEFT)
+            continue;
+        m[k].ep = gm->ep;
+        m[k].up = gm->is_self || (gm->up && gm->status != SB_STATUS_SHUTDOWN);
+        k++;
+    }
+    sb_group_set_members(c->grp, m, k);
+    free(m);
+}
+
 static void on_load_timer(void *arg)
 {
     sb_cluster *c = arg;
@@ -277,6 +330,7 @@ static void on_load_timer(void *arg)
     if (c->stopped)
         return;
     refresh_load(c);
+    refresh_group_members(c);
     c->load_timer =
         c->io.timer_start(c->io.ctx, LOAD_ROUNDS * gossip_interval_ms(c), on_load_timer, c);
 }
@@ -316,6 +370,14 @@ sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errm
         goto nomem;
     if (sb_gossip_on_event(c->g, on_gossip_event, c) != 0)
         goto nomem;
+    if (o->raft) {
+        c->o.group.self = o->gossip.self;
+        c->o.group.bootstrap =
+            o->gossip.nseeds == 0 || sb_ep_eq(&o->gossip.seeds[0], &o->gossip.self);
+        c->grp = sb_group_new(&c->io, c->rpc, &c->o.group, errmsg);
+        if (!c->grp)
+            goto fail;
+    }
     if (has_schema(c))
         sb_gossip_set_schema(c->g, c->version);
     return c;
@@ -334,6 +396,12 @@ void sb_cluster_start(sb_cluster *c)
     refresh_load(c);
     sb_gossip_start(c->g);
     sb_hints_start(c->h);
+    if (c->grp) {
+        char errmsg[SB_ERRMSG_SIZE];
+        if (sb_group_start(c->grp, errmsg) != 0)
+            SB_ERROR("raft", "the metadata group did not start", "err=\"%s\"", errmsg);
+        refresh_group_members(c);
+    }
     if (has_schema(c))
         c->schema_timer = c->io.timer_start(c->io.ctx, gossip_interval_ms(c), on_schema_timer, c);
     on_load_timer(c);
@@ -354,6 +422,7 @@ void sb_cluster_stop(sb_cluster *c)
     }
     if (c->started)
         sb_gossip_stop(c->g);
+    sb_group_stop(c->grp);
 }
 
 void sb_cluster_free(sb_cluster *c)
@@ -363,10 +432,12 @@ void sb_cluster_free(sb_cluster *c)
     sb_cluster_stop(c);
     /* The coordinator and hints hold rpc calls: free them first so their
      * callbacks see SB_ECLOSED from sb_rpc_free while they still exist. */
+    sb_group_stop(c->grp); /* its open proposals answer through the rpc */
     if (c->rpc)
         sb_rpc_free(c->rpc);
     sb_coord_free(c->co);
     sb_hints_free(c->h);
+    sb_group_free(c->grp);
     sb_gossip_free(c->g);
     free(c->seeds);
     free(c);
@@ -431,6 +502,11 @@ void sb_cluster_receive(sb_cluster *c, int type, const uint8_t *payload, size_t 
         break;
     case SB_MSG_PING:
         handle_ping(c, payload, len);
+        break;
+    case SB_MSG_RAFT:
+    case SB_MSG_RAFT_PROPOSE:
+        if (c->grp)
+            sb_group_receive(c->grp, type, payload, len);
         break;
     default:
         SB_DEBUG("cluster", "unknown message type", "type=%d", type);

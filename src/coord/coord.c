@@ -598,20 +598,27 @@ static void on_local(void *arg)
     op_ended(rq, t, CT_TIMER);
     sb_buf b;
     sb_buf_init(&b);
+    int rc = 0;
     if (t->ph->kind == PH_TRUNCATE) {
         char errmsg[SB_ERRMSG_SIZE];
-        int rc = c->io->st->truncate(c->io->st_ctx, rq->q.table_id, errmsg);
-        coord_put_status(&b, rc);
+        coord_put_status(&b, c->io->st->truncate(c->io->st_ctx, rq->q.table_id, errmsg));
     } else {
         c->stats.replica_reads++;
-        sb_buf_putc(&b, t->want_digest ? COORD_READ_DIGEST : 0);
-        sb_buf_append(&b, t->ph->qbody.data, t->ph->qbody.len);
-        sb_buf req = b;
-        sb_buf_init(&b);
-        coord_serve_read(c->io, req.data, req.len, &b);
-        sb_buf_free(&req);
+        /* A request that cannot be built is no answer (not a malformed one). */
+        rc = sb_buf_putc(&b, t->want_digest ? COORD_READ_DIGEST : 0);
+        if (!rc)
+            rc = sb_buf_append(&b, t->ph->qbody.data, t->ph->qbody.len);
+        if (!rc) {
+            sb_buf req = b;
+            sb_buf_init(&b);
+            coord_serve_read(c->io, req.data, req.len, &b);
+            sb_buf_free(&req);
+        }
     }
-    target_result(t, 0, b.data, b.len);
+    if (rc)
+        target_result(t, rc, NULL, 0);
+    else
+        target_result(t, 0, b.data, b.len);
     sb_buf_free(&b);
     coord_settle(rq);
 }

@@ -31,6 +31,7 @@
 #include "storage/mutation.h"
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
+#include "consensus/group.h"
 #include "cql/cql.h"
 #include "storage/store.h"
 #include "util/prng.h"
@@ -73,7 +74,11 @@ struct sb_transport;
  *     the reconciled values of the differing keys (blocking read repair:
  *     the answer waits for those acks, within the timeout). No answer
  *     from blockfor replicas within read_timeout_ms -> SB_ETIMEOUT
- *     (received, blockfor, data_present).
+ *     (received, blockfor, data_present). A replica that answers with an
+ *     error, or one the coordinator cannot ask or whose answer it cannot
+ *     keep (no memory), ends the read at once, not at the timeout: "read
+ *     failed on replica ...", SB_ESERVER (the replica's SB_ENOTFOUND or
+ *     SB_EOVERLOADED passed on).
  *   token range (head_lo empty): the range [lo, hi) is split at the
  *     ring's tokens; each piece is read like a partition (data from
  *     blockfor replicas, reconciled and repaired, no digests), in token
@@ -225,6 +230,11 @@ typedef struct sb_cluster_opts {
     /* The rpc's cap on pending calls (rpc.h); default
      * SB_RPC_MAX_PENDING_DEFAULT, 0 = no cap. */
     size_t rpc_max_pending;
+    /* Run the metadata Raft group (consensus/group.h); group.self and
+     * group.bootstrap are filled from gossip (bootstrap: this node is the
+     * first seed, or has no seeds). Default off. */
+    int raft;
+    sb_group_opts group;
 } sb_cluster_opts;
 
 void sb_cluster_opts_default(sb_cluster_opts *o);
@@ -241,8 +251,16 @@ void sb_cluster_receive(sb_cluster *c, int type, const uint8_t *payload, size_t 
 
 /* The local schema changed (after DDL): gossip the new version, push it. */
 void sb_cluster_schema_changed(sb_cluster *c);
+/* The Raft group applied a schema change (every node does): gossip the
+ * new version, push nothing. */
+void sb_cluster_schema_applied(sb_cluster *c);
+/* Every live member gossips this node's schema version (what drivers wait
+ * for after DDL). */
+int sb_cluster_schema_agreed(sb_cluster *c);
 
 sb_gossip *sb_cluster_gossip(sb_cluster *c);
+/* The metadata Raft group, NULL when opts.raft is off. */
+sb_group *sb_cluster_group(sb_cluster *c);
 sb_coord *sb_cluster_coord(sb_cluster *c);
 sb_hints *sb_cluster_hints(sb_cluster *c);
 sb_rpc *sb_cluster_rpc(sb_cluster *c);
@@ -264,6 +282,7 @@ void sb_node_io_init(sb_node_io *n, uv_loop_t *loop, sb_store *store,
 
 typedef struct sb_cql_glue {
     sb_store *store;
+    sb_cql_engine *engine; /* runs schema changes the Raft group applies */
     sb_cluster *cluster;
     sb_io *io;
     uint32_t fetch_entries; /* raw entries per read round, default 5000 */
@@ -301,6 +320,14 @@ void sb_cql_glue_schema_ops(sb_cql_glue *g, sb_cluster_schema_ops *ops);
 int sb_cql_glue_schema_version(sb_cql_glue *g, uint8_t out[16]);
 /* Records a local DDL (timestamp now) and tells the cluster. */
 void sb_cql_glue_schema_changed(sb_cql_glue *g);
+
+/* Schema changes through the metadata Raft group: the engine's ddl hook
+ * (cql.h sb_cql_engine_opts.ddl; arg: the glue) proposes the statement,
+ * and the group's state machine (sb_cql_glue_fsm) runs it on every node
+ * with sb_cql_apply_ddl. Snapshots are the schema blob. */
+int sb_cql_glue_ddl(void *arg, const char *keyspace, const char *text, size_t len,
+                    sb_cql_write_done done, void *done_arg);
+void sb_cql_glue_fsm(sb_cql_glue *g, sb_group_fsm *fsm);
 
 /* The replication of a table's keyspace (sb_coord_opts.table_repl). */
 int sb_cql_glue_table_repl(void *arg, const uint8_t table_id[16], sb_repl *out);

@@ -32,6 +32,8 @@
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
+#include "util/wire.h"
+#include "storage/murmur3.h"
 
 /* ------------------------------------------------------------- details */
 
@@ -602,9 +604,24 @@ static char *dump(json_t *j)
 }
 
 /* Makes the local schema equal to the blob's. */
+static int schema_replace(sb_cql_glue *g, const uint8_t *blob, size_t len, int additive,
+                          char *errmsg);
+
+/* A peer's schema (push or pull). With the Raft group in charge of DDL it
+ * is taken additively: what the group applied is never dropped or
+ * replaced by a peer's view, which may be behind the log; only what the
+ * group does not carry yet (tables ingestion creates, columns it adds)
+ * spreads this way. */
 static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
 {
     sb_cql_glue *g = arg;
+    return schema_replace(g, blob, len, g->engine && g->cluster && sb_cluster_group(g->cluster),
+                          errmsg);
+}
+
+static int schema_replace(sb_cql_glue *g, const uint8_t *blob, size_t len, int additive,
+                          char *errmsg)
+{
     json_error_t jerr;
     json_t *root = json_loadb((const char *)blob, len, 0, &jerr);
     if (!root)
@@ -633,7 +650,7 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
         char *oldtext = old ? sb_keyspace_to_json(old) : NULL;
         if (!old)
             rc = sb_store_create_keyspace(g->store, k, errmsg);
-        else if (!oldtext || strcmp(oldtext, text) != 0)
+        else if (!additive && (!oldtext || strcmp(oldtext, text) != 0))
             rc = sb_store_alter_keyspace(g->store, k, errmsg);
         else
             sb_keyspace_free(k);
@@ -655,6 +672,13 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
             break;
         }
         const sb_table *old = sb_schema_table(sb_store_schema(g->store), t->keyspace, t->name);
+        if (additive && (!sb_schema_keyspace(sb_store_schema(g->store), t->keyspace) ||
+                         (old && (memcmp(old->id, t->id, 16) != 0 || t->ncols <= old->ncols)))) {
+            /* additive: only new tables and tables with more columns */
+            sb_table_free(t);
+            free(text);
+            continue;
+        }
         if (old && memcmp(old->id, t->id, 16) != 0) {
             /* dropped and created again elsewhere */
             rc = sb_store_drop_table(g->store, t->keyspace, t->name, errmsg);
@@ -674,7 +698,7 @@ static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
     }
     /* tables and keyspaces the blob does not have */
     const sb_schema *s = sb_store_schema(g->store);
-    for (int a = s->nks - 1; a >= 0 && !rc; a--) {
+    for (int a = additive ? -1 : s->nks - 1; a >= 0 && !rc; a--) {
         const sb_keyspace *k = s->ks[a];
         int keep_ks = 0;
         json_array_foreach(jks, i, v)
@@ -730,4 +754,177 @@ void sb_cql_glue_schema_changed(sb_cql_glue *g)
     memcpy(g->seen_version, sb_store_schema(g->store)->version, 16);
     if (g->cluster)
         sb_cluster_schema_changed(g->cluster);
+}
+
+/* ------------------------------------------------ schema through Raft
+ *
+ * A metadata command is [u8 kind][str keyspace][i64 ts us][bytes text];
+ * kind 1 is a CQL schema statement run with the session's keyspace.
+ * Applying it runs the statement on the local store (sb_cql_apply_ddl):
+ * the same statements in the same order give every node the same schema.
+ * What is not the same by itself is made so: a new table's id derives
+ * from the entry's index and text, the schema timestamp from the
+ * proposer's clock (never going back).
+ */
+
+#define META_DDL 1
+
+/* A schema change is answered once this node has applied it and every
+ * live node gossips the same schema version (bounded): a client may use
+ * the new table through any node right after the answer, as after the
+ * schema agreement drivers wait for. */
+#define AGREE_POLL_MS 10
+#define AGREE_MAX_MS 5000
+
+typedef struct ddl_prop {
+    sb_cql_glue *g;
+    sb_cql_write_done done;
+    void *arg;
+    int status;
+    char msg[SB_ERRMSG_SIZE];
+    uint32_t waited_ms;
+} ddl_prop;
+
+static void ddl_answer(ddl_prop *p)
+{
+    sb_cql_error d;
+    memset(&d, 0, sizeof d);
+    d.status = p->status;
+    snprintf(d.message, sizeof d.message, "%s", p->msg);
+    sb_cql_write_done done = p->done;
+    void *darg = p->arg;
+    free(p);
+    done(darg, d.status, &d);
+}
+
+static void on_agree_poll(void *arg)
+{
+    ddl_prop *p = arg;
+    sb_cql_glue *g = p->g;
+    if (p->waited_ms >= AGREE_MAX_MS || !g->cluster || sb_cluster_schema_agreed(g->cluster)) {
+        ddl_answer(p);
+        return;
+    }
+    p->waited_ms += AGREE_POLL_MS;
+    if (!g->io->timer_start(g->io->ctx, AGREE_POLL_MS, on_agree_poll, p))
+        ddl_answer(p);
+}
+
+static void on_ddl_committed(void *arg, int status, const char *msg)
+{
+    ddl_prop *p = arg;
+    p->status = status;
+    snprintf(p->msg, sizeof p->msg, "%s", msg ? msg : "");
+    if (status != 0 || !p->msg[0] || !p->g->cluster) {
+        ddl_answer(p); /* refused, or nothing changed */
+        return;
+    }
+    on_agree_poll(p);
+}
+
+int sb_cql_glue_ddl(void *arg, const char *keyspace, const char *text, size_t len,
+                    sb_cql_write_done done, void *done_arg)
+{
+    sb_cql_glue *g = arg;
+    sb_group *grp = g->cluster ? sb_cluster_group(g->cluster) : NULL;
+    if (!grp)
+        return SB_EUNAVAILABLE;
+    sb_buf cmd;
+    sb_buf_init(&cmd);
+    int rc = sb_wire_put_u8(&cmd, META_DDL);
+    rc = rc ? rc : sb_wire_put_str(&cmd, keyspace);
+    rc = rc ? rc : sb_wire_put_i64(&cmd, g->io->now_us(g->io->ctx));
+    rc = rc ? rc : sb_wire_put_bytes(&cmd, text, len);
+    ddl_prop *p = rc ? NULL : sb_calloc(1, sizeof *p);
+    if (!p) {
+        sb_buf_free(&cmd);
+        return SB_ENOMEM;
+    }
+    p->g = g;
+    p->done = done;
+    p->arg = done_arg;
+    rc = sb_group_propose(grp, cmd.data, cmd.len, on_ddl_committed, p);
+    sb_buf_free(&cmd);
+    if (rc)
+        free(p);
+    return rc;
+}
+
+static int meta_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len, char *errmsg)
+{
+    sb_cql_glue *g = arg;
+    sb_wire_reader r;
+    sb_wire_reader_init(&r, cmd, len);
+    char ks[SB_CQL_NAME_SIZE];
+    uint8_t kind = sb_wire_get_u8(&r);
+    sb_wire_get_str(&r, ks, sizeof ks);
+    int64_t ts = sb_wire_get_i64(&r);
+    const uint8_t *text;
+    size_t tlen;
+    sb_wire_get_bytes(&r, &text, &tlen, len);
+    if (r.err || kind != META_DDL)
+        return sb_seterr(errmsg, SB_EBADINPUT, "unknown metadata command at index %llu",
+                         (unsigned long long)index);
+    if (!g->engine)
+        return sb_seterr(errmsg, SB_ESERVER, "no CQL engine to apply the schema change");
+    /* the new table's id: the same on every node */
+    uint8_t seed[8], id[16];
+    uint64_t h[2];
+    for (int i = 0; i < 8; i++)
+        seed[i] = (uint8_t)(index >> (56 - 8 * i));
+    sb_buf b;
+    sb_buf_init(&b);
+    if (sb_buf_append(&b, seed, 8) || sb_buf_append(&b, text, tlen)) {
+        sb_buf_free(&b);
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory");
+    }
+    sb_murmur3_x64_128(b.data, b.len, h);
+    sb_buf_free(&b);
+    for (int i = 0; i < 8; i++) {
+        id[i] = (uint8_t)(h[0] >> (56 - 8 * i));
+        id[8 + i] = (uint8_t)(h[1] >> (56 - 8 * i));
+    }
+    id[6] = (uint8_t)((id[6] & 0x0f) | 0x40);
+    id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
+    int rc = sb_cql_apply_ddl(g->engine, ks, (const char *)text, tlen, id, errmsg);
+    if (rc != 0)
+        SB_INFO("raft", "schema change refused", "index=%llu err=\"%s\"",
+                (unsigned long long)index, errmsg);
+    if (rc == 0 && errmsg[0]) {
+        int64_t old = schema_ts(g);
+        set_schema_ts(g, ts > old ? ts : old);
+        memcpy(g->seen_version, sb_store_schema(g->store)->version, 16);
+        if (g->cluster)
+            sb_cluster_schema_applied(g->cluster);
+        SB_INFO("raft", "schema change applied", "index=%llu change=\"%s\"",
+                (unsigned long long)index, errmsg);
+    }
+    return rc;
+}
+
+static int meta_snapshot(void *arg, sb_buf *out)
+{
+    uint8_t version[16];
+    int64_t ts;
+    return schema_get(arg, out, version, &ts);
+}
+
+static int meta_restore(void *arg, const uint8_t *p, size_t len)
+{
+    sb_cql_glue *g = arg;
+    char errmsg[SB_ERRMSG_SIZE];
+    int rc = schema_replace(g, p, len, 0, errmsg);
+    if (rc)
+        SB_ERROR("raft", "could not restore the schema from a snapshot", "err=\"%s\"", errmsg);
+    else if (g->cluster)
+        sb_cluster_schema_applied(g->cluster);
+    return rc;
+}
+
+void sb_cql_glue_fsm(sb_cql_glue *g, sb_group_fsm *fsm)
+{
+    fsm->apply = meta_apply;
+    fsm->snapshot = meta_snapshot;
+    fsm->restore = meta_restore;
+    fsm->arg = g;
 }

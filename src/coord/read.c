@@ -398,16 +398,40 @@ static void digest_done(creq *rq, cphase *ph)
     coord_send_reads(rq, dp, coord_remaining_ms(rq));
 }
 
+/* A target of a DIGEST or DATA round failed without an answer, so the
+ * round cannot complete (it waits for every target it asks). A timeout or
+ * a closed connection is left to the request's timer; a refusal at the
+ * rpc's cap is answered by coord_send_refused (Overloaded). Any other
+ * failure (no memory to send the READ, to run the local read or to keep
+ * the answer) ends the request now rather than at its timeout. */
+static void target_failed(creq *rq, const ctarget *t, int status)
+{
+    if (status == SB_ETIMEOUT || status == SB_ECLOSED || status == SB_EOVERLOADED)
+        return;
+    char e[SB_EP_STRLEN];
+    coord_finish(rq, SB_ESERVER, "read failed on replica %s: %s", sb_ep_str(&t->ep, e),
+                 sb_strerror(status));
+}
+
 void coord_read_on_response(ctarget *t, int status, const uint8_t *body, size_t len)
 {
     creq *rq = t->req;
     cphase *ph = t->ph;
-    if (rq->finished || ph != rq->cur || status)
-        return; /* no answer: the request's timer decides */
+    if (rq->finished || ph != rq->cur)
+        return;
+    if (status) {
+        target_failed(rq, t, status);
+        return;
+    }
     char e[SB_EP_STRLEN];
-    if (sb_buf_append(&t->body, body, len) ||
-        coord_parse_read_resp(t->body.data, t->body.len, &t->resp) ||
-        (!t->want_digest && t->resp.status == 0 && t->resp.kind != COORD_RESP_DATA)) {
+    int rc = sb_buf_append(&t->body, body, len);
+    if (!rc)
+        rc = coord_parse_read_resp(t->body.data, t->body.len, &t->resp);
+    if (rc == SB_ENOMEM) {
+        target_failed(rq, t, rc);
+        return;
+    }
+    if (rc || (!t->want_digest && t->resp.status == 0 && t->resp.kind != COORD_RESP_DATA)) {
         SB_WARN("coord", "malformed READ response ignored", "from=%s len=%zu", sb_ep_str(&t->ep, e),
                 len);
         return;

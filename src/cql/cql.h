@@ -221,6 +221,16 @@ typedef struct sb_cql_engine_opts {
      * new schema); NULL = nothing. */
     void (*on_schema_change)(void *arg);
     void *schema_arg;
+    /* Schema changes through consensus (the metadata Raft group): a CREATE,
+     * ALTER or DROP statement is not run here but handed to ddl with the
+     * session's keyspace, and every node runs it with sb_cql_apply_ddl in
+     * the group's order. done gets 0 and, in detail->message, what
+     * sb_cql_apply_ddl answered on success, or an SB_E* code and
+     * detail->message. Returns 0 (done will run) or an SB_E* code. NULL =
+     * run schema changes on the local store. */
+    int (*ddl)(void *arg, const char *keyspace, const char *text, size_t len,
+               sb_cql_write_done done, void *done_arg);
+    void *ddl_arg;
     int max_prepared;    /* prepared cache size, default 4096 */
     int max_result_rows; /* unpaged SELECT limit, default 1,000,000 */
 } sb_cql_engine_opts;
@@ -236,6 +246,15 @@ sb_cql_engine *sb_cql_engine_new(sb_store *s, const sb_cql_engine_opts *opts);
 void sb_cql_engine_free(sb_cql_engine *e);
 /* Installs a virtual-table provider (copied). */
 void sb_cql_engine_set_vtables(sb_cql_engine *e, const sb_cql_vtables *vt);
+/* Runs one schema statement on the local store, as the metadata group's
+ * state machine applies it on every node: no opts.ddl, no
+ * opts.on_schema_change; a new table gets table_id. Returns 0 with out
+ * (SB_ERRMSG_SIZE) describing the change as "CREATED TABLE ks t" (the
+ * schema change result: change, target, keyspace[, name]) or "" when the
+ * statement changed nothing (IF NOT EXISTS); or an SB_E* code with the
+ * error message in out. */
+int sb_cql_apply_ddl(sb_cql_engine *e, const char *keyspace, const char *text, size_t len,
+                     const uint8_t table_id[16], char *out);
 /* The next write timestamp (microseconds, strictly increasing). */
 int64_t sb_cql_engine_timestamp(sb_cql_engine *e);
 

@@ -578,6 +578,98 @@ static int submit_truncate(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void 
     return 0;
 }
 
+static int is_schema_change(sb_cql_stmt_kind k)
+{
+    return k == SB_CQL_STMT_CREATE_KEYSPACE || k == SB_CQL_STMT_ALTER_KEYSPACE ||
+           k == SB_CQL_STMT_DROP_KEYSPACE || k == SB_CQL_STMT_CREATE_TABLE ||
+           k == SB_CQL_STMT_ALTER_TABLE || k == SB_CQL_STMT_DROP_TABLE;
+}
+
+/* A schema change through opts.ddl: the statement's text goes to every
+ * node; its answer becomes the result here. */
+typedef struct ddl_req {
+    sb_cql_cb cb;
+    void *arg;
+    sb_cql_result *res;
+    char ks[SB_CQL_NAME_SIZE];    /* for AlreadyExists */
+    char table[SB_CQL_NAME_SIZE];
+} ddl_req;
+
+static void on_ddl_done(void *arg, int status, const sb_cql_error *detail)
+{
+    ddl_req *w = arg;
+    sb_cql_result *r = w->res;
+    const char *msg = detail ? detail->message : "";
+    if (status != 0) {
+        set_error(r, status, msg[0] ? msg : sb_strerror(status));
+        if (status == SB_EEXISTS) {
+            snprintf(r->err.ks, sizeof r->err.ks, "%s", w->ks);
+            snprintf(r->err.table, sizeof r->err.table, "%s", w->table);
+        }
+    } else {
+        /* "CREATED TABLE ks t", or "" when nothing changed */
+        char change[16] = "", target[16] = "", ks[SB_CQL_NAME_SIZE] = "",
+             name[SB_CQL_NAME_SIZE] = "";
+        int n = sscanf(msg, "%15s %15s %63s %63s", change, target, ks, name);
+        static const char *const changes[] = {"CREATED", "UPDATED", "DROPPED"};
+        static const char *const targets[] = {"KEYSPACE", "TABLE"};
+        r->kind = SB_CQL_RESULT_VOID;
+        for (int i = 0; n >= 3 && i < 3; i++)
+            for (int j = 0; j < 2; j++)
+                if (!strcmp(change, changes[i]) && !strcmp(target, targets[j])) {
+                    r->kind = SB_CQL_RESULT_SCHEMA_CHANGE;
+                    r->change_type = changes[i];
+                    r->target = targets[j];
+                    r->sc_keyspace = cx_strdup(r->priv, ks);
+                    r->sc_name = cx_strdup(r->priv, n >= 4 ? name : "");
+                    if (!r->sc_keyspace || !r->sc_name)
+                        set_error(r, SB_ENOMEM, "out of memory");
+                }
+    }
+    sb_cql_cb cb = w->cb;
+    void *cbarg = w->arg;
+    free(w);
+    cb(cbarg, r);
+}
+
+static int submit_ddl(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
+{
+    if (c->nbinds > 0 || st->nbind > 0) {
+        cx_err(c, SB_EINVALID, &st->pos, "Bind variables are not allowed in schema statements");
+        return 1;
+    }
+    if (!c->text) {
+        cx_err(c, SB_ESERVER, &st->pos, "schema statement without its text");
+        return 1;
+    }
+    ddl_req *w = calloc(1, sizeof *w);
+    if (!w) {
+        cx_err(c, SB_ENOMEM, NULL, "out of memory");
+        return 1;
+    }
+    w->cb = cb;
+    w->arg = arg;
+    w->res = c->res;
+    const sb_cql_qname *q = NULL;
+    if (st->kind == SB_CQL_STMT_CREATE_TABLE)
+        q = &st->create_table.table;
+    if (q) {
+        const char *ks = q->ks ? q->ks : c->ks_default;
+        snprintf(w->ks, sizeof w->ks, "%s", ks ? ks : "");
+        snprintf(w->table, sizeof w->table, "%s", q->name);
+    } else if (st->kind == SB_CQL_STMT_CREATE_KEYSPACE) {
+        snprintf(w->ks, sizeof w->ks, "%s", st->keyspace.name.name);
+    }
+    int rc = c->e->opts.ddl(c->e->opts.ddl_arg, c->ks_default ? c->ks_default : "", c->text,
+                            c->text_len, on_ddl_done, w);
+    if (rc != 0) {
+        free(w);
+        cx_err(c, rc, NULL, "the schema change could not be proposed: %s", sb_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
 static int is_write(sb_cql_stmt_kind k)
 {
     return k == SB_CQL_STMT_INSERT || k == SB_CQL_STMT_UPDATE || k == SB_CQL_STMT_DELETE ||
@@ -602,8 +694,11 @@ static int run(cx_ctx *c, const sb_cql_stmt *st, sb_cql_cb cb, void *arg)
     if (st->kind == SB_CQL_STMT_TRUNCATE && c->e->opts.truncate)
         return submit_truncate(c, st, cb, arg);
     if (!is_write(st->kind)) {
+        if (c->e->opts.ddl && !c->e->applying && is_schema_change(st->kind))
+            return submit_ddl(c, st, cb, arg);
         cx_exec_ddl(c, st);
-        if (c->res->kind == SB_CQL_RESULT_SCHEMA_CHANGE && c->e->opts.on_schema_change)
+        if (c->res->kind == SB_CQL_RESULT_SCHEMA_CHANGE && c->e->opts.on_schema_change &&
+            !c->e->applying)
             c->e->opts.on_schema_change(c->e->opts.schema_arg);
         return 1;
     }
@@ -830,6 +925,8 @@ static int execute_round(sb_cql_engine *e, sb_cql_session *s, const char *ks_def
     if (ks_default)
         c.ks_default = ks_default;
     c.root = st;
+    c.text = text;
+    c.text_len = len;
     if (rr)
         c.rctx = rr->rctx;
     else if (e->opts.reader.open && reads_statement(st))
@@ -897,6 +994,54 @@ int sb_cql_execute(sb_cql_engine *e, sb_cql_session *s, const char *text, size_t
     rc = execute_stmt(e, s, NULL, st, text, len, binds, nbinds, opts, cb, arg);
     sb_cql_stmt_free(st);
     return rc;
+}
+
+typedef struct apply_out {
+    char *out;
+    int status;
+} apply_out;
+
+static void on_applied_ddl(void *arg, sb_cql_result *res)
+{
+    apply_out *o = arg;
+    if (res->kind == SB_CQL_RESULT_ERROR) {
+        o->status = res->err.status ? res->err.status : SB_ESERVER;
+        snprintf(o->out, SB_ERRMSG_SIZE, "%s", res->err.message);
+    } else if (res->kind == SB_CQL_RESULT_SCHEMA_CHANGE) {
+        o->status = 0;
+        snprintf(o->out, SB_ERRMSG_SIZE, "%s %s %s%s%s", res->change_type, res->target,
+                 res->sc_keyspace, res->sc_name && res->sc_name[0] ? " " : "",
+                 res->sc_name ? res->sc_name : "");
+    } else {
+        o->status = 0;
+        o->out[0] = 0;
+    }
+    sb_cql_result_free(res);
+}
+
+int sb_cql_apply_ddl(sb_cql_engine *e, const char *keyspace, const char *text, size_t len,
+                     const uint8_t table_id[16], char *out)
+{
+    sb_cql_stmt *st = NULL;
+    out[0] = 0;
+    int rc = sb_cql_parse(text, len, &st, out);
+    if (rc != 0)
+        return rc;
+    if (!is_schema_change(st->kind)) {
+        sb_cql_stmt_free(st);
+        return sb_seterr(out, SB_EINVALID, "not a schema statement");
+    }
+    apply_out o = {out, SB_ESERVER};
+    e->applying = 1;
+    memcpy(e->apply_table_id, table_id, 16);
+    sb_cql_session sess;
+    sb_cql_session_init(&sess);
+    snprintf(sess.keyspace, sizeof sess.keyspace, "%s", keyspace);
+    rc = execute_stmt(e, &sess, NULL, st, text, len, NULL, 0, NULL, on_applied_ddl, &o);
+    e->applying = 0;
+    memset(e->apply_table_id, 0, 16);
+    sb_cql_stmt_free(st);
+    return rc ? rc : o.status;
 }
 
 /* -------------------------------------------------------------- prepared */

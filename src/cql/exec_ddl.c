@@ -580,6 +580,8 @@ static int create_table(cx_ctx *c, const sb_cql_stmt *st)
         return rc;
     }
     char msg[SB_ERRMSG_SIZE] = "";
+    if (c->e->applying)
+        memcpy(t->id, c->e->apply_table_id, 16); /* the same on every node */
     rc = sb_store_create_table(c->e->store, t, msg);
     if (rc == SB_EEXISTS)
         return ct->if_not_exists ? 0 : already_exists(c, &ct->table.pos, ks, ct->table.name);

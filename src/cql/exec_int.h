@@ -61,6 +61,10 @@ struct sb_cql_engine {
     cx_prep **prep; /* cache, nprep entries, LRU by use counter */
     int nprep;
     uint64_t use_clock;
+    /* Inside sb_cql_apply_ddl: run DDL here (not through opts.ddl), give a
+     * new table apply_table_id, tell no one (opts.on_schema_change). */
+    int applying;
+    uint8_t apply_table_id[16];
 };
 
 /* --- per-execution context ----------------------------------------------- */
@@ -82,6 +86,8 @@ typedef struct cx_ctx {
     int64_t now_us;
     int64_t now_s;
     int64_t write_ts;          /* default write timestamp, 0 until first needed */
+    const char *text;          /* the statement's text (schema changes through opts.ddl) */
+    size_t text_len;
     const sb_table *cur_table; /* for bind specs */
     void *rctx;                /* the reader's context (cql.h sb_cql_reader), NULL: the store */
 } cx_ctx;

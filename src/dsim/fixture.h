@@ -44,7 +44,9 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cluster/ring.h"
 #include "dsim/world.h"
+#include "storage/store.h"
 
 #define SB_FIXTURE_MS 1000ull /* virtual time is in microseconds */
 #define SB_FIXTURE_SEC 1000000ull
@@ -146,5 +148,83 @@ int sb_fixture_start_cluster(sb_fixture *f, int node, const struct sb_cluster_op
                              char *errmsg);
 /* The node's sb_cluster, NULL if it is down or runs something else. */
 struct sb_cluster *sb_fixture_cluster(sb_fixture *f, int node);
+
+/* Options for node's sb_cluster in a fixture cluster called name (after
+ * sb_cluster_opts_default): gossip at sb_fixture_ep(node), rpc on port
+ * 9042 and http on 8080 of its address, host id "<name>-host" with
+ * node + 1 in its last byte, dc1 and rack1, node 0 the only seed
+ * (o->gossip.seeds points at static storage). Change what a test needs
+ * before sb_fixture_start_cluster. */
+void sb_fixture_cluster_opts(int node, const char *name, struct sb_cluster_opts *o);
+/* A step_until predicate (arg unused): every node runs an sb_cluster
+ * whose ring holds every node and which sees every other node up. */
+int sb_fixture_clusters_formed(sb_fixture *f, void *arg);
+
+/* --- a key-value table on whole clusters (fixture_kv.c) ----------------------
+ * One table, <keyspace>.kv (k bigint PRIMARY KEY, v blob), whose rows
+ * hold an 8-byte big-endian value in v, replicated as the test says. The
+ * simulator's workload (run.c) and the coordinator tests write and read
+ * it through sb_coord. */
+
+/* The table points into the struct: describe it in place, never copy it. */
+typedef struct sb_fixture_kv {
+    sb_table table; /* keyspace.kv; its id */
+    sb_column cols[2];
+    char keyspace[32];
+    sb_repl repl; /* what sb_fixture_kv_table_repl answers */
+} sb_fixture_kv;
+
+/* Describes the table: keyspace (copied, cut at 31 bytes), its 16-byte
+ * id, its replication (copied). */
+void sb_fixture_kv_init(sb_fixture_kv *kv, const char *keyspace, const uint8_t id[16],
+                        const sb_repl *repl);
+/* Gives every node's memstore the table. 0 or SB_ENOMEM. */
+int sb_fixture_kv_add(sb_fixture *f, const sb_fixture_kv *kv);
+/* sb_coord_opts.table_repl for the table; arg is the sb_fixture_kv. */
+int sb_fixture_kv_table_repl(void *arg, const uint8_t id[16], sb_repl *out);
+/* Starts an sb_cluster named after the keyspace on every node
+ * (sb_fixture_cluster_opts, the table's replication, then tune(node, o)
+ * if tune is not NULL) and runs until sb_fixture_clusters_formed, at most
+ * max_us. kv must outlive the clusters. 0, SB_ETIMEOUT, or the error of
+ * sb_fixture_kv_add or sb_fixture_start_cluster (errmsg says why). */
+int sb_fixture_kv_start(sb_fixture *f, sb_fixture_kv *kv,
+                        void (*tune)(int node, struct sb_cluster_opts *o), uint64_t max_us,
+                        char *errmsg);
+
+/* The row key of partition k (store.h key layout). 0 or SB_ENOMEM. */
+int sb_fixture_kv_rowkey(sb_buf *out, int64_t k);
+/* A row value: v = value, written at ts. 0 or SB_ENOMEM. */
+int sb_fixture_kv_value(sb_buf *out, int64_t ts, uint64_t value);
+/* Decodes a row value: 1 with *ts and *value when v is live, 0 when the
+ * row holds no live v, < 0 when the bytes are not a row of the table. */
+int sb_fixture_kv_parse(const uint8_t *p, size_t n, int64_t *ts, uint64_t *value);
+/* The raw query of partition k (sb_coord_read's q). 0 or the error of
+ * sb_read_rawq (errmsg says why). */
+int sb_fixture_kv_query(const sb_fixture_kv *kv, int64_t k, sb_rawq *q, char *errmsg);
+
+/* One request through a node's coordinator, as its callback saw it. */
+typedef struct sb_fixture_kv_res {
+    sb_fixture *f;
+    int calls;         /* times the callback ran */
+    int status;        /* the (last) callback's */
+    char message[160]; /* ... and its message */
+    uint64_t start_us; /* fixture time of the call */
+    uint64_t done_us;  /* ... and of the (last) callback */
+    int found;         /* reads: a live v came back */
+    int64_t ts;        /* ... written at ts */
+    uint64_t value;    /* ... with this value */
+} sb_fixture_kv_res;
+
+/* Writes v = value to partition k at level cl through node's sb_cluster,
+ * timestamped with the node's clock. x is reset, then filled by the
+ * callback: it must stay valid until then (or until the node's cluster is
+ * freed). The call's code: sb_coord_write's, SB_ENOMEM when the mutation
+ * cannot be built, SB_EINVAL when the node runs no sb_cluster. */
+int sb_fixture_kv_write(sb_fixture *f, int node, const sb_fixture_kv *kv, int64_t k, uint64_t value,
+                        int cl, sb_fixture_kv_res *x);
+/* Reads partition k at level cl through node's sb_cluster; as
+ * sb_fixture_kv_write, with sb_coord_read's codes. */
+int sb_fixture_kv_read(sb_fixture *f, int node, const sb_fixture_kv *kv, int64_t k, int cl,
+                       sb_fixture_kv_res *x);
 
 #endif

@@ -26,8 +26,6 @@
 #include "coord/coord.h"
 #include "dsim/dsim.h"
 #include "dsim/fixture.h"
-#include "storage/murmur3.h"
-#include "storage/rowcodec.h"
 #include "util/consistency.h"
 #include "util/err.h"
 
@@ -82,6 +80,7 @@ struct sim {
         int node;
     } restart[DSIM_MAX_NODES];
     sb_repl repl;
+    sb_fixture_kv kv; /* the one table (fixture.h), replicated as repl */
     int rf;
     int nkeys;
     sb_buf rowkey[MAX_KEYS];
@@ -100,8 +99,6 @@ struct sim {
     dsim_net base_net;
     int fault_partition, fault_net;
     int final_pending;
-    sb_table table;
-    sb_column cols[2];
     char errmsg[SB_ERRMSG_SIZE];
 };
 
@@ -130,102 +127,9 @@ static sb_cluster *node_cluster(sim *s, int i)
 /* --- keys and values --------------------------------------------------------
  */
 
-static void be64(uint8_t *p, uint64_t v)
-{
-    for (int i = 7; i >= 0; i--, v >>= 8)
-        p[i] = (uint8_t)v;
-}
-
-static uint64_t get_be64(const uint8_t *p)
-{
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | p[i];
-    return v;
-}
-
 static int64_t key_value(int key)
 {
     return 1000 + key;
-}
-
-/* token | keyenc(bigint) | row section: the row key of a table without
- * clustering columns (store.h key layout). */
-static int build_rowkey(sb_buf *out, int key)
-{
-    uint8_t kb[8];
-    be64(kb, (uint64_t)key_value(key));
-    int64_t tok = sb_murmur3_token(kb, 8);
-    sb_type ty = {SB_TYPE_BIGINT, 0, 0, 0};
-    sb_buf_reset(out);
-    if (sb_buf_put_u64be(out, (uint64_t)tok ^ 0x8000000000000000ull) ||
-        sb_keyenc_append(out, ty, (sb_value){kb, 8}, 0) || sb_buf_putc(out, 0x30))
-        return SB_ENOMEM;
-    return 0;
-}
-
-static int build_value(sb_buf *out, int64_t ts, uint64_t value)
-{
-    uint8_t vb[8];
-    be64(vb, value);
-    rc_frag f;
-    rc_frag_init(&f);
-    f.has_live = 1;
-    f.live_ts = ts;
-    rc_cell c = {
-        .col = 1, .kind = RC_LIVE, .ts = ts, .elem = NULL, .elen = -1, .val = vb, .vlen = 8};
-    int rv = rc_frag_add_cell(&f, &c);
-    sb_buf_reset(out);
-    if (!rv)
-        rv = rc_encode(&f, out);
-    rc_frag_free(&f);
-    return rv;
-}
-
-/* Decodes a row value: 1 with (ts, value) if cell 1 is live, 0 if the
- * row holds no live value, negative if the bytes are not a fragment. */
-static int parse_value(const uint8_t *p, size_t n, int64_t *ts, uint64_t *value)
-{
-    rc_frag f;
-    rc_frag_init(&f);
-    int rv = rc_decode(&f, p, n);
-    if (rv) {
-        rc_frag_free(&f);
-        return rv;
-    }
-    rc_reconcile(&f);
-    int found = 0;
-    for (int i = 0; i < f.ncells; i++) {
-        const rc_cell *c = &f.cells[i];
-        if (c->col != 1 || c->kind != RC_LIVE)
-            continue;
-        if (c->vlen != 8) {
-            rv = SB_ECORRUPT;
-            break;
-        }
-        *ts = c->ts;
-        *value = get_be64(c->val);
-        found = 1;
-    }
-    rc_frag_free(&f);
-    return rv ? rv : found;
-}
-
-static void setup_table(sim *s)
-{
-    s->cols[0] = (sb_column){
-        .name = "k", .type = {SB_TYPE_BIGINT, 0, 0, 0}, .kind = SB_COL_PARTITION, .id = 0};
-    s->cols[1] =
-        (sb_column){.name = "v", .type = {SB_TYPE_BLOB, 0, 0, 0}, .kind = SB_COL_REGULAR, .id = 1};
-    s->table = (sb_table){.keyspace = "dsim",
-                          .name = "kv",
-                          .cols = s->cols,
-                          .ncols = 2,
-                          .npk = 1,
-                          .nck = 0,
-                          .next_col_id = 2,
-                          .gc_grace_s = 864000};
-    memcpy(s->table.id, TABLE_ID, 16);
 }
 
 /* --- levels ----------------------------------------------------------------
@@ -368,7 +272,7 @@ static void read_check(req *q, const sb_raw *entries, size_t n, int64_t *ts_out)
         }
         int64_t ts;
         uint64_t value;
-        int rv = parse_value(entries[i].val, entries[i].vlen, &ts, &value);
+        int rv = sb_fixture_kv_parse(entries[i].val, entries[i].vlen, &ts, &value);
         if (rv < 0) {
             fail(s, "read %llu of key %d returned a value that does not decode (%s)",
                  (unsigned long long)q->id, q->key, sb_errname(rv));
@@ -438,7 +342,7 @@ static int issue_write(sim *s, int node, int key, int cl)
     s->writes[s->nwrites++] = (wrec){key, ts};
     sb_buf val;
     sb_buf_init(&val);
-    int rv = build_value(&val, ts, q->value);
+    int rv = sb_fixture_kv_value(&val, ts, q->value);
     if (rv) {
         sb_buf_free(&val);
         return rv;
@@ -468,13 +372,9 @@ static int issue_read(sim *s, int node, int key, int cl, int final)
             q->need_ts = s->acked[key][w];
     if (final && s->acked_any[key] > q->need_ts)
         q->need_ts = s->acked_any[key];
-    uint8_t kb[8];
-    be64(kb, (uint64_t)key_value(key));
-    sb_value pk = {kb, 8};
-    sb_read rd = {.t = &s->table, .pk = &pk, .now_s = (DSIM_EPOCH_US / 1000000)};
     sb_rawq rq;
     sb_rawq_init(&rq);
-    int rv = sb_read_rawq(&rd, &rq, s->errmsg);
+    int rv = sb_fixture_kv_query(&s->kv, key_value(key), &rq, s->errmsg);
     if (!rv)
         rv = sb_coord_read(sb_cluster_coord(node_cluster(s, node)), &rq, cl, read_done, q);
     sb_rawq_free(&rq);
@@ -493,35 +393,17 @@ static int issue_read(sim *s, int node, int key, int cl, int final)
 /* --- nodes
  * ------------------------------------------------------------------------ */
 
-static int table_repl(void *arg, const uint8_t table_id[16], sb_repl *out)
-{
-    sim *s = arg;
-    if (memcmp(table_id, TABLE_ID, 16))
-        return SB_ENOTFOUND;
-    *out = s->repl;
-    return 0;
-}
-
 static int boot(sim *s, int i)
 {
     sb_cluster_opts o;
-    sb_cluster_opts_default(&o);
-    snprintf(o.gossip.cluster_name, sizeof o.gossip.cluster_name, "dsim");
-    o.gossip.self = dsim_node_ep(i);
-    o.gossip.rpc = o.gossip.self;
-    o.gossip.rpc.port = 9042;
-    o.gossip.http = o.gossip.self;
-    o.gossip.http.port = 8080;
-    memset(o.gossip.host_id, 0, 16);
-    memcpy(o.gossip.host_id, "dsim-host", 9);
-    o.gossip.host_id[15] = (uint8_t)(i + 1);
+    sb_fixture_cluster_opts(i, "dsim", &o);
     snprintf(o.gossip.dc, sizeof o.gossip.dc, "%s", s->dc[i]);
     snprintf(o.gossip.rack, sizeof o.gossip.rack, "rack%d", i % 3 + 1);
     sb_ep seeds[2] = {dsim_node_ep(0), dsim_node_ep(s->n - 1)};
     o.gossip.seeds = seeds;
     o.gossip.nseeds = s->dcs > 1 ? 2 : 1;
-    o.coord.table_repl = table_repl;
-    o.coord.table_repl_arg = s;
+    o.coord.table_repl = sb_fixture_kv_table_repl;
+    o.coord.table_repl_arg = &s->kv;
     o.schema.get = NULL;
     o.schema.put = NULL;
     int rv = sb_fixture_start_cluster(s->f, i, &o, s->errmsg);
@@ -845,8 +727,8 @@ static void check_replicas(sim *s)
             } else if (ref->vlen != vals[i].vlen || memcmp(ref->val, vals[i].val, ref->vlen)) {
                 int64_t t1 = -1, t2 = -1;
                 uint64_t v1 = 0, v2 = 0;
-                parse_value(ref->val, ref->vlen, &t1, &v1);
-                parse_value(vals[i].val, vals[i].vlen, &t2, &v2);
+                sb_fixture_kv_parse(ref->val, ref->vlen, &t1, &v1);
+                sb_fixture_kv_parse(vals[i].val, vals[i].vlen, &t2, &v2);
                 fail(s,
                      "convergence: replicas n%d and n%d of key %d differ after repair "
                      "(ts %lld id %llu vs ts %lld id %llu)",
@@ -946,19 +828,18 @@ int sb_dsim_run(const sb_dsim_opts *o, sb_dsim_result *r)
     choose_topology(s);
     r->nodes = n;
     r->dcs = s->dcs;
-    setup_table(s);
+    sb_fixture_kv_init(&s->kv, "dsim", TABLE_ID, &s->repl);
+    if ((rv = sb_fixture_kv_add(s->f, &s->kv)))
+        goto fail;
     s->nkeys = (int)dsim_rand_range(s->w, 8, 48);
     for (int k = 0; k < s->nkeys; k++) {
         sb_buf_init(&s->rowkey[k]);
-        if ((rv = build_rowkey(&s->rowkey[k], k)))
+        if ((rv = sb_fixture_kv_rowkey(&s->rowkey[k], key_value(k))))
             goto fail;
     }
-    for (int i = 0; i < n; i++) {
-        if ((rv = dsim_store_add_table(dsim_node_store(s->w, i), TABLE_ID)))
-            goto fail;
+    for (int i = 0; i < n; i++)
         if (dsim_chance(s->w, 0.7))
             dsim_set_skew(s->w, i, (int64_t)dsim_rand_range(s->w, 0, 400 * MS) - 200 * (int64_t)MS);
-    }
     s->base_net = (dsim_net){.loss = dsim_chance(s->w, 0.5) ? 0.01 : 0,
                              .dup = dsim_chance(s->w, 0.5) ? 0.01 : 0,
                              .delay_min_us = 100,

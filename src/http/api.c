@@ -7,6 +7,7 @@
  *   POST /api/v2/write           InfluxDB 2 line protocol (?bucket=&precision=)
  *   POST /api/v1/admin/compact   flush and compact every table (benchmarks)
  *   GET  /api/v1/cluster         members, ring, ownership (cluster_api.c)
+ *   GET  /api/v1/raft            the metadata Raft group (raft_api.c)
  *   GET  /api/v1/stats           live counters and histograms (stats_api.c)
  *   GET  /api/v1/events          event timeline (events_api.c)
  *   GET/POST /api/v1/fault       network fault injection (fault_api.c)
@@ -134,6 +135,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
         {"/api/v1/admin/compact", 1, handle_compact},
         {"/api/v1/cluster", 0, sb_http_handle_cluster},
         {"/api/v1/stats", 0, sb_http_handle_stats},
+        {"/api/v1/raft", 0, sb_http_handle_raft},
         {"/api/v1/events", 0, sb_http_handle_events},
         {"/api/v1/fault", 2, sb_http_handle_fault},
         {"/api/v1/replicas", 0, sb_http_handle_replicas},

@@ -11,6 +11,8 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req);
 void sb_http_handle_write(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/cluster[?keyspace=KS] (cluster_api.c) */
 void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req);
+/* GET /api/v1/raft (raft_api.c) */
+void sb_http_handle_raft(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/stats (stats_api.c) */
 void sb_http_handle_stats(sb_node_view *n, sb_http_req *req);
 /* GET / and GET /assets/<file>: the embedded dashboard (static.c) */

@@ -229,6 +229,7 @@ typedef struct req {
     int items_cap;
     sb_buf recs;
     size_t nrecs;
+    sb_buf *ddl_out; /* schema changes as CQL instead of made here */
     sb_wbatch *b;
     uint64_t *dd; /* hashes of (series, ms) seen; 0 = empty */
     uint32_t *dd_cnt;
@@ -889,6 +890,99 @@ static int alter_table(req *r, mplan *mp)
     return sb_store_alter_table(r->s, t, r->errmsg);
 }
 
+/* --- schema changes as CQL (through the cluster's metadata group) ------ */
+
+static int put_ident(sb_buf *b, const char *name)
+{
+    int rc = sb_buf_putc(b, '"');
+    for (const char *p = name; rc == 0 && *p; p++)
+        rc = *p == '"' ? sb_buf_append(b, "\"\"", 2) : sb_buf_putc(b, (uint8_t)*p);
+    return rc ? rc : sb_buf_putc(b, '"');
+}
+
+/* Ends one statement in r->ddl_out (statements are NUL-terminated). */
+static int end_stmt(sb_buf *b)
+{
+    return sb_buf_putc(b, 0);
+}
+
+/* The keyspace, tables and columns this request needs, as CQL statements
+ * that make exactly what run_ddl would (IF NOT EXISTS: another request may
+ * have made them meanwhile). */
+static int plan_cql(req *r)
+{
+    sb_buf *b = r->ddl_out;
+    int rc = 0;
+    if (!r->ks_exists) {
+        rc = sb_buf_printf(b, "CREATE KEYSPACE IF NOT EXISTS ");
+        rc = rc ? rc : put_ident(b, r->ks);
+        rc = rc ? rc : sb_buf_printf(b, " WITH replication = {'class': 'SimpleStrategy', "
+                                        "'replication_factor': '1'}");
+        rc = rc ? rc : end_stmt(b);
+    }
+    for (int m = 0; rc == 0 && m < r->nmps; m++) {
+        mplan *mp = &r->mps[m];
+        if (!mp->t) {
+            int ntag, nfield;
+            int *tags = sorted_slots(mp, SLOT_TAG, &ntag);
+            int *fields = sorted_slots(mp, SLOT_FIELD, &nfield);
+            if (!tags || !fields) {
+                free(tags);
+                free(fields);
+                return nomem(r);
+            }
+            rc = sb_buf_printf(b, "CREATE TABLE IF NOT EXISTS ");
+            rc = rc ? rc : put_ident(b, r->ks);
+            rc = rc ? rc : sb_buf_putc(b, '.');
+            rc = rc ? rc : put_ident(b, mp->nm.name);
+            rc = rc ? rc : sb_buf_printf(b, " (");
+            for (int i = 0; rc == 0 && i < ntag; i++) {
+                rc = put_ident(b, mp->slots[tags[i]].nm.name);
+                rc = rc ? rc : sb_buf_printf(b, " text, ");
+            }
+            if (rc == 0 && ntag == 0)
+                rc = sb_buf_printf(b, "\"%s\" text, ", SERIES_COL);
+            rc = rc ? rc : sb_buf_printf(b, "\"%s\" timestamp", TIME_COL);
+            for (int i = 0; rc == 0 && i < nfield; i++) {
+                rc = sb_buf_printf(b, ", ");
+                rc = rc ? rc : put_ident(b, mp->slots[fields[i]].nm.name);
+                rc = rc ? rc : sb_buf_printf(b, " %s", sb_type_id_name(mp->slots[fields[i]].type));
+            }
+            rc = rc ? rc : sb_buf_printf(b, ", PRIMARY KEY ((");
+            for (int i = 0; rc == 0 && i < ntag; i++) {
+                rc = i ? sb_buf_printf(b, ", ") : 0;
+                rc = rc ? rc : put_ident(b, mp->slots[tags[i]].nm.name);
+            }
+            if (rc == 0 && ntag == 0)
+                rc = sb_buf_printf(b, "\"%s\"", SERIES_COL);
+            rc = rc ? rc : sb_buf_printf(b, "), \"%s\")) WITH compaction = {'class': "
+                                            "'SizeTieredCompactionStrategy'} AND "
+                                            "gc_grace_seconds = 864000",
+                                         TIME_COL);
+            rc = rc ? rc : end_stmt(b);
+            free(tags);
+            free(fields);
+        } else if (mp->new_cols) {
+            int nfield;
+            int *fields = sorted_slots(mp, SLOT_FIELD, &nfield);
+            if (!fields)
+                return nomem(r);
+            for (int i = 0; rc == 0 && i < nfield; i++) {
+                rc = sb_buf_printf(b, "ALTER TABLE ");
+                rc = rc ? rc : put_ident(b, r->ks);
+                rc = rc ? rc : sb_buf_putc(b, '.');
+                rc = rc ? rc : put_ident(b, mp->nm.name);
+                rc = rc ? rc : sb_buf_printf(b, " ADD ");
+                rc = rc ? rc : put_ident(b, mp->slots[fields[i]].nm.name);
+                rc = rc ? rc : sb_buf_printf(b, " %s", sb_type_id_name(mp->slots[fields[i]].type));
+                rc = rc ? rc : end_stmt(b);
+            }
+            free(fields);
+        }
+    }
+    return rc ? nomem(r) : 0;
+}
+
 static int run_ddl(req *r)
 {
     int rv;
@@ -1054,6 +1148,12 @@ static int ingest(req *r, const char *body, size_t len)
         return sb_seterr(r->errmsg, SB_EINVALID, "no points in request body");
     if ((rv = check_plan(r)))
         return rv;
+    if (r->nrecs && r->ddl_out) {
+        /* the schema changes go through the cluster first; nothing is
+         * written this round */
+        sb_buf_reset(r->ddl_out);
+        return (rv = plan_cql(r)) ? rv : SB_INGEST_NEEDS_SCHEMA;
+    }
     if (r->nrecs) {
         if ((rv = run_ddl(r)) || (rv = replay(r)))
             return rv;
@@ -1091,7 +1191,9 @@ static int parse(req *r, const char *bucket, const char *precision, const char *
 
 static int finish(req *r, int rv, size_t len)
 {
-    if (rv) {
+    if (rv == SB_INGEST_NEEDS_SCHEMA) {
+        /* counted when it is sent again */
+    } else if (rv) {
         atomic_fetch_add(&st_rejected, 1);
     } else {
         atomic_fetch_add(&st_points, r->npoints);
@@ -1127,8 +1229,17 @@ int sb_ingest_write_to(sb_store *s, sb_write_fn fn, void *fn_arg, int consistenc
                        const char *bucket, const char *precision, const char *body, size_t len,
                        sb_write_done_fn cb, void *arg, char *errmsg)
 {
+    return sb_ingest_write_cluster(s, fn, fn_arg, consistency, bucket, precision, body, len, NULL,
+                                   cb, arg, errmsg);
+}
+
+int sb_ingest_write_cluster(sb_store *s, sb_write_fn fn, void *fn_arg, int consistency,
+                            const char *bucket, const char *precision, const char *body,
+                            size_t len, sb_buf *ddl, sb_write_done_fn cb, void *arg, char *errmsg)
+{
     req r;
     prepare(&r, s, bucket, errmsg);
+    r.ddl_out = ddl;
     r.to_hook = 1; /* only the mutation: the replicas build the RocksDB batches */
     int rv = parse(&r, bucket, precision, body, len);
     if (!rv) {

@@ -102,6 +102,19 @@ int sb_ingest_write_to(sb_store *s, sb_write_fn fn, void *fn_arg, int consistenc
                        const char *bucket, const char *precision, const char *body, size_t len,
                        sb_write_done_fn cb, void *arg, char *errmsg);
 
+/* sb_ingest_write_to for a node whose schema changes go through the
+ * cluster's metadata group (consensus/group.h): when the points need a new
+ * keyspace, table or column and ddl is not NULL, nothing is written or
+ * changed here; ddl gets the CQL statements that make what is missing
+ * (each NUL-terminated, in order; IF NOT EXISTS where CQL has it) and the
+ * call returns SB_INGEST_NEEDS_SCHEMA (cb never called). Run them through
+ * the group and call again with the same body. ddl NULL: as
+ * sb_ingest_write_to (the schema changes are made on the local store). */
+#define SB_INGEST_NEEDS_SCHEMA 1
+int sb_ingest_write_cluster(sb_store *s, sb_write_fn fn, void *fn_arg, int consistency,
+                            const char *bucket, const char *precision, const char *body,
+                            size_t len, sb_buf *ddl, sb_write_done_fn cb, void *arg, char *errmsg);
+
 /* Counters for /metrics (monotonic since start, all requests). */
 typedef struct sb_ingest_stats {
     uint64_t requests;          /* calls of sb_ingest_write */

@@ -13,6 +13,8 @@
 
 #include "storage/store.h"
 
+struct sb_cql_error;
+
 struct sb_cql_engine;
 struct sb_metrics;
 struct sb_cluster;
@@ -45,6 +47,13 @@ typedef struct sb_node_view {
     /* Ingestion writes through the coordinator (store.h sb_write_fn). */
     sb_write_fn cluster_write;
     void *cluster_write_arg;
+    /* Schema changes through the metadata Raft group (cql.h
+     * sb_cql_engine_opts.ddl; coord.h sb_cql_glue_ddl): the keyspaces,
+     * tables and columns that ingestion needs. NULL: made locally. */
+    int (*ddl)(void *arg, const char *keyspace, const char *text, size_t len,
+               void (*done)(void *arg, int status, const struct sb_cql_error *detail),
+               void *done_arg);
+    void *ddl_arg;
 } sb_node_view;
 
 #endif

@@ -168,12 +168,15 @@ int sb_node_main(int argc, char **argv)
     }
     n->v.cluster_write = sb_cql_glue_write;
     n->v.cluster_write_arg = sb_node_cluster_write_arg();
+    n->v.ddl = sb_cql_glue_ddl; /* ingestion's schema changes through the Raft group */
+    n->v.ddl_arg = sb_node_cluster_write_arg();
     n->v.cql = sb_cql_engine_new(n->v.store, &eo);
     if (!n->v.cql) {
         fprintf(stderr, "sibyl node: out of memory\n");
         rv = SB_ENOMEM;
         goto fail;
     }
+    sb_node_cluster_run(n);
     if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes, &n->v,
                             errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);

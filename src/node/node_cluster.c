@@ -89,6 +89,8 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     co.coord.range_timeout_ms = (uint32_t)n->cfg.range_timeout_ms;
     co.coord.max_inflight = (uint32_t)n->cfg.max_inflight;
     co.rpc_max_pending = n->cfg.rpc_max_pending;
+    co.raft = 1; /* the metadata Raft group (consensus/group.h) */
+    sb_cql_glue_fsm(&glue, &co.group.fsm);
     co.coord.table_repl = sb_cql_glue_table_repl;
     co.coord.table_repl_arg = &glue;
     n->v.stats = node_stats_new(&n->v);
@@ -117,14 +119,21 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     sb_cql_glue_install(&glue, eo);
     eo->on_schema_change = on_schema_change;
     eo->schema_arg = &glue;
+    eo->ddl = sb_cql_glue_ddl; /* CQL schema changes through the Raft group */
+    eo->ddl_arg = &glue;
     memcpy(glue.seen_version, sb_store_schema(n->v.store)->version, 16);
     if (sb_node_events_start_sources(&n->v) != 0)
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory for the event ring");
-    sb_cluster_start(n->v.cluster);
     char ep[SB_EP_STRLEN];
     SB_INFO("node", "cluster member", "listen=%s seeds=%d dc=%s rack=%s num_tokens=%d",
             sb_ep_str(&go->self, ep), ns, go->dc, go->rack, go->num_tokens);
     return 0;
+}
+
+void sb_node_cluster_run(sb_node *n)
+{
+    glue.engine = n->v.cql; /* the group's state machine runs DDL on it */
+    sb_cluster_start(n->v.cluster);
 }
 
 void *sb_node_cluster_write_arg(void)

@@ -14,6 +14,9 @@ struct sb_node;
  * coordinator's reads and writes. */
 int sb_node_cluster_start(struct sb_node *n, const uint8_t host_id[16], sb_cql_engine_opts *eo,
                           char *errmsg);
+/* Starts the cluster (gossip, the Raft group) once the CQL engine exists:
+ * the group's state machine runs schema changes on it. */
+void sb_node_cluster_run(struct sb_node *n);
 /* The arg of the coordinator's write function (sb_cql_glue_write), for
  * ingestion. */
 void *sb_node_cluster_write_arg(void);
