@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/hex.h"
 
 size_t sb_cli_text_width(const char *s)
 {
@@ -124,9 +125,7 @@ static int format_blob(sb_buf *b, sb_value v)
     if (v.len < 0)
         return sb_buf_append(b, "null", 4);
     int rc = sb_buf_append(b, "0x", 2);
-    for (int32_t i = 0; i < v.len && !rc; i++)
-        rc = sb_buf_printf(b, "%02x", v.p[i]);
-    return rc;
+    return rc ? rc : sb_hex_append(b, v.p, (size_t)v.len);
 }
 
 int sb_cli_format_cells(const sb_cqlc_result *r, char ***cells_out, char **store_out)

@@ -39,6 +39,7 @@
 #include "util/alloc.h"
 #include "util/consistency.h"
 #include "util/err.h"
+#include "util/hex.h"
 #include "util/log.h"
 #include "util/wire.h"
 
@@ -341,6 +342,7 @@ creq *coord_req_new(sb_coord *c, int kind, int cl, uint32_t timeout_ms)
     sb_rawq_init(&rq->q);
     sb_buf_init(&rq->cursor);
     sb_buf_init(&rq->piece_hi);
+    sb_arena_init(&rq->arena, 16384, 0);
     rq->deadline_ms = c->io->mono_ms(c->io->ctx) + timeout_ms;
     rq->timer = c->io->timer_start(c->io->ctx, timeout_ms, on_req_timeout, rq);
     if (!rq->timer) {
@@ -397,11 +399,7 @@ static void req_free(creq *rq)
         sb_buf_free(&ph->qbody);
         free(ph);
     }
-    while (rq->arena) {
-        carena_block *b = rq->arena;
-        rq->arena = b->next;
-        free(b);
-    }
+    sb_arena_close(&rq->arena);
     free(rq->repls);
     sb_buf_free(&rq->mut);
     free(rq->ents);
@@ -552,25 +550,6 @@ cphase *coord_phase_new(creq *rq, int kind, int nt)
     return ph;
 }
 
-void *coord_arena(creq *rq, size_t n)
-{
-    n = (n + 7) & ~(size_t)7;
-    carena_block *b = rq->arena;
-    if (!b || b->cap - b->used < n) {
-        size_t cap = n > 16384 ? n : 16384;
-        b = sb_malloc(sizeof(*b) + cap);
-        if (!b)
-            return NULL;
-        b->used = 0;
-        b->cap = cap;
-        b->next = rq->arena;
-        rq->arena = b;
-    }
-    void *p = b->data + b->used;
-    b->used += n;
-    return p;
-}
-
 int coord_lookup_repl(creq *rq, const uint8_t table_id[16], sb_repl **out)
 {
     for (int i = 0; i < rq->nrepls; i++)
@@ -597,8 +576,7 @@ void coord_table_unknown(creq *rq, int rc, const uint8_t id[16])
 {
     if (rc == SB_ENOTFOUND) {
         char hex[33];
-        for (int i = 0; i < 16; i++)
-            snprintf(hex + 2 * i, 3, "%02x", id[i]);
+        sb_hex_encode(hex, id, 16);
         coord_finish(rq, SB_ENOTFOUND, "unknown table %s", hex);
     } else {
         coord_finish(rq, SB_ESERVER, "cannot find the replication of a table: %s", sb_strerror(rc));

@@ -36,6 +36,7 @@
 #include "consensus/group.h"
 #include "cql/cql.h"
 #include "storage/store.h"
+#include "util/prng.h"
 
 struct sb_transport;
 
@@ -335,7 +336,7 @@ typedef struct sb_node_io {
     uv_loop_t *loop;
     sb_store *store;
     struct sb_transport *transport;
-    uint64_t rng;
+    sb_prng rng; /* seeded from getrandom() */
 } sb_node_io;
 
 void sb_node_io_init(sb_node_io *n, uv_loop_t *loop, sb_store *store,

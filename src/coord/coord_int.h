@@ -9,6 +9,7 @@
 
 #include "coord/coord.h"
 #include "coord/paxos_int.h"
+#include "util/arena.h"
 #include "util/buf.h"
 
 /* --- wire forms (replica.c) -------------------------------------------------
@@ -111,12 +112,6 @@ typedef struct crepl {
     sb_repl p;
 } crepl;
 
-typedef struct carena_block {
-    struct carena_block *next;
-    size_t used, cap;
-    uint8_t data[];
-} carena_block;
-
 struct creq {
     sb_coord *c; /* NULL once orphaned by sb_coord_free */
     creq *prev, *next;
@@ -136,7 +131,7 @@ struct creq {
     void *arg;
     cphase *phases; /* newest first; freed with the request */
     cphase *cur;
-    carena_block *arena;
+    sb_arena arena; /* merged values of reads */
     crepl *repls;
     int nrepls;
     /* writes: the mutation (owned; storage/mutation.h) and views of its
@@ -193,7 +188,6 @@ void coord_settle(creq *rq);
 /* Cancels every cancellable operation of every phase. */
 void coord_cancel_all(creq *rq);
 cphase *coord_phase_new(creq *rq, int kind, int nt);
-void *coord_arena(creq *rq, size_t n);
 int coord_lookup_repl(creq *rq, const uint8_t table_id[16], sb_repl **out);
 /* Replicas of tok under p, sorted for reads: the local node, its dc, the
  * others, by endpoint. Returns the count. */

@@ -28,6 +28,7 @@
 #include <string.h>
 
 #include "coord/coord.h"
+#include "util/arena.h"
 #include "util/alloc.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -104,12 +105,6 @@ static int glue_truncate(void *arg, const uint8_t table_id[16], sb_cql_write_don
 
 /* ---------------------------------------------------------------- reads */
 
-typedef struct rd_block {
-    struct rd_block *next;
-    size_t len;
-    uint8_t data[];
-} rd_block;
-
 typedef struct rd_ent {
     sb_raw e;
     uint64_t seq; /* later answers win on equal keys */
@@ -127,7 +122,7 @@ typedef struct rd_query {
 typedef struct rd_ctx {
     sb_cql_glue *g;
     rd_query *queries;
-    rd_block *blocks;
+    sb_arena mem; /* answers' keys and values (all-zero: empty) */
     uint64_t seq;
     /* fetch in progress */
     int outstanding;
@@ -177,10 +172,7 @@ static void rd_end(void *rctx)
         free(q->raws);
         free(q);
     }
-    for (rd_block *b = c->blocks, *nx; b; b = nx) {
-        nx = b->next;
-        free(b);
-    }
+    sb_arena_close(&c->mem);
     sb_coord_paxos_free(c->pax);
     free(c);
 }
@@ -279,12 +271,9 @@ static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
     size_t bytes = 0;
     for (size_t i = 0; i < n; i++)
         bytes += e[i].klen + e[i].vlen;
-    rd_block *b = sb_malloc(sizeof *b + bytes + 1);
-    if (!b)
+    uint8_t *p = sb_arena_bytes(&c->mem, bytes);
+    if (!p)
         return SB_ENOMEM;
-    b->len = bytes;
-    b->next = c->blocks;
-    c->blocks = b;
     if (q->n + n > q->cap) {
         size_t cap = q->cap ? q->cap : 64;
         while (cap < q->n + n)
@@ -299,7 +288,6 @@ static int add_entries(rd_ctx *c, rd_query *q, const sb_raw *e, size_t n)
         q->raws = nr;
         q->cap = cap;
     }
-    uint8_t *p = b->data;
     for (size_t i = 0; i < n; i++) {
         rd_ent *d = &q->ents[q->n++];
         if (e[i].klen)

@@ -34,13 +34,7 @@ static uint64_t io_mono_ms(void *ctx)
 static uint64_t io_random(void *ctx)
 {
     sb_node_io *n = ctx;
-    /* xorshift64* */
-    uint64_t x = n->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    n->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return sb_prng_next(&n->rng);
 }
 
 static int io_send(void *ctx, const sb_ep *to, int type, const uint8_t *p, size_t len)
@@ -171,8 +165,10 @@ void sb_node_io_init(sb_node_io *n, uv_loop_t *loop, sb_store *store,
     n->loop = loop;
     n->store = store;
     n->transport = transport;
-    if (getrandom(&n->rng, sizeof n->rng, 0) != sizeof n->rng || n->rng == 0)
-        n->rng = uv_hrtime() | 1;
+    uint64_t seed;
+    if (getrandom(&seed, sizeof seed, 0) != sizeof seed)
+        seed = uv_hrtime();
+    sb_prng_seed(&n->rng, seed);
     n->io.ctx = n;
     n->io.now_us = io_now_us;
     n->io.mono_ms = io_mono_ms;

@@ -177,7 +177,7 @@ static int merge_copies(creq *rq, const rent *v, size_t a, size_t b, const uint8
         tmp = x;
     }
     if (!rc) {
-        uint8_t *p = coord_arena(rq, acc.len ? acc.len : 1);
+        uint8_t *p = sb_arena_bytes(&rq->arena, acc.len);
         if (!p)
             rc = SB_ENOMEM;
         else {

@@ -1,9 +1,9 @@
 /*
  * CQL AST: the per-statement arena and the node builders the grammar uses.
  *
- * The arena is a list of chunks; allocations are bump-pointer, zeroed and
- * 16-byte aligned, and are never freed one by one. A statement's arena is
- * capped (CQL_ARENA_MAX) so that hostile input cannot make one parse eat
+ * The arena is a util/arena.h arena; allocations are zeroed and 16-byte
+ * aligned, and are never freed one by one. A statement's arena is capped
+ * (CQL_ARENA_MAX) so that hostile input cannot make one parse eat
  * unbounded memory: past the cap allocation fails like malloc does and the
  * parse ends with SB_ENOMEM.
  */
@@ -13,69 +13,30 @@
 
 #include "cql/grammar.h"
 #include "cql/parse_int.h"
+#include "util/alloc.h"
+#include "util/arena.h"
 
-#define CQL_CHUNK_MIN (8u << 10)
+#define CQL_CHUNK_BYTES (8u << 10)
 #define CQL_ARENA_MAX ((size_t)1 << 30)
 
-typedef struct chunk {
-    struct chunk *next;
-    size_t size; /* usable bytes after the header */
-    size_t used;
-    _Alignas(16) unsigned char data[];
-} chunk;
-
 struct sb_cql_arena {
-    chunk *head;
-    size_t total;
+    sb_arena mem;
 };
 
 struct sb_cql_arena *cql_arena_new(void)
 {
-    return calloc(1, sizeof(struct sb_cql_arena));
+    struct sb_cql_arena *a = sb_malloc(sizeof *a);
+    if (a)
+        sb_arena_init(&a->mem, CQL_CHUNK_BYTES, CQL_ARENA_MAX);
+    return a;
 }
 
 void cql_arena_free(struct sb_cql_arena *a)
 {
     if (!a)
         return;
-    chunk *c = a->head;
-    while (c) {
-        chunk *next = c->next;
-        free(c);
-        c = next;
-    }
+    sb_arena_close(&a->mem);
     free(a);
-}
-
-/* Zeroed memory, 16-byte aligned; NULL when out of memory or past the
- * arena's cap. */
-static void *cql_arena_alloc(struct sb_cql_arena *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0)
-        n = 16;
-    chunk *c = a->head;
-    if (!c || c->size - c->used < n) {
-        size_t size = c ? c->size * 2 : CQL_CHUNK_MIN;
-        if (size > (64u << 20))
-            size = 64u << 20;
-        if (size < n)
-            size = n;
-        if (n > CQL_ARENA_MAX || a->total + size > CQL_ARENA_MAX)
-            return NULL;
-        c = malloc(sizeof(chunk) + size);
-        if (!c)
-            return NULL;
-        c->next = a->head;
-        c->size = size;
-        c->used = 0;
-        a->head = c;
-        a->total += size;
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    memset(p, 0, n);
-    return p;
 }
 
 void sb_cql_stmt_free(sb_cql_stmt *stmt)
@@ -88,7 +49,7 @@ void sb_cql_stmt_free(sb_cql_stmt *stmt)
 
 void *cql_alloc(cql_ctx *c, size_t n)
 {
-    void *p = cql_arena_alloc(c->arena, n);
+    void *p = sb_arena_calloc(&c->arena->mem, n);
     if (!p)
         longjmp(c->oom, 1);
     return p;

@@ -21,42 +21,10 @@
 
 #include "cql/exec_int.h"
 #include "cql/parse.h"
+#include "util/hex.h"
+#include "util/json.h"
 
 /* ------------------------------------------------------------------ arena */
-
-struct cx_chunk {
-    cx_chunk *next;
-    size_t used, cap;
-    _Alignas(16) uint8_t data[];
-};
-
-void *cx_alloc(cx_mem *m, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (n == 0)
-        n = 16;
-    cx_chunk *c = m->head;
-    if (!c || c->cap - c->used < n) {
-        size_t cap = n > 16384 ? n : 16384;
-        c = malloc(sizeof *c + cap);
-        if (!c)
-            return NULL;
-        c->used = 0;
-        c->cap = cap;
-        if (m->head && n > 16384) {
-            /* Keep the current chunk on top: its free space stays usable. */
-            c->next = m->head->next;
-            m->head->next = c;
-        } else {
-            c->next = m->head;
-            m->head = c;
-        }
-    }
-    void *p = c->data + c->used;
-    c->used += n;
-    memset(p, 0, n);
-    return p;
-}
 
 void *cx_memdup(cx_mem *m, const void *p, size_t n)
 {
@@ -69,17 +37,6 @@ void *cx_memdup(cx_mem *m, const void *p, size_t n)
 char *cx_strdup(cx_mem *m, const char *s)
 {
     return cx_memdup(m, s, strlen(s));
-}
-
-void cx_mem_free(cx_mem *m)
-{
-    cx_chunk *c = m->head;
-    while (c) {
-        cx_chunk *n = c->next;
-        free(c);
-        c = n;
-    }
-    m->head = NULL;
 }
 
 int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src)
@@ -246,28 +203,14 @@ void sb_cql_result_free(sb_cql_result *r)
     free(b);
 }
 
-static int json_str(sb_buf *out, const char *s)
-{
-    int rc = sb_buf_putc(out, '"');
-    for (const unsigned char *p = (const unsigned char *)s; rc == 0 && *p; p++) {
-        if (*p == '"' || *p == '\\')
-            rc = sb_buf_printf(out, "\\%c", *p);
-        else if (*p < 0x20)
-            rc = sb_buf_printf(out, "\\u%04x", *p);
-        else
-            rc = sb_buf_putc(out, *p);
-    }
-    return rc ? rc : sb_buf_putc(out, '"');
-}
-
 int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out)
 {
     int rc = 0;
     if (r->kind == SB_CQL_RESULT_ERROR) {
         rc |= sb_buf_printf(out, "{\"error\": {\"code\": ");
-        rc |= json_str(out, r->err.name ? r->err.name : "ServerError");
+        rc |= sb_json_append_cstr(out, r->err.name ? r->err.name : "ServerError");
         rc |= sb_buf_printf(out, ", \"message\": ");
-        rc |= json_str(out, r->err.message);
+        rc |= sb_json_append_cstr(out, r->err.message);
         rc |= sb_buf_printf(out, "}}");
         return rc ? SB_ENOMEM : 0;
     }
@@ -275,7 +218,7 @@ int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out)
     for (int i = 0; i < r->ncols; i++) {
         if (i)
             rc |= sb_buf_printf(out, ", ");
-        rc |= json_str(out, r->cols[i].name);
+        rc |= sb_json_append_cstr(out, r->cols[i].name);
     }
     rc |= sb_buf_printf(out, "], \"rows\": [");
     for (int i = 0; i < r->nrows; i++) {
@@ -290,28 +233,27 @@ int sb_cql_result_to_json(const sb_cql_result *r, sb_buf *out)
     rc |= sb_buf_putc(out, ']');
     if (r->has_more && r->paging_state) {
         rc |= sb_buf_printf(out, ", \"paging_state\": \"");
-        for (size_t i = 0; i < r->paging_state_len; i++)
-            rc |= sb_buf_printf(out, "%02x", r->paging_state[i]);
+        rc |= sb_hex_append(out, r->paging_state, r->paging_state_len);
         rc |= sb_buf_putc(out, '"');
     }
     if (r->kind == SB_CQL_RESULT_SET_KEYSPACE && r->keyspace) {
         rc |= sb_buf_printf(out, ", \"keyspace\": ");
-        rc |= json_str(out, r->keyspace);
+        rc |= sb_json_append_cstr(out, r->keyspace);
     }
     if (r->kind == SB_CQL_RESULT_SCHEMA_CHANGE) {
         rc |= sb_buf_printf(out, ", \"schema_change\": {\"change\": ");
-        rc |= json_str(out, r->change_type);
+        rc |= sb_json_append_cstr(out, r->change_type);
         rc |= sb_buf_printf(out, ", \"target\": ");
-        rc |= json_str(out, r->target);
+        rc |= sb_json_append_cstr(out, r->target);
         rc |= sb_buf_printf(out, ", \"keyspace\": ");
-        rc |= json_str(out, r->sc_keyspace ? r->sc_keyspace : "");
+        rc |= sb_json_append_cstr(out, r->sc_keyspace ? r->sc_keyspace : "");
         rc |= sb_buf_printf(out, ", \"name\": ");
-        rc |= json_str(out, r->sc_name ? r->sc_name : "");
+        rc |= sb_json_append_cstr(out, r->sc_name ? r->sc_name : "");
         rc |= sb_buf_putc(out, '}');
     }
     if (r->warning) {
         rc |= sb_buf_printf(out, ", \"warnings\": [");
-        rc |= json_str(out, r->warning);
+        rc |= sb_json_append_cstr(out, r->warning);
         rc |= sb_buf_putc(out, ']');
     }
     rc |= sb_buf_putc(out, '}');

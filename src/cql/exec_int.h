@@ -25,21 +25,27 @@
 #include "storage/schema.h"
 #include "storage/store.h"
 #include "storage/types.h"
+#include "util/arena.h"
 #include "util/buf.h"
 #include "util/err.h"
 
 #define CQL_UNSET_LEN (-2)
 
 /* --- arena --------------------------------------------------------------- */
-typedef struct cx_chunk cx_chunk;
-typedef struct cx_mem {
-    cx_chunk *head;
-} cx_mem;
+/* util/arena.h; an all-zero cx_mem is an empty arena. */
+typedef sb_arena cx_mem;
 
-void *cx_alloc(cx_mem *m, size_t n); /* zeroed; NULL on OOM */
+static inline void *cx_alloc(cx_mem *m, size_t n) /* zeroed, aligned; NULL on OOM */
+{
+    return sb_arena_calloc(m, n);
+}
+static inline void cx_mem_free(cx_mem *m)
+{
+    sb_arena_close(m);
+}
+/* Aligned copies of p[0..n) (NUL-terminated) and of s. NULL on OOM. */
 void *cx_memdup(cx_mem *m, const void *p, size_t n);
 char *cx_strdup(cx_mem *m, const char *s);
-void cx_mem_free(cx_mem *m);
 /* Copies a value's bytes into m (null/unset keep their length). */
 int cx_value_dup(cx_mem *m, sb_value *dst, sb_value src);
 
@@ -102,6 +108,9 @@ int cx_err(cx_ctx *c, int status, const sb_cql_pos *pos, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* Re-raises an SB_E* status whose message is in errmsg (from storage). */
 int cx_err_msg(cx_ctx *c, int status, const sb_cql_pos *pos, const char *errmsg);
+/* A bound value in a condition or key must be set and not null (nothing
+ * to check while preparing). 0, or SB_EINVALID through cx_err. */
+int cx_check_value(cx_ctx *c, sb_value v, const sb_column *col, const sb_cql_pos *pos);
 
 int64_t cx_write_ts(cx_ctx *c);
 /* Keyspace of a qualified name or the context default; NULL after setting

@@ -16,26 +16,6 @@
 
 #include "cql/exec_int.h"
 
-static const char *lit_kind_name(int lit)
-{
-    switch (lit) {
-    case SB_LIT_STRING:
-        return "STRING";
-    case SB_LIT_INTEGER:
-        return "INTEGER";
-    case SB_LIT_FLOAT:
-        return "FLOAT";
-    case SB_LIT_BOOL:
-        return "BOOLEAN";
-    case SB_LIT_UUID:
-        return "UUID";
-    case SB_LIT_HEX:
-        return "HEX";
-    default:
-        return "?";
-    }
-}
-
 sb_type cx_elem_type(sb_type t, int which)
 {
     sb_type e = {0, 0, 0, 0};
@@ -531,8 +511,9 @@ int cx_term_eval(cx_ctx *c, const sb_cql_term *t, sb_type type, const char *recv
     case SB_CQL_TERM_LITERAL: {
         if (sb_type_is_collection(type))
             return cx_err(c, SB_EINVALID, &t->pos,
-                          "Invalid %s constant (%.*s) for \"%s\" of type %s", lit_kind_name(t->lit),
-                          (int)(t->len > 100 ? 100 : t->len), t->text, recv, cx_type_str(type, tn));
+                          "Invalid %s constant (%.*s) for \"%s\" of type %s",
+                          sb_lit_kind_name(t->lit), (int)(t->len > 100 ? 100 : t->len), t->text,
+                          recv, cx_type_str(type, tn));
         sb_buf b;
         sb_buf_init(&b);
         char msg[SB_ERRMSG_SIZE] = "";
@@ -542,8 +523,9 @@ int cx_term_eval(cx_ctx *c, const sb_cql_term *t, sb_type type, const char *recv
             if (rc == SB_ENOMEM)
                 return cx_err(c, rc, NULL, "out of memory");
             return cx_err(c, SB_EINVALID, &t->pos,
-                          "Invalid %s constant (%.*s) for \"%s\" of type %s", lit_kind_name(t->lit),
-                          (int)(t->len > 100 ? 100 : t->len), t->text, recv, cx_type_str(type, tn));
+                          "Invalid %s constant (%.*s) for \"%s\" of type %s",
+                          sb_lit_kind_name(t->lit), (int)(t->len > 100 ? 100 : t->len), t->text,
+                          recv, cx_type_str(type, tn));
         }
         uint8_t *p = cx_memdup(&c->tmp, b.data, b.len);
         size_t len = b.len;

@@ -50,7 +50,7 @@ static int sort_vals(sb_type t, sb_value *v, int n)
     return m;
 }
 
-static int check_value(cx_ctx *c, sb_value v, const sb_column *col, const sb_cql_pos *pos)
+int cx_check_value(cx_ctx *c, sb_value v, const sb_column *col, const sb_cql_pos *pos)
 {
     if (c->preparing)
         return 0;
@@ -74,7 +74,7 @@ static int eval_in(cx_ctx *c, const sb_cql_relation *r, const sb_column *col, sb
         for (int i = 0; i < t->nelems; i++) {
             int rc = cx_term_eval(c, t->elems[i], col->type, col->name, &v[i]);
             if (rc == 0)
-                rc = check_value(c, v[i], col, &t->elems[i]->pos);
+                rc = cx_check_value(c, v[i], col, &t->elems[i]->pos);
             if (rc != 0)
                 return rc;
         }
@@ -107,7 +107,7 @@ static int eval_in(cx_ctx *c, const sb_cql_relation *r, const sb_column *col, sb
         return cx_err(c, SB_ENOMEM, NULL, "out of memory");
     int n = 0;
     while ((rc = cx_coll_next(&rd, &v[n])) == 1) {
-        if ((rc = check_value(c, v[n], col, &t->pos)) != 0)
+        if ((rc = cx_check_value(c, v[n], col, &t->pos)) != 0)
             return rc;
         n++;
     }
@@ -252,7 +252,7 @@ static int column_relation(cx_ctx *c, cx_where *w, colr *cr, const sb_cql_relati
             if (op == SB_CQL_OP_EQ) {
                 rc = cx_term_eval(c, r->value, col->type, col->name, &v);
                 if (rc == 0)
-                    rc = check_value(c, v, col, &r->value->pos);
+                    rc = cx_check_value(c, v, col, &r->value->pos);
                 if (rc != 0)
                     return rc;
                 cr->vals = cx_memdup(&c->tmp, &v, sizeof v);
@@ -279,7 +279,7 @@ static int column_relation(cx_ctx *c, cx_where *w, colr *cr, const sb_cql_relati
                               col->name);
             rc = cx_term_eval(c, r->value, col->type, col->name, &v);
             if (rc == 0)
-                rc = check_value(c, v, col, &r->value->pos);
+                rc = cx_check_value(c, v, col, &r->value->pos);
             if (rc != 0)
                 return rc;
             int lo = op == SB_CQL_OP_GT || op == SB_CQL_OP_GE;
@@ -320,7 +320,7 @@ static int column_relation(cx_ctx *c, cx_where *w, colr *cr, const sb_cql_relati
                           "Element restrictions are only supported as map[key] = value");
         int rc = cx_term_eval(c, r->elem_key, cx_elem_type(col->type, 0), col->name, &f.key);
         if (rc == 0)
-            rc = check_value(c, f.key, col, &r->elem_key->pos);
+            rc = cx_check_value(c, f.key, col, &r->elem_key->pos);
         if (rc != 0)
             return rc;
         vt = cx_elem_type(col->type, 1);
@@ -332,7 +332,7 @@ static int column_relation(cx_ctx *c, cx_where *w, colr *cr, const sb_cql_relati
     } else {
         rc = cx_term_eval(c, r->value, vt, col->name, &f.v);
         if (rc == 0)
-            rc = check_value(c, f.v, col, &r->value->pos);
+            rc = cx_check_value(c, f.v, col, &r->value->pos);
     }
     if (rc != 0)
         return rc;

@@ -270,13 +270,9 @@ static int stmt_ts_ttl(cx_ctx *c, const sb_table *t, const sb_cql_term *ts_term,
 
 static int check_key(cx_ctx *c, const sb_column *col, sb_value v, const sb_cql_pos *pos)
 {
-    if (c->preparing)
-        return 0;
-    if (v.len == -1)
-        return cx_err(c, SB_EINVALID, pos, "Invalid null value in condition for column %s",
-                      col->name);
-    if (v.len == CQL_UNSET_LEN)
-        return cx_err(c, SB_EINVALID, pos, "Invalid unset value for column %s", col->name);
+    int rc = cx_check_value(c, v, col, pos);
+    if (rc || c->preparing)
+        return rc;
     if (v.len == 0 && col->kind == SB_COL_PARTITION && col->position == 0 && c->cur_table->npk == 1)
         return cx_err(c, SB_EINVALID, pos, "Key may not be empty");
     return 0;

@@ -74,30 +74,14 @@ typedef struct rd {
     int failed;
 } rd;
 
-typedef struct blk {
-    struct blk *next;
-    max_align_t data[];
-} blk;
-
 static void *msg_alloc(sb_cqlmsg *m, size_t n)
 {
-    blk *b = malloc(sizeof *b + (n ? n : 1));
-    if (!b)
-        return NULL;
-    b->next = m->mem;
-    m->mem = b;
-    return b->data;
+    return sb_arena_alloc(&m->mem, n);
 }
 
 void sb_cqlmsg_free(sb_cqlmsg *m)
 {
-    blk *b = m->mem;
-    while (b) {
-        blk *n = b->next;
-        free(b);
-        b = n;
-    }
-    m->mem = NULL;
+    sb_arena_close(&m->mem);
 }
 
 static int need(rd *r, size_t n, const char *field)
@@ -409,6 +393,7 @@ int sb_cqlmsg_parse(int opcode, int frame_flags, const uint8_t *body, size_t len
                     char *errmsg)
 {
     memset(m, 0, sizeof *m);
+    sb_arena_init(&m->mem, 1024, 0);
     m->opcode = opcode;
     m->params.page_size = -1;
     m->params.paging_state_len = -1;

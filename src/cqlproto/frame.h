@@ -26,6 +26,7 @@
 #include <stdint.h>
 
 #include "cql/cql.h"
+#include "util/arena.h"
 #include "util/buf.h"
 
 #define SB_CQLFRAME_HEADER_SIZE 9
@@ -143,7 +144,7 @@ typedef struct sb_cqlmsg {
     int batch_type; /* 0 logged, 1 unlogged, 2 counter */
     int nstmts;
     sb_cqlbatch_stmt *stmts;
-    void *mem; /* private: allocations */
+    sb_arena mem; /* private: allocations */
 } sb_cqlmsg;
 
 /* Parses the body of a request with the given opcode and frame flags

@@ -32,6 +32,7 @@
 
 #include "util/ep.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 typedef struct coldef {
     const char *name;
@@ -258,43 +259,6 @@ static int build_table(sb_table *t, const struct tdef *d)
     return 0;
 }
 
-static int parse_uuid(const char *s, uint8_t out[16])
-{
-    int n = 0;
-    for (const char *p = s; *p && n < 32; p++) {
-        if (*p == '-')
-            continue;
-        int v;
-        if (*p >= '0' && *p <= '9')
-            v = *p - '0';
-        else if (*p >= 'a' && *p <= 'f')
-            v = *p - 'a' + 10;
-        else if (*p >= 'A' && *p <= 'F')
-            v = *p - 'A' + 10;
-        else
-            return -1;
-        if (n % 2 == 0)
-            out[n / 2] = (uint8_t)(v << 4);
-        else
-            out[n / 2] |= (uint8_t)v;
-        n++;
-    }
-    return n == 32 ? 0 : -1;
-}
-
-static void format_uuid(const uint8_t u[16], char *out)
-{
-    static const char hex[] = "0123456789abcdef";
-    int k = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[k++] = '-';
-        out[k++] = hex[u[i] >> 4];
-        out[k++] = hex[u[i] & 15];
-    }
-    out[k] = 0;
-}
-
 int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg)
 {
     char path[1200], text[64] = "";
@@ -305,7 +269,7 @@ int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg)
         fclose(f);
         text[n] = 0;
         text[strcspn(text, "\r\n ")] = 0;
-        if (parse_uuid(text, id) == 0)
+        if (sb_uuid_parse(text, strlen(text), id) == 0)
             return 0;
         return sb_seterr(errmsg, SB_ECORRUPT, "%s does not hold a uuid ('%.40s')", path, text);
     }
@@ -320,7 +284,7 @@ int cqlp_load_host_id(const char *dir, uint8_t id[16], char *errmsg)
     close(fd);
     id[6] = (uint8_t)((id[6] & 0x0f) | 0x40); /* version 4 */
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
-    format_uuid(id, text);
+    sb_uuid_format(id, text);
     char tmp[1300];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     f = fopen(tmp, "w");

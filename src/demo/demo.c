@@ -66,6 +66,7 @@
 #include "net/httpc.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/num.h"
 
 #define DEMO_MAX_NODES 32
 
@@ -152,16 +153,10 @@ static void usage(FILE *f)
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s ? s : "", &end);
-    if (!s || errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "sibyl demo: %s: '%s' is not a number in %g..%g\n", opt, s ? s : "", lo,
-                hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (sb_parse_double(s, lo, hi, out) == 0)
+        return 0;
+    fprintf(stderr, "sibyl demo: %s: '%s' is not a number in %g..%g\n", opt, s ? s : "", lo, hi);
+    return -1;
 }
 
 static int parse_args(demo *d, int argc, char **argv)

@@ -26,46 +26,13 @@
 #include "coord/coord.h"
 #include "dsim/dsim.h"
 #include "dsim/fixture.h"
+#include "util/consistency.h"
 #include "util/err.h"
-
-/* Native protocol consistency codes (cql/cql.h), repeated so the
- * simulator does not pull in the CQL module. */
-enum {
-    CL_ANY = 0,
-    CL_ONE = 1,
-    CL_TWO = 2,
-    CL_THREE = 3,
-    CL_QUORUM = 4,
-    CL_ALL = 5,
-    CL_LOCAL_QUORUM = 6,
-    CL_EACH_QUORUM = 7,
-    CL_LOCAL_ONE = 10,
-};
 
 static const char *cl_name(int cl)
 {
-    switch (cl) {
-    case CL_ANY:
-        return "ANY";
-    case CL_ONE:
-        return "ONE";
-    case CL_TWO:
-        return "TWO";
-    case CL_THREE:
-        return "THREE";
-    case CL_QUORUM:
-        return "QUORUM";
-    case CL_ALL:
-        return "ALL";
-    case CL_LOCAL_QUORUM:
-        return "LOCAL_QUORUM";
-    case CL_EACH_QUORUM:
-        return "EACH_QUORUM";
-    case CL_LOCAL_ONE:
-        return "LOCAL_ONE";
-    default:
-        return "?";
-    }
+    const char *name = sb_consistency_name(cl);
+    return name ? name : "?";
 }
 
 static const uint8_t TABLE_ID[16] = {'d', 's', 'i', 'm', '-', 't', 'a', 'b',
@@ -177,23 +144,23 @@ static int quorum(int n)
 static int level_count(const sim *s, int cl, const char *dc)
 {
     switch (cl) {
-    case CL_ANY:
+    case SB_CL_ANY:
         return 0;
-    case CL_ONE:
+    case SB_CL_ONE:
         return 1;
-    case CL_TWO:
+    case SB_CL_TWO:
         return 2;
-    case CL_THREE:
+    case SB_CL_THREE:
         return 3;
-    case CL_QUORUM:
+    case SB_CL_QUORUM:
         return quorum(s->rf);
-    case CL_ALL:
+    case SB_CL_ALL:
         return s->rf;
-    case CL_LOCAL_ONE:
+    case SB_CL_LOCAL_ONE:
         return 1;
-    case CL_LOCAL_QUORUM:
+    case SB_CL_LOCAL_QUORUM:
         return quorum(sb_repl_dc(&s->repl, dc));
-    case CL_EACH_QUORUM: {
+    case SB_CL_EACH_QUORUM: {
         if (s->repl.kind != SB_REPL_NTS)
             return quorum(s->rf);
         int sum = 0;
@@ -279,7 +246,7 @@ static void write_done(void *arg, const sb_coord_result *res)
         s->acked[q->key][w] = q->ts;
     if (q->ts > s->acked_anylevel[q->key])
         s->acked_anylevel[q->key] = q->ts;
-    if (q->cl != CL_ANY && q->ts > s->acked_any[q->key])
+    if (q->cl != SB_CL_ANY && q->ts > s->acked_any[q->key])
         s->acked_any[q->key] = q->ts;
 }
 
@@ -509,11 +476,11 @@ static int random_coordinator(sim *s)
 
 static int pick_cl(sim *s, int is_write)
 {
-    static const int wl[] = {CL_ANY,    CL_ONE,          CL_TWO,         CL_QUORUM,
-                             CL_QUORUM, CL_QUORUM,       CL_ALL,         CL_LOCAL_ONE,
-                             CL_QUORUM, CL_LOCAL_QUORUM, CL_EACH_QUORUM, CL_THREE};
-    static const int rl[] = {CL_ONE,    CL_TWO, CL_QUORUM,       CL_QUORUM,
-                             CL_QUORUM, CL_ALL, CL_LOCAL_QUORUM, CL_LOCAL_ONE};
+    static const int wl[] = {SB_CL_ANY,    SB_CL_ONE,          SB_CL_TWO,         SB_CL_QUORUM,
+                             SB_CL_QUORUM, SB_CL_QUORUM,       SB_CL_ALL,         SB_CL_LOCAL_ONE,
+                             SB_CL_QUORUM, SB_CL_LOCAL_QUORUM, SB_CL_EACH_QUORUM, SB_CL_THREE};
+    static const int rl[] = {SB_CL_ONE,    SB_CL_TWO, SB_CL_QUORUM,       SB_CL_QUORUM,
+                             SB_CL_QUORUM, SB_CL_ALL, SB_CL_LOCAL_QUORUM, SB_CL_LOCAL_ONE};
     if (is_write)
         return wl[dsim_rand_range(s->w, 0, sizeof wl / sizeof *wl - 1)];
     return rl[dsim_rand_range(s->w, 0, sizeof rl / sizeof *rl - 1)];
@@ -924,10 +891,10 @@ int sb_dsim_run(const sb_dsim_opts *o, sb_dsim_result *r)
 
     /* check */
     check_rings(s);
-    final_reads(s, CL_ALL, "repair");
+    final_reads(s, SB_CL_ALL, "repair");
     dsim_run_until(s->w, dsim_now_us(s->w) + 1 * SEC);
     check_replicas(s);
-    final_reads(s, CL_QUORUM, "final");
+    final_reads(s, SB_CL_QUORUM, "final");
 
 done:
     teardown(s);

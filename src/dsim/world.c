@@ -8,6 +8,7 @@
 
 #include "dsim/world.h"
 #include "util/err.h"
+#include "util/prng.h"
 
 enum { EV_HARNESS, EV_TIMER, EV_MSG, EV_APPLY, EV_KVACK };
 
@@ -52,7 +53,7 @@ typedef struct dnode {
 } dnode;
 
 struct dsim_world {
-    uint64_t s[4]; /* xoshiro256** state */
+    sb_prng rng;
     uint64_t now;
     uint64_t seq;
     ev **heap;
@@ -74,46 +75,21 @@ struct dsim_world {
 
 /* --- randomness ---------------------------------------------------------- */
 
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
 uint64_t dsim_rand(dsim_world *w)
 {
-    uint64_t *s = w->s;
-    uint64_t r = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return r;
+    return sb_prng_next(&w->rng);
 }
 
 uint64_t dsim_rand_range(dsim_world *w, uint64_t lo, uint64_t hi)
 {
-    if (hi <= lo)
-        return lo;
-    uint64_t span = hi - lo + 1;
-    return span ? lo + dsim_rand(w) % span : dsim_rand(w);
+    return sb_prng_range(&w->rng, lo, hi);
 }
 
 int dsim_chance(dsim_world *w, double p)
 {
     if (p <= 0)
         return 0;
-    return (double)(dsim_rand(w) >> 11) * (1.0 / 9007199254740992.0) < p;
+    return sb_prng_unit(&w->rng) < p;
 }
 
 /* --- trace ----------------------------------------------------------------- */
@@ -251,9 +227,7 @@ dsim_world *dsim_world_new(uint64_t seed, int nnodes, FILE *trace)
     dsim_world *w = calloc(1, sizeof *w);
     if (!w)
         return NULL;
-    uint64_t x = seed;
-    for (int i = 0; i < 4; i++)
-        w->s[i] = splitmix64(&x);
+    sb_prng_seed(&w->rng, seed);
     w->nnodes = nnodes;
     w->trace = trace;
     w->hash = 0xcbf29ce484222325ull;

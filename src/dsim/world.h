@@ -71,7 +71,7 @@ typedef struct dsim_stats {
 dsim_world *dsim_world_new(uint64_t seed, int nnodes, FILE *trace);
 void dsim_world_free(dsim_world *w);
 
-/* Random numbers (xoshiro256** seeded by splitmix64 from the seed). */
+/* Random numbers (util/prng.h: xoshiro256** seeded by splitmix64 from the seed). */
 uint64_t dsim_rand(dsim_world *w);
 /* Uniform in [lo, hi] (inclusive). */
 uint64_t dsim_rand_range(dsim_world *w, uint64_t lo, uint64_t hi);

@@ -28,6 +28,7 @@
 #include "metrics/node_view.h"
 #include "storage/store.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 static int eq(const char *a, size_t alen, const char *lit)
 {
@@ -174,17 +175,6 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
     sb_http_reply_err(req->pending, SB_ENOTFOUND, msg);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 int sb_http_query_param(const sb_http_req *req, const char *name, char *out, size_t outlen)
 {
     const char *q = req->query, *end = req->query + req->query_len;
@@ -203,9 +193,10 @@ int sb_http_query_param(const sb_http_req *req, const char *name, char *out, siz
                 if (c == '+') {
                     c = ' ';
                 } else if (c == '%') {
-                    if (pe - v < 3 || hexval(v[1]) < 0 || hexval(v[2]) < 0)
+                    uint8_t byte;
+                    if (pe - v < 3 || sb_hex_decode(&byte, v + 1, 2) != 0)
                         return -1;
-                    c = hexval(v[1]) * 16 + hexval(v[2]);
+                    c = byte;
                     v += 2;
                 }
                 if (o + 1 >= outlen)

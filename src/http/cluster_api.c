@@ -33,6 +33,7 @@
 #include "storage/store.h"
 #include "util/ep.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 /* One member as the answer shows it. */
 typedef struct view_node {
@@ -62,13 +63,9 @@ static void put_uuid(sb_buf *b, const uint8_t *u)
         sb_buf_printf(b, "null");
         return;
     }
-    sb_buf_printf(b, "\"");
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            sb_buf_printf(b, "-");
-        sb_buf_printf(b, "%02x", u[i]);
-    }
-    sb_buf_printf(b, "\"");
+    sb_buf_putc(b, '"');
+    sb_uuid_append(b, u);
+    sb_buf_putc(b, '"');
 }
 
 static void put_str(sb_buf *b, const char *s)

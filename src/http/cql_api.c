@@ -12,6 +12,7 @@
 #include "http/handlers.h"
 #include "metrics/node_metrics.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 /* The status of an error result, from util/err.h's table: a missing
  * keyspace is SB_EINVALID there (400, as Cassandra's Invalid), a feature
@@ -42,17 +43,6 @@ static void on_result(void *arg, sb_cql_result *res)
     sb_buf_free(&b);
     sb_cql_result_free(res);
     free(c);
-}
-
-static int unhex(const char *s, size_t n, uint8_t *out)
-{
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    return (n % 2) ? -1 : 0;
 }
 
 void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
@@ -109,7 +99,8 @@ void sb_http_handle_cql(sb_node_view *n, sb_http_req *req)
     if (pst) {
         size_t len = json_is_string(pst) ? json_string_length(pst) : 0;
         state = malloc(len / 2 + 1);
-        if (!json_is_string(pst) || !state || unhex(json_string_value(pst), len, state) != 0) {
+        if (!json_is_string(pst) || !state ||
+            sb_hex_decode(state, json_string_value(pst), len) != 0) {
             sb_http_reply_err(req->pending, SB_EBADINPUT,
                               "\"paging_state\" must be the hex string a previous page returned");
             goto done;

@@ -47,6 +47,7 @@
 
 #include "ingest/lineproto.h"
 #include "storage/schema.h"
+#include "util/arena.h"
 #include "util/err.h"
 
 #define NAME_MAX_BYTES 256
@@ -91,39 +92,6 @@ static void put_be64(uint8_t *p, uint64_t v)
 static int str_eq(sb_lp_str a, sb_lp_str b)
 {
     return a.len == b.len && a.p && memcmp(a.p, b.p, a.len) == 0;
-}
-
-/* Chunked arena for unescaped strings: addresses never move. */
-typedef struct chunk {
-    struct chunk *next;
-    size_t used, cap;
-    char data[];
-} chunk;
-
-static char *arena_alloc(chunk **head, size_t n)
-{
-    if (!*head || (*head)->cap - (*head)->used < n) {
-        size_t cap = n > 65536 ? n : 65536;
-        chunk *c = malloc(sizeof(chunk) + cap);
-        if (!c)
-            return NULL;
-        c->next = *head;
-        c->used = 0;
-        c->cap = cap;
-        *head = c;
-    }
-    char *p = (*head)->data + (*head)->used;
-    (*head)->used += n;
-    return p;
-}
-
-static void arena_free(chunk *c)
-{
-    while (c) {
-        chunk *n = c->next;
-        free(c);
-        c = n;
-    }
 }
 
 /* Open-addressing index over an array of structs that start with `named`;
@@ -256,8 +224,8 @@ typedef struct req {
     nindex ix;
     int last_mp;
     sb_lp_str last_raw;
-    chunk *strs;
-    item *items; /* the current point */
+    sb_arena strs; /* unescaped strings: addresses never move */
+    item *items;   /* the current point */
     int items_cap;
     sb_buf recs;
     size_t nrecs;
@@ -541,7 +509,7 @@ static const char *unescaped(req *r, sb_lp_str s, int kind, int32_t *len)
         *len = (int32_t)s.len;
         return s.p;
     }
-    char *p = arena_alloc(&r->strs, s.len ? s.len : 1);
+    char *p = sb_arena_bytes(&r->strs, s.len);
     if (!p)
         return NULL;
     *len = (int32_t)sb_lp_unescape(s, kind, p);
@@ -1133,7 +1101,7 @@ static void req_free(req *r)
     }
     free(r->mps);
     free(r->ix.tab);
-    arena_free(r->strs);
+    sb_arena_close(&r->strs);
     free(r->items);
     sb_buf_free(&r->recs);
     free(r->dd);
@@ -1207,6 +1175,7 @@ static void prepare(req *r, sb_store *s, const char *bucket, char *errmsg)
     r->last_mp = -1;
     r->errmsg = errmsg;
     sb_buf_init(&r->recs);
+    sb_arena_init(&r->strs, 65536, 0);
     atomic_fetch_add(&st_requests, 1);
 }
 

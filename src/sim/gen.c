@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/prng.h"
 
 typedef struct delayed {
     int64_t release_ms;
@@ -34,45 +35,18 @@ typedef struct delayed {
 struct sb_sim_gen {
     sb_sim_gen_opts o;
     sb_sim_sensor *sensors;
-    uint64_t s[4]; /* xoshiro256** state */
-    uint64_t k;    /* next scheduled reading */
+    sb_prng rng;
+    uint64_t k; /* next scheduled reading */
     delayed *heap;
     int nheap, capheap;
 };
 
-/* ---- PRNG: splitmix64 to seed xoshiro256** ------------------------------- */
-
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
-static inline uint64_t rotl(uint64_t x, int k)
-{
-    return (x << k) | (x >> (64 - k));
-}
-
-static uint64_t rnd_u64(sb_sim_gen *g)
-{
-    uint64_t *s = g->s;
-    uint64_t result = rotl(s[1] * 5, 7) * 9;
-    uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 45);
-    return result;
-}
+/* ---- randomness (util/prng.h, seeded with o->seed) ------------------------ */
 
 /* uniform in [0, 1) */
 static double rnd_unit(sb_sim_gen *g)
 {
-    return (double)(rnd_u64(g) >> 11) * 0x1.0p-53;
+    return sb_prng_unit(&g->rng);
 }
 
 static double rnd_range(sb_sim_gen *g, double lo, double hi)
@@ -145,9 +119,7 @@ int sb_sim_gen_new(sb_sim_gen **out, const sb_sim_gen_opts *o, char *errmsg)
         free(g);
         return sb_seterr(errmsg, SB_ENOMEM, "out of memory for %d sensors", o->sensors);
     }
-    uint64_t x = o->seed;
-    for (int i = 0; i < 4; i++)
-        g->s[i] = splitmix64(&x);
+    sb_prng_seed(&g->rng, o->seed);
     int width = 3;
     for (int n = o->sensors - 1; n >= 1000; n /= 10)
         width++;

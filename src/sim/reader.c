@@ -34,6 +34,7 @@
 
 #include "net/httpc.h"
 #include "util/err.h"
+#include "util/prng.h"
 
 #define READER_MAX_TARGETS 16
 #define DOWN_S 2.0
@@ -55,7 +56,7 @@ struct sb_sim_reader {
     double period_s;
     char bucket[128], measurement[128];
     const sb_sim_gen *gen;
-    uint64_t rng;
+    sb_prng rng; /* which sensor to read: not the writer's stream */
 };
 
 static double mono_s(void)
@@ -87,11 +88,9 @@ static void rtrim(char *s)
 /* One read of the latest row of a random sensor. */
 static void read_one(sb_sim_reader *r)
 {
-    r->rng ^= r->rng << 13;
-    r->rng ^= r->rng >> 7;
-    r->rng ^= r->rng << 17;
+    int n = sb_sim_gen_sensors(r->gen);
     const sb_sim_sensor *s =
-        sb_sim_gen_sensor(r->gen, (int)(r->rng % (uint64_t)sb_sim_gen_sensors(r->gen)));
+        sb_sim_gen_sensor(r->gen, (int)sb_prng_range(&r->rng, 0, (uint64_t)n - 1));
     char q[1024], cl[16];
     snprintf(q, sizeof q,
              "SELECT * FROM \"%s\".\"%s\" WHERE device_type = '%s' AND location = '%s' AND "
@@ -218,7 +217,7 @@ int sb_sim_reader_start(sb_sim_reader **out, const sb_sim_reader_opts *o, char *
     r->period_s = 1 / o->reads_per_s;
     r->gen = o->gen;
     /* not the writer's stream: the reads must not change the readings */
-    r->rng = o->seed * 0x9E3779B97F4A7C15ull + 1;
+    sb_prng_seed(&r->rng, o->seed * 0x9E3779B97F4A7C15ull + 1);
     sigset_t all, old;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -78,6 +78,7 @@
 #include "sim/reader.h"
 #include "util/buf.h"
 #include "util/err.h"
+#include "util/num.h"
 
 static volatile int stop_flag;
 
@@ -191,15 +192,10 @@ static void usage(FILE *f)
 
 static int parse_num(const char *opt, const char *s, double lo, double hi, double *out)
 {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "sibyl sim: --%s: '%s' is not a number in %g..%g\n", opt, s, lo, hi);
-        return -1;
-    }
-    *out = v;
-    return 0;
+    if (sb_parse_double(s, lo, hi, out) == 0)
+        return 0;
+    fprintf(stderr, "sibyl sim: --%s: '%s' is not a number in %g..%g\n", opt, s, lo, hi);
+    return -1;
 }
 
 static int parse_args(int argc, char **argv, sim_cfg *c)

@@ -41,6 +41,7 @@
 #include "storage/mutation.h"
 #include "storage/store_int.h"
 #include "util/err.h"
+#include "util/hex.h"
 #include "util/wire.h"
 
 #define KV_PREFIX "kv"
@@ -109,16 +110,6 @@ sb_table *st_table_by_id(sb_store *s, const uint8_t id[16])
     return NULL;
 }
 
-static void id_hex(const uint8_t id[16], char out[33])
-{
-    static const char hex[] = "0123456789abcdef";
-    for (int i = 0; i < 16; i++) {
-        out[2 * i] = hex[id[i] >> 4];
-        out[2 * i + 1] = hex[id[i] & 15];
-    }
-    out[32] = 0;
-}
-
 /* A raw key must hold a partition key of t followed by a known section,
  * and its value must decode, or the merge operator would fail on it. */
 static int check_raw(sb_wbatch *b, const sb_table *t, const sb_raw *e, char *errmsg)
@@ -160,7 +151,7 @@ int sb_wbatch_add_raw(sb_wbatch *b, sb_store *s, const sb_raw_mut *m, char *errm
     sb_table *t = st_table_by_id(s, m->table_id);
     if (!t || !t->cf) {
         char hex[33];
-        id_hex(m->table_id, hex);
+        sb_hex_encode(hex, m->table_id, 16);
         return sb_seterr(errmsg, SB_ENOTFOUND, "no table with id %s on this node", hex);
     }
     int rv = check_raw(b, t, &m->e, errmsg);
@@ -461,7 +452,7 @@ int sb_store_raw_read(sb_store *s, const sb_rawq *q, sb_raw_emit emit, void *arg
     sb_table *t = st_table_by_id(s, q->table_id);
     if (!t || !t->cf) {
         char hex[33];
-        id_hex(q->table_id, hex);
+        sb_hex_encode(hex, q->table_id, 16);
         return sb_seterr(errmsg, SB_ENOTFOUND, "no table with id %s on this node", hex);
     }
     rscan sc = {rocksdb_create_iterator_cf(s->db, s->ro, t->cf), emit, arg};
@@ -508,7 +499,7 @@ int sb_store_truncate_id(sb_store *s, const uint8_t table_id[16], char *errmsg)
     sb_table *t = st_table_by_id(s, table_id);
     if (!t) {
         char hex[33];
-        id_hex(table_id, hex);
+        sb_hex_encode(hex, table_id, 16);
         return sb_seterr(errmsg, SB_ENOTFOUND, "no table with id %s on this node", hex);
     }
     /* TRUNCATE keeps the table object, but copy the names it looks up. */

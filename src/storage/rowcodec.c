@@ -20,13 +20,9 @@ static const double pow10_tab[16] = {1e0, 1e1, 1e2,  1e3,  1e4,  1e5,  1e6,  1e7
                                      1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
 #define DEC_MAX_M (1ll << 53)
 
-/* Values expanded from compact forms live in chunks that never move, so
- * cells can be sorted and the cell array reallocated freely. */
-struct rc_vchunk {
-    struct rc_vchunk *next;
-    size_t used;
-    uint8_t data[4096];
-};
+/* Values expanded from compact forms live in an arena (whose chunks never
+ * move), so cells can be sorted and the cell array reallocated freely. */
+#define VMEM_CHUNK_BYTES 4096
 
 /* Varints (LEB128) used by the row codec and the key layout. */
 static int rc_put_varint(sb_buf *b, uint64_t v)
@@ -70,16 +66,13 @@ static int64_t zz_dec(uint64_t v)
 void rc_frag_init(rc_frag *f)
 {
     memset(f, 0, sizeof(*f));
+    sb_arena_init(&f->vmem, VMEM_CHUNK_BYTES, 0);
 }
 
 void rc_frag_free(rc_frag *f)
 {
     free(f->cells);
-    while (f->vmem) {
-        struct rc_vchunk *n = f->vmem->next;
-        free(f->vmem);
-        f->vmem = n;
-    }
+    sb_arena_close(&f->vmem);
     rc_frag_init(f);
 }
 
@@ -87,34 +80,12 @@ void rc_frag_clear(rc_frag *f)
 {
     rc_cell *cells = f->cells;
     int cap = f->cap;
-    struct rc_vchunk *vm = f->vmem;
-    if (vm) { /* keep one chunk */
-        while (vm->next) {
-            struct rc_vchunk *n = vm->next;
-            vm->next = n->next;
-            free(n);
-        }
-        vm->used = 0;
-    }
+    sb_arena vm = f->vmem;
+    sb_arena_reset(&vm); /* keeps one chunk */
     rc_frag_init(f);
     f->cells = cells;
     f->cap = cap;
     f->vmem = vm;
-}
-
-static uint8_t *vmem_alloc(rc_frag *f, size_t n)
-{
-    if (!f->vmem || sizeof(f->vmem->data) - f->vmem->used < n) {
-        struct rc_vchunk *c = malloc(sizeof(*c));
-        if (!c)
-            return NULL;
-        c->next = f->vmem;
-        c->used = 0;
-        f->vmem = c;
-    }
-    uint8_t *p = f->vmem->data + f->vmem->used;
-    f->vmem->used += n;
-    return p;
 }
 
 static void put_be(uint8_t *p, int n, uint64_t v)
@@ -221,7 +192,7 @@ static int get_value(rc_frag *f, uint64_t tag, const uint8_t **p, const uint8_t 
         int64_t x = zz_dec(v);
         if (arg < 8 && (x < -(1ll << (arg * 8 - 1)) || x >= (1ll << (arg * 8 - 1))))
             return SB_ECORRUPT;
-        uint8_t *b = vmem_alloc(f, arg);
+        uint8_t *b = sb_arena_bytes(&f->vmem, arg);
         if (!b)
             return SB_ENOMEM;
         put_be(b, (int)arg, (uint64_t)x);
@@ -238,7 +209,7 @@ static int get_value(rc_frag *f, uint64_t tag, const uint8_t **p, const uint8_t 
         double d = (double)m / pow10_tab[arg];
         uint64_t bits;
         memcpy(&bits, &d, 8);
-        uint8_t *b = vmem_alloc(f, 8);
+        uint8_t *b = sb_arena_bytes(&f->vmem, 8);
         if (!b)
             return SB_ENOMEM;
         put_be(b, 8, bits);

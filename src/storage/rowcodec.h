@@ -59,6 +59,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
+#include "util/arena.h"
 #include "util/buf.h"
 
 enum {
@@ -80,8 +81,6 @@ typedef struct rc_cell {
     int32_t vlen; /* -1 for TOMB/CDEL */
 } rc_cell;
 
-struct rc_vchunk; /* storage for values decoded from compact forms */
-
 typedef struct rc_frag {
     int has_live;
     int64_t live_ts;
@@ -93,7 +92,7 @@ typedef struct rc_frag {
     rc_cell *cells;
     int ncells;
     int cap;
-    struct rc_vchunk *vmem; /* chunks never move: cells point into them */
+    sb_arena vmem; /* values decoded from compact forms; cells point into it */
 } rc_frag;
 
 void rc_frag_init(rc_frag *f);
@@ -128,6 +127,5 @@ int rc_purge(rc_frag *f, int64_t now_s, int32_t gc_grace_s);
 
 /* Cassandra's tie-break: >0 if a wins over b, <0 if b wins, 0 if equal. */
 int rc_cell_cmp_win(const rc_cell *a, const rc_cell *b);
-
 
 #endif

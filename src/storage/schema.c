@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "util/err.h"
+#include "util/hex.h"
 
 sb_keyspace *sb_schema_keyspace(const sb_schema *s, const char *name)
 {
@@ -127,52 +128,10 @@ static const char *kind_names[] = {"partition_key", "clustering", "regular", "st
 static const char *compaction_names[] = {
     "SizeTieredCompactionStrategy", "LeveledCompactionStrategy", "TimeWindowCompactionStrategy"};
 
-static void uuid_fmt(const uint8_t id[16], char out[37])
-{
-    static const char hex[] = "0123456789abcdef";
-    int o = 0;
-    for (int i = 0; i < 16; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            out[o++] = '-';
-        out[o++] = hex[id[i] >> 4];
-        out[o++] = hex[id[i] & 15];
-    }
-    out[o] = 0;
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static int uuid_parse(const char *s, uint8_t id[16])
-{
-    int n = 0;
-    for (; *s && n < 32; s++) {
-        if (*s == '-')
-            continue;
-        int h = hexval(*s);
-        if (h < 0)
-            return -1;
-        if (n % 2 == 0)
-            id[n / 2] = (uint8_t)(h << 4);
-        else
-            id[n / 2] |= (uint8_t)h;
-        n++;
-    }
-    return n == 32 && *s == 0 ? 0 : -1;
-}
-
 char *sb_table_to_json(const sb_table *t)
 {
-    char uuid[37];
-    uuid_fmt(t->id, uuid);
+    char uuid[SB_UUID_STRLEN];
+    sb_uuid_format(t->id, uuid);
     json_t *cols = json_array();
     for (int i = 0; i < t->ncols; i++) {
         const sb_column *c = &t->cols[i];
@@ -181,11 +140,10 @@ char *sb_table_to_json(const sb_table *t)
                                c->type.frozen, "kind", kind_names[c->kind], "position", c->position,
                                "desc", c->desc, "id", c->id);
         if (jc && c->has_default) {
-            char *hex = malloc((size_t)(c->default_len > 0 ? c->default_len : 0) * 2 + 1);
+            size_t n = c->default_len > 0 ? (size_t)c->default_len : 0;
+            char *hex = malloc(n * 2 + 1);
             if (hex) {
-                for (int j = 0; j < c->default_len; j++)
-                    sprintf(hex + 2 * j, "%02x", c->default_value[j]);
-                hex[c->default_len > 0 ? 2 * c->default_len : 0] = 0;
+                sb_hex_encode(hex, c->default_value, n);
                 json_object_set_new(jc, "default", json_string(hex));
                 free(hex);
             }
@@ -237,12 +195,8 @@ static int col_from_json(json_t *jc, sb_column *c, char *errmsg)
         c->has_default = 1;
         c->default_len = (int32_t)n;
         c->default_value = n ? malloc(n) : NULL;
-        for (size_t i = 0; i < n && c->default_value; i++) {
-            int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-            if (hi < 0 || lo < 0)
-                return sb_seterr(errmsg, SB_ECORRUPT, "schema column '%s': bad default", name);
-            c->default_value[i] = (uint8_t)(hi << 4 | lo);
-        }
+        if (c->default_value && sb_hex_decode(c->default_value, hex, 2 * n) != 0)
+            return sb_seterr(errmsg, SB_ECORRUPT, "schema column '%s': bad default", name);
         if (n && !c->default_value)
             return SB_ENOMEM;
     }
@@ -279,7 +233,7 @@ int sb_table_from_json(const char *json, sb_table **out, char *errmsg)
     t->default_ttl_s = ttl;
     t->gc_grace_s = gc;
     int c = find_name(compaction_names, 3, comp);
-    if (c < 0 || uuid_parse(id, t->id) || !json_is_array(cols)) {
+    if (c < 0 || sb_uuid_parse(id, strlen(id), t->id) || !json_is_array(cols)) {
         rv = sb_seterr(errmsg, SB_ECORRUPT, "schema table '%s.%s': bad id or compaction", ks, name);
         goto fail;
     }

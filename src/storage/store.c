@@ -50,6 +50,7 @@
 
 #include "storage/store_int.h"
 #include "util/err.h"
+#include "util/hex.h"
 #include "util/log.h"
 
 void sb_store_opts_default(sb_store_opts *o)
@@ -82,14 +83,9 @@ static int rerr(char *errmsg, char *err, const char *what)
 
 static void cf_name(const uint8_t id[16], char out[35])
 {
-    static const char hex[] = "0123456789abcdef";
     out[0] = 't';
     out[1] = '_';
-    for (int i = 0; i < 16; i++) {
-        out[2 + 2 * i] = hex[id[i] >> 4];
-        out[3 + 2 * i] = hex[id[i] & 15];
-    }
-    out[34] = 0;
+    sb_hex_encode(out + 2, id, 16);
 }
 
 static void new_uuid(uint8_t id[16])

@@ -165,6 +165,9 @@ enum {
 };
 int sb_value_from_literal(sb_buf *out, sb_type t, int kind, const char *text, size_t len,
                           char *errmsg);
+/* "STRING", "INTEGER", ... as Cassandra names a literal's kind in errors;
+ * "unknown" for another value (a static string). */
+const char *sb_lit_kind_name(int kind);
 
 /* Builds the serialization of a collection of type t from its elements
  * (for maps: key, value, key, value, ...; n counts sb_values). Sets and

@@ -40,36 +40,13 @@
 
 #include "storage/types_int.h"
 #include "util/err.h"
+#include "util/hex.h"
+#include "util/json.h"
 
 #define MS_PER_DAY 86400000LL
 #define NS_PER_DAY 86400000000000LL
 
 /* ---- small renderers ------------------------------------------------- */
-
-static int put_hex(sb_buf *out, const uint8_t *p, size_t n)
-{
-    static const char hx[] = "0123456789abcdef";
-    int rv = sb_buf_reserve(out, n * 2);
-    if (rv)
-        return rv;
-    for (size_t i = 0; i < n; i++) {
-        out->data[out->len++] = (uint8_t)hx[p[i] >> 4];
-        out->data[out->len++] = (uint8_t)hx[p[i] & 15];
-    }
-    return 0;
-}
-
-static int put_uuid(sb_buf *out, const uint8_t *u)
-{
-    int rv = 0;
-    for (int i = 0; i < 16 && !rv; i++) {
-        if (i == 4 || i == 6 || i == 8 || i == 10)
-            rv = sb_buf_putc(out, '-');
-        if (!rv)
-            rv = put_hex(out, u + i, 1);
-    }
-    return rv;
-}
 
 static int put_date_days(sb_buf *out, int64_t days)
 {
@@ -234,29 +211,6 @@ static int put_text(sb_buf *out, const uint8_t *p, size_t n, int quoted)
     return rv ? rv : quoted ? sb_buf_putc(out, '\'') : 0;
 }
 
-static int put_json_string(sb_buf *out, const uint8_t *p, size_t n)
-{
-    int rv = sb_buf_putc(out, '"');
-    for (size_t i = 0; i < n && !rv; i++) {
-        uint8_t c = p[i];
-        if (c == '"' || c == '\\') {
-            uint8_t e[2] = {'\\', c};
-            rv = sb_buf_append(out, e, 2);
-        } else if (c == '\n') {
-            rv = sb_buf_append(out, "\\n", 2);
-        } else if (c == '\t') {
-            rv = sb_buf_append(out, "\\t", 2);
-        } else if (c == '\r') {
-            rv = sb_buf_append(out, "\\r", 2);
-        } else if (c < 0x20 || c == 0x7F) {
-            rv = sb_buf_printf(out, "\\u%04x", c);
-        } else {
-            rv = sb_buf_putc(out, c);
-        }
-    }
-    return rv ? rv : sb_buf_putc(out, '"');
-}
-
 /* ---- rendering ------------------------------------------------------- */
 
 enum { R_CQLSH, R_CQLSH_NESTED, R_CQL, R_JSON };
@@ -270,11 +224,12 @@ static int render_scalar(sb_buf *out, uint8_t id, const uint8_t *p, size_t n, in
     switch (id) {
     case SB_TYPE_TEXT:
     case SB_TYPE_ASCII:
-        return json ? put_json_string(out, p, n) : put_text(out, p, n, quote_str);
+        return json ? sb_json_append_string(out, (const char *)p, n)
+                    : put_text(out, p, n, quote_str);
     case SB_TYPE_BLOB: {
         int rv = sb_buf_printf(out, json ? "\"0x" : "0x");
         if (!rv)
-            rv = put_hex(out, p, n);
+            rv = sb_hex_append(out, p, n);
         return rv || !json ? rv : sb_buf_putc(out, '"');
     }
     }
@@ -321,7 +276,7 @@ static int render_scalar(sb_buf *out, uint8_t id, const uint8_t *p, size_t n, in
     case SB_TYPE_TIMEUUID:
         if (json && (rv = sb_buf_putc(out, '"')))
             return rv;
-        rv = put_uuid(out, p);
+        rv = sb_uuid_append(out, p);
         return rv || !json ? rv : sb_buf_putc(out, '"');
     case SB_TYPE_TIMESTAMP:
         if ((rv = sb_buf_printf(out, "%s", q)) ||
@@ -361,7 +316,7 @@ static int render_json_key(sb_buf *out, uint8_t id, const uint8_t *p, size_t n)
     rv = sb_buf_append(&tmp, out->data + start, out->len - start);
     out->len = start;
     if (!rv)
-        rv = put_json_string(out, tmp.data, tmp.len);
+        rv = sb_json_append_string(out, (const char *)tmp.data, tmp.len);
     sb_buf_free(&tmp);
     return rv;
 }

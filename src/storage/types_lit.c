@@ -22,12 +22,13 @@
 
 #include "storage/types_int.h"
 #include "util/err.h"
+#include "util/hex.h"
 
 #define MS_PER_DAY 86400000LL
 #define NS_PER_DAY 86400000000000LL
 #define SHOW 64 /* literal characters quoted in error messages */
 
-static const char *kind_name(int kind)
+const char *sb_lit_kind_name(int kind)
 {
     switch (kind) {
     case SB_LIT_STRING:
@@ -61,7 +62,7 @@ static int mismatch(char *errmsg, sb_type t, int kind, const char *s, size_t len
     char tn[64];
     const char *q = kind == SB_LIT_STRING ? "'" : "";
     return sb_seterr(errmsg, SB_EINVALID, "invalid %s constant (%s%.*s%s%s) for type %s",
-                     kind_name(kind), q, show_len(len), s, ellipsis(len), q,
+                     sb_lit_kind_name(kind), q, show_len(len), s, ellipsis(len), q,
                      sb_type_name(t, tn, sizeof(tn)));
 }
 
@@ -421,30 +422,12 @@ static int bad_string(char *errmsg, const char *what, const char *s, size_t n, c
                      ellipsis(n), why);
 }
 
+/* Only the 8-4-4-4-12 form, as Cassandra. */
 static int parse_uuid(const char *s, size_t n, uint8_t u[16])
 {
-    if (n != 36)
+    if (n != 36 || s[8] != '-' || s[13] != '-' || s[18] != '-' || s[23] != '-')
         return -1;
-    for (size_t i = 0, k = 0; i < 36; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i] != '-')
-                return -1;
-            continue;
-        }
-        int c = s[i], v;
-        if (c >= '0' && c <= '9')
-            v = c - '0';
-        else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
-            v = (c | 0x20) - 'a' + 10;
-        else
-            return -1;
-        if (k & 1)
-            u[k / 2] |= (uint8_t)v;
-        else
-            u[k / 2] = (uint8_t)(v << 4);
-        k++;
-    }
-    return 0;
+    return sb_uuid_parse(s, n, u);
 }
 
 static int put_uuid_text(sb_buf *out, sb_type t, const char *s, size_t n, char *errmsg)
@@ -529,14 +512,6 @@ static int from_string(sb_buf *out, sb_type t, const char *s, size_t n, char *er
     return mismatch(errmsg, t, SB_LIT_STRING, s, n);
 }
 
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 static int from_hex(sb_buf *out, const char *s, size_t n, char *errmsg)
 {
     if (n < 2 || s[0] != '0' || (s[1] | 0x20) != 'x')
@@ -545,17 +520,14 @@ static int from_hex(sb_buf *out, const char *s, size_t n, char *errmsg)
     if (n % 2)
         return sb_seterr(errmsg, SB_EINVALID, "hex literal %.*s%s has an odd number of digits",
                          show_len(n), s, ellipsis(n));
+    size_t bad = 2 + sb_hex_invalid(s + 2, n - 2);
+    if (bad < n)
+        return sb_seterr(errmsg, SB_EINVALID, "invalid hex digit '%c' at offset %zu", s[bad], bad);
     int rv = sb_buf_reserve(out, (n - 2) / 2);
     if (rv)
         return rv;
-    for (size_t i = 2; i < n; i += 2) {
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return sb_seterr(errmsg, SB_EINVALID, "invalid hex digit '%c' at offset %zu",
-                             hi < 0 ? s[i] : s[i + 1], hi < 0 ? i : i + 1);
-    }
-    for (size_t i = 2; i < n; i += 2)
-        out->data[out->len++] = (uint8_t)(hexval(s[i]) << 4 | hexval(s[i + 1]));
+    sb_hex_decode(out->data + out->len, s + 2, n - 2);
+    out->len += (n - 2) / 2;
     return 0;
 }
 
