@@ -55,6 +55,7 @@
 
 #include "cluster/gossip.h"
 #include "util/buf.h"
+#include "util/wire.h"
 
 #define GOSSIP_MAX_MEMBERS 1024
 #define GOSSIP_MAX_SEEDS 64
@@ -180,6 +181,12 @@ void gossip_reject(sb_gossip *g, int type, const sb_ep *from, const char *why);
 int gossip_put_state(sb_gossip *g, sb_buf *b, const gnode *n, uint32_t since);
 /* Sends g->body, framed with our endpoint, as a message of type. */
 void gossip_send_body(sb_gossip *g, const sb_ep *to, int type);
+/* A token list, as gossip writes it everywhere: u16 n, n x i64. */
+int gossip_put_tokens(sb_buf *b, const int64_t *t, int n);
+/* Reads n tokens into t (room for SB_MAX_TOKENS) and sets *nt = n; NULL,
+ * or why they are malformed (*nt untouched). Truncation is left in
+ * r->err for the caller to report. */
+const char *gossip_get_tokens(sb_wire_reader *r, unsigned n, int64_t *t, int *nt);
 /* One round: heartbeat, then SYN to a live peer, maybe an unreachable one
  * and maybe a seed. */
 void gossip_round(sb_gossip *g);

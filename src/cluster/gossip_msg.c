@@ -61,17 +61,34 @@ void gossip_reject(sb_gossip *g, int type, const sb_ep *from, const char *why)
 
 /* --- encoding -------------------------------------------------------------- */
 
+int gossip_put_tokens(sb_buf *b, const int64_t *t, int n)
+{
+    int rc = sb_wire_put_u16(b, (uint16_t)n);
+    for (int i = 0; !rc && i < n; i++)
+        rc = sb_wire_put_i64(b, t[i]);
+    return rc;
+}
+
+const char *gossip_get_tokens(sb_wire_reader *r, unsigned n, int64_t *t, int *nt)
+{
+    if (n > SB_MAX_TOKENS)
+        return "too many tokens";
+    for (unsigned i = 0; i < n && !r->err; i++) {
+        t[i] = sb_wire_get_i64(r);
+        if (i > 0 && t[i] <= t[i - 1])
+            return "tokens not strictly increasing";
+    }
+    *nt = (int)n;
+    return NULL;
+}
+
 static int put_field(sb_buf *b, const sb_member *m, int key)
 {
-    int rc = 0;
     switch (key) {
     case F_STATUS:
         return sb_wire_put_u8(b, (uint8_t)m->status);
     case F_TOKENS:
-        rc = sb_wire_put_u16(b, (uint16_t)m->ntokens);
-        for (int i = 0; !rc && i < m->ntokens; i++)
-            rc = sb_wire_put_i64(b, m->tokens[i]);
-        return rc;
+        return gossip_put_tokens(b, m->tokens, m->ntokens);
     case F_DC:
         return sb_wire_put_str(b, m->dc);
     case F_RACK:
@@ -107,14 +124,9 @@ static const char *get_field(const uint8_t *p, size_t n, int key, sb_member *m)
     }
     case F_TOKENS: {
         unsigned cnt = sb_wire_get_u16(&r);
-        if (cnt > SB_MAX_TOKENS)
-            return "too many tokens";
-        for (unsigned i = 0; i < cnt && !r.err; i++) {
-            m->tokens[i] = sb_wire_get_i64(&r);
-            if (i > 0 && m->tokens[i] <= m->tokens[i - 1])
-                return "tokens not strictly increasing";
-        }
-        m->ntokens = (int)cnt;
+        const char *why = gossip_get_tokens(&r, cnt, m->tokens, &m->ntokens);
+        if (why)
+            return why;
         break;
     }
     case F_DC:

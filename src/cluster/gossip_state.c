@@ -14,7 +14,8 @@
  * to increase; each increase is an arrival for its failure detector (see
  * "Up and down" in gossip_members.c). A state that adopts a placeholder
  * loaded from sys/peers/ (gossip_store.c) is a first sighting too, not a
- * restart. States of a removed node's quarantined generation are ignored.
+ * restart. A removed node's states of its last generation or an older one
+ * are ignored (quarantine).
  */
 #include <string.h>
 

@@ -79,9 +79,7 @@ static int put_peer(sb_buf *b, const sb_member *m)
     if (!rc)
         rc = sb_wire_put_u8(b, (uint8_t)m->status);
     if (!rc)
-        rc = sb_wire_put_u16(b, (uint16_t)m->ntokens);
-    for (int i = 0; !rc && i < m->ntokens; i++)
-        rc = sb_wire_put_i64(b, m->tokens[i]);
+        rc = gossip_put_tokens(b, m->tokens, m->ntokens);
     return rc;
 }
 
@@ -108,14 +106,9 @@ static const char *get_peer(const uint8_t *v, size_t n, sb_member *m)
         return "truncated record";
     if (m->status < SB_STATUS_JOINING || m->status > SB_STATUS_SHUTDOWN)
         return "unknown status";
-    if (cnt > SB_MAX_TOKENS)
-        return "too many tokens";
-    for (unsigned i = 0; i < cnt && !r.err; i++) {
-        m->tokens[i] = sb_wire_get_i64(&r);
-        if (i > 0 && m->tokens[i] <= m->tokens[i - 1])
-            return "tokens not strictly increasing";
-    }
-    m->ntokens = (int)cnt;
+    const char *why = gossip_get_tokens(&r, cnt, m->tokens, &m->ntokens);
+    if (why)
+        return why;
     if (r.err || r.off != r.n)
         return r.err ? "truncated tokens" : "trailing bytes";
     if (m->ep.family != 4 && m->ep.family != 6)
@@ -170,7 +163,7 @@ void gossip_forget_peer(sb_gossip *g, const uint8_t host_id[16], const gnode *ex
         SB_WARN("gossip", "cannot delete saved peer", "rc=%s", sb_errname(rc));
 }
 
-/* --- loading at start ------------------------------------------------------ */
+/* --- saved tokens ---------------------------------------------------------- */
 
 int gossip_save_tokens(sb_gossip *g, const int64_t *t, int n)
 {
@@ -179,15 +172,15 @@ int gossip_save_tokens(sb_gossip *g, const int64_t *t, int n)
         return 0;
     sb_buf b;
     sb_buf_init(&b);
-    int rc = sb_wire_put_u16(&b, (uint16_t)n);
-    for (int i = 0; !rc && i < n; i++)
-        rc = sb_wire_put_i64(&b, t[i]);
+    int rc = gossip_put_tokens(&b, t, n);
     if (!rc)
         rc = st->kv_put(g->io->st_ctx, (const uint8_t *)KV_TOKENS, strlen(KV_TOKENS), b.data, b.len,
                         NULL, NULL);
     sb_buf_free(&b);
     return rc;
 }
+
+/* --- loading at start ------------------------------------------------------ */
 
 typedef struct saved_peer {
     sb_member m;
@@ -255,14 +248,8 @@ static int kv_emit(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, s
             l->bad = KV_TOKENS;
             return 0;
         }
-        for (unsigned i = 0; i < n; i++) {
-            l->tokens[i] = sb_wire_get_i64(&r);
-            if (i > 0 && l->tokens[i] <= l->tokens[i - 1])
-                l->bad = KV_TOKENS;
-        }
-        if (r.err || r.off != r.n)
+        if (gossip_get_tokens(&r, n, l->tokens, &l->ntokens) || r.err || r.off != r.n)
             l->bad = KV_TOKENS;
-        l->ntokens = (int)n;
     }
     return 0;
 }
