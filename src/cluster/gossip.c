@@ -47,31 +47,10 @@ void sb_gossip_opts_default(sb_gossip_opts *o)
     o->ring_delay_ms = 0; /* 0: 2 * interval_ms */
 }
 
-/* --- lifecycle ------------------------------------------------------------- */
-
-static int check_opts(const sb_gossip_opts *o, char *errmsg)
-{
-    if (o->self.family != 4 && o->self.family != 6)
-        return sb_seterr(errmsg, SB_EINVAL, "gossip: no listen address");
-    if (!o->cluster_name[0])
-        return sb_seterr(errmsg, SB_EINVAL, "gossip: empty cluster name");
-    if (o->num_tokens < 1 || o->num_tokens > SB_MAX_TOKENS)
-        return sb_seterr(errmsg, SB_EINVAL, "gossip: num_tokens %d not in 1..%d", o->num_tokens,
-                         SB_MAX_TOKENS);
-    if (o->interval_ms <= 0 || o->ring_delay_ms < 0)
-        return sb_seterr(errmsg, SB_EINVAL, "gossip: interval_ms/ring_delay_ms not positive");
-    if (!(o->phi_threshold > 0))
-        return sb_seterr(errmsg, SB_EINVAL, "gossip: phi_threshold must be positive");
-    if (o->nseeds < 0 || o->nseeds > GOSSIP_MAX_SEEDS || (o->nseeds && !o->seeds))
-        return sb_seterr(errmsg, SB_EINVAL, "gossip: %d seeds (at most %d)", o->nseeds,
-                         GOSSIP_MAX_SEEDS);
-    return 0;
-}
-
 /* --- joining and the round timer ------------------------------------------- */
 
 /* Whether a JOINING node with a smaller endpoint, not known dead, is still
- * choosing its tokens (see the design note). */
+ * choosing its tokens (see Joining at the top of this file). */
 static int joiners_ahead(const sb_gossip *g)
 {
     int k = 0;
@@ -140,6 +119,27 @@ static void tick(void *arg)
     maybe_join(g);
     if (!g->stopped)
         g->timer = g->io->timer_start(g->io->ctx, (uint64_t)g->o.interval_ms, tick, g);
+}
+
+/* --- lifecycle ------------------------------------------------------------- */
+
+static int check_opts(const sb_gossip_opts *o, char *errmsg)
+{
+    if (o->self.family != 4 && o->self.family != 6)
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: no listen address");
+    if (!o->cluster_name[0])
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: empty cluster name");
+    if (o->num_tokens < 1 || o->num_tokens > SB_MAX_TOKENS)
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: num_tokens %d not in 1..%d", o->num_tokens,
+                         SB_MAX_TOKENS);
+    if (o->interval_ms <= 0 || o->ring_delay_ms < 0)
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: interval_ms/ring_delay_ms not positive");
+    if (!(o->phi_threshold > 0))
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: phi_threshold must be positive");
+    if (o->nseeds < 0 || o->nseeds > GOSSIP_MAX_SEEDS || (o->nseeds && !o->seeds))
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: %d seeds (at most %d)", o->nseeds,
+                         GOSSIP_MAX_SEEDS);
+    return 0;
 }
 
 sb_gossip *sb_gossip_new(const sb_io *io, const sb_gossip_opts *o, char *errmsg)

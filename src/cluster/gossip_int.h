@@ -30,20 +30,22 @@
  * Invariants (of a sb_gossip between calls):
  *   1. nodes[0 .. nnodes) is sorted by ep without duplicates, nnodes <=
  *      GOSSIP_MAX_MEMBERS, and self is one of them (is_self, always up).
- *   2. For every node and field k, ver[k] <= heartbeat: touch_self stamps
- *      local fields with the new heartbeat, and a received state whose
- *      field version exceeds its heartbeat is refused.
+ *   2. For every node and field k, ver[k] <= heartbeat: gossip_touch_self
+ *      stamps local fields with the new heartbeat, and a received state
+ *      whose field version exceeds its heartbeat is refused.
  *   3. Only we change our own state: states about self.ep are never merged.
- *   4. known(n) (generation > 0) unless n is a placeholder loaded from
- *      sys/peers/; placeholders are down and never gossiped.
+ *   4. gossip_known(n) (generation > 0) unless n is a placeholder loaded
+ *      from sys/peers/; placeholders are down and never gossiped.
  *   5. A message is validated completely before any of it is applied, so a
- *      malformed one changes nothing but stats.rejected.
+ *      malformed one changes nothing but the rejection count (and its log
+ *      throttle).
  *   6. ring is never NULL after sb_gossip_new. It is rebuilt from the
- *      members for which gossip_in_ring holds whenever one of their status,
- *      tokens, dc, rack or host id changes (a rebuild that runs out of
- *      memory keeps the previous ring), before the STATUS / NEW / REMOVED
- *      event that announces the change. ring_refs counts the references
- *      to ring; retired holds older rings, each with refs > 0.
+ *      members for which gossip_in_ring holds whenever such a member comes,
+ *      goes, or changes its status, tokens, dc, rack or host id (a rebuild
+ *      that runs out of memory keeps the previous ring), before the STATUS
+ *      / NEW / REMOVED event that announces the change. ring_refs counts
+ *      the references to ring; retired holds older rings, each with
+ *      refs > 0.
  *   7. A node whose status is SHUTDOWN is down until a new generation.
  *   8. body, out, fbuf and digs are scratch for one call; digs survives
  *      gossip_apply_state (on_ack answers the requests after merging).
