@@ -455,7 +455,7 @@ static int random_live_node(sim *s)
 
 /* A node clients may use: up, and (with patient_clients) it knows the
  * whole ring. A restarted node loads its peers' tokens from its kv space
- * (gossip.c, sys/peers/), so by default clients use it at once. */
+ * (cluster/gossip_store.c, sys/peers/), so by default clients use it at once. */
 static int ready(sim *s, int i)
 {
     if (!node_cluster(s, i))
