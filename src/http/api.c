@@ -17,12 +17,20 @@
  *
  * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
  * 5xx status.
+ *
+ * Cross-site requests (docs/http-api.md, "Cross-origin requests"): a POST
+ * from an Origin that is not the node, a cluster member or in
+ * http.cors_allowed_origins is refused with 403 before anything runs, and
+ * the JSON endpoints refuse bodies of any other Content-Type with 415.
+ * Answers name a trusted Origin in Access-Control-Allow-Origin (server.c),
+ * never "*".
  */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "http/handlers.h"
+#include "http/origin.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
 #include "metrics/node_view.h"
@@ -119,6 +127,33 @@ static void handle_compact(sb_node_view *n, sb_http_req *req)
     }
 }
 
+/* A POST that a web page on another site could have sent is refused
+ * before its handler runs: an untrusted Origin gets 403; a JSON endpoint's
+ * body with another Content-Type gets 415, since the types a page may
+ * send without a preflight (a form's, text/plain) are never JSON, and a
+ * browser that sends no Origin with a form is stopped by its type. No
+ * Content-Type (curl without -d, Python's requests with bytes) passes:
+ * a page cannot send a body without one. Returns 1 when it replied. */
+static int refuse_cross_site(sb_http_req *req, const char *path, int json)
+{
+    if (req->origin && !req->origin_trusted) {
+        sb_http_reply_cross_origin(req->pending, req);
+        return 1;
+    }
+    if (json && req->content_type &&
+        !sb_content_type_is_json(req->content_type, req->content_type_len)) {
+        char msg[400];
+        snprintf(msg, sizeof msg,
+                 "%s takes a JSON body: send Content-Type: application/json (curl: -H "
+                 "'Content-Type: application/json'), not '%.*s'",
+                 path, (int)(req->content_type_len > 100 ? 100 : req->content_type_len),
+                 req->content_type);
+        sb_http_reply_error(req->pending, 415, "unsupported_media_type", msg);
+        return 1;
+    }
+    return 0;
+}
+
 void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
 {
     int get = eq(req->method, req->method_len, "GET") || eq(req->method, req->method_len, "HEAD");
@@ -126,21 +161,23 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
     static const struct {
         const char *path;
         int method; /* 0 GET, 1 POST, 2 both */
+        int json;   /* a POST body, if any, must be application/json */
         void (*fn)(sb_node_view *, sb_http_req *);
     } routes[] = {
-        {"/health", 0, handle_health},
-        {"/metrics", 0, handle_metrics},
-        {"/api/v1/cql", 1, sb_http_handle_cql},
-        {"/api/v2/write", 1, sb_http_handle_write},
-        {"/api/v1/admin/compact", 1, handle_compact},
-        {"/api/v1/cluster", 0, sb_http_handle_cluster},
-        {"/api/v1/stats", 0, sb_http_handle_stats},
-        {"/api/v1/raft", 0, sb_http_handle_raft},
-        {"/api/v1/events", 0, sb_http_handle_events},
-        {"/api/v1/fault", 2, sb_http_handle_fault},
-        {"/api/v1/replicas", 0, sb_http_handle_replicas},
-        {"/api/v1/local", 0, sb_http_handle_local},
-        {"/", 0, sb_http_handle_static},
+        {"/health", 0, 0, handle_health},
+        {"/metrics", 0, 0, handle_metrics},
+        {"/api/v1/cql", 1, 1, sb_http_handle_cql},
+        /* line protocol: InfluxDB clients send text/plain, curl a form type */
+        {"/api/v2/write", 1, 0, sb_http_handle_write},
+        {"/api/v1/admin/compact", 1, 1, handle_compact},
+        {"/api/v1/cluster", 0, 0, sb_http_handle_cluster},
+        {"/api/v1/stats", 0, 0, sb_http_handle_stats},
+        {"/api/v1/raft", 0, 0, sb_http_handle_raft},
+        {"/api/v1/events", 0, 0, sb_http_handle_events},
+        {"/api/v1/fault", 2, 1, sb_http_handle_fault},
+        {"/api/v1/replicas", 0, 0, sb_http_handle_replicas},
+        {"/api/v1/local", 0, 0, sb_http_handle_local},
+        {"/", 0, 0, sb_http_handle_static},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         if (!eq(req->path, req->path_len, routes[i].path))
@@ -156,6 +193,8 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
             sb_http_reply_err(req->pending, SB_EMETHOD, msg);
             return;
         }
+        if (post && refuse_cross_site(req, routes[i].path, routes[i].json))
+            return;
         routes[i].fn(n, req);
         return;
     }

@@ -15,6 +15,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "cluster/gossip.h"
+#include "coord/coord.h"
+#include "http/origin.h"
 #include "metrics/node_metrics.h"
 #include "util/ep.h"
 #include "util/err.h"
@@ -36,6 +39,7 @@ struct sb_http_pending {
     sb_node_view *node;
     const char *endpoint;
     uint64_t start_ns;
+    int echo_origin; /* the request's Origin is trusted: name it in ACAO */
 };
 
 typedef struct http_handler {
@@ -59,11 +63,41 @@ static void on_slot_dispose(void *p)
     }
 }
 
-/* A CORS preflight (OPTIONS on any path): every route accepts requests
- * from any origin, so the answer is the same everywhere. */
-static void reply_preflight(sb_http_pending *p)
+/* The HTTP addresses this node is known by: its own and every member's
+ * (the dashboard a member serves polls every node). 1 when o may drive the
+ * node (http/origin.h's rule). */
+static int origin_trusted(sb_node_view *n, const sb_origin *o, const h2o_iovec_t *authority)
+{
+    sb_gossip *g = n->cluster ? sb_cluster_gossip(n->cluster) : NULL;
+    int nm = g ? sb_gossip_nmembers(g) : 0;
+    sb_ep *eps = calloc((size_t)nm + 1, sizeof *eps);
+    if (!eps)
+        return 0;
+    int k = 0;
+    if (sb_ep_parse(n->http_addr, 8080, &eps[k]) == 0)
+        k++;
+    for (int i = 0; i < nm; i++) {
+        const sb_member *m = sb_gossip_member(g, i);
+        if (m->http.family)
+            sb_origin_member_ep(&m->http, &m->ep, &eps[k++]);
+    }
+    int ok = sb_origin_trusted(o, authority->base, authority->len, eps, k,
+                               n->cors_allowed_origins);
+    free(eps);
+    return ok;
+}
+
+/* A CORS preflight (OPTIONS on any path). A trusted origin gets the
+ * methods and headers the API takes (and, from sb_http_reply, itself in
+ * Access-Control-Allow-Origin); an untrusted one a 403, so the browser
+ * never sends the real request; no Origin (curl) the plain 204. */
+static void reply_preflight(sb_http_pending *p, const sb_http_req *r)
 {
     h2o_req_t *req = p->req;
+    if (r->origin && !r->origin_trusted) {
+        sb_http_reply_cross_origin(p, r);
+        return;
+    }
     static const struct {
         const char *name, *value;
     } hs[] = {
@@ -108,9 +142,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
         r.content_encoding = req->headers.entries[ce].value.base;
         r.content_encoding_len = req->headers.entries[ce].value.len;
     }
+    ssize_t ct = h2o_find_header(&req->headers, H2O_TOKEN_CONTENT_TYPE, -1);
+    if (ct != -1) {
+        r.content_type = req->headers.entries[ct].value.base;
+        r.content_type_len = req->headers.entries[ct].value.len;
+    }
+    ssize_t og = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+    if (og != -1) {
+        sb_origin o;
+        r.origin = req->headers.entries[og].value.base;
+        r.origin_len = req->headers.entries[og].value.len;
+        r.origin_trusted = sb_origin_parse(r.origin, r.origin_len, &o) == 0 &&
+                           origin_trusted(h->node, &o, &req->authority);
+        p->echo_origin = r.origin_trusted;
+    }
     r.pending = p;
     if (r.method_len == 7 && memcmp(r.method, "OPTIONS", 7) == 0) {
-        reply_preflight(p);
+        reply_preflight(p, &r);
         return 0;
     }
     sb_http_dispatch(h->node, &r);
@@ -130,9 +178,16 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
         req->res.reason = sb_http_reason(status);
         const char *ct = content_type ? content_type : "application/json";
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ct, strlen(ct));
-        /* The dashboard polls every node from one origin (CORS). */
-        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
-                       H2O_STRLIT("*"));
+        /* The answer depends on Origin: caches must not mix them up. */
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_VARY, NULL, H2O_STRLIT("Origin"));
+        if (p->echo_origin) {
+            ssize_t og = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
+            if (og != -1)
+                h2o_add_header(&req->pool, &req->res.headers,
+                               H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
+                               req->headers.entries[og].value.base,
+                               req->headers.entries[og].value.len);
+        }
         /* A known length keeps the connection alive: without one, h2o
          * 2.2's chunked filter closes it after any status but 200, so a
          * client's 400, 503 or 504 would also cost it its connection. */
@@ -157,6 +212,17 @@ void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const
     sb_buf_printf(&b, "}}\n");
     sb_http_reply(p, status, NULL, b.data, b.len);
     sb_buf_free(&b);
+}
+
+void sb_http_reply_cross_origin(sb_http_pending *p, const sb_http_req *r)
+{
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "cross-origin request from %.*s refused: this node takes requests that change "
+             "state only from its own pages, its cluster members' and the origins in "
+             "http.cors_allowed_origins (docs/http-api.md, \"Cross-origin requests\")",
+             (int)(r->origin_len > 200 ? 200 : r->origin_len), r->origin);
+    sb_http_reply_error(p, 403, "forbidden", msg);
 }
 
 void sb_http_reply_err(sb_http_pending *p, int rv, const char *msg)

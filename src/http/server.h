@@ -33,6 +33,14 @@ typedef struct sb_http_req {
     size_t body_len;
     const char *content_encoding; /* may be NULL */
     size_t content_encoding_len;
+    const char *content_type; /* may be NULL */
+    size_t content_type_len;
+    /* The Origin header (NULL: none, as from curl, drivers and same-origin
+     * GETs) and whether it may drive this node (http/origin.h's rule:
+     * the node itself, a cluster member, or http.cors_allowed_origins). */
+    const char *origin;
+    size_t origin_len;
+    int origin_trusted;
     sb_http_pending *pending; /* reply through this */
 } sb_http_req;
 
@@ -47,6 +55,9 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
                    size_t len);
 /* Replies with {"error": {"code": code, "message": msg}}. */
 void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const char *msg);
+/* Replies 403 "forbidden" to a request whose Origin (r->origin, not
+ * trusted) may not drive the node, naming the origin and the setting. */
+void sb_http_reply_cross_origin(sb_http_pending *p, const sb_http_req *r);
 /* Replies to an SB_E* code rv with its status and "code" from util/err.h's
  * table; msg NULL or "" means sb_strerror(rv). */
 void sb_http_reply_err(sb_http_pending *p, int rv, const char *msg);

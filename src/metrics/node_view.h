@@ -33,6 +33,9 @@ typedef struct sb_node_view {
     const char *dc;
     const char *rack;
     const char *demo_control; /* URL of the demo's control server, "" = none */
+    /* http.cors_allowed_origins: canonical origins, comma-separated (http/
+     * origin.h), "" = none */
+    const char *cors_allowed_origins;
     double start_time_s;      /* wall clock at start */
     uv_loop_t *loop;
     /* Parts. */

@@ -26,6 +26,12 @@
  *   max_pending_rpc_calls: 65536
  *   native_transport_max_frame_bytes: 16777216
  *   demo_control: http://127.0.0.1:8079   # set by `sibyl demo` (GET /health)
+ *   http:
+ *     cors_allowed_origins: [https://grafana.example.com]
+ *
+ * One level of sections (http: above) is read as dotted keys
+ * (http.cors_allowed_origins); the list settings take a YAML list, whose
+ * items are joined with commas, or a comma-separated string.
  */
 #include "node/config.h"
 
@@ -36,6 +42,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "http/origin.h"
 #include "util/ep.h"
 #include "util/err.h"
 #include "util/log.h"
@@ -205,6 +212,13 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         snprintf(c->demo_control, sizeof c->demo_control, "%s", v);
         return 0;
     }
+    if (!strcmp(key, "http.cors_allowed_origins") || !strcmp(key, "cors_allowed_origins")) {
+        char sub[SB_ERRMSG_SIZE];
+        if (sb_origin_list_canon(v, c->cors_allowed_origins, sizeof c->cors_allowed_origins,
+                                 sub) != 0)
+            return sb_seterr(errmsg, SB_ECONFIG, "%s: %s", key, sub);
+        return 0;
+    }
     if (!strcmp(key, "log_level")) {
         static const char *names[] = {"debug", "info", "warn", "error"};
         for (int i = 0; i < 4; i++)
@@ -218,6 +232,98 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
     return sb_seterr(errmsg, SB_ECONFIG, "unknown setting '%s'", key);
 }
 
+/* Settings that take a list: a YAML list is joined with commas. */
+static int is_list_key(const char *key)
+{
+    return !strcmp(key, "seeds") || !strcmp(key, "http.cors_allowed_origins") ||
+           !strcmp(key, "cors_allowed_origins");
+}
+
+/* The YAML reader's state between events. */
+typedef struct yaml_state {
+    int depth;         /* mappings open: 1 = settings, 2 = a section's settings */
+    char section[64];  /* the section being read ("" at depth 1) */
+    char key[192];     /* the setting whose value comes next, dotted in a section */
+    int have_key;
+    int in_list;       /* reading the items of key's list */
+    char list[4096];   /* the items so far, comma-separated */
+    size_t list_len;
+} yaml_state;
+
+/* One parser event. 0, or SB_ECONFIG with errmsg (path:line: ...). */
+static int yaml_event(sb_config *c, yaml_state *st, const yaml_event_t *ev, const char *path,
+                      char *errmsg)
+{
+    size_t line = ev->start_mark.line + 1;
+    char sub[SB_ERRMSG_SIZE];
+    switch (ev->type) {
+    case YAML_MAPPING_START_EVENT:
+        if (st->depth == 0) {
+            st->depth = 1;
+        } else if (st->depth == 1 && st->have_key && !st->in_list) {
+            snprintf(st->section, sizeof st->section, "%.63s", st->key);
+            st->have_key = 0;
+            st->depth = 2;
+        } else {
+            return sb_seterr(errmsg, SB_ECONFIG,
+                             "%s:%zu: sections nest one level deep at most (section: "
+                             "{setting: value}), and list items are plain values",
+                             path, line);
+        }
+        return 0;
+    case YAML_MAPPING_END_EVENT:
+        if (st->depth-- == 2)
+            st->section[0] = 0;
+        return 0;
+    case YAML_SEQUENCE_START_EVENT:
+        if (!st->have_key || st->in_list)
+            return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: expected a mapping of settings", path,
+                             line);
+        if (!is_list_key(st->key))
+            return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s takes one value, not a list", path,
+                             line, st->key);
+        st->in_list = 1;
+        st->list_len = 0;
+        st->list[0] = 0;
+        return 0;
+    case YAML_SEQUENCE_END_EVENT:
+        st->in_list = 0;
+        st->have_key = 0;
+        if (apply(c, st->key, st->list, sub) != 0)
+            return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s", path, line, sub);
+        return 0;
+    case YAML_SCALAR_EVENT: {
+        const char *s = (const char *)ev->data.scalar.value;
+        size_t n = ev->data.scalar.length;
+        if (st->in_list) {
+            if (st->list_len + n + 2 > sizeof st->list)
+                return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s: list longer than %zu bytes",
+                                 path, line, st->key, sizeof st->list - 1);
+            if (st->list_len)
+                st->list[st->list_len++] = ',';
+            memcpy(st->list + st->list_len, s, n + 1);
+            st->list_len += n;
+        } else if (st->depth < 1) {
+            return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: expected a mapping of settings", path,
+                             line);
+        } else if (!st->have_key) {
+            if (st->section[0])
+                snprintf(st->key, sizeof st->key, "%s.%.127s", st->section, s);
+            else
+                snprintf(st->key, sizeof st->key, "%.127s", s);
+            st->have_key = 1;
+        } else {
+            st->have_key = 0;
+            if (apply(c, st->key, s, sub) != 0)
+                return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s", path, line, sub);
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
 int sb_config_load_yaml(sb_config *c, const char *path, char *errmsg)
 {
     FILE *f = fopen(path, "rb");
@@ -226,9 +332,9 @@ int sb_config_load_yaml(sb_config *c, const char *path, char *errmsg)
                          strerror(errno));
     yaml_parser_t p;
     yaml_event_t ev;
-    int rv = 0, depth = 0, done = 0;
-    char key[128] = "";
-    int have_key = 0;
+    int rv = 0, done = 0;
+    yaml_state st;
+    memset(&st, 0, sizeof st);
     yaml_parser_initialize(&p);
     yaml_parser_set_input_file(&p, f);
     while (!done) {
@@ -237,44 +343,8 @@ int sb_config_load_yaml(sb_config *c, const char *path, char *errmsg)
                            p.problem_mark.column + 1, p.problem ? p.problem : "YAML error");
             break;
         }
-        size_t line = ev.start_mark.line + 1;
-        switch (ev.type) {
-        case YAML_STREAM_END_EVENT:
-            done = 1;
-            break;
-        case YAML_MAPPING_START_EVENT:
-            if (++depth > 1)
-                rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: nested mappings are not supported",
-                               path, line);
-            break;
-        case YAML_MAPPING_END_EVENT:
-            depth--;
-            break;
-        case YAML_SEQUENCE_START_EVENT:
-            rv = sb_seterr(errmsg, SB_ECONFIG,
-                           "%s:%zu: lists are not supported (seeds is a "
-                           "comma-separated string)",
-                           path, line);
-            break;
-        case YAML_SCALAR_EVENT: {
-            const char *s = (const char *)ev.data.scalar.value;
-            if (depth != 1) {
-                rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: expected a mapping of settings", path,
-                               line);
-            } else if (!have_key) {
-                snprintf(key, sizeof key, "%s", s);
-                have_key = 1;
-            } else {
-                char sub[SB_ERRMSG_SIZE];
-                if (apply(c, key, s, sub) != 0)
-                    rv = sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s", path, line, sub);
-                have_key = 0;
-            }
-            break;
-        }
-        default:
-            break;
-        }
+        done = ev.type == YAML_STREAM_END_EVENT;
+        rv = yaml_event(c, &st, &ev, path, errmsg);
         yaml_event_delete(&ev);
         if (rv)
             break;
@@ -311,6 +381,7 @@ static const struct {
     {"--max-pending-rpc", "max_pending_rpc_calls"},
     {"--max-frame-bytes", "native_transport_max_frame_bytes"},
     {"--demo-control", "demo_control"},
+    {"--cors-allowed-origins", "cors_allowed_origins"},
 };
 
 static void usage(void)
@@ -327,6 +398,7 @@ static void usage(void)
         "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
         "                  [--max-inflight N] [--max-pending-rpc N]\n"
         "                  [--max-frame-bytes N] [--demo-control URL]\n"
+        "                  [--cors-allowed-origins ORIGIN[,ORIGIN...]]\n"
         "Flags override settings from the YAML --config file.\n");
 }
 

@@ -1,6 +1,10 @@
 /*
  * Node configuration: defaults, then the YAML file (--config), then flags.
- * Flags always win over the file. Unknown keys or flags, bad addresses and
+ * Flags always win over the file. The file is a mapping of settings; a
+ * setting may sit in a section one level down (http: {cors_allowed_origins:
+ * ...} is the setting http.cors_allowed_origins), and the settings that
+ * take a list (seeds, http.cors_allowed_origins) take a YAML list or a
+ * comma-separated string. Unknown keys or flags, bad addresses and
  * bad numbers are errors that name the key (and the file line).
  */
 #ifndef SB_CONFIG_H
@@ -35,6 +39,10 @@ typedef struct sb_config {
     size_t rpc_max_pending;       /* max_pending_rpc_calls, 65536; 0 = no cap */
     size_t max_frame_bytes;       /* native_transport_max_frame_bytes, default 16 MiB */
     char demo_control[256];       /* URL of the `sibyl demo` control server, "" = none */
+    /* http.cors_allowed_origins: the origins besides the node's own and its
+     * cluster's that may use the HTTP API from a browser, canonical and
+     * comma-separated (http/origin.h); "" = none */
+    char cors_allowed_origins[2048];
 } sb_config;
 
 void sb_config_default(sb_config *c);

@@ -121,6 +121,7 @@ int sb_node_main(int argc, char **argv)
     n->v.dc = n->cfg.dc;
     n->v.rack = n->cfg.rack;
     n->v.demo_control = n->cfg.demo_control;
+    n->v.cors_allowed_origins = n->cfg.cors_allowed_origins;
     if (rv == 1)
         return 0;
     if (rv) {
@@ -145,7 +146,7 @@ int sb_node_main(int argc, char **argv)
         so.on_sync = node_stats_observe_sync;
         so.on_sync_arg = node_stats_sync_histogram(n->v.metrics);
     }
-    snprintf(dbdir, sizeof dbdir, "%s/db", n->cfg.data_dir);
+    snprintf(dbdir, sizeof dbdir, "%.*s/db", (int)sizeof n->cfg.data_dir, n->cfg.data_dir);
     if ((rv = sb_store_open(&n->v.store, dbdir, &so, n->v.loop, errmsg))) {
         fprintf(stderr, "sibyl node: cannot open storage in %s: %s\n", dbdir, errmsg);
         goto fail;

@@ -9,6 +9,7 @@ const char *sb_http_reason(int status)
         {200, "OK"},
         {204, "No Content"},
         {400, "Bad Request"},
+        {403, "Forbidden"},
         {404, "Not Found"},
         {405, "Method Not Allowed"},
         {408, "Request Timeout"},
