@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 
+#include "http/origin.h"
 #include "util/consistency.h"
 #include "util/err.h"
 #include "util/http_reason.h"
@@ -113,8 +115,37 @@ static int parse_request_line(const char *p, size_t n, sb_demo_request *req, cha
     return 0;
 }
 
+/* Keeps the value v[0..vlen) of header name[0..name_len) in req when it is
+ * one of those the cross-site check reads; a second one is an error (two
+ * Origins would leave the check guessing). */
+static int keep_header(const char *name, size_t name_len, const char *v, size_t vlen, int lineno,
+                       sb_demo_request *req, char *errmsg)
+{
+    static const struct {
+        const char *name;
+        size_t val, len; /* offsets of the value and length fields */
+    } kept[] = {
+        {"Host", offsetof(sb_demo_request, host), offsetof(sb_demo_request, host_len)},
+        {"Origin", offsetof(sb_demo_request, origin), offsetof(sb_demo_request, origin_len)},
+        {"Content-Type", offsetof(sb_demo_request, content_type),
+         offsetof(sb_demo_request, content_type_len)},
+    };
+    for (size_t k = 0; k < sizeof kept / sizeof kept[0]; k++) {
+        if (name_len != strlen(kept[k].name) || strncasecmp(name, kept[k].name, name_len))
+            continue;
+        const char **val = (const char **)((char *)req + kept[k].val);
+        if (*val)
+            return sb_seterr(errmsg, SB_EBADINPUT, "line %d: a second %s header", lineno,
+                             kept[k].name);
+        *val = v;
+        *(size_t *)((char *)req + kept[k].len) = vlen;
+    }
+    return 0;
+}
+
 /* One header line p[0..n) (no CRLF), line number lineno. */
-static int parse_header(const char *p, size_t n, int lineno, long *content_length, char *errmsg)
+static int parse_header(const char *p, size_t n, int lineno, sb_demo_request *req,
+                        long *content_length, char *errmsg)
 {
     if (p[0] == ' ' || p[0] == '\t')
         return sb_seterr(errmsg, SB_EBADINPUT,
@@ -142,6 +173,9 @@ static int parse_header(const char *p, size_t n, int lineno, long *content_lengt
     size_t e = n;
     while (e > i && (p[e - 1] == ' ' || p[e - 1] == '\t'))
         e--;
+    int rv = keep_header(p, name_len, p + i, e - i, lineno, req, errmsg);
+    if (rv)
+        return rv;
     if (name_len == 17 && !strncasecmp(p, "Transfer-Encoding", 17))
         return sb_seterr(errmsg, SB_EUNSUPPORTED,
                          "line %d: Transfer-Encoding is not supported; send the body with "
@@ -212,7 +246,7 @@ int sb_demo_parse_request(const char *buf, size_t len, sb_demo_request *req, cha
             break;
         } else if (lineno > MAX_HEADERS + 1) {
             return sb_seterr(errmsg, SB_EBADINPUT, "more than %d header lines", MAX_HEADERS);
-        } else if ((rv = parse_header(p, n, lineno, &content_length, errmsg))) {
+        } else if ((rv = parse_header(p, n, lineno, req, &content_length, errmsg))) {
             return rv;
         }
         p = eol + 2;
@@ -416,6 +450,41 @@ int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, c
                      s);
 }
 
+/* --- cross-site requests ---------------------------------------------------- */
+
+int sb_demo_cross_site(const sb_demo_request *req, const sb_ep *trusted, int neps, int *cors,
+                       char *errmsg)
+{
+    *cors = 0;
+    if (req->origin) {
+        sb_origin o;
+        int ok = sb_origin_parse(req->origin, req->origin_len, &o) == 0 &&
+                 sb_origin_trusted(&o, req->host, req->host_len, trusted, neps, NULL);
+        if (ok) {
+            *cors = 1;
+        } else if (req->method != SB_DEMO_GET) {
+            char s[64];
+            show(s, sizeof s, req->origin, req->origin_len);
+            sb_seterr(errmsg, SB_EINVAL,
+                      "cross-origin request from %s refused: the demo control server takes "
+                      "requests only from the demo's dashboard (its nodes' addresses)",
+                      s);
+            return 403;
+        }
+    }
+    if (req->method == SB_DEMO_POST && req->content_type &&
+        !sb_content_type_is_json(req->content_type, req->content_type_len)) {
+        char s[64];
+        show(s, sizeof s, req->content_type, req->content_type_len);
+        sb_seterr(errmsg, SB_EINVAL,
+                  "the body must be JSON: send Content-Type: application/json (curl: -H "
+                  "'Content-Type: application/json'), not '%s'",
+                  s);
+        return 415;
+    }
+    return 0;
+}
+
 /* --- the server ------------------------------------------------------------- */
 
 typedef struct ctl_conn {
@@ -431,6 +500,8 @@ struct sb_demo_ctl {
     sb_demo_handler fn;
     void *arg;
     unsigned long requests;
+    sb_ep trusted[SB_DEMO_MAX_TRUSTED];
+    int ntrusted;
     ctl_conn conns[SB_DEMO_MAX_CONNS];
 };
 
@@ -515,6 +586,17 @@ void sb_demo_ctl_free(sb_demo_ctl *c)
     free(c);
 }
 
+int sb_demo_ctl_trust(sb_demo_ctl *c, const char *hostport, char *errmsg)
+{
+    if (c->ntrusted == SB_DEMO_MAX_TRUSTED)
+        return sb_seterr(errmsg, SB_ETOOBIG, "more than %d trusted addresses",
+                         SB_DEMO_MAX_TRUSTED);
+    if (sb_ep_parse(hostport, 0, &c->trusted[c->ntrusted]) != 0)
+        return sb_seterr(errmsg, SB_EINVAL, "'%s' is not an IP HOST:PORT", hostport);
+    c->ntrusted++;
+    return 0;
+}
+
 int sb_demo_ctl_pollfds(sb_demo_ctl *c, struct pollfd *fds, int max)
 {
     int n = 0;
@@ -564,16 +646,26 @@ static void send_all(int fd, const char *data, size_t len)
     }
 }
 
-static void respond(int fd, int status, const char *body, size_t body_len)
+/* A request's Origin to name in Access-Control-Allow-Origin: the value
+ * itself (already checked by sb_demo_cross_site) or NULL. */
+typedef struct acao {
+    const char *origin;
+    size_t len;
+} acao;
+
+static void respond(int fd, const acao *allow, int status, const char *body, size_t body_len)
 {
     sb_buf out;
     sb_buf_init(&out);
     sb_buf_printf(&out,
                   "HTTP/1.1 %d %s\r\n"
-                  "Access-Control-Allow-Origin: *\r\n"
                   "Cache-Control: no-store\r\n"
-                  "Connection: close\r\n",
+                  "Connection: close\r\n"
+                  "Vary: Origin\r\n",
                   status, sb_http_reason(status));
+    if (allow && allow->origin)
+        sb_buf_printf(&out, "Access-Control-Allow-Origin: %.*s\r\n", (int)allow->len,
+                      allow->origin);
     if (status == 204)
         sb_buf_printf(&out, "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
                             "Access-Control-Allow-Headers: Content-Type\r\n"
@@ -592,19 +684,20 @@ static void respond(int fd, int status, const char *body, size_t body_len)
 }
 
 /* Answers with an explicit status and error code. */
-static void respond_status(int fd, int status, const char *code, const char *msg)
+static void respond_status(int fd, const acao *allow, int status, const char *code,
+                           const char *msg)
 {
     json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     char *s = e ? json_dumps(e, 0) : NULL;
-    respond(fd, status, s ? s : "{}", s ? strlen(s) : 2);
+    respond(fd, allow, status, s ? s : "{}", s ? strlen(s) : 2);
     free(s);
     json_decref(e);
 }
 
 /* Answers an SB_E* code with the status and code of util/err.h's table. */
-static void respond_error(int fd, int rv, const char *msg)
+static void respond_error(int fd, const acao *allow, int rv, const char *msg)
 {
-    respond_status(fd, sb_err_http_status(rv), sb_err_http_code(rv), msg);
+    respond_status(fd, allow, sb_err_http_status(rv), sb_err_http_code(rv), msg);
 }
 
 /* Handles a complete request in k. */
@@ -613,22 +706,31 @@ static void answer(sb_demo_ctl *c, ctl_conn *k, const sb_demo_request *req)
     char errmsg[SB_ERRMSG_SIZE] = "";
     sb_demo_action act;
     c->requests++;
+    int cors = 0;
+    int refuse = sb_demo_cross_site(req, c->trusted, c->ntrusted, &cors, errmsg);
+    acao allow = {cors ? req->origin : NULL, req->origin_len};
+    if (refuse) {
+        respond_status(k->fd, &allow, refuse,
+                       refuse == 403 ? "forbidden" : "unsupported_media_type", errmsg);
+        return;
+    }
     int rv = sb_demo_route(req, c->nnodes, &act, errmsg);
     if (rv) {
-        respond_error(k->fd, rv, errmsg);
+        respond_error(k->fd, &allow, rv, errmsg);
         return;
     }
     if (act.kind == SB_DEMO_ACT_OPTIONS) {
-        respond(k->fd, 204, "", 0);
+        respond(k->fd, &allow, 204, "", 0);
         return;
     }
     sb_buf out;
     sb_buf_init(&out);
     rv = c->fn(c->arg, &act, &out, errmsg);
     if (rv)
-        respond_error(k->fd, rv, errmsg[0] ? errmsg : sb_strerror(rv));
+        respond_error(k->fd, &allow, rv, errmsg[0] ? errmsg : sb_strerror(rv));
     else
-        respond(k->fd, 200, out.data ? (const char *)out.data : "{}", out.data ? out.len : 2);
+        respond(k->fd, &allow, 200, out.data ? (const char *)out.data : "{}",
+                out.data ? out.len : 2);
     sb_buf_free(&out);
 }
 
@@ -645,7 +747,8 @@ static void accept_all(sb_demo_ctl *c)
             if (c->conns[i].fd < 0)
                 k = &c->conns[i];
         if (!k) {
-            respond_error(fd, SB_EOVERLOADED, "too many open connections to the demo control");
+            respond_error(fd, NULL, SB_EOVERLOADED,
+                          "too many open connections to the demo control");
             ctl_conn tmp = {.fd = fd};
             conn_close(&tmp);
             continue;
@@ -685,7 +788,8 @@ static void conn_read(sb_demo_ctl *c, ctl_conn *k)
     if (rv == 0)
         answer(c, k, &req);
     else
-        respond_error(k->fd, rv == 1 ? SB_ETOOBIG : rv, rv == 1 ? "request too large" : errmsg);
+        respond_error(k->fd, NULL, rv == 1 ? SB_ETOOBIG : rv,
+                      rv == 1 ? "request too large" : errmsg);
     conn_close(k);
 }
 
@@ -710,7 +814,7 @@ void sb_demo_ctl_service(sb_demo_ctl *c, const struct pollfd *fds, int n)
         if (k->fd >= 0 && now >= k->deadline_s) {
             /* 408, not the table's 504 for SB_ETIMEOUT: here the client was
              * slow to send, no replica was slow to answer. */
-            respond_status(k->fd, 408, "request_timeout",
+            respond_status(k->fd, NULL, 408, "request_timeout",
                            "the request did not arrive in time (5 s)");
             conn_close(k);
         }

@@ -9,6 +9,14 @@
  *   POST /api/v1/demo/consistency          {"write": "ONE", "read": "ALL"}
  *   OPTIONS <any path>                     CORS preflight, 204
  *
+ * Cross-site requests (http/origin.h): a request with an Origin header is
+ * trusted when it comes from the control server itself or from a page of
+ * one of the addresses given to sb_demo_ctl_trust (the demo's nodes, whose
+ * dashboard drives it); only then do answers name it in
+ * Access-Control-Allow-Origin. A POST or preflight from any other Origin
+ * is refused with 403, a POST body of another Content-Type than
+ * application/json with 415, before anything runs.
+ *
  * Two layers:
  * - pure functions (no I/O, no globals), fuzzed and unit-tested:
  *   sb_demo_parse_request() turns bytes into a request, sb_demo_route()
@@ -24,11 +32,13 @@
 #include <stddef.h>
 
 #include "util/buf.h"
+#include "util/ep.h"
 
 #define SB_DEMO_MAX_HEAD_BYTES 8192
 #define SB_DEMO_MAX_BODY_BYTES 8192
 #define SB_DEMO_MAX_CONNS 16
 #define SB_DEMO_CONN_TIMEOUT_MS 5000
+#define SB_DEMO_MAX_TRUSTED 64
 
 enum { SB_DEMO_GET = 1, SB_DEMO_POST, SB_DEMO_OPTIONS, SB_DEMO_OTHER };
 
@@ -43,11 +53,19 @@ typedef struct sb_demo_request {
     const char *body;
     size_t body_len;
     size_t total_len; /* bytes of head and body */
+    /* Header values (trimmed), NULL when absent. */
+    const char *host;
+    size_t host_len;
+    const char *origin;
+    size_t origin_len;
+    const char *content_type;
+    size_t content_type_len;
 } sb_demo_request;
 
 /* Parses one HTTP/1.0 or 1.1 request from buf[0..len). Returns 0 when the
  * request is complete (*req filled), 1 when more bytes are needed,
- * SB_EBADINPUT for a malformed request, SB_ETOOBIG when the head or the
+ * SB_EBADINPUT for a malformed request (a second Host, Origin or
+ * Content-Type header included), SB_ETOOBIG when the head or the
  * body is over its limit, SB_EUNSUPPORTED for a chunked body; errmsg says
  * what and where. Never reads past buf + len. */
 int sb_demo_parse_request(const char *buf, size_t len, sb_demo_request *req, char *errmsg);
@@ -76,6 +94,15 @@ typedef struct sb_demo_action {
 int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, char *errmsg);
 
 
+/* Cross-site check of a parsed request against the server's trusted
+ * addresses (neps of them; the server's own address is recognised by the
+ * Host header). Returns 0 when the request may run, or the HTTP status to
+ * refuse it with (403: untrusted Origin on anything but GET; 415: a POST
+ * body that is not application/json) with errmsg. *cors is set to 1 when
+ * the answer should name the Origin in Access-Control-Allow-Origin. */
+int sb_demo_cross_site(const sb_demo_request *req, const sb_ep *trusted, int neps, int *cors,
+                       char *errmsg);
+
 /* --- the server ------------------------------------------------------------ */
 
 typedef struct sb_demo_ctl sb_demo_ctl;
@@ -89,6 +116,10 @@ typedef int (*sb_demo_handler)(void *arg, const sb_demo_action *act, sb_buf *out
 int sb_demo_ctl_open(sb_demo_ctl **out, const char *hostport, int nnodes, sb_demo_handler fn,
                      void *arg, char *errmsg);
 void sb_demo_ctl_free(sb_demo_ctl *c);
+/* Adds an HTTP address (HOST:PORT with an IP host, as a demo node listens)
+ * whose pages may drive the server; at most SB_DEMO_MAX_TRUSTED. 0, or
+ * SB_EINVAL / SB_ETOOBIG with errmsg. */
+int sb_demo_ctl_trust(sb_demo_ctl *c, const char *hostport, char *errmsg);
 /* Fills up to max pollfds (the listening socket and every connection);
  * returns how many. */
 int sb_demo_ctl_pollfds(sb_demo_ctl *c, struct pollfd *fds, int max);

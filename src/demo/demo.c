@@ -954,6 +954,13 @@ int sb_demo_main(int argc, char **argv)
         sb_buf_free(&d->sim_line);
         return 1;
     }
+    /* the dashboard, served by any node, drives the control server */
+    for (int i = 0; i < d->nnodes; i++)
+        if (sb_demo_ctl_trust(d->ctl, d->nodes[i].http, errmsg) != 0) {
+            fprintf(stderr, "sibyl demo: %s\n", errmsg);
+            rc = 1;
+            goto stop;
+        }
     if (start_cluster(d) != 0) {
         rc = stop_flag ? 0 : 1;
         goto stop;

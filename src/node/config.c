@@ -30,8 +30,8 @@
  *     cors_allowed_origins: [https://grafana.example.com]
  *
  * One level of sections (http: above) is read as dotted keys
- * (http.cors_allowed_origins); the list settings take a YAML list, whose
- * items are joined with commas, or a comma-separated string.
+ * (http.cors_allowed_origins); http.cors_allowed_origins takes a YAML
+ * list, whose items are joined with commas, or a comma-separated string.
  */
 #include "node/config.h"
 
@@ -232,11 +232,11 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
     return sb_seterr(errmsg, SB_ECONFIG, "unknown setting '%s'", key);
 }
 
-/* Settings that take a list: a YAML list is joined with commas. */
+/* Settings that take a YAML list (joined with commas). seeds stays a
+ * comma-separated string, as it always was. */
 static int is_list_key(const char *key)
 {
-    return !strcmp(key, "seeds") || !strcmp(key, "http.cors_allowed_origins") ||
-           !strcmp(key, "cors_allowed_origins");
+    return !strcmp(key, "http.cors_allowed_origins") || !strcmp(key, "cors_allowed_origins");
 }
 
 /* The YAML reader's state between events. */
@@ -280,8 +280,10 @@ static int yaml_event(sb_config *c, yaml_state *st, const yaml_event_t *ev, cons
             return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: expected a mapping of settings", path,
                              line);
         if (!is_list_key(st->key))
-            return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s takes one value, not a list", path,
-                             line, st->key);
+            return sb_seterr(errmsg, SB_ECONFIG,
+                             "%s:%zu: %s takes one value, not a list (seeds is a "
+                             "comma-separated string)",
+                             path, line, st->key);
         st->in_list = 1;
         st->list_len = 0;
         st->list[0] = 0;

@@ -2,9 +2,8 @@
  * Node configuration: defaults, then the YAML file (--config), then flags.
  * Flags always win over the file. The file is a mapping of settings; a
  * setting may sit in a section one level down (http: {cors_allowed_origins:
- * ...} is the setting http.cors_allowed_origins), and the settings that
- * take a list (seeds, http.cors_allowed_origins) take a YAML list or a
- * comma-separated string. Unknown keys or flags, bad addresses and
+ * ...} is the setting http.cors_allowed_origins), which takes a YAML list
+ * or a comma-separated string. Unknown keys or flags, bad addresses and
  * bad numbers are errors that name the key (and the file line).
  */
 #ifndef SB_CONFIG_H

@@ -2,13 +2,21 @@
  * router (demo/control.h): any bytes must parse, ask for more, or fail
  * with a known code and a message; a parsed request must lie inside the
  * input, and routing it must succeed or fail cleanly, never crash, read
- * out of bounds or leak. */
+ * out of bounds or leak. The cross-site check (origin parsing included)
+ * answers 0, 403 or 415, and names an Origin only one it could parse. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "demo/control.h"
+#include "http/origin.h"
 #include "util/err.h"
+
+/* A header value kept by the parser lies inside the input. */
+static int inside(const char *v, size_t len, const char *buf, const char *end)
+{
+    return !v || (v >= buf && v + len <= end);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,6 +33,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (req.total_len > size || req.path < buf || req.path + req.path_len > end ||
             req.body < buf || req.body + req.body_len > end || req.path_len == 0 ||
             req.path[0] != '/')
+            abort();
+        if (!inside(req.host, req.host_len, buf, end) ||
+            !inside(req.origin, req.origin_len, buf, end) ||
+            !inside(req.content_type, req.content_type_len, buf, end))
+            abort();
+        sb_ep eps[2];
+        sb_ep_parse("127.0.0.1:8080", 0, &eps[0]);
+        sb_ep_parse("[::1]:8080", 0, &eps[1]);
+        int cors = -1;
+        int st = sb_demo_cross_site(&req, eps, 2, &cors, errmsg);
+        sb_origin o;
+        if ((st != 0 && st != 403 && st != 415) || (st && !errmsg[0]) || (cors != 0 && cors != 1) ||
+            (cors && sb_origin_parse(req.origin, req.origin_len, &o) != 0))
             abort();
         sb_demo_action act;
         for (int nnodes = 1; nnodes <= 32; nnodes += 31) {

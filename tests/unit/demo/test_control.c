@@ -260,19 +260,24 @@ static void test_server_round_trip(void **state)
     char errmsg[SB_ERRMSG_SIZE];
     sb_demo_ctl *ctl = NULL;
     assert_int_equal(sb_demo_ctl_open(&ctl, "127.0.0.1:0", 3, handler, NULL, errmsg), 0);
+    assert_int_equal(sb_demo_ctl_trust(ctl, "127.0.0.2:8080", errmsg), 0);
+    handled = 0;
 
     /* a request in three pieces */
     client c = {.parts = {"GET /api/v1/de", "mo HTTP/1.1\r\nHost: x\r\n", "\r\n"}};
     exchange(ctl, &c);
     assert_non_null(strstr(c.answer, "HTTP/1.1 200 OK\r\n"));
-    assert_non_null(strstr(c.answer, "Access-Control-Allow-Origin: *\r\n"));
+    assert_null(strstr(c.answer, "Access-Control-Allow-Origin")); /* no Origin, no CORS */
+    assert_non_null(strstr(c.answer, "Vary: Origin\r\n"));
     assert_non_null(strstr(c.answer, "Connection: close\r\n"));
     assert_non_null(strstr(c.answer, "Content-Type: application/json\r\n"));
     assert_non_null(strstr(c.answer, "{\"kind\": 2}"));
 
-    client o = {.parts = {"OPTIONS /api/v1/demo/consistency HTTP/1.1\r\n\r\n"}};
+    client o = {.parts = {"OPTIONS /api/v1/demo/consistency HTTP/1.1\r\n"
+                          "Origin: http://127.0.0.2:8080\r\n\r\n"}};
     exchange(ctl, &o);
     assert_non_null(strstr(o.answer, "HTTP/1.1 204 No Content\r\n"));
+    assert_non_null(strstr(o.answer, "Access-Control-Allow-Origin: http://127.0.0.2:8080\r\n"));
     assert_non_null(strstr(o.answer, "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"));
     assert_non_null(strstr(o.answer, "Access-Control-Allow-Headers: Content-Type\r\n"));
     assert_non_null(strstr(o.answer, "Access-Control-Max-Age: 600\r\n"));
@@ -280,7 +285,7 @@ static void test_server_round_trip(void **state)
     client b = {.parts = {"BREW /pot\r\n\r\n"}};
     exchange(ctl, &b);
     assert_non_null(strstr(b.answer, "HTTP/1.1 400 Bad Request\r\n"));
-    assert_non_null(strstr(b.answer, "Access-Control-Allow-Origin: *\r\n"));
+    assert_null(strstr(b.answer, "Access-Control-Allow-Origin"));
     assert_non_null(strstr(b.answer, "\"code\": \"invalid\""));
     assert_non_null(strstr(b.answer, "HTTP/1.1' after the target"));
 
@@ -289,8 +294,89 @@ static void test_server_round_trip(void **state)
     assert_non_null(strstr(s.answer, "HTTP/1.1 409 Conflict\r\n"));
     assert_non_null(strstr(s.answer, "node2 is already running"));
 
-    assert_int_equal(handled, 2);
-    assert_int_equal(sb_demo_ctl_requests(ctl), 3);
+    /* a page of another site: refused before the handler runs */
+    client x = {.parts = {"POST /api/v1/demo/nodes/2/stop HTTP/1.1\r\nHost: 127.0.0.1:8079\r\n"
+                          "Origin: http://evil.example\r\nContent-Type: text/plain\r\n"
+                          "Content-Length: 2\r\n\r\n{}"}};
+    exchange(ctl, &x);
+    assert_non_null(strstr(x.answer, "HTTP/1.1 403 Forbidden\r\n"));
+    assert_null(strstr(x.answer, "Access-Control-Allow-Origin"));
+    assert_non_null(strstr(x.answer, "\"code\": \"forbidden\""));
+    assert_non_null(strstr(x.answer, "http://evil.example"));
+    /* the dashboard's page, from a trusted node, posting JSON */
+    client d = {.parts = {"POST /api/v1/demo/nodes/2/stop HTTP/1.1\r\nHost: 127.0.0.1:8079\r\n"
+                          "Origin: http://127.0.0.2:8080\r\nContent-Type: application/json\r\n"
+                          "Content-Length: 2\r\n\r\n{}"}};
+    exchange(ctl, &d);
+    assert_non_null(strstr(d.answer, "HTTP/1.1 200 OK\r\n"));
+    assert_non_null(strstr(d.answer, "Access-Control-Allow-Origin: http://127.0.0.2:8080\r\n"));
+
+    assert_int_equal(handled, 3);
+    assert_int_equal(sb_demo_ctl_requests(ctl), 5); /* BREW never parsed */
+    sb_demo_ctl_free(ctl);
+}
+
+/* The pure check: who may do what, and which headers it reads. */
+static void test_cross_site(void **state)
+{
+    char errmsg[SB_ERRMSG_SIZE] = "";
+    sb_ep eps[1];
+    assert_int_equal(sb_ep_parse("127.0.0.1:8080", 0, &eps[0]), 0);
+    static const struct {
+        const char *req;
+        int status, cors;
+    } cases[] = {
+        /* no Origin: curl, scripts */
+        {"POST /api/v1/demo/consistency HTTP/1.1\r\n\r\n", 0, 0},
+        {"POST /api/v1/demo/consistency HTTP/1.1\r\nContent-Type: text/plain\r\n\r\n", 415,
+         0},
+        /* the dashboard (a demo node's page) and the server itself */
+        {"POST /x HTTP/1.1\r\norigin: http://localhost:8080\r\n"
+         "content-type: application/json; charset=utf-8\r\n\r\n",
+         0, 1},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:8079\r\nOrigin: http://127.0.0.1:8079\r\n\r\n", 0,
+         1},
+        {"OPTIONS /x HTTP/1.1\r\nOrigin: http://127.0.0.1:8080\r\n\r\n", 0, 1},
+        {"GET /x HTTP/1.1\r\nOrigin: http://127.0.0.1:8080\r\n\r\n", 0, 1},
+        /* another site: may read nothing, change nothing */
+        {"GET /x HTTP/1.1\r\nOrigin: http://evil.example\r\n\r\n", 0, 0},
+        {"OPTIONS /x HTTP/1.1\r\nOrigin: http://evil.example\r\n\r\n", 403, 0},
+        {"POST /x HTTP/1.1\r\nOrigin: http://127.0.0.1:3000\r\n"
+         "Content-Type: application/json\r\n\r\n",
+         403, 0},
+        {"POST /x HTTP/1.1\r\nOrigin: null\r\n\r\n", 403, 0},
+        {"POST /x HTTP/1.1\r\nHost: evil.example:8079\r\nOrigin: http://evil.example:8079\r\n\r\n",
+         403, 0},
+        {"POST /x HTTP/1.1\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n\r\n",
+         403, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sb_demo_request req;
+        int cors = -1;
+        assert_int_equal(parse(cases[i].req, &req, errmsg), 0);
+        int st = sb_demo_cross_site(&req, eps, 1, &cors, errmsg);
+        if (st != cases[i].status || cors != cases[i].cors)
+            fail_msg("case %zu: status %d cors %d (%s)", i, st, cors, errmsg);
+    }
+    /* two Origins are not guessed between */
+    sb_demo_request req;
+    assert_int_equal(parse("POST /x HTTP/1.1\r\nOrigin: http://127.0.0.1:8080\r\n"
+                           "Origin: http://evil.example\r\n\r\n",
+                           &req, errmsg),
+                     SB_EBADINPUT);
+    assert_non_null(strstr(errmsg, "line 3: a second Origin header"));
+    assert_int_equal(parse("GET /x HTTP/1.1\r\nHost:  a:1 \r\n\r\n", &req, errmsg), 0);
+    assert_int_equal(req.host_len, 3);
+    assert_memory_equal(req.host, "a:1", 3);
+    assert_null(req.origin);
+
+    char errmsg2[SB_ERRMSG_SIZE];
+    sb_demo_ctl *ctl = NULL;
+    assert_int_equal(sb_demo_ctl_open(&ctl, "127.0.0.1:0", 3, handler, NULL, errmsg2), 0);
+    assert_int_equal(sb_demo_ctl_trust(ctl, "sibyl.example:8080", errmsg2), SB_EINVAL);
+    for (int i = 0; i < SB_DEMO_MAX_TRUSTED; i++)
+        assert_int_equal(sb_demo_ctl_trust(ctl, "127.0.0.9:8080", errmsg2), 0);
+    assert_int_equal(sb_demo_ctl_trust(ctl, "127.0.0.9:8080", errmsg2), SB_ETOOBIG);
     sb_demo_ctl_free(ctl);
 }
 
@@ -318,6 +404,7 @@ int main(void)
         cmocka_unit_test(test_route_endpoints),
         cmocka_unit_test(test_route_errors),
         cmocka_unit_test(test_server_round_trip),
+        cmocka_unit_test(test_cross_site),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -130,6 +130,59 @@ static void test_demo_control(void **state)
     assert_int_equal(sb_config_from_args(&c, 3, quote, err), SB_ECONFIG);
 }
 
+/* http.cors_allowed_origins: a section with a YAML list, a comma string,
+ * the flag; origins come out canonical; bad items name themselves. */
+static void test_cors_allowed_origins(void **state)
+{
+    sb_config c;
+    char err[SB_ERRMSG_SIZE] = "";
+    sb_config_default(&c);
+    assert_string_equal(c.cors_allowed_origins, ""); /* none by default */
+    write_file("dc: d1\nhttp:\n  cors_allowed_origins:\n    - HTTPS://Grafana.Example.com:443/\n"
+               "    - http://10.0.0.5:3000\nrack: r2\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), 0);
+    assert_string_equal(c.cors_allowed_origins, "https://grafana.example.com,http://10.0.0.5:3000");
+    assert_string_equal(c.dc, "d1");
+    assert_string_equal(c.rack, "r2"); /* the section ended: back at the top level */
+
+    write_file("http:\n  cors_allowed_origins: \"http://a.example, http://b.example:81\"\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), 0);
+    assert_string_equal(c.cors_allowed_origins, "http://a.example,http://b.example:81");
+    write_file("http.cors_allowed_origins: [http://c.example]\nhttp: 127.0.0.3:8080\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), 0);
+    assert_string_equal(c.cors_allowed_origins, "http://c.example");
+    assert_string_equal(c.http_addr, "127.0.0.3:8080"); /* http: HOST:PORT still works */
+
+    write_file("http:\n  cors_allowed_origins: [\"*\"]\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, ":2:"));
+    assert_non_null(strstr(err, "'*' is not accepted"));
+    write_file("http:\n  cors_allowed_origins: [http://ok.example, ftp://x]\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "'ftp://x' is not an origin"));
+    write_file("http:\n  cors_allowed_origins: http://x.example/path\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "without a path"));
+    write_file("http:\n  bogus: 1\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "unknown setting 'http.bogus'"));
+    write_file("http:\n  tls:\n    cert: x\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "one level deep"));
+    write_file("dc: [a, b]\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "dc takes one value, not a list"));
+    unlink(path);
+
+    char *flag[] = {"node", "--cors-allowed-origins", "http://127.0.0.1:3000", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, flag, err), 0);
+    assert_string_equal(c.cors_allowed_origins, "http://127.0.0.1:3000");
+    char *bad[] = {"node", "--cors-allowed-origins", "null", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, bad, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "--cors-allowed-origins"));
+    assert_non_null(strstr(err, "'null' is not an origin"));
+}
+
 static void test_directory_lock(void **state)
 {
     char dir[64], err[SB_ERRMSG_SIZE];
@@ -158,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_the_setting_and_line),
         cmocka_unit_test(test_hostport),
         cmocka_unit_test(test_demo_control),
+        cmocka_unit_test(test_cors_allowed_origins),
         cmocka_unit_test(test_directory_lock),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
