@@ -30,7 +30,8 @@ class Demo(DemoProcess):
         r = requests.get(self.ctl + "/api/v1/demo", timeout=30)
         assert r.status_code == 200, r.text
         assert r.headers["Content-Type"] == "application/json"
-        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert "Access-Control-Allow-Origin" not in r.headers  # no Origin, no CORS
+        assert r.headers["Vary"] == "Origin"
         return r.json()
 
     def post(self, path, body=None, **kw):
@@ -214,7 +215,7 @@ def test_stop_consistency_and_start(demo):
 
 def error_of(r, status):
     assert r.status_code == status, (r.status_code, r.text)
-    assert r.headers["Access-Control-Allow-Origin"] == "*"
+    assert "Access-Control-Allow-Origin" not in r.headers
     e = r.json()["error"]
     assert e["code"] and e["message"]
     return e["message"]
@@ -252,13 +253,21 @@ def test_bad_requests(demo):
     assert all(n["running"] for n in d["nodes"])
     assert d["write_consistency"] == "QUORUM"
 
-    # CORS preflight
-    r = requests.options(c + "/api/v1/demo/consistency", timeout=10)
-    assert r.status_code == 204
-    assert r.headers["Access-Control-Allow-Origin"] == "*"
-    assert r.headers["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
-    assert r.headers["Access-Control-Allow-Headers"] == "Content-Type"
-    assert r.headers["Access-Control-Max-Age"] == "600"
+    # CORS preflight from the dashboard (any demo node's page)
+    for i in (1, 3):
+        page = demo.http(i)
+        r = requests.options(c + "/api/v1/demo/consistency", timeout=10,
+                             headers={"Origin": page, "Access-Control-Request-Method": "POST"})
+        assert r.status_code == 204
+        assert r.headers["Access-Control-Allow-Origin"] == page
+        assert r.headers["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
+        assert r.headers["Access-Control-Allow-Headers"] == "Content-Type"
+        assert r.headers["Access-Control-Max-Age"] == "600"
+    r = requests.options(c + "/api/v1/demo/consistency", timeout=10,
+                         headers={"Origin": "http://evil.example",
+                                  "Access-Control-Request-Method": "POST"})
+    assert r.status_code == 403
+    assert "Access-Control-Allow-Origin" not in r.headers
 
     # raw garbage and an oversized body on a socket
     host, port = "127.0.0.1", 8079 + demo.offset
@@ -284,6 +293,42 @@ def test_bad_requests(demo):
     assert b"408" in got and time.time() - t0 < 15
     # and the server still answers
     assert demo.doc()["nodes"][0]["running"]
+
+
+def test_cross_origin_posts_change_nothing(demo):
+    """A page of another site cannot stop nodes or change the simulator's
+    consistency; the dashboard (a node's page) can."""
+    before = demo.doc()
+    evil = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    r = requests.post(demo.ctl + "/api/v1/demo/nodes/2/stop", data="{}", headers=evil, timeout=30)
+    e = error_of(r, 403)
+    assert "http://evil.example" in e
+    r = requests.post(demo.ctl + "/api/v1/demo/consistency", data='{"write": "ONE"}',
+                      headers=evil, timeout=30)
+    error_of(r, 403)
+    # another port of the same machine is another site too
+    r = requests.post(demo.ctl + "/api/v1/demo/consistency", json={"write": "ONE"},
+                      headers={"Origin": "http://127.0.0.1:1"}, timeout=30)
+    error_of(r, 403)
+    # a script's text/plain (no Origin) is refused by its type
+    r = requests.post(demo.ctl + "/api/v1/demo/consistency", data='{"write": "ONE"}',
+                      headers={"Content-Type": "text/plain"}, timeout=30)
+    assert "application/json" in error_of(r, 415)
+    after = demo.doc()
+    assert after["write_consistency"] == before["write_consistency"]
+    assert [n["pid"] for n in after["nodes"]] == [n["pid"] for n in before["nodes"]]
+    assert all(n["running"] for n in after["nodes"])
+    assert alive(after["nodes"][1]["pid"])
+
+    # the dashboard served by node 2 changes the consistency (and back)
+    page = demo.http(2)
+    was = before["write_consistency"]
+    for level in ("ONE", was):
+        r = requests.post(demo.ctl + "/api/v1/demo/consistency", json={"write": level},
+                          headers={"Origin": page}, timeout=30)
+        assert r.status_code == 200, r.text
+        assert r.headers["Access-Control-Allow-Origin"] == page
+        assert r.json()["write_consistency"] == level
 
 
 def test_a_taken_control_port_stops_the_demo_before_it_starts(tmp_path):

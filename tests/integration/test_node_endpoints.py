@@ -89,24 +89,57 @@ def error_of(r):
     return r.json()["error"]["message"]
 
 
-def test_cors_on_every_answer_and_preflight(c3):
-    n = c3.nodes[1]
+def test_cors_names_cluster_pages_only_and_preflight(c3):
+    """The dashboard served by one node polls and drives every node: a
+    member's HTTP address is a trusted origin on all of them. Any other
+    origin gets no Access-Control-Allow-Origin, and never "*"."""
+    n, page = c3.nodes[1], "http://%s:%d" % (c3.nodes[0].ip, c3.nodes[0].http_port)
+    evil = "http://evil.example"
     for path in ("/health", "/api/v1/cluster", "/api/v1/events", "/no/such/thing"):
         r = requests.get(n.url + path, timeout=5)
-        assert r.headers.get("Access-Control-Allow-Origin") == "*", (path, r.headers)
-    r = requests.post(n.url + "/api/v1/cql", json={"query": "SELECT"}, timeout=5)
+        assert "Access-Control-Allow-Origin" not in r.headers, (path, r.headers)
+        assert r.headers.get("Vary") == "Origin"
+        r = requests.get(n.url + path, headers={"Origin": page}, timeout=5)
+        assert r.headers.get("Access-Control-Allow-Origin") == page, (path, r.headers)
+        r = requests.get(n.url + path, headers={"Origin": evil}, timeout=5)
+        assert "Access-Control-Allow-Origin" not in r.headers, (path, r.headers)
+    r = requests.post(n.url + "/api/v1/cql", json={"query": "SELECT"}, headers={"Origin": page},
+                      timeout=5)
     assert r.status_code == 400
-    assert r.headers.get("Access-Control-Allow-Origin") == "*"
+    assert r.headers.get("Access-Control-Allow-Origin") == page
     for path in ("/api/v1/cql", "/api/v1/fault", "/anything"):
-        r = requests.options(n.url + path, headers={
-            "Origin": "http://127.0.0.1:8080", "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "content-type"}, timeout=5)
+        pre = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+        r = requests.options(n.url + path, headers=dict(pre, Origin=page), timeout=5)
         assert r.status_code == 204
-        assert r.headers["Access-Control-Allow-Origin"] == "*"
+        assert r.headers["Access-Control-Allow-Origin"] == page
         assert r.headers["Access-Control-Allow-Methods"] == "GET, POST, OPTIONS"
         assert r.headers["Access-Control-Allow-Headers"] == "Content-Type"
         assert r.headers["Access-Control-Max-Age"] == "600"
         assert r.content == b""
+        r = requests.options(n.url + path, headers=dict(pre, Origin=evil), timeout=5)
+        assert r.status_code == 403, r.text
+        assert "Access-Control-Allow-Origin" not in r.headers
+        assert "Access-Control-Allow-Methods" not in r.headers
+        assert evil in error_of(r)
+
+
+def test_cross_origin_fault_post_cuts_nothing(c3):
+    """A page of another site posting {"action": "cut"} as text/plain (no
+    preflight) must not cut the node off its cluster."""
+    n = c3.nodes[2]
+    r = requests.post(n.url + "/api/v1/fault", data='{"action": "cut"}',
+                      headers={"Origin": "http://evil.example", "Content-Type": "text/plain"},
+                      timeout=5)
+    assert r.status_code == 403, r.text
+    assert r.json()["error"]["code"] == "forbidden"
+    r = requests.get(n.url + "/api/v1/fault", timeout=5)
+    assert r.status_code == 200 and r.json()["blocked"] == [], r.text
+    # the same body as text/plain without an Origin (a script): 415, also nothing cut
+    r = requests.post(n.url + "/api/v1/fault", data='{"action": "cut"}',
+                      headers={"Content-Type": "text/plain"}, timeout=5)
+    assert r.status_code == 415, r.text
+    assert "application/json" in error_of(r)
+    assert requests.get(n.url + "/api/v1/fault", timeout=5).json()["blocked"] == []
 
 
 def test_events_membership_and_schema_and_since(c3):
