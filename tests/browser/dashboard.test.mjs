@@ -16,6 +16,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
@@ -376,6 +377,61 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
     assert.deepEqual(f2.blocked, [], 'node 2 blocks nothing after heal');
     for (const i of [1, 2, 3]) assert.equal(await rowState(demo.listen(i)), 'up');
   });
+
+  // Issue 20: a page of any other site (here another local port) must not
+  // run CQL on a node or stop one through the demo's control server, even
+  // with the simple requests a browser sends without asking first.
+  step('a page of another site cannot run CQL on a node or stop one', async () => {
+    const srv = http.createServer((req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/html' });
+      res.end('<!doctype html><title>another site</title><p>hello');
+    });
+    await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+    const other = await page.context().newPage(); // its console is not the dashboard's
+    const node = `http://${demo.http(1)}`;
+    const ks = `xsite_${process.pid}`;
+    const refused = async () => {
+      const m = await fetch(`${node}/metrics`, { signal: AbortSignal.timeout(5000) }).then((r) => r.text());
+      const hit = /^sibyl_http_requests_total\{endpoint="\/api\/v1\/cql",outcome="client_error"\} (\d+)/m.exec(m);
+      return hit ? Number(hit[1]) : 0;
+    };
+    try {
+      const before = await refused();
+      await other.goto(`http://127.0.0.1:${srv.address().port}/`);
+      const seen = await other.evaluate(async ({ node, ctl, ks }) => {
+        const ddl = JSON.stringify({
+          query: `CREATE KEYSPACE ${ks} WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}`,
+        });
+        // simple requests: sent at once, text/plain, the answers opaque
+        await fetch(`${node}/api/v1/cql`, { method: 'POST', mode: 'no-cors', body: ddl });
+        await fetch(`${ctl}/api/v1/demo/nodes/2/stop`, { method: 'POST', mode: 'no-cors', body: '{}' });
+        // a JSON request needs a preflight, which is refused: never sent
+        try {
+          await fetch(`${node}/api/v1/cql`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: ddl });
+          return 'answered';
+        } catch {
+          return 'blocked';
+        }
+      }, { node, ctl: demo.control, ks });
+      assert.equal(seen, 'blocked', 'the JSON request from another site was blocked');
+      // the text/plain post reached the node and was refused there
+      assert.ok((await refused()) > before, 'node 1 counted the refused cross-site POST');
+      const r = await fetch(`${node}/api/v1/cql`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ query: 'SELECT keyspace_name FROM system_schema.keyspaces' }),
+        signal: AbortSignal.timeout(10000),
+      });
+      assert.equal(r.status, 200);
+      const names = (await r.json()).rows.map((row) => row[0]);
+      assert.ok(names.includes('sensors') && !names.includes(ks), `keyspaces: ${names}`);
+      const st = await demo.status();
+      assert.ok(st.nodes.every((n) => n.running), 'no node was stopped');
+    } finally {
+      await other.close();
+      srv.close();
+    }
+  }, { gate: false });
 
   step('no console or page errors, except failed fetches to the node while it was stopped', async () => {
     const bad = consoleLog.filter((m) => {
