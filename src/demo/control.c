@@ -589,8 +589,7 @@ void sb_demo_ctl_free(sb_demo_ctl *c)
 int sb_demo_ctl_trust(sb_demo_ctl *c, const char *hostport, char *errmsg)
 {
     if (c->ntrusted == SB_DEMO_MAX_TRUSTED)
-        return sb_seterr(errmsg, SB_ETOOBIG, "more than %d trusted addresses",
-                         SB_DEMO_MAX_TRUSTED);
+        return sb_seterr(errmsg, SB_ETOOBIG, "more than %d trusted addresses", SB_DEMO_MAX_TRUSTED);
     if (sb_ep_parse(hostport, 0, &c->trusted[c->ntrusted]) != 0)
         return sb_seterr(errmsg, SB_EINVAL, "'%s' is not an IP HOST:PORT", hostport);
     c->ntrusted++;
@@ -684,8 +683,7 @@ static void respond(int fd, const acao *allow, int status, const char *body, siz
 }
 
 /* Answers with an explicit status and error code. */
-static void respond_status(int fd, const acao *allow, int status, const char *code,
-                           const char *msg)
+static void respond_status(int fd, const acao *allow, int status, const char *code, const char *msg)
 {
     json_t *e = json_pack("{s:{s:s,s:s}}", "error", "code", code, "message", msg);
     char *s = e ? json_dumps(e, 0) : NULL;

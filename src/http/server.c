@@ -81,8 +81,7 @@ static int origin_trusted(sb_node_view *n, const sb_origin *o, const h2o_iovec_t
         if (m->http.family)
             sb_origin_member_ep(&m->http, &m->ep, &eps[k++]);
     }
-    int ok = sb_origin_trusted(o, authority->base, authority->len, eps, k,
-                               n->cors_allowed_origins);
+    int ok = sb_origin_trusted(o, authority->base, authority->len, eps, k, n->cors_allowed_origins);
     free(eps);
     return ok;
 }
@@ -183,9 +182,8 @@ void sb_http_reply(sb_http_pending *p, int status, const char *content_type, con
         if (p->echo_origin) {
             ssize_t og = h2o_find_header_by_str(&req->headers, H2O_STRLIT("origin"), -1);
             if (og != -1)
-                h2o_add_header(&req->pool, &req->res.headers,
-                               H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN, NULL,
-                               req->headers.entries[og].value.base,
+                h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_ACCESS_CONTROL_ALLOW_ORIGIN,
+                               NULL, req->headers.entries[og].value.base,
                                req->headers.entries[og].value.len);
         }
         /* A known length keeps the connection alive: without one, h2o
@@ -216,12 +214,19 @@ void sb_http_reply_error(sb_http_pending *p, int status, const char *code, const
 
 void sb_http_reply_cross_origin(sb_http_pending *p, const sb_http_req *r)
 {
-    char msg[512];
+    /* the header is the client's bytes: printable ASCII only in the message */
+    char shown[201], msg[512];
+    size_t n = r->origin_len < sizeof shown - 1 ? r->origin_len : sizeof shown - 1;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)r->origin[i];
+        shown[i] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+    }
+    shown[n] = 0;
     snprintf(msg, sizeof msg,
-             "cross-origin request from %.*s refused: this node takes requests that change "
+             "cross-origin request from %s refused: this node takes requests that change "
              "state only from its own pages, its cluster members' and the origins in "
              "http.cors_allowed_origins (docs/http-api.md, \"Cross-origin requests\")",
-             (int)(r->origin_len > 200 ? 200 : r->origin_len), r->origin);
+             shown);
     sb_http_reply_error(p, 403, "forbidden", msg);
 }
 

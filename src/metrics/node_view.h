@@ -36,7 +36,7 @@ typedef struct sb_node_view {
     /* http.cors_allowed_origins: canonical origins, comma-separated (http/
      * origin.h), "" = none */
     const char *cors_allowed_origins;
-    double start_time_s;      /* wall clock at start */
+    double start_time_s; /* wall clock at start */
     uv_loop_t *loop;
     /* Parts. */
     struct sb_store *store;

@@ -214,8 +214,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
     }
     if (!strcmp(key, "http.cors_allowed_origins") || !strcmp(key, "cors_allowed_origins")) {
         char sub[SB_ERRMSG_SIZE];
-        if (sb_origin_list_canon(v, c->cors_allowed_origins, sizeof c->cors_allowed_origins,
-                                 sub) != 0)
+        if (sb_origin_list_canon(v, c->cors_allowed_origins, sizeof c->cors_allowed_origins, sub) !=
+            0)
             return sb_seterr(errmsg, SB_ECONFIG, "%s: %s", key, sub);
         return 0;
     }
@@ -241,12 +241,12 @@ static int is_list_key(const char *key)
 
 /* The YAML reader's state between events. */
 typedef struct yaml_state {
-    int depth;         /* mappings open: 1 = settings, 2 = a section's settings */
-    char section[64];  /* the section being read ("" at depth 1) */
-    char key[192];     /* the setting whose value comes next, dotted in a section */
+    int depth;        /* mappings open: 1 = settings, 2 = a section's settings */
+    char section[64]; /* the section being read ("" at depth 1) */
+    char key[192];    /* the setting whose value comes next, dotted in a section */
     int have_key;
-    int in_list;       /* reading the items of key's list */
-    char list[4096];   /* the items so far, comma-separated */
+    int in_list;     /* reading the items of key's list */
+    char list[4096]; /* the items so far, comma-separated */
     size_t list_len;
 } yaml_state;
 
@@ -299,8 +299,8 @@ static int yaml_event(sb_config *c, yaml_state *st, const yaml_event_t *ev, cons
         size_t n = ev->data.scalar.length;
         if (st->in_list) {
             if (st->list_len + n + 2 > sizeof st->list)
-                return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s: list longer than %zu bytes",
-                                 path, line, st->key, sizeof st->list - 1);
+                return sb_seterr(errmsg, SB_ECONFIG, "%s:%zu: %s: list longer than %zu bytes", path,
+                                 line, st->key, sizeof st->list - 1);
             if (st->list_len)
                 st->list[st->list_len++] = ',';
             memcpy(st->list + st->list_len, s, n + 1);

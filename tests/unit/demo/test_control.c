@@ -328,14 +328,12 @@ static void test_cross_site(void **state)
     } cases[] = {
         /* no Origin: curl, scripts */
         {"POST /api/v1/demo/consistency HTTP/1.1\r\n\r\n", 0, 0},
-        {"POST /api/v1/demo/consistency HTTP/1.1\r\nContent-Type: text/plain\r\n\r\n", 415,
-         0},
+        {"POST /api/v1/demo/consistency HTTP/1.1\r\nContent-Type: text/plain\r\n\r\n", 415, 0},
         /* the dashboard (a demo node's page) and the server itself */
         {"POST /x HTTP/1.1\r\norigin: http://localhost:8080\r\n"
          "content-type: application/json; charset=utf-8\r\n\r\n",
          0, 1},
-        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:8079\r\nOrigin: http://127.0.0.1:8079\r\n\r\n", 0,
-         1},
+        {"POST /x HTTP/1.1\r\nHost: 127.0.0.1:8079\r\nOrigin: http://127.0.0.1:8079\r\n\r\n", 0, 1},
         {"OPTIONS /x HTTP/1.1\r\nOrigin: http://127.0.0.1:8080\r\n\r\n", 0, 1},
         {"GET /x HTTP/1.1\r\nOrigin: http://127.0.0.1:8080\r\n\r\n", 0, 1},
         /* another site: may read nothing, change nothing */
@@ -347,8 +345,8 @@ static void test_cross_site(void **state)
         {"POST /x HTTP/1.1\r\nOrigin: null\r\n\r\n", 403, 0},
         {"POST /x HTTP/1.1\r\nHost: evil.example:8079\r\nOrigin: http://evil.example:8079\r\n\r\n",
          403, 0},
-        {"POST /x HTTP/1.1\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n\r\n",
-         403, 0},
+        {"POST /x HTTP/1.1\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\n\r\n", 403,
+         0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         sb_demo_request req;

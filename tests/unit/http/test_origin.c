@@ -34,9 +34,23 @@ static void test_parse_and_canonical_form(void **state)
     assert_string_equal(sb_origin_str(&o, buf), "http://[::1]:8080");
 
     static const char *bad[] = {
-        "null", "*", "", "http://", "ftp://x", "http://x/path", "http://x:0", "http://x:65536",
-        "http://x:80a", "http://x:", "http://a b", "http://[::1", "http://[]:80", "http://x:123456",
-        "http://user@x", "http://x?q", "//x",
+        "null",
+        "*",
+        "",
+        "http://",
+        "ftp://x",
+        "http://x/path",
+        "http://x:0",
+        "http://x:65536",
+        "http://x:80a",
+        "http://x:",
+        "http://a b",
+        "http://[::1",
+        "http://[]:80",
+        "http://x:123456",
+        "http://user@x",
+        "http://x?q",
+        "//x",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         memset(&o, 0x55, sizeof o);
@@ -79,9 +93,9 @@ static void test_allowed_list(void **state)
     assert_int_equal(sb_origin_list_canon("http://a.example/x", out, sizeof out, err), SB_EINVAL);
     assert_non_null(strstr(err, "'http://a.example/x' is not an origin"));
     char tiny[20];
-    assert_int_equal(sb_origin_list_canon("http://a.example,http://b.example", tiny, sizeof tiny,
-                                          err),
-                     SB_EINVAL);
+    assert_int_equal(
+        sb_origin_list_canon("http://a.example,http://b.example", tiny, sizeof tiny, err),
+        SB_EINVAL);
     assert_non_null(strstr(err, "longer than 19 bytes"));
 
     sb_origin o;
@@ -136,11 +150,10 @@ static void test_trust_rule(void **state)
     assert_int_equal(trusted("http://127.0.0.1:8080", NULL, NULL, 0, NULL), 0);
 
     /* the allowed list, names included */
-    assert_int_equal(trusted("http://evil.example", "127.0.0.1:8080", eps, 3, "http://evil.example"),
-                     1);
-    assert_int_equal(trusted("https://grafana.example", "127.0.0.1:8080", eps, 3,
-                             "http://grafana.example"),
-                     0);
+    assert_int_equal(
+        trusted("http://evil.example", "127.0.0.1:8080", eps, 3, "http://evil.example"), 1);
+    assert_int_equal(
+        trusted("https://grafana.example", "127.0.0.1:8080", eps, 3, "http://grafana.example"), 0);
 }
 
 static void test_member_address(void **state)
@@ -160,9 +173,13 @@ static void test_json_content_type(void **state)
 {
     static const char *yes[] = {"application/json", "Application/JSON",
                                 "application/json; charset=utf-8", " application/json ;x=y"};
-    static const char *no[] = {"text/plain", "application/x-www-form-urlencoded",
-                               "multipart/form-data; boundary=x", "application/jsonx",
-                               "application/json-seq", "", "text/plain; application/json"};
+    static const char *no[] = {"text/plain",
+                               "application/x-www-form-urlencoded",
+                               "multipart/form-data; boundary=x",
+                               "application/jsonx",
+                               "application/json-seq",
+                               "",
+                               "text/plain; application/json"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++)
         assert_true(sb_content_type_is_json(yes[i], strlen(yes[i])));
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
