@@ -34,6 +34,9 @@ typedef struct sb_config {
     int max_inflight;             /* max_coordinator_requests_in_flight, 4096; 0 = no cap */
     size_t rpc_max_pending;       /* max_pending_rpc_calls, 65536; 0 = no cap */
     size_t max_frame_bytes;       /* native_transport_max_frame_bytes, default 16 MiB */
+    int max_connections;          /* native_transport_max_concurrent_connections, 1024; -1 = none */
+    int max_connections_per_ip;   /* ..._per_ip, default -1 (no limit) */
+    int startup_timeout_ms;       /* native_transport_startup_timeout_in_ms, 10000; 0 = none */
     char demo_control[256];       /* URL of the `sibyl demo` control server, "" = none */
 } sb_config;
 

@@ -185,6 +185,9 @@ int sb_node_main(int argc, char **argv)
     sb_cqlproto_opts po;
     sb_cqlproto_opts_default(&po);
     po.max_frame_bytes = n->cfg.max_frame_bytes;
+    po.max_connections = n->cfg.max_connections;
+    po.max_connections_per_ip = n->cfg.max_connections_per_ip;
+    po.startup_timeout_ms = n->cfg.startup_timeout_ms;
     po.cluster = n->v.cluster;
     po.schema_version = sb_node_schema_version;
     po.schema_version_arg = NULL;
@@ -198,6 +201,7 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
+    n->v.cqlproto = n->cqlproto;
     uv_signal_init(n->v.loop, &n->sigint);
     uv_signal_init(n->v.loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;
@@ -215,6 +219,7 @@ fail:
      * their clients through the still-open connections. */
     if (n->http)
         sb_http_stop(n->http);
+    n->v.cqlproto = NULL;
     if (n->cqlproto)
         sb_cqlproto_stop(n->cqlproto);
     /* Tell the peers we are going (gossip SHUTDOWN), let the transport
