@@ -13,6 +13,7 @@
  *   commitlog_sync: group            # or periodic
  *   commitlog_sync_period_in_ms: 10000
  *   max_request_bytes: 67108864
+ *   max_json_request_bytes: 1048576
  *   log_level: info
  *   num_tokens: 16
  *   phi_convict_threshold: 8
@@ -56,6 +57,7 @@ void sb_config_default(sb_config *c)
     c->sync_mode = SB_SYNC_GROUP;
     c->sync_period_ms = 10000;
     c->max_request_bytes = 64u << 20;
+    c->max_json_request_bytes = 1u << 20;
     c->log_level = SB_LOG_INFO;
     c->num_tokens = 16;
     c->phi_convict_threshold = 8.0;
@@ -147,6 +149,12 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         if ((rv = set_int(&n, key, v, 1024, 1L << 30, errmsg)))
             return rv;
         c->max_request_bytes = (size_t)n;
+        return 0;
+    }
+    if (!strcmp(key, "max_json_request_bytes")) {
+        if ((rv = set_int(&n, key, v, 1024, 1L << 30, errmsg)))
+            return rv;
+        c->max_json_request_bytes = (size_t)n;
         return 0;
     }
     if (!strcmp(key, "native_transport_max_concurrent_connections") ||

@@ -18,9 +18,10 @@ typedef struct sb_config {
     char dc[64];
     char rack[64];
     char cluster_name[128];
-    sb_sync_mode sync_mode;   /* commitlog_sync: group | periodic */
-    int sync_period_ms;       /* commitlog_sync_period_in_ms */
-    size_t max_request_bytes; /* HTTP body limit */
+    sb_sync_mode sync_mode;        /* commitlog_sync: group | periodic */
+    int sync_period_ms;            /* commitlog_sync_period_in_ms */
+    size_t max_request_bytes;      /* HTTP body limit (the line-protocol write endpoint) */
+    size_t max_json_request_bytes; /* every other HTTP endpoint, default 1 MiB */
     int log_level;
     /* cluster (docs/configuration.md) */
     int num_tokens;               /* default 16 */

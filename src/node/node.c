@@ -177,8 +177,8 @@ int sb_node_main(int argc, char **argv)
         goto fail;
     }
     sb_node_cluster_run(n);
-    if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes, &n->v,
-                            errmsg))) {
+    if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes,
+                            n->cfg.max_json_request_bytes, &n->v, errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }

@@ -100,13 +100,16 @@ static void test_native_transport_connection_limits(void **state)
     assert_int_equal(c.max_connections, 1024); /* the server's long-standing cap */
     assert_int_equal(c.max_connections_per_ip, -1);
     assert_int_equal(c.startup_timeout_ms, 10000);
+    assert_int_equal(c.max_json_request_bytes, 1u << 20);
     write_file("native_transport_max_concurrent_connections: -1\n"
                "native_transport_max_concurrent_connections_per_ip: 8\n"
-               "native_transport_startup_timeout_in_ms: 0\n");
+               "native_transport_startup_timeout_in_ms: 0\n"
+               "max_json_request_bytes: 4096\n");
     assert_int_equal(sb_config_load_yaml(&c, path, err), 0);
     assert_int_equal(c.max_connections, -1);
     assert_int_equal(c.max_connections_per_ip, 8);
     assert_int_equal(c.startup_timeout_ms, 0);
+    assert_int_equal(c.max_json_request_bytes, 4096);
     char *argv[] = {"node",
                     "--config",
                     path,
