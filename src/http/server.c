@@ -14,13 +14,16 @@
  * line-protocol write endpoint has max_body_bytes, every other endpoint
  * the far smaller max_json_body_bytes). Each of these answers closes the
  * connection. The framing itself (Content-Length, chunked encoding, the
- * size of the whole head) is h2o's; what it does is documented there.
+ * size of the whole head) is h2o's, except that a request with repeated
+ * Content-Length or Transfer-Encoding fields, or both, gets 400 (see
+ * count_framing_fields).
  */
 #include "http/server.h"
 
 #include <h2o.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "metrics/node_metrics.h"
@@ -104,6 +107,44 @@ static size_t header_bytes(const h2o_req_t *req)
     return n;
 }
 
+/* Counts the Content-Length and Transfer-Encoding fields the client sent.
+ * h2o 2.2 frames a body by the first Content-Length, or by
+ * Transfer-Encoding over any Content-Length, and keeps neither field in
+ * req->headers; a request carrying several, or both, may have been framed
+ * differently by a proxy in front (request smuggling). While the request
+ * is handled its head is still at the start of the connection's input
+ * buffer (h2o consumes it after the response), so it is scanned there.
+ * 0, or -1 when the buffer does not start with this request's head. */
+static int count_framing_fields(const h2o_req_t *req, int *cl, int *te)
+{
+    *cl = *te = 0;
+    h2o_socket_t *sock = req->version < 0x200 && req->conn->callbacks->get_socket
+                             ? req->conn->callbacks->get_socket(req->conn)
+                             : NULL;
+    if (!sock || !sock->input)
+        return -1;
+    const char *b = sock->input->bytes;
+    size_t n = sock->input->size, m = req->input.method.len, pl = req->input.path.len;
+    if (n < m + 1 + pl || memcmp(b, req->input.method.base, m) != 0 || b[m] != ' ' ||
+        memcmp(b + m + 1, req->input.path.base, pl) != 0)
+        return -1;
+    const char *line = memchr(b, '\n', n); /* past the request line */
+    while (line && (size_t)(++line - b) < n) {
+        const char *end = memchr(line, '\n', n - (size_t)(line - b));
+        if (!end)
+            break;
+        size_t len = (size_t)(end - line) - (end > line && end[-1] == '\r');
+        if (len == 0)
+            return 0; /* the blank line ending the head */
+        if (len >= 15 && strncasecmp(line, "content-length:", 15) == 0)
+            (*cl)++;
+        else if (len >= 18 && strncasecmp(line, "transfer-encoding:", 18) == 0)
+            (*te)++;
+        line = end;
+    }
+    return -1;
+}
+
 /* The limit check of on_req: 0, or the error already sent (and the
  * connection marked to close after it). */
 static int check_limits(sb_http *h, sb_http_pending *p, h2o_req_t *req)
@@ -116,7 +157,15 @@ static int check_limits(sb_http *h, sb_http_pending *p, h2o_req_t *req)
     is_write = is_write && memcmp(req->path.base, "/api/v2/write", 13) == 0;
     size_t body_max = is_write ? h->max_body_bytes : h->max_json_body_bytes;
     size_t body_len = req->entity.base ? req->entity.len : 0;
-    if (req->path.len > MAX_URL_BYTES) {
+    int cl, te;
+    if (count_framing_fields(req, &cl, &te) == 0 && (cl > 1 || te > 1 || (cl && te))) {
+        status = 400;
+        code = "bad_request";
+        snprintf(msg, sizeof msg,
+                 "ambiguous body framing: %d Content-Length and %d Transfer-Encoding fields (send "
+                 "one Content-Length or one Transfer-Encoding: chunked)",
+                 cl, te);
+    } else if (req->path.len > MAX_URL_BYTES) {
         status = 414;
         code = "uri_too_long";
         snprintf(msg, sizeof msg, "request target of %zu bytes exceeds the limit of %d bytes",
