@@ -23,9 +23,9 @@
 #include <h2o.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <time.h>
 
+#include "http/framing.h"
 #include "metrics/node_metrics.h"
 #include "util/ep.h"
 #include "util/err.h"
@@ -128,21 +128,7 @@ static int count_framing_fields(const h2o_req_t *req, int *cl, int *te)
     if (n < m + 1 + pl || memcmp(b, req->input.method.base, m) != 0 || b[m] != ' ' ||
         memcmp(b + m + 1, req->input.path.base, pl) != 0)
         return -1;
-    const char *line = memchr(b, '\n', n); /* past the request line */
-    while (line && (size_t)(++line - b) < n) {
-        const char *end = memchr(line, '\n', n - (size_t)(line - b));
-        if (!end)
-            break;
-        size_t len = (size_t)(end - line) - (end > line && end[-1] == '\r');
-        if (len == 0)
-            return 0; /* the blank line ending the head */
-        if (len >= 15 && strncasecmp(line, "content-length:", 15) == 0)
-            (*cl)++;
-        else if (len >= 18 && strncasecmp(line, "transfer-encoding:", 18) == 0)
-            (*te)++;
-        line = end;
-    }
-    return -1;
+    return sb_http_framing_fields(b, n, cl, te);
 }
 
 /* The limit check of on_req: 0, or the error already sent (and the
