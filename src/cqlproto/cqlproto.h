@@ -42,7 +42,15 @@ typedef struct sb_cqlproto_opts {
                                unread. default 16 MiB */
     int max_inflight;       /* requests in flight per connection before
                                Overloaded errors; default 4096 */
-    int max_connections;    /* default 1024 */
+    /* Admission (docs/cql-protocol.md#connections): connections beyond
+     * either limit get an Overloaded error frame and are closed; -1 = no
+     * limit. Cassandra's native_transport_max_concurrent_connections and
+     * ..._per_ip. Defaults 1024 and -1. */
+    int max_connections;
+    int max_connections_per_ip;
+    /* A connection that has not sent READY this long after its accept is
+     * closed; 0 = never. Default 10000. */
+    int startup_timeout_ms;
     /* The node's cluster (borrowed; must outlive the server's stop, and
      * the gossip listener the server registers stays registered until the
      * cluster is freed: after stop it does nothing). NULL = a single node:
@@ -73,6 +81,17 @@ int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_c
  * the last one has called back and the loop has run the close callbacks.
  * Uninstalls the system-table provider. NULL is fine. */
 void sb_cqlproto_stop(sb_cqlproto *p);
+
+/* Connection counters since start (the node exports them in /metrics). */
+typedef struct sb_cqlproto_stats {
+    int connections;           /* admitted and open now */
+    uint64_t startup_timeouts; /* closed for not completing STARTUP in time */
+    uint64_t refused_total;    /* refused: max_connections reached (or out of memory) */
+    uint64_t refused_per_ip;   /* refused: max_connections_per_ip reached */
+} sb_cqlproto_stats;
+
+/* Fills out; p must be started and not stopped. */
+void sb_cqlproto_get_stats(const sb_cqlproto *p, sb_cqlproto_stats *out);
 
 /* Frame body compression (the STARTUP "COMPRESSION" option). */
 enum { SB_CQLCOMP_NONE = 0, SB_CQLCOMP_LZ4 = 1, SB_CQLCOMP_SNAPPY = 2 };

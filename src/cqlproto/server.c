@@ -4,7 +4,10 @@
  * NOTES ON THE DESIGN OF THE SERVER
  *
  * Connection life cycle: accept -> (OPTIONS)* -> STARTUP -> READY -> any
- * requests. Before STARTUP only OPTIONS and STARTUP are accepted. A frame
+ * requests. Before STARTUP only OPTIONS and STARTUP are accepted, and a
+ * connection that has not sent READY within opts.startup_timeout_ms of
+ * its accept is closed (a client that connects and never speaks, or
+ * sends half a header, holds nothing for long). A frame
  * of another protocol version gets Cassandra's "Invalid or unsupported
  * protocol version" protocol error and the connection closes once it is
  * written (drivers then retry with a lower version).
@@ -26,6 +29,17 @@
  * are dropped. The server itself is refcounted the same way by its
  * listener and its connections.
  *
+ * Admission (admit.h): at accept the connection is counted in total and
+ * per client IP; beyond either limit it is refused, which is its own small
+ * state machine on the same conn: read at most one frame header (for the
+ * client's version and stream), answer it with an Overloaded error frame,
+ * or answer on stream 0 in v4 if no header came within REFUSE_WAIT_MS;
+ * then shut down the write side and discard input until the client
+ * closes or REFUSE_LINGER_MS pass, so the error is read rather than lost
+ * to a reset. At most REFUSING_MAX refusals are answered at once; beyond
+ * that a refused connection is closed at accept. Each conn owns one timer:
+ * the startup deadline, or for a refused one the answer/linger deadline.
+ *
  * Events (see events.h for what is sent when): a connection's REGISTER
  * sets its event mask; EVENT frames go into conn.out like responses. The
  * gossip listener cannot be unregistered (gossip.h has no such call), so
@@ -42,6 +56,7 @@
 #include <strings.h>
 
 #include "coord/coord.h"
+#include "cqlproto/admit.h"
 #include "cqlproto/cqlproto.h"
 #include "cqlproto/events.h"
 #include "cqlproto/frame.h"
@@ -54,6 +69,14 @@
 #define OUT_HIGH_WATER (64u << 20)
 /* How often the schema version is compared with the last one seen. */
 #define SCHEMA_POLL_MS 250
+/* Refused connections: how long to wait for the client's first frame
+ * header, how long to wait for it to close after the error, how many to
+ * answer at once. */
+#define REFUSE_WAIT_MS 250
+#define REFUSE_LINGER_MS 1000
+#define REFUSING_MAX 256
+/* At most one warning per kind per this period; the rest are counted. */
+#define WARN_EVERY_MS 10000
 
 typedef struct conn conn;
 
@@ -72,7 +95,12 @@ struct sb_cqlproto {
     cqlp_systables *sys;
     sb_cqlproto_opts opts;
     conn *conns; /* doubly linked */
-    int nconns;
+    int nconns;  /* on the list: admitted, refused and closing */
+    cqlp_admit admit;
+    int nrefusing; /* refused connections being answered */
+    sb_cqlproto_stats stats;
+    uint64_t warn_at_ms[2]; /* rate limit: refusals, startup timeouts */
+    uint64_t warn_skipped[2];
     int refs; /* listener + schema timer + connections */
     int stopping;
     /* events */
@@ -85,6 +113,9 @@ struct sb_cqlproto {
 
 struct conn {
     uv_tcp_t tcp;
+    uv_timer_t timer; /* startup deadline; when refused, answer and linger */
+    uv_shutdown_t shut;
+    struct sockaddr_storage peer;
     sb_cqlproto *srv;
     conn *prev, *next;
     sb_cql_session sess;
@@ -102,6 +133,10 @@ struct conn {
     int events; /* CQLP_EV_* registered for */
     int inflight;
     size_t writes_pending_bytes;
+    int admitted; /* counted in srv->admit */
+    int refused;  /* CQLP_ADMIT_* why, 0 = admitted */
+    int refusing; /* counted in srv->nrefusing */
+    int answered; /* the refusal's error frame is queued */
 };
 
 typedef struct req {
@@ -121,6 +156,8 @@ void sb_cqlproto_opts_default(sb_cqlproto_opts *o)
     o->max_frame_bytes = 16u << 20;
     o->max_inflight = 4096;
     o->max_connections = 1024;
+    o->max_connections_per_ip = -1;
+    o->startup_timeout_ms = 10000;
     o->cluster = NULL;
     o->schema_version = NULL;
     o->schema_version_arg = NULL;
@@ -137,6 +174,7 @@ static void srv_unref(sb_cqlproto *s)
     cqlp_systables_free(s->sys);
     cqlp_topo_free(&s->topo);
     cqlp_schema_snap_free(s->schema_snap);
+    cqlp_admit_close(&s->admit);
     free(s);
 }
 
@@ -163,7 +201,16 @@ static void on_conn_close(uv_handle_t *h)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    if (c->admitted)
+        cqlp_admit_release(&s->admit, (const struct sockaddr *)&c->peer);
+    if (c->refusing)
+        s->nrefusing--;
     conn_unref(c);
+}
+
+static void on_timer_close(uv_handle_t *h)
+{
+    conn_unref(h->data);
 }
 
 static void conn_close(conn *c)
@@ -172,6 +219,7 @@ static void conn_close(conn *c)
         return;
     c->closed = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_close((uv_handle_t *)&c->timer, on_timer_close);
     uv_close((uv_handle_t *)&c->tcp, on_conn_close);
 }
 
@@ -179,6 +227,7 @@ static void conn_close(conn *c)
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf);
+static void refuse_linger(conn *c);
 
 static void set_reading(conn *c, int on)
 {
@@ -200,6 +249,8 @@ static void on_write(uv_write_t *w, int status)
     free(wr);
     if (status < 0)
         conn_close(c);
+    else if (c->refused && c->writes_pending_bytes == 0)
+        refuse_linger(c);
     else if (c->close_after_write && c->writes_pending_bytes == 0)
         conn_close(c);
     else if (!c->close_after_write && c->writes_pending_bytes < OUT_HIGH_WATER / 2)
@@ -458,6 +509,7 @@ static void do_startup(conn *c, int16_t stream, const sb_cqlmsg *m)
     size_t start = c->out.len;
     sent(c, start, sb_cqlframe_put_ready(&c->out, stream)); /* never compressed */
     c->started = 1;
+    uv_timer_stop(&c->timer); /* the startup deadline is met */
     c->compression = comp;
 }
 
@@ -709,11 +761,17 @@ static void process_input(conn *c)
         conn_close(c);
 }
 
+static void refused_input(conn *c, const uint8_t *p, size_t len);
+
 static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
 {
     conn *c = st->data;
     if (n < 0) {
         conn_close(c);
+        return;
+    }
+    if (c->refused) {
+        refused_input(c, (const uint8_t *)buf->base, (size_t)n);
         return;
     }
     if (n == 0 || c->closed || c->close_after_write)
@@ -737,6 +795,157 @@ static void on_read(uv_stream_t *st, ssize_t n, const uv_buf_t *buf)
     conn_unref(c);
 }
 
+/* ------------------------------------------------------------ admission */
+
+enum { WARN_REFUSED, WARN_STARTUP };
+
+/* Logs one warning of a kind a misbehaving client can cause thousands of
+ * times a second at most every WARN_EVERY_MS, with how many it skipped. */
+static void warn_limited(sb_cqlproto *s, int kind, const char *msg, const conn *c,
+                         const char *detail)
+{
+    uint64_t now = uv_now(s->loop);
+    if (s->warn_at_ms[kind] && now < s->warn_at_ms[kind] + WARN_EVERY_MS) {
+        s->warn_skipped[kind]++;
+        return;
+    }
+    char host[64] = "?";
+    uv_ip_name((const struct sockaddr *)&c->peer, host, sizeof host);
+    SB_WARN("cqlproto", msg, "client=%s %s similar_since_last=%llu", host, detail,
+            (unsigned long long)s->warn_skipped[kind]);
+    s->warn_at_ms[kind] = now ? now : 1;
+    s->warn_skipped[kind] = 0;
+}
+
+static void on_startup_timeout(uv_timer_t *t)
+{
+    conn *c = t->data;
+    sb_cqlproto *s = c->srv;
+    if (c->closed || c->started)
+        return;
+    s->stats.startup_timeouts++;
+    char detail[64];
+    snprintf(detail, sizeof detail, "timeout_ms=%d", s->opts.startup_timeout_ms);
+    warn_limited(s, WARN_STARTUP, "connection did not complete STARTUP in time; closing", c,
+                 detail);
+    conn_close(c);
+}
+
+/* Queues the refusal: an Overloaded error on the client's version (3 to
+ * 5, whose ERROR bodies are all alike) and stream if its first header has
+ * arrived, else in v4 on stream 0. */
+static void refuse_answer(conn *c)
+{
+    sb_cqlproto *s = c->srv;
+    int version = SB_CQLPROTO_VERSION;
+    int16_t stream = 0;
+    if (c->in.len >= SB_CQLFRAME_HEADER_SIZE) {
+        int v = c->in.data[0] & 0x7f;
+        if (v >= 3 && v <= 5)
+            version = v;
+        stream = (int16_t)(((unsigned)c->in.data[2] << 8) | c->in.data[3]);
+    }
+    char host[64] = "?", msg[256];
+    uv_ip_name((const struct sockaddr *)&c->peer, host, sizeof host);
+    int code = SB_CQL_ERR_OVERLOADED;
+    if (c->refused == CQLP_ADMIT_PER_IP)
+        snprintf(msg, sizeof msg,
+                 "Too many connections from %s: native_transport_max_concurrent_connections_per_ip "
+                 "is %d; this connection is closed",
+                 host, s->opts.max_connections_per_ip);
+    else if (c->refused == CQLP_ADMIT_TOTAL)
+        snprintf(msg, sizeof msg,
+                 "Too many connections: native_transport_max_concurrent_connections is %d; this "
+                 "connection is closed",
+                 s->opts.max_connections);
+    else {
+        code = SB_CQL_ERR_SERVER;
+        snprintf(msg, sizeof msg, "out of memory accepting the connection; it is closed");
+    }
+    c->answered = 1;
+    size_t start = c->out.len;
+    if (sb_cqlframe_put_error_msg(&c->out, stream, code, msg) != 0) {
+        conn_close(c);
+        return;
+    }
+    c->out.data[start] = (uint8_t)(0x80 | version);
+    flush(c); /* on_write then lingers */
+}
+
+static void on_refuse_timer(uv_timer_t *t)
+{
+    conn *c = t->data;
+    if (c->closed)
+        return;
+    if (!c->answered)
+        refuse_answer(c);
+    else
+        conn_close(c); /* the client did not close within the linger time */
+}
+
+static void on_refuse_shutdown(uv_shutdown_t *r, int status)
+{
+    conn *c = r->data;
+    if (status < 0)
+        conn_close(c);
+    conn_unref(c);
+}
+
+/* The error is written: send FIN and wait for the client's close. */
+static void refuse_linger(conn *c)
+{
+    if (c->closed || c->shut.handle)
+        return; /* closed, or already lingering */
+    c->shut.data = c;
+    c->refs++;
+    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_refuse_shutdown) != 0) {
+        c->refs--;
+        conn_close(c);
+        return;
+    }
+    uv_timer_start(&c->timer, on_refuse_timer, REFUSE_LINGER_MS, 0);
+}
+
+/* Input on a refused connection: keep its first frame header, answer
+ * once it is complete, discard everything else. */
+static void refused_input(conn *c, const uint8_t *p, size_t len)
+{
+    if (c->closed || c->answered)
+        return;
+    size_t want = SB_CQLFRAME_HEADER_SIZE - c->in.len;
+    if (sb_buf_append(&c->in, p, len < want ? len : want) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (c->in.len >= SB_CQLFRAME_HEADER_SIZE)
+        refuse_answer(c);
+}
+
+static void refuse(conn *c, int why)
+{
+    sb_cqlproto *s = c->srv;
+    c->refused = why;
+    if (why == CQLP_ADMIT_PER_IP)
+        s->stats.refused_per_ip++;
+    else
+        s->stats.refused_total++;
+    char detail[96];
+    snprintf(detail, sizeof detail, "reason=%s open=%d",
+             why == CQLP_ADMIT_PER_IP  ? "max_concurrent_connections_per_ip"
+             : why == CQLP_ADMIT_TOTAL ? "max_concurrent_connections"
+                                       : "out_of_memory",
+             s->admit.total);
+    warn_limited(s, WARN_REFUSED, "refusing a connection", c, detail);
+    if (s->nrefusing >= REFUSING_MAX) {
+        conn_close(c); /* too many refusals in progress to answer this one */
+        return;
+    }
+    c->refusing = 1;
+    s->nrefusing++;
+    set_reading(c, 1);
+    uv_timer_start(&c->timer, on_refuse_timer, REFUSE_WAIT_MS, 0);
+}
+
 static void on_connection(uv_stream_t *ls, int status)
 {
     sb_cqlproto *s = ls->data;
@@ -749,9 +958,11 @@ static void on_connection(uv_stream_t *ls, int status)
         free(c);
         return;
     }
+    uv_timer_init(s->loop, &c->timer);
     c->srv = s;
-    c->refs = 1;
+    c->refs = 2; /* the two handles */
     c->tcp.data = c;
+    c->timer.data = c;
     s->refs++;
     c->next = s->conns;
     if (s->conns)
@@ -766,13 +977,25 @@ static void on_connection(uv_stream_t *ls, int status)
         conn_close(c);
         return;
     }
-    if (s->nconns > s->opts.max_connections) {
-        SB_WARN("cqlproto", "too many connections; refusing", "max=%d", s->opts.max_connections);
-        conn_close(c);
+    int len = sizeof c->peer;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&c->peer, &len) != 0)
+        c->peer.ss_family = AF_UNSPEC; /* counted under one shared key */
+    uv_tcp_nodelay(&c->tcp, 1);
+    int why = cqlp_admit_open(&s->admit, (const struct sockaddr *)&c->peer);
+    if (why != CQLP_ADMIT_OK) {
+        refuse(c, why);
         return;
     }
-    uv_tcp_nodelay(&c->tcp, 1);
+    c->admitted = 1;
     set_reading(c, 1);
+    if (s->opts.startup_timeout_ms > 0)
+        uv_timer_start(&c->timer, on_startup_timeout, (uint64_t)s->opts.startup_timeout_ms, 0);
+}
+
+void sb_cqlproto_get_stats(const sb_cqlproto *s, sb_cqlproto_stats *out)
+{
+    *out = s->stats;
+    out->connections = s->admit.total;
 }
 
 /* ------------------------------------------------------------ start/stop */
@@ -834,6 +1057,7 @@ int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_c
         s->opts = *opts;
     else
         sb_cqlproto_opts_default(&s->opts);
+    cqlp_admit_init(&s->admit, s->opts.max_connections, s->opts.max_connections_per_ip);
     s->loop = loop;
     s->engine = engine;
     s->store = store;
@@ -867,7 +1091,11 @@ int sb_cqlproto_start(sb_cqlproto **out, uv_loop_t *loop, const char *addr, sb_c
     sb_cql_vtables vt;
     cqlp_systables_vtables(s->sys, &vt);
     sb_cql_engine_set_vtables(engine, &vt);
-    SB_INFO("cqlproto", "listening", "addr=%s max_frame_bytes=%zu", addr, s->opts.max_frame_bytes);
+    SB_INFO("cqlproto", "listening",
+            "addr=%s max_frame_bytes=%zu max_connections=%d max_connections_per_ip=%d "
+            "startup_timeout_ms=%d",
+            addr, s->opts.max_frame_bytes, s->opts.max_connections, s->opts.max_connections_per_ip,
+            s->opts.startup_timeout_ms);
     *out = s;
     return 0;
 }

@@ -7,6 +7,16 @@
  * the request's memory pool points back at it and is disposed by h2o when
  * the request ends for any reason, which is how a late reply learns that
  * its client is gone.
+ *
+ * Limits checked here, before any handler runs (docs/http-api.md#limits):
+ * a request target over MAX_URL_BYTES gets 414, a header block over
+ * MAX_HEADER_BYTES 431, and a body over its endpoint's limit 413 (the
+ * line-protocol write endpoint has max_body_bytes, every other endpoint
+ * the far smaller max_json_body_bytes). Each of these answers closes the
+ * connection. The framing itself (Content-Length, chunked encoding, the
+ * size of the whole head) is h2o's, except that a request with repeated
+ * Content-Length or Transfer-Encoding fields, or both, gets 400 (see
+ * count_framing_fields).
  */
 #include "http/server.h"
 
@@ -17,6 +27,7 @@
 
 #include "cluster/gossip.h"
 #include "coord/coord.h"
+#include "http/framing.h"
 #include "http/origin.h"
 #include "metrics/node_metrics.h"
 #include "util/ep.h"
@@ -24,12 +35,19 @@
 #include "util/http_reason.h"
 #include "util/log.h"
 
+/* Request target (path and query) and header block limits. h2o itself
+ * refuses heads beyond ~400 KiB with a bare 400. */
+#define MAX_URL_BYTES 8192
+#define MAX_HEADER_BYTES 32768
+
 struct sb_http {
     h2o_globalconf_t config;
     h2o_context_t ctx;
     h2o_accept_ctx_t accept_ctx;
     uv_tcp_t listener;
     sb_node_view *node;
+    size_t max_body_bytes;      /* the line-protocol write endpoint */
+    size_t max_json_body_bytes; /* every other endpoint */
     int started;
 };
 
@@ -111,6 +129,84 @@ static void reply_preflight(sb_http_pending *p, const sb_http_req *r)
     sb_http_reply(p, 204, "text/plain", NULL, 0);
 }
 
+/* Bytes of the header block as the client sent it, near enough: every
+ * field h2o kept plus the ones it consumed (Host; Content-Length and
+ * Transfer-Encoding are short). */
+static size_t header_bytes(const h2o_req_t *req)
+{
+    size_t n = req->authority.len + 8;
+    for (size_t i = 0; i < req->headers.size; i++)
+        n += req->headers.entries[i].name->len + req->headers.entries[i].value.len + 4;
+    return n;
+}
+
+/* Counts the Content-Length and Transfer-Encoding fields the client sent.
+ * h2o 2.2 frames a body by the first Content-Length, or by
+ * Transfer-Encoding over any Content-Length, and keeps neither field in
+ * req->headers; a request carrying several, or both, may have been framed
+ * differently by a proxy in front (request smuggling). While the request
+ * is handled its head is still at the start of the connection's input
+ * buffer (h2o consumes it after the response), so it is scanned there.
+ * 0, or -1 when the buffer does not start with this request's head. */
+static int count_framing_fields(const h2o_req_t *req, int *cl, int *te)
+{
+    *cl = *te = 0;
+    h2o_socket_t *sock = req->version < 0x200 && req->conn->callbacks->get_socket
+                             ? req->conn->callbacks->get_socket(req->conn)
+                             : NULL;
+    if (!sock || !sock->input)
+        return -1;
+    const char *b = sock->input->bytes;
+    size_t n = sock->input->size, m = req->input.method.len, pl = req->input.path.len;
+    if (n < m + 1 + pl || memcmp(b, req->input.method.base, m) != 0 || b[m] != ' ' ||
+        memcmp(b + m + 1, req->input.path.base, pl) != 0)
+        return -1;
+    return sb_http_framing_fields(b, n, cl, te);
+}
+
+/* The limit check of on_req: 0, or the error already sent (and the
+ * connection marked to close after it). */
+static int check_limits(sb_http *h, sb_http_pending *p, h2o_req_t *req)
+{
+    char msg[200];
+    int status = 0;
+    const char *code = NULL;
+    size_t hb = header_bytes(req);
+    int is_write = req->query_at != SIZE_MAX ? req->query_at == 13 : req->path.len == 13;
+    is_write = is_write && memcmp(req->path.base, "/api/v2/write", 13) == 0;
+    size_t body_max = is_write ? h->max_body_bytes : h->max_json_body_bytes;
+    size_t body_len = req->entity.base ? req->entity.len : 0;
+    int cl, te;
+    if (count_framing_fields(req, &cl, &te) == 0 && (cl > 1 || te > 1 || (cl && te))) {
+        status = 400;
+        code = "bad_request";
+        snprintf(msg, sizeof msg,
+                 "ambiguous body framing: %d Content-Length and %d Transfer-Encoding fields (send "
+                 "one Content-Length or one Transfer-Encoding: chunked)",
+                 cl, te);
+    } else if (req->path.len > MAX_URL_BYTES) {
+        status = 414;
+        code = "uri_too_long";
+        snprintf(msg, sizeof msg, "request target of %zu bytes exceeds the limit of %d bytes",
+                 req->path.len, MAX_URL_BYTES);
+    } else if (hb > MAX_HEADER_BYTES) {
+        status = 431;
+        code = "header_fields_too_large";
+        snprintf(msg, sizeof msg, "request header fields of about %zu bytes exceed the limit of %d",
+                 hb, MAX_HEADER_BYTES);
+    } else if (body_len > body_max) {
+        status = 413;
+        code = "payload_too_large";
+        snprintf(msg, sizeof msg, "request body of %zu bytes exceeds this endpoint's limit of %zu",
+                 body_len, body_max);
+    }
+    if (!status)
+        return 0;
+    req->http1_is_persistent = 0; /* what follows on the connection is suspect */
+    sb_http_reply_error(p, status, code, msg);
+    return -1;
+}
+
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     sb_http *h = ((http_handler *)self)->http;
@@ -123,6 +219,8 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     p->start_ns = now_ns();
     p->slot = h2o_mem_alloc_shared(&req->pool, sizeof *p->slot, on_slot_dispose);
     *p->slot = p;
+    if (check_limits(h, p, req) != 0)
+        return 0;
 
     sb_http_req r;
     memset(&r, 0, sizeof r);
@@ -270,7 +368,7 @@ static void on_accept(uv_stream_t *listener, int status)
 }
 
 int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t max_body_bytes,
-                  sb_node_view *node, char *errmsg)
+                  size_t max_json_body_bytes, sb_node_view *node, char *errmsg)
 {
     char host[128];
     int port, rv;
@@ -286,6 +384,9 @@ int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t m
     if (!h)
         return SB_ENOMEM;
     h->node = node;
+    h->max_body_bytes = max_body_bytes;
+    h->max_json_body_bytes =
+        max_json_body_bytes < max_body_bytes ? max_json_body_bytes : max_body_bytes;
     h2o_config_init(&h->config);
     h->config.max_request_entity_size = max_body_bytes;
     h->config.server_name = h2o_iovec_init(H2O_STRLIT("sibyl"));

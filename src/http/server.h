@@ -44,8 +44,12 @@ typedef struct sb_http_req {
     sb_http_pending *pending; /* reply through this */
 } sb_http_req;
 
+/* max_body_bytes bounds every body (h2o answers 413 beyond it before
+ * buffering more) and is the line-protocol write endpoint's limit;
+ * max_json_body_bytes (capped at max_body_bytes) is every other
+ * endpoint's. Over-long request targets get 414, header blocks 431. */
 int sb_http_start(sb_http **out, uv_loop_t *loop, const char *hostport, size_t max_body_bytes,
-                  sb_node_view *node, char *errmsg);
+                  size_t max_json_body_bytes, sb_node_view *node, char *errmsg);
 /* Stops accepting and closes the listener; in-flight replies are dropped. */
 void sb_http_stop(sb_http *h);
 

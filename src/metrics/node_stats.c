@@ -30,6 +30,7 @@
 
 #include "coord/coord.h"
 #include "cql/cql.h"
+#include "cqlproto/cqlproto.h"
 #include "util/json.h"
 #include "ingest/ingest.h"
 #include "metrics/metrics.h"
@@ -371,11 +372,30 @@ static void collect_transport(sb_metrics_sink *k, sb_node_view *n)
     free(ps);
 }
 
+/* The CQL server's connection admission (docs/cql-protocol.md#connections). */
+static void collect_native(sb_metrics_sink *k, sb_node_view *n)
+{
+    if (!n->cqlproto)
+        return;
+    sb_cqlproto_stats st;
+    sb_cqlproto_get_stats(n->cqlproto, &st);
+    family1(k, SB_METRIC_GAUGE, "sibyl_cql_connections",
+            "Open CQL client connections (admitted ones).", (double)st.connections);
+    family1(k, SB_METRIC_COUNTER, "sibyl_cql_startup_timeouts_total",
+            "CQL connections closed for not completing STARTUP within the startup timeout.",
+            (double)st.startup_timeouts);
+    sb_metrics_sink_family(k, SB_METRIC_COUNTER, "sibyl_cql_connections_refused_total",
+                           "CQL connections refused at accept, by the limit that refused them.");
+    sb_metrics_sink_sample(k, SB_LABELS("limit"), SB_LABELS("total"), (double)st.refused_total);
+    sb_metrics_sink_sample(k, SB_LABELS("limit"), SB_LABELS("per_ip"), (double)st.refused_per_ip);
+}
+
 static void collect(sb_metrics_sink *k, void *arg)
 {
     node_stats *s = arg;
     sb_node_view *n = s->n;
     collect_cluster(k, n);
+    collect_native(k, n);
     collect_raft(k, n);
     collect_transport(k, n);
     disk_figures d = disk_of(n->data_dir);

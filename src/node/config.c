@@ -13,6 +13,7 @@
  *   commitlog_sync: group            # or periodic
  *   commitlog_sync_period_in_ms: 10000
  *   max_request_bytes: 67108864
+ *   max_json_request_bytes: 1048576
  *   log_level: info
  *   num_tokens: 16
  *   phi_convict_threshold: 8
@@ -25,6 +26,9 @@
  *   max_coordinator_requests_in_flight: 4096
  *   max_pending_rpc_calls: 65536
  *   native_transport_max_frame_bytes: 16777216
+ *   native_transport_max_concurrent_connections: 1024       # -1: no limit
+ *   native_transport_max_concurrent_connections_per_ip: -1  # -1: no limit
+ *   native_transport_startup_timeout_in_ms: 10000           # 0: none
  *   demo_control: http://127.0.0.1:8079   # set by `sibyl demo` (GET /health)
  *   http:
  *     cors_allowed_origins: [https://grafana.example.com]
@@ -60,6 +64,7 @@ void sb_config_default(sb_config *c)
     c->sync_mode = SB_SYNC_GROUP;
     c->sync_period_ms = 10000;
     c->max_request_bytes = 64u << 20;
+    c->max_json_request_bytes = 1u << 20;
     c->log_level = SB_LOG_INFO;
     c->num_tokens = 16;
     c->phi_convict_threshold = 8.0;
@@ -72,6 +77,9 @@ void sb_config_default(sb_config *c)
     c->max_inflight = 4096;
     c->rpc_max_pending = 65536;
     c->max_frame_bytes = (size_t)16 << 20;
+    c->max_connections = 1024;
+    c->max_connections_per_ip = -1;
+    c->startup_timeout_ms = 10000;
 }
 
 static int set_addr(char *dst, const char *key, const char *v, int default_port, char *errmsg)
@@ -150,6 +158,26 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         c->max_request_bytes = (size_t)n;
         return 0;
     }
+    if (!strcmp(key, "max_json_request_bytes")) {
+        if ((rv = set_int(&n, key, v, 1024, 1L << 30, errmsg)))
+            return rv;
+        c->max_json_request_bytes = (size_t)n;
+        return 0;
+    }
+    if (!strcmp(key, "native_transport_max_concurrent_connections") ||
+        !strcmp(key, "native_transport_max_concurrent_connections_per_ip")) {
+        /* Cassandra's -1 for "no limit"; 0 would refuse every client. */
+        if ((rv = set_int(&n, key, v, -1, 1L << 24, errmsg)))
+            return rv;
+        if (n == 0)
+            return sb_seterr(errmsg, SB_ECONFIG,
+                             "%s: expected -1 (no limit) or a positive integer, got '%s'", key, v);
+        if (strstr(key, "_per_ip"))
+            c->max_connections_per_ip = (int)n;
+        else
+            c->max_connections = (int)n;
+        return 0;
+    }
     static const struct {
         const char *key;
         long min, max;
@@ -174,6 +202,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
          sizeof(size_t)},
         {"native_transport_max_frame_bytes", 1024, 1L << 30, offsetof(sb_config, max_frame_bytes),
          sizeof(size_t)},
+        {"native_transport_startup_timeout_in_ms", 0, 3600000,
+         offsetof(sb_config, startup_timeout_ms), sizeof(int)},
     };
     for (size_t k = 0; k < sizeof ints / sizeof ints[0]; k++) {
         if (strcmp(key, ints[k].key) != 0)
@@ -382,6 +412,9 @@ static const struct {
     {"--max-inflight", "max_coordinator_requests_in_flight"},
     {"--max-pending-rpc", "max_pending_rpc_calls"},
     {"--max-frame-bytes", "native_transport_max_frame_bytes"},
+    {"--max-connections", "native_transport_max_concurrent_connections"},
+    {"--max-connections-per-ip", "native_transport_max_concurrent_connections_per_ip"},
+    {"--startup-timeout-ms", "native_transport_startup_timeout_in_ms"},
     {"--demo-control", "demo_control"},
     {"--cors-allowed-origins", "cors_allowed_origins"},
 };
@@ -399,7 +432,9 @@ static void usage(void)
         "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
         "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
         "                  [--max-inflight N] [--max-pending-rpc N]\n"
-        "                  [--max-frame-bytes N] [--demo-control URL]\n"
+        "                  [--max-frame-bytes N] [--max-connections N]\n"
+        "                  [--max-connections-per-ip N] [--startup-timeout-ms N]\n"
+        "                  [--demo-control URL]\n"
         "                  [--cors-allowed-origins ORIGIN[,ORIGIN...]]\n"
         "Flags override settings from the YAML --config file.\n");
 }

@@ -21,9 +21,10 @@ typedef struct sb_config {
     char dc[64];
     char rack[64];
     char cluster_name[128];
-    sb_sync_mode sync_mode;   /* commitlog_sync: group | periodic */
-    int sync_period_ms;       /* commitlog_sync_period_in_ms */
-    size_t max_request_bytes; /* HTTP body limit */
+    sb_sync_mode sync_mode;        /* commitlog_sync: group | periodic */
+    int sync_period_ms;            /* commitlog_sync_period_in_ms */
+    size_t max_request_bytes;      /* HTTP body limit (the line-protocol write endpoint) */
+    size_t max_json_request_bytes; /* every other HTTP endpoint, default 1 MiB */
     int log_level;
     /* cluster (docs/configuration.md) */
     int num_tokens;               /* default 16 */
@@ -37,6 +38,9 @@ typedef struct sb_config {
     int max_inflight;             /* max_coordinator_requests_in_flight, 4096; 0 = no cap */
     size_t rpc_max_pending;       /* max_pending_rpc_calls, 65536; 0 = no cap */
     size_t max_frame_bytes;       /* native_transport_max_frame_bytes, default 16 MiB */
+    int max_connections;          /* native_transport_max_concurrent_connections, 1024; -1 = none */
+    int max_connections_per_ip;   /* ..._per_ip, default -1 (no limit) */
+    int startup_timeout_ms;       /* native_transport_startup_timeout_in_ms, 10000; 0 = none */
     char demo_control[256];       /* URL of the `sibyl demo` control server, "" = none */
     /* http.cors_allowed_origins: the origins besides the node's own and its
      * cluster's that may use the HTTP API from a browser, canonical and

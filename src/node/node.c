@@ -178,14 +178,17 @@ int sb_node_main(int argc, char **argv)
         goto fail;
     }
     sb_node_cluster_run(n);
-    if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes, &n->v,
-                            errmsg))) {
+    if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes,
+                            n->cfg.max_json_request_bytes, &n->v, errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
     sb_cqlproto_opts po;
     sb_cqlproto_opts_default(&po);
     po.max_frame_bytes = n->cfg.max_frame_bytes;
+    po.max_connections = n->cfg.max_connections;
+    po.max_connections_per_ip = n->cfg.max_connections_per_ip;
+    po.startup_timeout_ms = n->cfg.startup_timeout_ms;
     po.cluster = n->v.cluster;
     po.schema_version = sb_node_schema_version;
     po.schema_version_arg = NULL;
@@ -199,6 +202,7 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
+    n->v.cqlproto = n->cqlproto;
     uv_signal_init(n->v.loop, &n->sigint);
     uv_signal_init(n->v.loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;
@@ -216,6 +220,7 @@ fail:
      * their clients through the still-open connections. */
     if (n->http)
         sb_http_stop(n->http);
+    n->v.cqlproto = NULL;
     if (n->cqlproto)
         sb_cqlproto_stop(n->cqlproto);
     /* Tell the peers we are going (gossip SHUTDOWN), let the transport

@@ -92,6 +92,49 @@ static void test_errors_name_the_setting_and_line(void **state)
     assert_int_equal(sb_config_from_args(&c, 3, a4, err), SB_ECONFIG);
 }
 
+static void test_native_transport_connection_limits(void **state)
+{
+    sb_config c;
+    char err[SB_ERRMSG_SIZE] = "";
+    sb_config_default(&c);
+    assert_int_equal(c.max_connections, 1024); /* the server's long-standing cap */
+    assert_int_equal(c.max_connections_per_ip, -1);
+    assert_int_equal(c.startup_timeout_ms, 10000);
+    assert_int_equal(c.max_json_request_bytes, 1u << 20);
+    write_file("native_transport_max_concurrent_connections: -1\n"
+               "native_transport_max_concurrent_connections_per_ip: 8\n"
+               "native_transport_startup_timeout_in_ms: 0\n"
+               "max_json_request_bytes: 4096\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), 0);
+    assert_int_equal(c.max_connections, -1);
+    assert_int_equal(c.max_connections_per_ip, 8);
+    assert_int_equal(c.startup_timeout_ms, 0);
+    assert_int_equal(c.max_json_request_bytes, 4096);
+    char *argv[] = {"node",
+                    "--config",
+                    path,
+                    "--max-connections=50",
+                    "--max-connections-per-ip",
+                    "2",
+                    "--startup-timeout-ms",
+                    "1500",
+                    NULL};
+    assert_int_equal(sb_config_from_args(&c, 8, argv, err), 0);
+    assert_int_equal(c.max_connections, 50);
+    assert_int_equal(c.max_connections_per_ip, 2);
+    assert_int_equal(c.startup_timeout_ms, 1500);
+    /* 0 would refuse every client: an error, as are other negatives */
+    write_file("native_transport_max_concurrent_connections_per_ip: 0\n");
+    assert_int_equal(sb_config_load_yaml(&c, path, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "native_transport_max_concurrent_connections_per_ip: expected -1"));
+    char *a1[] = {"node", "--max-connections", "-2", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, a1, err), SB_ECONFIG);
+    assert_non_null(strstr(err, "--max-connections"));
+    char *a2[] = {"node", "--startup-timeout-ms", "-1", NULL};
+    assert_int_equal(sb_config_from_args(&c, 3, a2, err), SB_ECONFIG);
+    unlink(path);
+}
+
 static void test_hostport(void **state)
 {
     char host[64];
@@ -209,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_yaml_then_flags_override),
         cmocka_unit_test(test_errors_name_the_setting_and_line),
+        cmocka_unit_test(test_native_transport_connection_limits),
         cmocka_unit_test(test_hostport),
         cmocka_unit_test(test_demo_control),
         cmocka_unit_test(test_cors_allowed_origins),
