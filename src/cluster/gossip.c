@@ -45,6 +45,7 @@ void sb_gossip_opts_default(sb_gossip_opts *o)
     o->interval_ms = 1000;
     o->phi_threshold = 8;
     o->ring_delay_ms = 0; /* 0: 2 * interval_ms */
+    o->settle_ms = 5000;
 }
 
 /* --- joining and the round timer ------------------------------------------- */
@@ -121,6 +122,99 @@ static void tick(void *arg)
         g->timer = g->io->timer_start(g->io->ctx, (uint64_t)g->o.interval_ms, tick, g);
 }
 
+/* --- settling ---------------------------------------------------------------- */
+
+#define GREET_MS 200
+
+/* The awaited peers not heard yet, comma-separated, into out; how many. */
+static int unheard(const sb_gossip *g, char *out, size_t size)
+{
+    int k = 0;
+    size_t at = 0;
+    if (size)
+        out[0] = '\0';
+    for (int i = 0; i < g->nnodes; i++) {
+        const gnode *n = g->nodes[i];
+        if (!n->awaited || n->m.up)
+            continue;
+        if (out && at + SB_EP_STRLEN + 2 < size) {
+            char eps[SB_EP_STRLEN];
+            at += (size_t)snprintf(out + at, size - at, "%s%s", k ? "," : "",
+                                   sb_ep_str(&n->m.ep, eps));
+        }
+        k++;
+    }
+    /* A new node that is not a seed has to hear from one to join anyway. */
+    int seeds = g->o.nseeds > 0 && !gossip_is_seed(g, &g->o.self);
+    if (k == 0 && seeds && !g->seed_contact_ms && g->nnodes == 1) {
+        if (out && size)
+            snprintf(out, size, "a seed");
+        k = 1;
+    }
+    return k;
+}
+
+int sb_gossip_settled(sb_gossip *g, char *why, size_t whysize)
+{
+    if (why && whysize)
+        why[0] = '\0';
+    if (g->settled) {
+        if (why && whysize && g->settle_timed_out)
+            snprintf(why, whysize, "%s", g->settle_missed);
+        return 1;
+    }
+    if (!g->started)
+        return 0;
+    char missed[sizeof g->settle_missed];
+    int k = unheard(g, missed, sizeof missed);
+    uint64_t now = gossip_now_ms(g);
+    if (k > 0 && now < g->start_ms + (uint64_t)g->o.settle_ms) {
+        if (why && whysize)
+            snprintf(why, whysize, "%s", missed);
+        return 0;
+    }
+    g->settled = 1;
+    if (g->greet_timer) {
+        g->io->timer_stop(g->io->ctx, g->greet_timer);
+        g->greet_timer = NULL;
+    }
+    if (k > 0) {
+        g->settle_timed_out = 1;
+        snprintf(g->settle_missed, sizeof g->settle_missed, "%s", missed);
+        SB_WARN("gossip", "settled without hearing from every peer", "waited_ms=%llu not_heard=%s",
+                (unsigned long long)(now - g->start_ms), missed);
+        if (why && whysize)
+            snprintf(why, whysize, "%s", missed);
+    } else {
+        SB_INFO("gossip", "settled", "after_ms=%llu", (unsigned long long)(now - g->start_ms));
+    }
+    return 1;
+}
+
+static void greet_tick(void *arg)
+{
+    sb_gossip *g = arg;
+    g->greet_timer = NULL;
+    if (g->stopped || sb_gossip_settled(g, NULL, 0))
+        return;
+    gossip_greet(g);
+    g->greet_timer = g->io->timer_start(g->io->ctx, GREET_MS, greet_tick, g);
+}
+
+/* Marks the saved peers to wait for and greets them with the seeds. */
+static void start_settling(sb_gossip *g)
+{
+    for (int i = 0; i < g->nnodes; i++) {
+        gnode *n = g->nodes[i];
+        n->awaited =
+            n != g->self && n->m.status != SB_STATUS_SHUTDOWN && n->m.status != SB_STATUS_LEFT;
+    }
+    if (g->o.settle_ms == 0 || sb_gossip_settled(g, NULL, 0))
+        return;
+    gossip_greet(g);
+    g->greet_timer = g->io->timer_start(g->io->ctx, GREET_MS, greet_tick, g);
+}
+
 /* --- lifecycle ------------------------------------------------------------- */
 
 static int check_opts(const sb_gossip_opts *o, char *errmsg)
@@ -132,6 +226,8 @@ static int check_opts(const sb_gossip_opts *o, char *errmsg)
     if (o->num_tokens < 1 || o->num_tokens > SB_MAX_TOKENS)
         return sb_seterr(errmsg, SB_EINVAL, "gossip: num_tokens %d not in 1..%d", o->num_tokens,
                          SB_MAX_TOKENS);
+    if (o->settle_ms < 0)
+        return sb_seterr(errmsg, SB_EINVAL, "gossip: settle_ms is negative");
     if (o->interval_ms <= 0 || o->ring_delay_ms < 0)
         return sb_seterr(errmsg, SB_EINVAL, "gossip: interval_ms/ring_delay_ms not positive");
     if (!(o->phi_threshold > 0))
@@ -194,6 +290,7 @@ void sb_gossip_start(sb_gossip *g)
         join(g);
     else if (g->self->m.status == SB_STATUS_NORMAL)
         gossip_ring_changed(g, g->self);
+    start_settling(g);
     tick(g);
 }
 
@@ -205,6 +302,10 @@ void sb_gossip_stop(sb_gossip *g)
     if (g->timer) {
         g->io->timer_stop(g->io->ctx, g->timer);
         g->timer = NULL;
+    }
+    if (g->greet_timer) {
+        g->io->timer_stop(g->io->ctx, g->greet_timer);
+        g->greet_timer = NULL;
     }
     if (!g->started)
         return;
@@ -232,6 +333,8 @@ void sb_gossip_free(sb_gossip *g)
         return;
     if (g->timer)
         g->io->timer_stop(g->io->ctx, g->timer);
+    if (g->greet_timer)
+        g->io->timer_stop(g->io->ctx, g->greet_timer);
     if (g->nodes)
         for (int i = 0; i < g->nnodes; i++)
             free(g->nodes[i]);

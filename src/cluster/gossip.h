@@ -101,6 +101,7 @@ typedef struct sb_gossip_opts {
     int interval_ms;      /* default 1000 */
     double phi_threshold; /* default 8 */
     int ring_delay_ms;    /* default 2 * interval_ms */
+    int settle_ms;        /* longest wait for peers at start; default 5000, 0: none */
     char release_version[32];
 } sb_gossip_opts;
 
@@ -143,6 +144,17 @@ void sb_gossip_set_status(sb_gossip *g, int status);
  * change every node should learn at once (a new schema version, which
  * drivers wait to see everywhere). */
 void sb_gossip_announce(sb_gossip *g);
+
+/* Settling. At start a node greets (SYN) every peer it knows from its
+ * store (not SHUTDOWN or LEFT there) and its seeds, again every 200 ms,
+ * and a peer it hears from directly is up at once. It is settled when
+ * every such peer is up and, with seeds and no saved peers, a seed has
+ * answered; or when settle_ms has passed since start (then it says which
+ * peers were not heard, in why). A node serves clients only once settled,
+ * so that right after a restart it does not count live replicas as down.
+ * Once settled it stays settled. Returns 1 settled, 0 not yet; why (may
+ * be NULL) gets the peers still awaited, comma-separated. */
+int sb_gossip_settled(sb_gossip *g, char *why, size_t whysize);
 
 /* The current ring (NORMAL and LEAVING nodes with tokens, and SHUTDOWN
  * ones that own tokens: a cleanly stopped node is down, not gone); never

@@ -85,6 +85,7 @@ enum {
 
 typedef struct gnode {
     sb_member m;
+    int awaited;           /* saved peer to hear from before settling (gossip.c) */
     uint32_t ver[F_COUNT]; /* 0: never set */
     sb_fd fd;
     int fd_started;
@@ -128,7 +129,11 @@ struct sb_gossip {
     sb_io_timer *timer;
     int started, stopped;
     uint64_t start_ms;
-    uint64_t seed_contact_ms;  /* 0: no seed heard yet */
+    uint64_t seed_contact_ms; /* 0: no seed heard yet */
+    sb_io_timer *greet_timer; /* while not settled */
+    int settled;              /* latched (sb_gossip_settled) */
+    int settle_timed_out;
+    char settle_missed[256];   /* peers not heard when it timed out */
     int join_ahead;            /* joiners ahead of us at the last round */
     uint64_t join_progress_ms; /* when that count last changed */
     sb_ring *ring;
@@ -192,6 +197,9 @@ const char *gossip_get_tokens(sb_wire_reader *r, unsigned n, int64_t *t, int *nt
 /* One round: heartbeat, then SYN to a live peer, maybe an unreachable one
  * and maybe a seed. */
 void gossip_round(sb_gossip *g);
+/* SYN to every awaited peer not yet up and, until one answers, to every
+ * seed (settling, gossip.c). */
+void gossip_greet(sb_gossip *g);
 
 /* --- gossip_state.c -------------------------------------------------------- */
 
@@ -214,6 +222,9 @@ int gossip_schema_differs(const sb_gossip *g, const gnode *n);
 /* Marks n up or down (no-op if unchanged) and emits UP (and SCHEMA if its
  * schema differs) or DOWN. */
 void gossip_set_up(sb_gossip *g, gnode *n, int up);
+/* n was heard alive (its heartbeat rose, or it spoke to us): feeds the
+ * failure detector and marks it up. */
+void gossip_alive(sb_gossip *g, gnode *n);
 /* Marks down the peers whose phi exceeds the threshold. */
 void gossip_check_fd(sb_gossip *g);
 /* Removes LEFT nodes down for GOSSIP_LEFT_ROUNDS rounds (REMOVED). */

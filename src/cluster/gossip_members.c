@@ -147,6 +147,18 @@ void gossip_set_up(sb_gossip *g, gnode *n, int up)
     }
 }
 
+void gossip_alive(sb_gossip *g, gnode *n)
+{
+    if (!n->fd_started) {
+        sb_fd_init(&n->fd, gossip_now_ms(g), g->o.interval_ms);
+        n->fd_started = 1;
+    } else {
+        sb_fd_report(&n->fd, gossip_now_ms(g));
+    }
+    n->m.phi = 0;
+    gossip_set_up(g, n, 1);
+}
+
 void gossip_check_fd(sb_gossip *g)
 {
     uint64_t now = gossip_now_ms(g);

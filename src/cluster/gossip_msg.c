@@ -299,6 +299,18 @@ static void note_contact(sb_gossip *g, const sb_ep *from)
     }
 }
 
+/* A message straight from a peer proves it is running: a known peer that
+ * is not up (a saved peer whose state just arrived, one marked down) is
+ * up at once rather than at its next heartbeat, a round later. */
+static void heard_directly(sb_gossip *g, const sb_ep *from)
+{
+    gnode *n = gossip_find_node(g, from);
+    if (!n || n == g->self || n->m.up || !gossip_known(n) || n->m.status == SB_STATUS_SHUTDOWN ||
+        n->m.status == SB_STATUS_LEFT)
+        return;
+    gossip_alive(g, n);
+}
+
 /* --- SYN / ACK / ACK2 and SHUTDOWN ----------------------------------------- */
 
 static void on_syn(sb_gossip *g, const sb_ep *from, sb_wire_reader *r)
@@ -329,6 +341,15 @@ static void on_syn(sb_gossip *g, const sb_ep *from, sb_wire_reader *r)
     }
     g->stats.syn_received++;
     note_contact(g, from);
+    /* Up now only if its SYN speaks of the incarnation we know: a new one
+     * comes up when its state arrives (ACK2), restarted, not before. */
+    for (unsigned i = 0; i < nd; i++) {
+        const gnode *n = gossip_find_node(g, from);
+        if (n && sb_ep_eq(&g->digs[i].ep, from) && g->digs[i].gen == n->m.generation) {
+            heard_directly(g, from);
+            break;
+        }
+    }
 
     /* ACK: the states they lack, then what we lack. */
     for (int i = 0; i < g->nnodes; i++)
@@ -408,6 +429,7 @@ static void on_ack(sb_gossip *g, const sb_ep *from, const uint8_t *body, size_t 
     note_contact(g, from);
     sb_wire_reader_init(&r, body, len);
     states(g, &r, 1);
+    heard_directly(g, from);
 
     /* ACK2: what they asked for. g->digs still holds the requests (applying
      * states does not touch it). */
@@ -450,6 +472,7 @@ static void on_ack2(sb_gossip *g, const sb_ep *from, const uint8_t *body, size_t
     note_contact(g, from);
     sb_wire_reader_init(&r, body, len);
     states(g, &r, 1);
+    heard_directly(g, from);
 }
 
 static void on_shutdown(sb_gossip *g, const sb_ep *from, const uint8_t *body, size_t len)
@@ -576,6 +599,20 @@ void sb_gossip_announce(sb_gossip *g)
     for (int i = 0; i < g->nnodes; i++)
         if (g->nodes[i] != g->self && g->nodes[i]->m.up)
             send_syn(g, &g->nodes[i]->m.ep);
+}
+
+void gossip_greet(sb_gossip *g)
+{
+    if (g->stopped || build_syn(g) != 0)
+        return;
+    for (int i = 0; i < g->nnodes; i++)
+        if (g->nodes[i]->awaited && !g->nodes[i]->m.up)
+            send_syn(g, &g->nodes[i]->m.ep);
+    for (int i = 0; !g->seed_contact_ms && i < g->o.nseeds; i++) {
+        gnode *n = gossip_find_node(g, &g->seeds[i]);
+        if (!sb_ep_eq(&g->seeds[i], &g->o.self) && !(n && n->awaited))
+            send_syn(g, &g->seeds[i]);
+    }
 }
 
 void gossip_round(sb_gossip *g)

@@ -236,16 +236,8 @@ void gossip_apply_state(sb_gossip *g, const gstate *s)
         return;
     }
     int was_up = n->m.up;
-    if (beat) {
-        if (!n->fd_started) {
-            sb_fd_init(&n->fd, gossip_now_ms(g), g->o.interval_ms);
-            n->fd_started = 1;
-        } else {
-            sb_fd_report(&n->fd, gossip_now_ms(g));
-        }
-        n->m.phi = 0;
-        gossip_set_up(g, n, 1); /* emits SCHEMA itself when it comes up */
-    }
+    if (beat)
+        gossip_alive(g, n); /* emits SCHEMA itself when it comes up */
     if (was_up && (changed & (1u << F_SCHEMA)) && gossip_schema_differs(g, n))
         gossip_emit(g, SB_GOSSIP_SCHEMA, n);
 }

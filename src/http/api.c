@@ -55,8 +55,15 @@ static void handle_health(sb_node_view *n, sb_http_req *req)
 {
     sb_buf b;
     sb_buf_init(&b);
-    sb_buf_printf(&b, "{\"status\": \"ok\", \"uptime_seconds\": %.3f, \"http\": ",
-                  wall_s() - n->start_time_s);
+    /* Starting: gossip has not settled and the CQL port is not open yet. */
+    sb_buf_printf(&b, "{\"status\": \"%s\", \"uptime_seconds\": %.3f, ",
+                  n->ready ? "ok" : "starting", wall_s() - n->start_time_s);
+    if (n->settle_note[0]) {
+        sb_buf_printf(&b, n->ready ? "\"not_heard_at_start\": " : "\"waiting_for\": ");
+        sb_json_append_string(&b, n->settle_note, strlen(n->settle_note));
+        sb_buf_printf(&b, ", ");
+    }
+    sb_buf_printf(&b, "\"http\": ");
     sb_json_append_string(&b, n->http_addr, strlen(n->http_addr));
     sb_buf_printf(&b, ", \"dc\": ");
     sb_json_append_string(&b, n->dc, strlen(n->dc));
@@ -68,7 +75,7 @@ static void handle_health(sb_node_view *n, sb_http_req *req)
     else
         sb_buf_printf(&b, "null");
     sb_buf_printf(&b, "}\n");
-    sb_http_reply(req->pending, 200, NULL, b.data, b.len);
+    sb_http_reply(req->pending, n->ready ? 200 : 503, NULL, b.data, b.len);
     sb_buf_free(&b);
 }
 

@@ -38,6 +38,11 @@ typedef struct sb_node_view {
      * origin.h), "" = none */
     const char *cors_allowed_origins;
     double start_time_s; /* wall clock at start */
+    /* Serving: set once gossip has settled (gossip.h sb_gossip_settled) and
+     * the CQL port is open; /health answers 503 before. settle_note names
+     * the peers not heard from when settling timed out ("" = none). */
+    int ready;
+    char settle_note[256];
     uv_loop_t *loop;
     /* Parts. */
     struct sb_store *store;

@@ -18,6 +18,7 @@
  *   num_tokens: 16
  *   phi_convict_threshold: 8
  *   gossip_interval_in_ms: 1000
+ *   gossip_settle_timeout_in_ms: 5000   # longest wait for known peers at start
  *   write_request_timeout_in_ms: 2000
  *   read_request_timeout_in_ms: 5000
  *   range_request_timeout_in_ms: 10000
@@ -69,6 +70,7 @@ void sb_config_default(sb_config *c)
     c->num_tokens = 16;
     c->phi_convict_threshold = 8.0;
     c->gossip_interval_ms = 1000;
+    c->settle_timeout_ms = 5000;
     c->write_timeout_ms = 2000;
     c->read_timeout_ms = 5000;
     c->range_timeout_ms = 10000;
@@ -186,6 +188,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
     } ints[] = {
         {"num_tokens", 1, 256, offsetof(sb_config, num_tokens), sizeof(int)},
         {"gossip_interval_in_ms", 10, 60000, offsetof(sb_config, gossip_interval_ms), sizeof(int)},
+        {"gossip_settle_timeout_in_ms", 0, 600000, offsetof(sb_config, settle_timeout_ms),
+         sizeof(int)},
         {"write_request_timeout_in_ms", 10, 600000, offsetof(sb_config, write_timeout_ms),
          sizeof(int)},
         {"read_request_timeout_in_ms", 10, 600000, offsetof(sb_config, read_timeout_ms),
@@ -408,6 +412,7 @@ static const struct {
     {"--read-timeout-ms", "read_request_timeout_in_ms"},
     {"--range-timeout-ms", "range_request_timeout_in_ms"},
     {"--max-hint-window-ms", "max_hint_window_in_ms"},
+    {"--settle-timeout-ms", "gossip_settle_timeout_in_ms"},
     {"--hints-per-second", "hinted_handoff_throttle_per_second"},
     {"--max-inflight", "max_coordinator_requests_in_flight"},
     {"--max-pending-rpc", "max_pending_rpc_calls"},
@@ -430,7 +435,8 @@ static void usage(void)
         "                  [--cluster-name NAME] [--log-level debug|info|warn|error]\n"
         "                  [--num-tokens N] [--phi-threshold X] [--gossip-interval-ms N]\n"
         "                  [--write-timeout-ms N] [--read-timeout-ms N] [--range-timeout-ms N]\n"
-        "                  [--max-hint-window-ms N] [--hints-per-second N]\n"
+        "                  [--max-hint-window-ms N] [--hints-per-second N] [--settle-timeout-ms "
+        "N]\n"
         "                  [--max-inflight N] [--max-pending-rpc N]\n"
         "                  [--max-frame-bytes N] [--max-connections N]\n"
         "                  [--max-connections-per-ip N] [--startup-timeout-ms N]\n"

@@ -100,6 +100,56 @@ static double wall_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* --- ready: CQL opens once gossip has settled ------------------------------ */
+
+#define READY_POLL_MS 10
+
+static int open_cql(sb_node *n, char *errmsg)
+{
+    sb_cqlproto_opts po;
+    sb_cqlproto_opts_default(&po);
+    po.max_frame_bytes = n->cfg.max_frame_bytes;
+    po.max_connections = n->cfg.max_connections;
+    po.max_connections_per_ip = n->cfg.max_connections_per_ip;
+    po.startup_timeout_ms = n->cfg.startup_timeout_ms;
+    po.cluster = n->v.cluster;
+    po.schema_version = sb_node_schema_version;
+    po.schema_version_arg = NULL;
+    sb_cqlproto_ident id = {.data_dir = n->cfg.data_dir,
+                            .cluster_name = n->cfg.cluster_name,
+                            .dc = n->cfg.dc,
+                            .rack = n->cfg.rack,
+                            .listen_addr = n->cfg.listen_addr};
+    int rv = sb_cqlproto_start(&n->cqlproto, n->v.loop, n->cfg.cql_addr, n->v.cql, n->v.store, &id,
+                               &po, errmsg);
+    if (rv == 0)
+        n->v.cqlproto = n->cqlproto;
+    return rv;
+}
+
+static void on_ready_poll(uv_timer_t *t)
+{
+    sb_node *n = t->data;
+    char errmsg[SB_ERRMSG_SIZE];
+    if (n->v.ready || n->stopping ||
+        !sb_gossip_settled(sb_cluster_gossip(n->v.cluster), n->v.settle_note,
+                           sizeof n->v.settle_note))
+        return;
+    uv_timer_stop(t);
+    if (open_cql(n, errmsg) != 0) {
+        SB_ERROR("node", "cannot open the CQL port", "addr=%s error=%s", n->cfg.cql_addr, errmsg);
+        fprintf(stderr, "sibyl node: %s\n", errmsg);
+        n->stopping = 1;
+        n->exit_code = 1;
+        uv_stop(n->v.loop);
+        return;
+    }
+    n->v.ready = 1;
+    SB_INFO("node", "ready", "cql=%s http=%s ready_ms=%.1f%s%s", n->cfg.cql_addr, n->cfg.http_addr,
+            (wall_s() - n->v.start_time_s) * 1000.0,
+            n->v.settle_note[0] ? " not_heard_at_start=" : "", n->v.settle_note);
+}
+
 int sb_node_main(int argc, char **argv)
 {
     static sb_node node; /* one per process; static so signal data outlives main's frame */
@@ -183,38 +233,23 @@ int sb_node_main(int argc, char **argv)
         fprintf(stderr, "sibyl node: %s\n", errmsg);
         goto fail;
     }
-    sb_cqlproto_opts po;
-    sb_cqlproto_opts_default(&po);
-    po.max_frame_bytes = n->cfg.max_frame_bytes;
-    po.max_connections = n->cfg.max_connections;
-    po.max_connections_per_ip = n->cfg.max_connections_per_ip;
-    po.startup_timeout_ms = n->cfg.startup_timeout_ms;
-    po.cluster = n->v.cluster;
-    po.schema_version = sb_node_schema_version;
-    po.schema_version_arg = NULL;
-    sb_cqlproto_ident id = {.data_dir = n->cfg.data_dir,
-                            .cluster_name = n->cfg.cluster_name,
-                            .dc = n->cfg.dc,
-                            .rack = n->cfg.rack,
-                            .listen_addr = n->cfg.listen_addr};
-    if ((rv = sb_cqlproto_start(&n->cqlproto, n->v.loop, n->cfg.cql_addr, n->v.cql, n->v.store, &id,
-                                &po, errmsg))) {
-        fprintf(stderr, "sibyl node: %s\n", errmsg);
-        goto fail;
-    }
-    n->v.cqlproto = n->cqlproto;
     uv_signal_init(n->v.loop, &n->sigint);
     uv_signal_init(n->v.loop, &n->sigterm);
     n->sigint.data = n->sigterm.data = n;
     uv_signal_start(&n->sigint, on_signal, SIGINT);
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
-
-    SB_INFO("node", "ready", "http=%s data=%s commitlog_sync=%s startup_ms=%.1f", n->cfg.http_addr,
-            n->cfg.data_dir, n->cfg.sync_mode == SB_SYNC_GROUP ? "group" : "periodic",
+    uv_timer_init(n->v.loop, &n->ready_timer);
+    n->ready_timer.data = n;
+    SB_INFO("node", "started", "http=%s data=%s commitlog_sync=%s startup_ms=%.1f",
+            n->cfg.http_addr, n->cfg.data_dir,
+            n->cfg.sync_mode == SB_SYNC_GROUP ? "group" : "periodic",
             (wall_s() - n->v.start_time_s) * 1000.0);
+    on_ready_poll(&n->ready_timer);
+    if (!n->v.ready && !n->stopping)
+        uv_timer_start(&n->ready_timer, on_ready_poll, READY_POLL_MS, READY_POLL_MS);
 
     uv_run(n->v.loop, UV_RUN_DEFAULT);
-    rv = 0;
+    rv = n->exit_code;
 fail:
     /* Stop accepting, then drain the commit queue: its completions answer
      * their clients through the still-open connections. */
@@ -245,6 +280,7 @@ fail:
     if (n->sigint.loop) {
         uv_close((uv_handle_t *)&n->sigint, NULL);
         uv_close((uv_handle_t *)&n->sigterm, NULL);
+        uv_close((uv_handle_t *)&n->ready_timer, NULL);
     }
     if (n->v.loop)
         for (int i = 0; i < 3; i++)

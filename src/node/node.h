@@ -4,8 +4,10 @@
  *
  * Life cycle: sb_node_main parses flags and the config file, takes the
  * data-directory lock, opens the store (replaying RocksDB's WAL), starts
- * listening, and runs the loop until SIGINT or SIGTERM; then it stops
- * accepting, drains queued writes to disk and exits 0.
+ * the cluster and the HTTP API, opens the CQL port once gossip has settled
+ * (it has heard from the peers it knows, or waited settle_ms: gossip.h),
+ * and runs the loop until SIGINT or SIGTERM; then it stops accepting,
+ * drains queued writes to disk and exits 0.
  */
 #ifndef SB_NODE_H
 #define SB_NODE_H
@@ -27,7 +29,9 @@ struct sb_node {
     int lock_fd;
     uv_signal_t sigint;
     uv_signal_t sigterm;
+    uv_timer_t ready_timer; /* polls gossip until settled, then opens CQL */
     int stopping;
+    int exit_code;
 };
 
 /* `sibyl node ...` (argv[0] = "node"). Returns the process exit status. */

@@ -83,6 +83,7 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     go->interval_ms = n->cfg.gossip_interval_ms;
     go->phi_threshold = n->cfg.phi_convict_threshold;
     go->ring_delay_ms = 2 * n->cfg.gossip_interval_ms;
+    go->settle_ms = n->cfg.settle_timeout_ms;
 
     co.coord.write_timeout_ms = (uint32_t)n->cfg.write_timeout_ms;
     co.coord.read_timeout_ms = (uint32_t)n->cfg.read_timeout_ms;

@@ -464,6 +464,60 @@ static void test_crash_detect_restart(void **state)
     sim_free(w);
 }
 
+static int settled(sim *w, void *arg)
+{
+    return sb_gossip_settled(w->n[*(int *)arg].g, NULL, 0);
+}
+
+/* A restarted node settles as soon as it hears from its saved peers, long
+ * before a gossip round; with a peer dead it waits settle_ms, names it,
+ * and stays settled. A lone seed settles at once. */
+static void test_settle(void **state)
+{
+    sim *w = &W;
+    converge(w, 3, 11);
+    node_crash(w, 2);
+    sim_run(w, now_ms(w) + 2000);
+    uint64_t t1 = now_ms(w);
+    node_start(w, 2);
+    char why[256];
+    assert_int_equal(sb_gossip_settled(w->n[2].g, why, sizeof why), 0);
+    assert_non_null(strstr(why, ",")); /* both peers awaited */
+    int who = 2;
+    uint64_t t = run_until(w, settled, &who, t1 + 10000);
+    assert_true(t != NEVER);
+    print_message("restarted node settled after %llu ms (virtual)\n", (unsigned long long)(t - t1));
+    /* Greeting, answer and state exchange: a few network delays (1-10 ms). */
+    assert_true(t - t1 <= 100);
+    assert_true(sb_gossip_is_up(w->n[2].g, &w->n[0].ep));
+    assert_true(sb_gossip_is_up(w->n[2].g, &w->n[1].ep));
+    assert_int_equal(sb_gossip_settled(w->n[2].g, why, sizeof why), 1);
+    assert_string_equal(why, "");
+
+    /* Node 1 dead while node 2 restarts again: settle_ms (5 s) later. */
+    node_crash(w, 1);
+    node_crash(w, 2);
+    sim_run(w, now_ms(w) + 1000);
+    t1 = now_ms(w);
+    node_start(w, 2);
+    t = run_until(w, settled, &who, t1 + 20000);
+    assert_true(t != NEVER);
+    assert_true(t - t1 >= 5000 && t - t1 <= 5300);
+    assert_true(sb_gossip_is_up(w->n[2].g, &w->n[0].ep));
+    assert_int_equal(sb_gossip_settled(w->n[2].g, why, sizeof why), 1);
+    char eps[SB_EP_STRLEN];
+    assert_string_equal(why, sb_ep_str(&w->n[1].ep, eps));
+    sim_run(w, now_ms(w) + 3000);
+    assert_int_equal(sb_gossip_settled(w->n[2].g, NULL, 0), 1);
+    sim_free(w);
+
+    /* A new cluster's seed has nobody to wait for. */
+    sim_init(w, 1, 12);
+    node_start(w, 0);
+    assert_int_equal(sb_gossip_settled(w->n[0].g, NULL, 0), 1);
+    sim_free(w);
+}
+
 static void test_shutdown(void **state)
 {
     sim *w = &W;
@@ -884,6 +938,7 @@ int main(void)
         cmocka_unit_test(test_converge_10),
         cmocka_unit_test(test_converge_seeds),
         cmocka_unit_test(test_crash_detect_restart),
+        cmocka_unit_test(test_settle),
         cmocka_unit_test(test_shutdown),
         cmocka_unit_test(test_partition_heals),
         cmocka_unit_test(test_schema_events),
