@@ -180,13 +180,18 @@ def test_unresponsive_replica_gives_write_and_read_timeouts(c3):
         s.execute(st("INSERT INTO kv (k, v) VALUES (300, 't')", CL.ALL))
         n3.proc.send_signal(signal.SIGSTOP)
         try:
+            # Both sent at once: one after the other, the read would start
+            # when the write times out (2 s), and with 200 ms gossip the
+            # stopped node may be convicted (phi > 8, ~18 intervals) before.
+            wf = s.execute_async(st("INSERT INTO kv (k, v) VALUES (301, 't')", CL.ALL))
+            rf = s.execute_async(st("SELECT v FROM kv WHERE k = 300", CL.ALL))
             with pytest.raises(WriteTimeout) as e:
-                s.execute(st("INSERT INTO kv (k, v) VALUES (301, 't')", CL.ALL))
+                wf.result()
             assert e.value.consistency == CL.ALL
             assert e.value.required_responses == 3 and e.value.received_responses == 2
             assert e.value.write_type == 0  # WriteType.SIMPLE
             with pytest.raises(ReadTimeout) as e:
-                s.execute(st("SELECT v FROM kv WHERE k = 300", CL.ALL))
+                rf.result()
             assert e.value.required_responses == 3 and e.value.received_responses == 2
             # QUORUM does not need the stopped node
             assert s.execute(st("SELECT v FROM kv WHERE k = 301", CL.QUORUM)).one().v == "t"
