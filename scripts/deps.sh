@@ -7,7 +7,7 @@ set -euo pipefail
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       librocksdb-dev libraft-dev libbz2-dev libzstd-dev libuv1-dev libh2o-dev libyaml-dev libjansson-dev
       zlib1g-dev liblz4-dev libsnappy-dev libedit-dev
-      libcmocka-dev lemon re2c curl
+      libcmocka-dev lemon re2c curl faketime
       python3-pytest python3-requests python3-cassandra python3-lz4 prometheus
       chromium)  # chromium: the dashboard's browser tests (tests/browser)
 

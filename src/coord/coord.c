@@ -1086,6 +1086,11 @@ static int valid_cl(int cl)
     return cl >= SB_CL_ANY && cl <= SB_CL_LOCAL_ONE;
 }
 
+void sb_coord_refuse_writes(sb_coord *c, const char *why)
+{
+    snprintf(c->write_refusal, sizeof c->write_refusal, "%s", why ? why : "");
+}
+
 int sb_coord_write_mutation(sb_coord *c, sb_buf *mut, int cl, const char *write_type,
                             sb_coord_write_cb cb, void *arg)
 {
@@ -1103,7 +1108,9 @@ int sb_coord_write_mutation(sb_coord *c, sb_buf *mut, int cl, const char *write_
     rq->wcb = cb;
     rq->arg = arg;
     rq->res.write_type = write_type;
-    if (admit(rq) == 0)
+    if (c->write_refusal[0])
+        coord_finish(rq, SB_ESERVER, "%s", c->write_refusal);
+    else if (admit(rq) == 0)
         write_start(rq);
     rq->starting = 0;
     coord_settle(rq);

@@ -160,6 +160,10 @@ typedef void (*sb_coord_read_cb)(void *arg, const sb_coord_result *r, const sb_r
  * SB_EINVALID. */
 int sb_coord_write_mutation(sb_coord *c, sb_buf *mut, int cl, const char *write_type,
                             sb_coord_write_cb cb, void *arg);
+/* While why is not NULL or "", every write this node would coordinate
+ * ends at once with SB_ESERVER and that message (a node whose clock is far
+ * off: docs/clocks.md); NULL or "" coordinates writes again. */
+void sb_coord_refuse_writes(sb_coord *c, const char *why);
 /* The same for entries the caller keeps: they are encoded into a
  * mutation first (tests, tools). */
 int sb_coord_write(sb_coord *c, const sb_raw_mut *m, size_t n, int cl, const char *write_type,

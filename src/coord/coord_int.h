@@ -157,6 +157,7 @@ struct creq {
 };
 
 struct sb_coord {
+    char write_refusal[512]; /* "" = coordinating writes (sb_coord_refuse_writes) */
     const sb_io *io;
     sb_rpc *rpc;
     sb_gossip *g;

@@ -22,6 +22,7 @@
 #include "cql/exec_int.h"
 #include "cql/parse.h"
 #include "util/hex.h"
+#include "util/hlc.h"
 #include "util/json.h"
 
 /* ------------------------------------------------------------------ arena */
@@ -333,6 +334,8 @@ static int64_t engine_clock_us(sb_cql_engine *e)
 
 int64_t sb_cql_engine_timestamp(sb_cql_engine *e)
 {
+    if (!e->opts.clock_us)
+        return sb_hlc_now(sb_hlc_node()); /* the node's hybrid clock */
     int64_t now = engine_clock_us(e);
     if (now <= e->last_ts)
         now = e->last_ts + 1;
@@ -591,7 +594,7 @@ typedef struct ddl_req {
     sb_cql_cb cb;
     void *arg;
     sb_cql_result *res;
-    char ks[SB_CQL_NAME_SIZE];    /* for AlreadyExists */
+    char ks[SB_CQL_NAME_SIZE]; /* for AlreadyExists */
     char table[SB_CQL_NAME_SIZE];
 } ddl_req;
 

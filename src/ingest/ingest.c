@@ -31,7 +31,8 @@
  * - a slot's kind (tag or field) and a field slot's CQL type never change
  *   within a request; every point that used the slot agrees with it.
  * - write timestamps handed out are strictly increasing across requests:
- *   base_us > every timestamp of earlier requests (last_ts_us).
+ *   base_us > every timestamp of earlier requests (the node's hybrid
+ *   clock, util/hlc.h, is raised past each request's last one).
  * - every string a record or the batch points to lives in the body or in
  *   the request's chunk arena, whose chunks never move.
  */
@@ -49,6 +50,7 @@
 #include "storage/schema.h"
 #include "util/arena.h"
 #include "util/err.h"
+#include "util/hlc.h"
 
 #define NAME_MAX_BYTES 256
 #define TAG_VALUE_MAX_BYTES 65535
@@ -59,7 +61,6 @@
 enum { PREC_NS, PREC_US, PREC_MS, PREC_S };
 enum { SLOT_TAG, SLOT_FIELD };
 
-static _Atomic int64_t last_ts_us;
 static _Atomic uint64_t st_requests, st_rejected, st_points, st_bytes;
 
 /* --- small helpers ------------------------------------------------------ */
@@ -916,8 +917,9 @@ static int plan_cql(req *r)
     if (!r->ks_exists) {
         rc = sb_buf_printf(b, "CREATE KEYSPACE IF NOT EXISTS ");
         rc = rc ? rc : put_ident(b, r->ks);
-        rc = rc ? rc : sb_buf_printf(b, " WITH replication = {'class': 'SimpleStrategy', "
-                                        "'replication_factor': '1'}");
+        rc = rc ? rc
+                : sb_buf_printf(b, " WITH replication = {'class': 'SimpleStrategy', "
+                                   "'replication_factor': '1'}");
         rc = rc ? rc : end_stmt(b);
     }
     for (int m = 0; rc == 0 && m < r->nmps; m++) {
@@ -955,10 +957,12 @@ static int plan_cql(req *r)
             }
             if (rc == 0 && ntag == 0)
                 rc = sb_buf_printf(b, "\"%s\"", SERIES_COL);
-            rc = rc ? rc : sb_buf_printf(b, "), \"%s\")) WITH compaction = {'class': "
-                                            "'SizeTieredCompactionStrategy'} AND "
-                                            "gc_grace_seconds = 864000",
-                                         TIME_COL);
+            rc = rc ? rc
+                    : sb_buf_printf(b,
+                                    "), \"%s\")) WITH compaction = {'class': "
+                                    "'SizeTieredCompactionStrategy'} AND "
+                                    "gc_grace_seconds = 864000",
+                                    TIME_COL);
             rc = rc ? rc : end_stmt(b);
             free(tags);
             free(fields);
@@ -1120,8 +1124,7 @@ static void take_time(req *r)
     int64_t now_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
     r->now_ms = now_us / 1000;
     r->now_s = ts.tv_sec;
-    int64_t last = atomic_load(&last_ts_us);
-    r->base_us = now_us > last ? now_us : last + 1;
+    r->base_us = sb_hlc_now(sb_hlc_node()); /* the node's hybrid clock */
 }
 
 static int ingest(req *r, const char *body, size_t len)
@@ -1159,9 +1162,7 @@ static int ingest(req *r, const char *body, size_t len)
             return rv;
     }
     /* Later requests start above every timestamp this one used. */
-    int64_t top = r->base_us + r->max_bump, last = atomic_load(&last_ts_us);
-    while (top > last && !atomic_compare_exchange_weak(&last_ts_us, &last, top))
-        ;
+    sb_hlc_update(sb_hlc_node(), r->base_us + r->max_bump);
     return 0;
 }
 
@@ -1234,8 +1235,8 @@ int sb_ingest_write_to(sb_store *s, sb_write_fn fn, void *fn_arg, int consistenc
 }
 
 int sb_ingest_write_cluster(sb_store *s, sb_write_fn fn, void *fn_arg, int consistency,
-                            const char *bucket, const char *precision, const char *body,
-                            size_t len, sb_buf *ddl, sb_write_done_fn cb, void *arg, char *errmsg)
+                            const char *bucket, const char *precision, const char *body, size_t len,
+                            sb_buf *ddl, sb_write_done_fn cb, void *arg, char *errmsg)
 {
     req r;
     prepare(&r, s, bucket, errmsg);

@@ -38,6 +38,7 @@
 #include "metrics/node_view.h"
 #include "storage/store.h"
 #include "util/err.h"
+#include "util/hlc.h"
 
 #define SIBYL_VERSION "0.1.0" /* as `sibyl version` prints */
 
@@ -369,7 +370,22 @@ static void collect_transport(sb_metrics_sink *k, sb_node_view *n)
             sb_metrics_sink_sample(k, SB_LABELS("peer"), SB_LABELS(sb_ep_str(&p->peer, ep)), v);
         }
     }
+    sb_metrics_sink_family(k, SB_METRIC_GAUGE, "sibyl_clock_offset_seconds",
+                           "The peer's wall clock minus this node's, from the clocks its "
+                           "frames carry (docs/clocks.md).");
+    for (int i = 0; i < np; i++)
+        if (ps[i].has_offset)
+            sb_metrics_sink_sample(k, SB_LABELS("peer"), SB_LABELS(sb_ep_str(&ps[i].peer, ep)),
+                                   (double)ps[i].offset_us / 1e6);
     free(ps);
+    family1(k, SB_METRIC_GAUGE, "sibyl_clock_writes_refused",
+            "1 while this node's clock is over the hard limit off from most live peers and it "
+            "coordinates no writes.",
+            n->clock_refusing ? 1 : 0);
+    family1(k, SB_METRIC_COUNTER, "sibyl_clock_remote_ignored_total",
+            "Peers' hybrid clock readings not adopted: over the hard limit ahead of this node's "
+            "wall clock.",
+            (double)atomic_load(&sb_hlc_node()->ignored));
 }
 
 /* The CQL server's connection admission (docs/cql-protocol.md#connections). */

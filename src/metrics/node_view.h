@@ -42,6 +42,7 @@ typedef struct sb_node_view {
      * the CQL port is open; /health answers 503 before. settle_note names
      * the peers not heard from when settling timed out ("" = none). */
     int ready;
+    int clock_refusing; /* node/clocks.h: its clock is off, writes refused */
     char settle_note[256];
     uv_loop_t *loop;
     /* Parts. */

@@ -100,6 +100,8 @@ struct peer {
     uint32_t pending_msgs;
     uint64_t q_msgs, q_bytes; /* pending + inflight */
     uint64_t sent, received, dropped;
+    int64_t offs[SB_TRANSPORT_OFFSET_SAMPLES]; /* clock offset samples, us */
+    int noffs, offs_head;
 };
 
 struct in_conn {
@@ -135,7 +137,7 @@ struct sb_transport {
 /* --- frames --------------------------------------------------------------- */
 
 void sb_transport_put_header(uint8_t h[SB_TRANSPORT_HEADER], int type, const uint8_t *payload,
-                             uint32_t len)
+                             uint32_t len, int64_t hlc_us, int64_t wall_us)
 {
     h[0] = SB_TRANSPORT_MAGIC;
     h[1] = SB_TRANSPORT_VERSION;
@@ -143,6 +145,17 @@ void sb_transport_put_header(uint8_t h[SB_TRANSPORT_HEADER], int type, const uin
     h[3] = 0;
     sb_be32_put(h + 4, len);
     sb_be32_put(h + 8, sb_crc32c(0, payload, len));
+    sb_be32_put(h + 12, (uint32_t)((uint64_t)hlc_us >> 32));
+    sb_be32_put(h + 16, (uint32_t)hlc_us);
+    sb_be32_put(h + 20, (uint32_t)((uint64_t)wall_us >> 32));
+    sb_be32_put(h + 24, (uint32_t)wall_us);
+}
+
+void sb_transport_header_clocks(const uint8_t h[SB_TRANSPORT_HEADER], int64_t *hlc_us,
+                                int64_t *wall_us)
+{
+    *hlc_us = (int64_t)(((uint64_t)sb_be32_get(h + 12) << 32) | sb_be32_get(h + 16));
+    *wall_us = (int64_t)(((uint64_t)sb_be32_get(h + 20) << 32) | sb_be32_get(h + 24));
 }
 
 int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max_frame, int *type,
@@ -538,7 +551,12 @@ int sb_transport_send(sb_transport *t, const sb_ep *to, int type, const uint8_t 
         return SB_EOVERLOADED;
     }
     uint8_t *w = p->pending.data + p->pending.len;
-    sb_transport_put_header(w, type, payload, (uint32_t)len);
+    int64_t hlc = 0, wall = 0;
+    if (t->o.hlc) {
+        hlc = sb_hlc_peek(t->o.hlc);
+        wall = sb_hlc_wall_us(t->o.hlc);
+    }
+    sb_transport_put_header(w, type, payload, (uint32_t)len, hlc, wall);
     if (len)
         memcpy(w + SB_TRANSPORT_HEADER, payload, len);
     p->pending.len += frame;
@@ -586,7 +604,25 @@ static void bad_frame(in_conn *c, const char *reason)
 }
 
 /* Hands one frame to the receiver, unless its sender is blocked. */
-static void deliver(sb_transport *t, int type, const uint8_t *payload, uint32_t len)
+/* A sample of p's clock offset, and its hybrid clock into ours. */
+static void observe_clocks(sb_transport *t, peer *p, const uint8_t *h)
+{
+    int64_t hlc, wall;
+    sb_transport_header_clocks(h, &hlc, &wall);
+    if (!t->o.hlc || wall == 0)
+        return;
+    if (hlc)
+        sb_hlc_observe(t->o.hlc, hlc);
+    if (!p)
+        return;
+    p->offs[p->offs_head] = wall - sb_hlc_wall_us(t->o.hlc);
+    p->offs_head = (p->offs_head + 1) % SB_TRANSPORT_OFFSET_SAMPLES;
+    if (p->noffs < SB_TRANSPORT_OFFSET_SAMPLES)
+        p->noffs++;
+}
+
+static void deliver(sb_transport *t, const uint8_t *h, int type, const uint8_t *payload,
+                    uint32_t len)
 {
     peer *p = NULL;
     if (len >= EP_WIRE_BYTES) {
@@ -603,6 +639,7 @@ static void deliver(sb_transport *t, int type, const uint8_t *payload, uint32_t 
     }
     if (p)
         p->received++;
+    observe_clocks(t, p, h);
     if (t->o.recv)
         t->o.recv(t->o.recv_arg, type, payload, len);
 }
@@ -671,7 +708,26 @@ static void in_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             return;
         }
         c->off += SB_TRANSPORT_HEADER + len;
-        deliver(t, type, h + SB_TRANSPORT_HEADER, len);
+        deliver(t, h, type, h + SB_TRANSPORT_HEADER, len);
+    }
+    /* A partial header: refuse what is plainly not a frame (an HTTP
+     * request, a stray client) without waiting for 28 bytes that may
+     * never come. */
+    size_t avail = b->len - c->off;
+    if (!c->closing && !t->stopped && avail > 0 && avail < SB_TRANSPORT_HEADER) {
+        uint8_t h[SB_TRANSPORT_HEADER];
+        memset(h, 0, sizeof h);
+        memcpy(h, b->data + c->off, avail);
+        if (avail < 2)
+            h[1] = SB_TRANSPORT_VERSION;
+        if (avail < 4)
+            h[3] = 0;
+        int type;
+        uint32_t len, crc;
+        if (sb_transport_parse_header(h, UINT32_MAX, &type, &len, &crc, err)) {
+            bad_frame(c, err);
+            return;
+        }
     }
     if (c->off == b->len) {
         c->off = 0;
@@ -907,6 +963,11 @@ int sb_transport_stats(const sb_transport *t, sb_transport_peer_stats *out, int 
         s->queued_bytes = p->q_bytes;
         s->connected = p->state == P_CONNECTED;
         s->blocked = p->blocked;
+        s->has_offset = p->noffs > 0;
+        s->offset_us = 0;
+        for (int k = 0; k < p->noffs; k++)
+            if (k == 0 || p->offs[k] > s->offset_us)
+                s->offset_us = p->offs[k];
     }
     return n;
 }

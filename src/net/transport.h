@@ -2,9 +2,15 @@
  * Node-to-node transport on the --listen address: TCP on the node's libuv
  * loop.
  *
- * Frames: [u8 magic 0x5B][u8 version 1][u8 type][u8 flags 0]
- *         [u32 payload length][u32 CRC32C of the payload] payload
- * (big-endian). A frame with a wrong magic, an unknown version, a length
+ * Frames: [u8 magic 0x5B][u8 version 2][u8 type][u8 flags 0]
+ *         [u32 payload length][u32 CRC32C of the payload]
+ *         [i64 sender's hybrid clock, us][i64 sender's wall clock, us] payload
+ * (big-endian). The clocks (0 when the sender has none) feed the
+ * receiver's hybrid clock (util/hlc.h) and its estimate of each peer's
+ * clock offset: the largest of the last samples of (peer's wall clock at
+ * send - ours at receipt), which is the true offset less the shortest
+ * recent transit time, a lower bound that loopback and LAN keep within a
+ * millisecond. A frame with a wrong magic, an unknown version, a length
  * over max_frame_bytes or a bad checksum closes the connection (logged
  * with the peer and the reason, counted); nothing else is affected.
  *
@@ -29,10 +35,12 @@
 #include <uv.h>
 
 #include "util/ep.h"
+#include "util/hlc.h"
 
 #define SB_TRANSPORT_MAGIC 0x5B
-#define SB_TRANSPORT_VERSION 1
-#define SB_TRANSPORT_HEADER 12
+#define SB_TRANSPORT_VERSION 2
+#define SB_TRANSPORT_HEADER 28
+#define SB_TRANSPORT_OFFSET_SAMPLES 16
 
 typedef struct sb_transport sb_transport;
 
@@ -47,6 +55,7 @@ typedef struct sb_transport_opts {
     uint32_t max_peers;       /* default 1024 */
     sb_transport_recv_fn recv;
     void *recv_arg;
+    sb_hlc *hlc; /* stamps frames and observes peers' clocks; NULL: none */
 } sb_transport_opts;
 
 void sb_transport_opts_default(sb_transport_opts *o);
@@ -81,7 +90,10 @@ int sb_transport_parse_header(const uint8_t h[SB_TRANSPORT_HEADER], uint32_t max
                               uint32_t *len, uint32_t *crc, char *errmsg);
 /* Writes the header of a frame carrying payload (len bytes) into h. */
 void sb_transport_put_header(uint8_t h[SB_TRANSPORT_HEADER], int type, const uint8_t *payload,
-                             uint32_t len);
+                             uint32_t len, int64_t hlc_us, int64_t wall_us);
+/* The sender's clocks of a header that parsed. */
+void sb_transport_header_clocks(const uint8_t h[SB_TRANSPORT_HEADER], int64_t *hlc_us,
+                                int64_t *wall_us);
 
 typedef struct sb_transport_peer_stats {
     sb_ep peer;
@@ -89,6 +101,8 @@ typedef struct sb_transport_peer_stats {
     uint64_t queued_msgs, queued_bytes;
     int connected;
     int blocked;
+    int has_offset;    /* clock samples received from this peer */
+    int64_t offset_us; /* its wall clock minus ours (see Frames above) */
 } sb_transport_peer_stats;
 
 /* Per-peer counters (peers seen in either direction), at most max;

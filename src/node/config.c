@@ -19,6 +19,9 @@
  *   phi_convict_threshold: 8
  *   gossip_interval_in_ms: 1000
  *   gossip_settle_timeout_in_ms: 5000   # longest wait for known peers at start
+ *   cluster:
+ *     max_clock_offset_in_ms: 500        # warn above (docs/clocks.md)
+ *     max_clock_offset_hard_in_ms: 2500  # refuse to coordinate writes above
  *   write_request_timeout_in_ms: 2000
  *   read_request_timeout_in_ms: 5000
  *   range_request_timeout_in_ms: 10000
@@ -71,6 +74,7 @@ void sb_config_default(sb_config *c)
     c->phi_convict_threshold = 8.0;
     c->gossip_interval_ms = 1000;
     c->settle_timeout_ms = 5000;
+    c->max_clock_offset_ms = 500;
     c->write_timeout_ms = 2000;
     c->read_timeout_ms = 5000;
     c->range_timeout_ms = 10000;
@@ -190,6 +194,10 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         {"gossip_interval_in_ms", 10, 60000, offsetof(sb_config, gossip_interval_ms), sizeof(int)},
         {"gossip_settle_timeout_in_ms", 0, 600000, offsetof(sb_config, settle_timeout_ms),
          sizeof(int)},
+        {"cluster.max_clock_offset_in_ms", 1, 3600000, offsetof(sb_config, max_clock_offset_ms),
+         sizeof(int)},
+        {"cluster.max_clock_offset_hard_in_ms", 0, 36000000,
+         offsetof(sb_config, max_clock_offset_hard_ms), sizeof(int)},
         {"write_request_timeout_in_ms", 10, 600000, offsetof(sb_config, write_timeout_ms),
          sizeof(int)},
         {"read_request_timeout_in_ms", 10, 600000, offsetof(sb_config, read_timeout_ms),
@@ -413,6 +421,8 @@ static const struct {
     {"--range-timeout-ms", "range_request_timeout_in_ms"},
     {"--max-hint-window-ms", "max_hint_window_in_ms"},
     {"--settle-timeout-ms", "gossip_settle_timeout_in_ms"},
+    {"--max-clock-offset-ms", "cluster.max_clock_offset_in_ms"},
+    {"--max-clock-offset-hard-ms", "cluster.max_clock_offset_hard_in_ms"},
     {"--hints-per-second", "hinted_handoff_throttle_per_second"},
     {"--max-inflight", "max_coordinator_requests_in_flight"},
     {"--max-pending-rpc", "max_pending_rpc_calls"},

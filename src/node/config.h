@@ -30,6 +30,8 @@ typedef struct sb_config {
     int num_tokens;               /* default 16 */
     double phi_convict_threshold; /* default 8 */
     int gossip_interval_ms;       /* default 1000 */
+    int max_clock_offset_ms;      /* cluster.max_clock_offset_in_ms, 500 */
+    int max_clock_offset_hard_ms; /* cluster.max_clock_offset_hard_in_ms, 0 -> 5 x the above */
     int settle_timeout_ms;        /* gossip_settle_timeout_in_ms, 5000; 0 = serve at once */
     int write_timeout_ms;         /* write_request_timeout_in_ms, default 2000 */
     int read_timeout_ms;          /* read_request_timeout_in_ms, default 5000 */

@@ -28,6 +28,7 @@
 #include "cqlproto/systables.h"
 #include "http/server.h"
 #include "metrics/metrics.h"
+#include "node/clocks.h"
 #include "node/node_cluster.h"
 #include "metrics/node_metrics.h"
 #include "metrics/node_stats.h"
@@ -228,6 +229,7 @@ int sb_node_main(int argc, char **argv)
         goto fail;
     }
     sb_node_cluster_run(n);
+    sb_node_clocks_start(n);
     if ((rv = sb_http_start(&n->http, n->v.loop, n->cfg.http_addr, n->cfg.max_request_bytes,
                             n->cfg.max_json_request_bytes, &n->v, errmsg))) {
         fprintf(stderr, "sibyl node: %s\n", errmsg);
@@ -282,6 +284,7 @@ fail:
         uv_close((uv_handle_t *)&n->sigterm, NULL);
         uv_close((uv_handle_t *)&n->ready_timer, NULL);
     }
+    sb_node_clocks_stop(n);
     if (n->v.loop)
         for (int i = 0; i < 3; i++)
             uv_run(n->v.loop, UV_RUN_NOWAIT);

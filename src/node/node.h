@@ -30,6 +30,10 @@ struct sb_node {
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_timer_t ready_timer; /* polls gossip until settled, then opens CQL */
+    uv_timer_t clock_timer; /* node/clocks.c */
+    sb_ep clock_warned[64]; /* peers whose offset is over the limit (warned) */
+    sb_ep clock_warned_now[64];
+    int nclock_warned;
     int stopping;
     int exit_code;
 };

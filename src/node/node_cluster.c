@@ -17,6 +17,7 @@
 #include "metrics/node_stats.h"
 #include "metrics/events.h"
 #include "util/err.h"
+#include "util/hlc.h"
 #include "util/log.h"
 
 static sb_node_io node_io;
@@ -106,6 +107,7 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     to.listen = go->self;
     to.recv = on_frame;
     to.recv_arg = n;
+    to.hlc = sb_hlc_node(); /* frames carry the node's clocks (util/hlc.h) */
     int rc = sb_transport_start(&n->v.transport, n->v.loop, &to, errmsg);
     if (rc != 0)
         return rc;

@@ -52,13 +52,17 @@ class ClusterNode:
         self.extra = list(extra)
         self.proc = None
         self.log_path = self.data_dir + ".log"
+        self.prefix = []  # e.g. ["faketime", "-f", "+60s"]
+        self.bin = BIN
+        self.env = {}
 
     def start(self):
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=0")
+        env.update(self.env)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
-            [BIN, "node", "--data", self.data_dir,
+            self.prefix + [self.bin, "node", "--data", self.data_dir,
              "--listen", "%s:%d" % (self.ip, self.listen_port),
              "--cql", "%s:%d" % (self.ip, self.cql_port),
              "--http", "%s:%d" % (self.ip, self.http_port),

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cluster/io.h"
@@ -259,9 +260,9 @@ static void test_header_codec(void **state)
     char err[SB_ERRMSG_SIZE];
     int type;
     uint32_t len, crc;
-    sb_transport_put_header(h, 17, (const uint8_t *)"hello", 5);
+    sb_transport_put_header(h, 17, (const uint8_t *)"hello", 5, 1234567, -7);
     assert_int_equal(h[0], 0x5B);
-    assert_int_equal(h[1], 1);
+    assert_int_equal(h[1], 2);
     assert_int_equal(h[2], 17);
     assert_int_equal(h[3], 0);
     assert_memory_equal(h + 4, "\0\0\0\5", 4);
@@ -269,6 +270,9 @@ static void test_header_codec(void **state)
     assert_int_equal(type, 17);
     assert_int_equal(len, 5);
     assert_int_equal(crc, sb_crc32c(0, "hello", 5));
+    int64_t hlc, wall;
+    sb_transport_header_clocks(h, &hlc, &wall);
+    assert_true(hlc == 1234567 && wall == -7);
 
     assert_int_equal(sb_transport_parse_header(h, 4, &type, &len, &crc, err), SB_EBADINPUT);
     assert_non_null(strstr(err, "length 5 over the limit of 4"));
@@ -276,10 +280,10 @@ static void test_header_codec(void **state)
     assert_int_equal(sb_transport_parse_header(h, 100, &type, &len, &crc, err), SB_EBADINPUT);
     assert_non_null(strstr(err, "magic"));
     h[0] = 0x5B;
-    h[1] = 2;
-    assert_int_equal(sb_transport_parse_header(h, 100, &type, &len, &crc, err), SB_EBADINPUT);
-    assert_non_null(strstr(err, "version 2"));
     h[1] = 1;
+    assert_int_equal(sb_transport_parse_header(h, 100, &type, &len, &crc, err), SB_EBADINPUT);
+    assert_non_null(strstr(err, "version 1"));
+    h[1] = 2;
     h[3] = 0x80;
     assert_int_equal(sb_transport_parse_header(h, 100, &type, &len, &crc, err), SB_EBADINPUT);
     assert_non_null(strstr(err, "flags"));
@@ -326,6 +330,71 @@ static void test_exchange_in_order(void **state)
     assert_int_equal(sb_transport_bad_frames(a.t) + sb_transport_bad_frames(b.t), 0);
     node_stop(&a);
     node_stop(&b);
+}
+
+static int64_t wall_real(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t wall_ahead_60s(void)
+{
+    return wall_real() + 60000000;
+}
+
+static int64_t wall_ahead_1s(void)
+{
+    return wall_real() + 1000000;
+}
+
+/* Frames carry the sender's clocks: the receiver's estimate of the peer's
+ * offset is about the true one (loopback transit is well under 50 ms), a
+ * hybrid clock 1 s ahead drags the receiver's along, one 60 s ahead (over
+ * max_ahead_us) does not and is counted. */
+static void test_clocks_and_offsets(void **state)
+{
+    sb_hlc ha, hb, hc;
+    sb_hlc_init(&ha, 2500000);
+    sb_hlc_init(&hb, 2500000);
+    sb_hlc_init(&hc, 2500000);
+    hb.wall_us = wall_ahead_60s;
+    hc.wall_us = wall_ahead_1s;
+    node a, b, c;
+    sb_transport_opts o;
+    sb_transport_opts_default(&o);
+    o.hlc = &ha;
+    node_start_opts(&a, free_port(), &o);
+    o.hlc = &hb;
+    node_start_opts(&b, free_port(), &o);
+    o.hlc = &hc;
+    node_start_opts(&c, free_port(), &o);
+    sb_hlc_now(&hb);
+    sb_hlc_now(&hc);
+    for (uint32_t i = 0; i < 5; i++) {
+        assert_int_equal(send_seq(b.t, &b.ep, &a.ep, i), 0);
+        assert_int_equal(send_seq(c.t, &c.ep, &a.ep, i), 0);
+        assert_int_equal(send_seq(a.t, &a.ep, &b.ep, i), 0);
+    }
+    want wa = {&a.r, 10}, wb = {&b.r, 5};
+    assert_true(run_until(got_n, &wa, 5000));
+    assert_true(run_until(got_n, &wb, 5000));
+    sb_transport_peer_stats s = peer_stats(a.t, &b.ep);
+    assert_true(s.has_offset);
+    assert_true(s.offset_us > 60000000 - 50000 && s.offset_us <= 60000000);
+    s = peer_stats(b.t, &a.ep);
+    assert_true(s.has_offset);
+    assert_true(s.offset_us < -60000000 + 50000 && s.offset_us >= -60000000 - 50000);
+    s = peer_stats(a.t, &c.ep);
+    assert_true(s.offset_us > 1000000 - 50000 && s.offset_us <= 1000000);
+    /* a adopted c's clock (1 s ahead), not b's (60 s ahead). */
+    int64_t t = sb_hlc_now(&ha);
+    assert_true(t > wall_real() + 900000 && t < wall_real() + 1100000);
+    assert_true(atomic_load(&ha.ignored) >= 5);
+    node_stop(&a);
+    node_stop(&b);
+    node_stop(&c);
 }
 
 static void test_late_peer_gets_queued_messages(void **state)
@@ -469,7 +538,7 @@ static void raw_send(int fd, const void *p, size_t n)
 
 static size_t frame(uint8_t *out, int type, const void *payload, uint32_t len)
 {
-    sb_transport_put_header(out, type, payload, len);
+    sb_transport_put_header(out, type, payload, len, 0, 0);
     memcpy(out + SB_TRANSPORT_HEADER, payload, len);
     return SB_TRANSPORT_HEADER + len;
 }
@@ -703,6 +772,7 @@ int main(void)
         cmocka_unit_test(test_header_codec),
         cmocka_unit_test_setup_teardown(test_exchange_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_late_peer_gets_queued_messages, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_clocks_and_offsets, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reconnect_after_peer_restart, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_overflow, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_peers, setup, teardown),
