@@ -122,7 +122,7 @@ static const coldef functions_cols[] = {
     {"keyspace_name", "text", 'p'},
     {"function_name", "text", 'c'},
     {"argument_names", "frozen<list<text>>", 'r'},
-    {"argument_types", "frozen<list<text>>", 'r'},
+    {"argument_types", "frozen<list<text>>", 'c'}, /* overloads share a name */
     {"body", "text", 'r'},
     {"called_on_null_input", "boolean", 'r'},
     {"language", "text", 'r'},
@@ -131,7 +131,7 @@ static const coldef functions_cols[] = {
 static const coldef aggregates_cols[] = {
     {"keyspace_name", "text", 'p'},
     {"aggregate_name", "text", 'c'},
-    {"argument_types", "frozen<list<text>>", 'r'},
+    {"argument_types", "frozen<list<text>>", 'c'},
     {"final_func", "text", 'r'},
     {"initcond", "text", 'r'},
     {"return_type", "text", 'r'},
