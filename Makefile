@@ -7,6 +7,7 @@
 #   make            release build: build/sibyl
 #   make asan       ASan+UBSan build: build/asan/sibyl (tests run against it)
 #   make web        the dashboard only: web/ -> build/web/ (make builds and embeds it)
+#   make drivers    the Go and Node.js driver check programs (tests/drivers/)
 #   make test       install deps, build everything, run every test
 #   make demo       install deps, build, start a node and the simulator
 #   make bench      run the benchmarks in bench/
@@ -55,7 +56,7 @@ FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(shell find bench -name '*.c' 2>/dev/null | sort)
 BENCH_BIN := $(patsubst bench/%.c,build/bench/%,$(BENCH_SRC))
 
-.PHONY: all asan test unit fuzz demo bench deps clean format web sim
+.PHONY: all asan test unit fuzz demo bench deps clean format web sim drivers
 .SECONDARY:
 
 all: build/sibyl
@@ -94,6 +95,24 @@ build/gen/web/assets.c: build/web/.stamp scripts/embed-assets.py
 	/usr/bin/python3 scripts/embed-assets.py build/web $@
 
 web: build/web/.stamp
+
+# --- driver checks (tests/drivers/README.md) ----------------------------
+# gocql comes from Debian (golang-github-gocql-gocql-dev, under
+# /usr/share/gocode), so the Go program builds in GOPATH mode with modules
+# off: nothing is fetched. The Node.js driver is pinned in
+# tests/drivers/node/package-lock.json; npm ci runs once per lock change.
+DRIVERS_GO := $(wildcard tests/drivers/go/*.go)
+
+build/drivers/gocql-check: $(DRIVERS_GO) | $(DEPS_OK)
+	@mkdir -p $(dir $@)
+	GOPATH=/usr/share/gocode GO111MODULE=off GOFLAGS= GOCACHE=$(CURDIR)/build/drivers/go-cache \
+		go build -o $@ ./tests/drivers/go
+
+tests/drivers/node/node_modules/.ci-stamp: tests/drivers/node/package-lock.json tests/drivers/node/package.json | $(DEPS_OK)
+	cd tests/drivers/node && npm ci --no-audit --no-fund
+	@touch $@
+
+drivers: build/drivers/gocql-check tests/drivers/node/node_modules/.ci-stamp
 
 # --- objects ------------------------------------------------------------
 build/obj/rel/%.o: src/%.c $(GEN_H) | $(DEPS_OK)
@@ -151,7 +170,7 @@ build/bench/%: bench/%.c $(wildcard bench/*.h) build/rel/libsibyl.a
 asan: build/asan/sibyl $(UNIT_BIN) $(SIM_BIN)
 
 # --- entry points -------------------------------------------------------
-test: $(DEPS_OK) build/sibyl build/asan/sibyl $(UNIT_BIN) $(SIM_BIN) $(FUZZ_BIN)
+test: $(DEPS_OK) build/sibyl build/asan/sibyl $(UNIT_BIN) $(SIM_BIN) $(FUZZ_BIN) drivers
 	bash scripts/run-tests.sh
 
 unit: $(UNIT_BIN) $(SIM_BIN)

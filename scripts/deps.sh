@@ -9,7 +9,8 @@ PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       zlib1g-dev liblz4-dev libsnappy-dev libedit-dev
       libcmocka-dev lemon re2c curl faketime
       python3-pytest python3-requests python3-cassandra python3-lz4 prometheus
-      chromium)  # chromium: the dashboard's browser tests (tests/browser)
+      chromium   # chromium: the dashboard's browser tests (tests/browser)
+      golang-go golang-github-gocql-gocql-dev)  # the gocql checks (tests/drivers/go)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -752,7 +752,8 @@ static int schema_replace(sb_cql_glue *g, const uint8_t *blob, size_t len, int a
  * is taken additively: what the group applied is never dropped or
  * replaced by a peer's view, which may be behind the log; only what the
  * group does not carry yet (tables ingestion creates, columns it adds)
- * spreads this way. */
+ * spreads this way, and only from a peer whose schema timestamp is newer
+ * than ours (see schema_replace). */
 static int schema_put(void *arg, const uint8_t *blob, size_t len, char *errmsg)
 {
     sb_cql_glue *g = arg;
@@ -773,6 +774,15 @@ static int schema_replace(sb_cql_glue *g, const uint8_t *blob, size_t len, int a
     if (!json_is_array(jks) || !json_is_array(jtb) || !json_is_integer(jts)) {
         json_decref(root);
         return sb_seterr(errmsg, SB_EBADINPUT, "schema blob: missing fields");
+    }
+    /* The schema timestamp only grows with each entry the group applies,
+     * so a peer whose schema is no newer than ours is at or behind our
+     * place in the log: it has nothing we lack, and may still hold what
+     * the group has since dropped. Taking its keyspaces and tables would
+     * bring a dropped keyspace back here (and from here to every node). */
+    if (additive && json_integer_value(jts) <= schema_ts(g)) {
+        json_decref(root);
+        return 0;
     }
     int rc = 0;
     size_t i;

@@ -1,7 +1,8 @@
 /*
  * System tables for drivers: system.local, system.peers, system.peers_v2
  * and system_schema.{keyspaces, tables, columns, types, functions,
- * aggregates, triggers, indexes, views}.
+ * aggregates, triggers, indexes, views, dropped_columns}: Cassandra 4.0's
+ * tables with their full column sets.
  *
  * Rows are generated on every scan from the store's current schema, so
  * they are never stale; the executor applies WHERE, ORDER BY, LIMIT and
@@ -121,7 +122,7 @@ static const coldef functions_cols[] = {
     {"keyspace_name", "text", 'p'},
     {"function_name", "text", 'c'},
     {"argument_names", "frozen<list<text>>", 'r'},
-    {"argument_types", "frozen<list<text>>", 'r'},
+    {"argument_types", "frozen<list<text>>", 'c'}, /* overloads share a name */
     {"body", "text", 'r'},
     {"called_on_null_input", "boolean", 'r'},
     {"language", "text", 'r'},
@@ -130,7 +131,7 @@ static const coldef functions_cols[] = {
 static const coldef aggregates_cols[] = {
     {"keyspace_name", "text", 'p'},
     {"aggregate_name", "text", 'c'},
-    {"argument_types", "frozen<list<text>>", 'r'},
+    {"argument_types", "frozen<list<text>>", 'c'},
     {"final_func", "text", 'r'},
     {"initcond", "text", 'r'},
     {"return_type", "text", 'r'},
@@ -150,11 +151,41 @@ static const coldef indexes_cols[] = {
     {"kind", "text", 'r'},
     {"options", "frozen<map<text, text>>", 'r'},
 };
+/* Cassandra 4.0's views columns, plus dclocal_read_repair_chance and
+ * read_repair_chance, which 4.0 dropped but drivers written against 3.x
+ * still select by name: Debian bookworm's gocql (1.3.2) asks for both in
+ * Session.KeyspaceMetadata and fails on "Undefined column name" without
+ * them. The table is empty, so the extra columns cost nothing. */
 static const coldef views_cols[] = {
-    {"keyspace_name", "text", 'p'}, {"view_name", "text", 'c'},
-    {"base_table_id", "uuid", 'r'}, {"base_table_name", "text", 'r'},
-    {"comment", "text", 'r'},       {"include_all_columns", "boolean", 'r'},
+    {"keyspace_name", "text", 'p'},
+    {"view_name", "text", 'c'},
+    {"additional_write_policy", "text", 'r'},
+    {"base_table_id", "uuid", 'r'},
+    {"base_table_name", "text", 'r'},
+    {"bloom_filter_fp_chance", "double", 'r'},
+    {"caching", "frozen<map<text, text>>", 'r'},
+    {"cdc", "boolean", 'r'},
+    {"comment", "text", 'r'},
+    {"compaction", "frozen<map<text, text>>", 'r'},
+    {"compression", "frozen<map<text, text>>", 'r'},
+    {"crc_check_chance", "double", 'r'},
+    {"dclocal_read_repair_chance", "double", 'r'},
+    {"default_time_to_live", "int", 'r'},
+    {"extensions", "frozen<map<text, blob>>", 'r'},
+    {"gc_grace_seconds", "int", 'r'},
+    {"id", "uuid", 'r'},
+    {"include_all_columns", "boolean", 'r'},
+    {"max_index_interval", "int", 'r'},
+    {"memtable_flush_period_in_ms", "int", 'r'},
+    {"min_index_interval", "int", 'r'},
+    {"read_repair", "text", 'r'},
+    {"read_repair_chance", "double", 'r'},
+    {"speculative_retry", "text", 'r'},
     {"where_clause", "text", 'r'},
+};
+static const coldef dropped_columns_cols[] = {
+    {"keyspace_name", "text", 'p'},     {"table_name", "text", 'c'}, {"column_name", "text", 'c'},
+    {"dropped_time", "timestamp", 'r'}, {"kind", "text", 'r'},       {"type", "text", 'r'},
 };
 
 enum {
@@ -170,6 +201,7 @@ enum {
     T_TRIGGERS,
     T_INDEXES,
     T_VIEWS,
+    T_DROPPED_COLUMNS,
     T_COUNT
 };
 
@@ -194,6 +226,7 @@ static const struct tdef {
     TD("system_schema", "triggers", triggers_cols),
     TD("system_schema", "indexes", indexes_cols),
     TD("system_schema", "views", views_cols),
+    TD("system_schema", "dropped_columns", dropped_columns_cols),
 #undef TD
 };
 
@@ -833,7 +866,8 @@ static int scan_schema(cqlp_systables *st, int which, rowb *r, sb_cql_emit_fn em
             rc = for_tables(st, name, k, columns_fn, r, &store, emit, ctx);
             break;
         default:
-            break; /* no types, functions, aggregates, triggers, indexes or views */
+            break; /* no types, functions, aggregates, triggers, indexes, views or
+                    dropped columns */
         }
     }
     sb_buf_free(&store);

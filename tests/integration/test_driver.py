@@ -100,6 +100,54 @@ def test_schema_metadata_and_agreement(cluster, session):
     assert "meta" not in cluster.metadata.keyspaces["drv"].tables
 
 
+# Cassandra 4.0's system_schema tables and their keys; views also keeps
+# two 3.x columns that Debian's gocql 1.3.2 selects (docs/cql-protocol.md).
+SCHEMA_40 = {
+    "keyspaces": (["keyspace_name"], [], 3),
+    "tables": (["keyspace_name"], ["table_name"], 20),
+    "columns": (["keyspace_name"], ["table_name", "column_name"], 8),
+    "dropped_columns": (["keyspace_name"], ["table_name", "column_name"], 6),
+    "types": (["keyspace_name"], ["type_name"], 4),
+    "functions": (["keyspace_name"], ["function_name", "argument_types"], 8),
+    "aggregates": (["keyspace_name"], ["aggregate_name", "argument_types"], 8),
+    "triggers": (["keyspace_name"], ["table_name", "trigger_name"], 4),
+    "indexes": (["keyspace_name"], ["table_name", "index_name"], 5),
+    "views": (["keyspace_name"], ["view_name"], 23 + 2),
+}
+
+
+def test_system_schema_has_cassandra_40_tables_and_columns(session):
+    rows = list(session.execute(
+        "SELECT table_name, column_name, kind, position FROM system_schema.columns "
+        "WHERE keyspace_name = 'system_schema'"))
+    by_table = {}
+    for r in rows:
+        by_table.setdefault(r.table_name, []).append(r)
+    assert sorted(by_table) == sorted(SCHEMA_40)
+    for table, (pk, ck, ncols) in SCHEMA_40.items():
+        cols = by_table[table]
+        assert len(cols) == ncols, table
+        keys = lambda kind: [c.column_name for c in sorted(cols, key=lambda c: c.position)
+                             if c.kind == kind]
+        assert keys("partition_key") == pk, table
+        assert keys("clustering") == ck, table
+    views = {c.column_name for c in by_table["views"]}
+    for name in ("bloom_filter_fp_chance", "caching", "compaction", "compression", "cdc",
+                 "additional_write_policy", "read_repair", "include_all_columns", "where_clause",
+                 "dclocal_read_repair_chance", "read_repair_chance"):
+        assert name in views
+    # gocql's view query, verbatim in its columns: answers, with no rows.
+    rs = session.execute(
+        "SELECT view_name, base_table_id, base_table_name, bloom_filter_fp_chance, caching, "
+        "comment, compaction, compression, crc_check_chance, dclocal_read_repair_chance, "
+        "default_time_to_live, extensions, gc_grace_seconds, id, include_all_columns, "
+        "max_index_interval, memtable_flush_period_in_ms, min_index_interval, "
+        "read_repair_chance, speculative_retry FROM system_schema.views "
+        "WHERE keyspace_name = 'drv'")
+    assert list(rs) == []
+    assert list(session.execute("SELECT * FROM system_schema.dropped_columns")) == []
+
+
 ALL_TYPES = [
     ("t_text", "text", "héllo wörld"),
     ("t_ascii", "ascii", "plain"),

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from cassandra.cluster import Cluster
+from cassandra.policies import WhiteListRoundRobinPolicy
 
 from cluster import ClusterNode, LocalCluster
 from test_driver_events import connect, next_event, read_frame, read_string
@@ -82,6 +83,38 @@ def test_schema_agreement_after_ddl(local3, driver):
         local = s.execute("SELECT schema_version FROM system.local", host=h).one()
         assert versions == {local.schema_version}
     assert "t" in c.metadata.keyspaces["dc_agree"].tables
+
+
+def test_dropped_keyspace_stays_dropped(local3, driver):
+    """DROP KEYSPACE then CREATE KEYSPACE of the same name, each through
+    one coordinator in turn: the create must find the name free. A peer
+    still behind the drop in the Raft log used to push its schema (with
+    the keyspace) to the node that had dropped it, which took it back
+    ("Cannot add existing keyspace"; seen with the Node.js driver's
+    checks in about one round in four)."""
+    c, s = driver
+    sessions = []
+    try:
+        for n in local3.nodes:
+            cl = Cluster([n.ip], port=local3.cql_port,
+                         load_balancing_policy=WhiteListRoundRobinPolicy([n.ip]))
+            sessions.append((cl, cl.connect()))
+        for i in range(12):
+            sn = sessions[i % 3][1]
+            sn.execute("DROP KEYSPACE IF EXISTS dc_again")
+            sn.execute("CREATE KEYSPACE dc_again WITH replication = "
+                       "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+            sn.execute("CREATE TABLE dc_again.t (k int PRIMARY KEY, v int)")
+            sn.execute("INSERT INTO dc_again.t (k, v) VALUES (%s, %s)", (i, i))
+        sessions[0][1].execute("DROP KEYSPACE dc_again")
+        time.sleep(1)  # several gossip rounds: a resurrection would show by now
+        for _, sn in sessions:
+            rows = list(sn.execute("SELECT keyspace_name FROM system_schema.keyspaces "
+                                   "WHERE keyspace_name = 'dc_again'"))
+            assert rows == []
+    finally:
+        for cl, _ in sessions:
+            cl.shutdown()
 
 
 def test_killed_node_goes_down_and_comes_back(local3, driver):
