@@ -644,6 +644,13 @@ static void settle_decide(sb_coord_paxos *p)
         finish(p, 0, NULL);
         return;
     }
+    if (paxos_ballot_cmp(&p->mrc, &p->mine) > 0) {
+        /* A commit newer than ours: ours may have been chosen, committed
+         * and then overtaken, leaving no trace in the state a prepare
+         * sees. Whatever is in flight now, the outcome is unknown. */
+        timeout(p);
+        return;
+    }
     sb_buf_reset(&p->mut);
     if (paxos_ballot_cmp(&p->inprog, &p->mrc) > 0) {
         p->settle_win = paxos_ballot_cmp(&p->inprog, &p->mine) == 0 ||
@@ -654,9 +661,6 @@ static void settle_decide(sb_coord_paxos *p)
             return;
         }
         c->stats.lwt_repairs++;
-    } else if (paxos_ballot_cmp(&p->mrc, &p->mine) > 0) {
-        timeout(p);
-        return;
     } else {
         p->settle_win = 0;
         if (sb_mutation_init(&p->mut)) {
