@@ -16,11 +16,13 @@ connection) leaves the operation indeterminate.
 
 The faults run for SIBYL_LWT_NEMESIS_SECONDS (default 20, about 30 s
 in all); set it to 300 or more for a soak. The history file stays in
-pytest's tmp directory, and a failure names it: rerun the checker with
-`build/sibyl lincheck FILE`.
+pytest's tmp directory (a failing one is also copied to
+build/lwt-nemesis-TIME.jsonl) and a failure names it: rerun the checker
+with `build/sibyl lincheck FILE`.
 """
 import os
 import random
+import shutil
 import signal
 import subprocess
 import threading
@@ -32,7 +34,7 @@ from cassandra.policies import ConstantReconnectionPolicy, RetryPolicy
 from cassandra.query import SimpleStatement
 
 from cluster import LocalCluster
-from conftest import BIN
+from conftest import BIN, ROOT
 from history import History, check
 
 FAST = ["--gossip-interval-ms", "200"]
@@ -143,8 +145,9 @@ class Client(threading.Thread):
             else:
                 self.h.info(o)
             self.known.pop(o["key"], None)  # read it before writing it again
-            if isinstance(e, (NoHostAvailable, OperationTimedOut)):
-                time.sleep(0.1)
+            # A node cut off from its peers answers at once: pause, so
+            # that a fault does not turn into thousands of failed reads.
+            time.sleep(0.1 if isinstance(e, (NoHostAvailable, OperationTimedOut)) else 0.05)
             return None
 
     def start_until(self, deadline):
@@ -281,6 +284,11 @@ def test_lwt_register_history_is_linearizable_under_nemesis(tmp_path):
         n, nemesis.done, errors, path, BIN, path)
     print(summary)
     print(r.stdout)
+    if r.returncode != 0:
+        # pytest prunes old tmp directories: keep the evidence in build/
+        keep = os.path.join(ROOT, "build", "lwt-nemesis-%d.jsonl" % int(time.time()))
+        shutil.copyfile(str(path), keep)
+        summary += "; kept as %s" % keep
     assert r.returncode == 0, "%s\n%s%s" % (summary, r.stdout, r.stderr)
     assert "result: linearizable" in r.stdout, r.stdout
     # not vacuous: faults happened, compare-and-sets applied, also after the heal
