@@ -448,6 +448,16 @@ static void prepared(sb_coord_paxos *p)
         settle_decide(p);
         return;
     }
+    if (p->ballot.us <= p->mrc.us) {
+        /* Our ballot beats the latest commit on the node bits alone. Its
+         * microseconds are the cells' write time, so ours would tie with
+         * what that commit wrote and last-write-wins would pick by value:
+         * prepare again, later than the commit. */
+        p->floor = p->mrc;
+        cancel_calls(p);
+        prepare(p);
+        return;
+    }
     if (paxos_ballot_cmp(&p->inprog, &p->mrc) > 0) {
         /* Someone's proposal may have been chosen: finish it under our
          * ballot before anything else (Paxos's "adopt the highest
