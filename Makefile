@@ -180,9 +180,10 @@ fuzz: $(FUZZ_BIN)
 	bash scripts/run-tests.sh fuzz $(or $(FUZZ_SECONDS),600)
 
 # Deterministic cluster simulation soak: seeds 1..SEEDS (default 1000).
-sim: $(DEPS_OK) build/sibyl build/asan/tests/sim-dsim/test_raft
+sim: $(DEPS_OK) build/sibyl build/asan/tests/sim-dsim/test_raft build/asan/tests/sim-dsim/test_lwt_nemesis
 	build/sibyl dsim --count $(or $(SEEDS),1000)
 	SB_RAFT_SEEDS=$(or $(SEEDS),1000) build/asan/tests/sim-dsim/test_raft
+	SB_LWT_SEEDS=$(or $(SEEDS),1000) build/asan/tests/sim-dsim/test_lwt_nemesis
 
 demo: $(DEPS_OK) build/sibyl
 	bash scripts/demo.sh

@@ -147,27 +147,22 @@ void sb_rpc_free(sb_rpc *r)
     if (!r)
         return;
     r->closing = 1;
-    /* Detach every call first: callbacks may call back into r. */
-    rpc_call *all = NULL;
+    /* One call at a time, out of the table before its callback runs: a
+     * callback may cancel calls still pending (they then never run, as
+     * sb_rpc_cancel promises; a proposer frees their arguments when it
+     * cancels them) and cannot add any while closing. */
     for (size_t i = 0; i < r->nbuckets; i++) {
-        rpc_call *c = r->buckets[i];
-        while (c) {
-            rpc_call *next = c->next;
-            c->next = all;
-            all = c;
-            c = next;
+        while (r->buckets[i]) {
+            rpc_call *c = r->buckets[i];
+            r->buckets[i] = c->next;
+            SB_ASSERT(r->npending > 0);
+            r->npending--;
+            r->io->timer_stop(r->io->ctx, c->timer);
+            sb_rpc_cb cb = c->cb;
+            void *arg = c->arg;
+            free(c);
+            cb(arg, SB_ECLOSED, NULL, 0);
         }
-        r->buckets[i] = NULL;
-    }
-    r->npending = 0;
-    while (all) {
-        rpc_call *c = all;
-        all = c->next;
-        r->io->timer_stop(r->io->ctx, c->timer);
-        sb_rpc_cb cb = c->cb;
-        void *arg = c->arg;
-        free(c);
-        cb(arg, SB_ECLOSED, NULL, 0);
     }
     free(r->buckets);
     sb_buf_free(&r->scratch);

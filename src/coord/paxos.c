@@ -448,6 +448,16 @@ static void prepared(sb_coord_paxos *p)
         settle_decide(p);
         return;
     }
+    if (p->ballot.us <= p->mrc.us) {
+        /* Our ballot beats the latest commit on the node bits alone. Its
+         * microseconds are the cells' write time, so ours would tie with
+         * what that commit wrote and last-write-wins would pick by value:
+         * prepare again, later than the commit. */
+        p->floor = p->mrc;
+        cancel_calls(p);
+        prepare(p);
+        return;
+    }
     if (paxos_ballot_cmp(&p->inprog, &p->mrc) > 0) {
         /* Someone's proposal may have been chosen: finish it under our
          * ballot before anything else (Paxos's "adopt the highest
@@ -644,6 +654,13 @@ static void settle_decide(sb_coord_paxos *p)
         finish(p, 0, NULL);
         return;
     }
+    if (paxos_ballot_cmp(&p->mrc, &p->mine) > 0) {
+        /* A commit newer than ours: ours may have been chosen, committed
+         * and then overtaken, leaving no trace in the state a prepare
+         * sees. Whatever is in flight now, the outcome is unknown. */
+        timeout(p);
+        return;
+    }
     sb_buf_reset(&p->mut);
     if (paxos_ballot_cmp(&p->inprog, &p->mrc) > 0) {
         p->settle_win = paxos_ballot_cmp(&p->inprog, &p->mine) == 0 ||
@@ -654,9 +671,6 @@ static void settle_decide(sb_coord_paxos *p)
             return;
         }
         c->stats.lwt_repairs++;
-    } else if (paxos_ballot_cmp(&p->mrc, &p->mine) > 0) {
-        timeout(p);
-        return;
     } else {
         p->settle_win = 0;
         if (sb_mutation_init(&p->mut)) {

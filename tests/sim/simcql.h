@@ -65,15 +65,18 @@ static void on_schema_change(void *arg)
     sb_cql_glue_schema_changed(arg);
 }
 
-static void start_node(sb_fixture *f, int i)
+/* Boots node i over the store in dir (a new one, or the one a crashed
+ * incarnation left: a restart keeps its schema): store, cluster, engine. */
+static void open_node(sb_fixture *f, int i, const char *dir)
 {
     simnode *n = &nodes[i];
     char err[SB_ERRMSG_SIZE] = "";
+    char keep[sizeof n->dir];
+    snprintf(keep, sizeof keep, "%s", dir);
     memset(n, 0, sizeof *n);
     n->f = f;
     n->i = i;
-    snprintf(n->dir, sizeof n->dir, "%s", SIMCQL_DIR);
-    assert_non_null(mkdtemp(n->dir));
+    memcpy(n->dir, keep, sizeof n->dir);
     if (sb_store_open(&n->store, n->dir, NULL, NULL, err) != 0)
         fail_msg("store: %s", err);
 
@@ -115,11 +118,30 @@ static void start_node(sb_fixture *f, int i)
     sb_cluster_start(n->cluster);
 }
 
-static void stop_node(simnode *n)
+/* Boots node i over a new, empty store. */
+static void start_node(sb_fixture *f, int i)
+{
+    char dir[sizeof nodes[i].dir];
+    snprintf(dir, sizeof dir, "%s", SIMCQL_DIR);
+    assert_non_null(mkdtemp(dir));
+    open_node(f, i, dir);
+}
+
+/* Frees the node's engine and closes its store, which stays on disk
+ * (open_node boots over it again). Its cluster is the fixture's: gone
+ * once the node crashed or stopped. */
+static void close_node(simnode *n)
 {
     sb_cql_engine_free(n->engine);
+    n->engine = NULL;
     sb_store_close(n->store);
+    n->store = NULL;
     sb_buf_free(&n->glue.cache_blob);
+}
+
+static void stop_node(simnode *n)
+{
+    close_node(n);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", n->dir);
     assert_int_equal(system(cmd), 0);

@@ -11,7 +11,9 @@
  *   - a node cut off from the others: its LWTs fail (Unavailable, or
  *     WriteTimeout of type CAS) while its plain writes at ONE succeed;
  *   - a proposal accepted by a quorum whose coordinator crashed before
- *     any replica heard the commit is finished by the next LWT.
+ *     any replica heard the commit is finished by the next LWT;
+ *   - a round whose ballot matches the latest commit's microseconds
+ *     (clocks that agree to the microsecond) prepares again past it.
  */
 #include "test.h"
 
@@ -555,6 +557,77 @@ static void test_acceptor_state_survives_restart(void **state)
     teardown(f);
 }
 
+/* The newest commit among the Paxos states node holds. */
+static int on_newest(void *arg, const uint8_t *k, size_t klen, const uint8_t *v, size_t vlen)
+{
+    sb_ballot *newest = arg;
+    paxos_state st;
+    paxos_state_init(&st);
+    int rc = paxos_state_decode(&st, v, vlen);
+    if (rc == 0 && paxos_ballot_cmp(&st.committed, newest) > 0)
+        *newest = st.committed;
+    paxos_state_free(&st);
+    return rc;
+}
+
+static sb_ballot newest_commit(sb_fixture *f, int node)
+{
+    sb_ballot b = {0, 0};
+    const sb_io *io = sb_fixture_io(f, node);
+    assert_int_equal(io->st->kv_scan(io->st_ctx, (const uint8_t *)PAXOS_KV_PREFIX,
+                                     strlen(PAXOS_KV_PREFIX), on_newest, &b),
+                     0);
+    return b;
+}
+
+/* Two coordinators whose clocks read the same microsecond: b's ballot
+ * (us, bits_b) beats a's (us, bits_a) on the node bits alone, but the
+ * cells carry only us, so a later compare-and-set would tie with the
+ * value it replaced and last-write-wins would keep the larger value (9
+ * over 1). A round's ballot must be later in microseconds than the most
+ * recent commit its prepare saw. */
+static void test_ballot_after_commit_in_same_microsecond(void **state)
+{
+    sb_fixture *f = boot_cluster(61);
+    uint64_t bits[N];
+    for (int i = 0; i < N; i++) {
+        char cql[96];
+        snprintf(cql, sizeof cql, "INSERT INTO ks.reg (k, v) VALUES ('w%d', 1) IF NOT EXISTS", i);
+        outcome o = run(f, i, cql, SB_CL_QUORUM);
+        expect_ok(&o, "warm-up insert");
+        bits[i] = newest_commit(f, i).node;
+    }
+    int a = 0, b = 1;
+    if (bits[b] < bits[a]) {
+        a = 1;
+        b = 0;
+    }
+    outcome o =
+        run(f, a, "INSERT INTO ks.reg (k, v) VALUES ('tie', 9) IF NOT EXISTS", SB_CL_QUORUM);
+    expect_ok(&o, "insert 9");
+    assert_int_equal(o.applied, 1);
+    sb_ballot first = newest_commit(f, a);
+    assert_int_equal(first.node, bits[a]);
+    /* b's clock now reads the microsecond of a's ballot. */
+    const sb_io *io = sb_fixture_io(f, b);
+    int64_t skew = first.us - io->now_us(io->ctx);
+    sb_fixture_set_skew(f, b, skew);
+    assert_int_equal(io->now_us(io->ctx), first.us);
+    o = run(f, b, "UPDATE ks.reg SET v = 1 WHERE k = 'tie' IF v = 9", SB_CL_QUORUM);
+    expect_ok(&o, "cas 9 -> 1");
+    assert_int_equal(o.applied, 1);
+    sb_ballot second = newest_commit(f, b);
+    assert_int_equal(second.node, bits[b]);
+    assert_true(second.us > first.us);
+    sb_fixture_set_skew(f, b, 0);
+    for (int i = 0; i < N; i++) {
+        o = run(f, i, "SELECT v FROM ks.reg WHERE k = 'tie'", SB_CL_SERIAL);
+        expect_ok(&o, "SERIAL read");
+        assert_int_equal(o.v, 1);
+    }
+    teardown(f);
+}
+
 int main(void)
 {
     sb_log_set_level(SB_LOG_ERROR);
@@ -566,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_minority_refuses_lwt_but_takes_one),
         cmocka_unit_test(test_crashed_proposer_is_finished_by_next_round),
         cmocka_unit_test(test_acceptor_state_survives_restart),
+        cmocka_unit_test(test_ballot_after_commit_in_same_microsecond),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

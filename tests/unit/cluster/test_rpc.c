@@ -289,6 +289,53 @@ static void test_free_ends_pending(void **state)
     fake_done(&f);
 }
 
+/* A callback run by sb_rpc_free cancels the other pending call (as a
+ * Paxos round does when one answer ends it) and frees its argument: the
+ * cancelled call's callback must not run. It used to, on freed memory. */
+static uint64_t g_pair_id[2];
+static int *g_pair[2];
+static int g_pair_runs;
+static void on_done_cancel_other(void *arg, int status, const uint8_t *body, size_t len)
+{
+    int i = *(int *)arg;
+    assert_ptr_equal(arg, g_pair[i]);
+    assert_int_equal(status, SB_ECLOSED);
+    g_pair_runs++;
+    int j = 1 - i;
+    if (g_pair[j]) {
+        sb_rpc_cancel(g_reentrant_rpc, g_pair_id[j]);
+        free(g_pair[j]);
+        g_pair[j] = NULL;
+    }
+    free(g_pair[i]);
+    g_pair[i] = NULL;
+}
+
+static void test_free_honours_cancel_from_callback(void **state)
+{
+    fake f;
+    const sb_io *io;
+    fake_init(&f, &io);
+    sb_ep self = ep("127.0.0.1"), a = ep("127.0.0.2");
+    sb_rpc *r = sb_rpc_new(io, &self);
+    g_reentrant_rpc = r;
+    for (int i = 0; i < 2; i++) {
+        g_pair[i] = malloc(sizeof *g_pair[i]);
+        assert_non_null(g_pair[i]);
+        *g_pair[i] = i;
+        assert_int_equal(sb_rpc_call(r, &a, SB_MSG_PING, NULL, 0, 1000, on_done_cancel_other,
+                                     g_pair[i], &g_pair_id[i]),
+                         0);
+    }
+    fake_clear(&f);
+    sb_rpc_free(r);
+    /* Whichever ran first cancelled the other. */
+    assert_int_equal(g_pair_runs, 1);
+    assert_null(g_pair[0]);
+    assert_null(g_pair[1]);
+    fake_done(&f);
+}
+
 static void test_framing_errors(void **state)
 {
     sb_ep self = ep("[::1]:7001"), from;
@@ -331,6 +378,7 @@ int main(void)
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_send_failure_is_async),
         cmocka_unit_test(test_free_ends_pending),
+        cmocka_unit_test(test_free_honours_cancel_from_callback),
         cmocka_unit_test(test_framing_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
