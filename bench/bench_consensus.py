@@ -100,10 +100,12 @@ def run_clients(n, seconds, op):
                 counts[k] = counts.get(k, 0) + v
 
     threads = [threading.Thread(target=client, args=(t,), daemon=True) for t in range(n)]
+    cpu0 = sum(os.times()[:2])
     for t in threads:
         t.start()
     for t in threads:
         t.join(seconds + 60)
+    counts["client_cores"] = round((sum(os.times()[:2]) - cpu0) / seconds, 2)
     return counts, lats
 
 
@@ -228,6 +230,7 @@ def bench_lwt(c, args, figures, table):
             counts, lats = run_clients(args.clients, args.seconds, op)
             secs = time.monotonic() - t0
             cores = (c.cpu_s() - cpu0) / secs
+            client_cores = counts.pop("client_cores")
             m1 = lwt_metrics(c)
             dm = {k: int(m1.get(k, 0) - m0.get(k, 0)) for k in m1}
             n = sum(counts.values())
@@ -236,8 +239,9 @@ def bench_lwt(c, args, figures, table):
             figures.append(
                 "consensus-sibyl-%s: %.0f ops/s (%s; 3 local nodes, RF 3, %d client threads, "
                 "one driver session); p50 %.2f ms, p99 %.2f ms; client: %s%s; the 3 nodes used "
-                "%.2f cores" % (name, n / secs, what, args.clients, pct(lats, 50), pct(lats, 99),
-                                describe_counts(counts), server, cores))
+                "%.2f cores, the client %.2f" % (name, n / secs, what, args.clients, pct(lats, 50),
+                                                 pct(lats, 99), describe_counts(counts), server,
+                                                 cores, client_cores))
             log(figures[-1])
             table.append(("Sibyl " + what, "%.0f" % (n / secs), "%.2f" % pct(lats, 50),
                           "%.2f" % pct(lats, 99), describe_counts(counts) + server.replace(";", "")))
@@ -571,15 +575,19 @@ def bench_etcd_load(e, args, figures, table):
               ("put", "plain put, distinct keys", op_put))
     for name, what, op in phases:
         log("-- etcd %s: %d client threads for %d s" % (what, args.clients, args.seconds))
-        t0 = time.monotonic()
+        # Cluster.cpu_s reads only .procs: the members' CPU the same way
+        cpu0, t0 = Cluster.cpu_s(e), time.monotonic()
         counts, lats = run_clients(args.clients, args.seconds, op)
         secs = time.monotonic() - t0
+        cores = (Cluster.cpu_s(e) - cpu0) / secs
+        client_cores = counts.pop("client_cores")
         n = sum(counts.values())
         figures.append(
             "consensus-etcd-%s: %.0f ops/s (%s; 3 local members, %d client threads over the "
             "v3 HTTP/JSON gateway, one kept-alive connection each); p50 %.2f ms, p99 %.2f ms; "
-            "client: %s" % (name, n / secs, what, args.clients, pct(lats, 50), pct(lats, 99),
-                            describe_counts(counts)))
+            "client: %s; the 3 members used %.2f cores, the client %.2f"
+            % (name, n / secs, what, args.clients, pct(lats, 50), pct(lats, 99),
+               describe_counts(counts), cores, client_cores))
         log(figures[-1])
         table.append(("etcd " + what, "%.0f" % (n / secs), "%.2f" % pct(lats, 50),
                       "%.2f" % pct(lats, 99), describe_counts(counts)))
