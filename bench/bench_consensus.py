@@ -15,20 +15,23 @@ timeout 1000 ms) it measures, with the Python driver:
      the three nodes' /metrics;
   2. leader failover, R runs: find the Raft leader (GET /api/v1/raft),
      SIGKILL it, then measure (a) the time until a surviving node reports a
-     new leader (polled every 10 ms) and (b) the time until a CREATE TABLE
-     sent through a surviving node (retried at once on an error) is
-     answered; restart the killed node and wait for it to follow again.
+     new leader (polled every 10 ms), and, with a CREATE TABLE sent through
+     a survivor at once and a fresh one every 100 ms, (b) the time until
+     one is committed and in that survivor's schema and (c) until the
+     first is answered without error; restart the killed node and wait for
+     it to follow again.
 
 Then on 3 etcd members (Debian's /usr/bin/etcd, 127.0.0.1, free ports,
 --heartbeat-interval 100 --election-timeout 1000, data under /tmp), through
 its v3 HTTP/JSON gateway:
 
-  3. the same failover: the leader from /v3/maintenance/status, SIGKILL,
-     (a) the time until a survivor reports another leader and (b) the time
-     until a put through a survivor is acknowledged; R runs;
-  4. the same client load as 1: N threads of compare-and-swap txns, create
+  3. the same client load as 1: N threads of compare-and-swap txns, create
      if absent (create_revision = 0) on distinct keys, then value = expected
-     on H hot keys; and plain puts.
+     on H hot keys; and plain puts;
+  4. the same failover: the leader from /v3/maintenance/status, SIGKILL,
+     (a) the time until a survivor reports another leader, and with puts
+     through a survivor as in 2, (b) until one is readable there (a local,
+     serializable read) and (c) until the first is acknowledged; R runs.
 
 Prints progress and a table, then one line per figure starting with
 "consensus-"; the same lines go to --out when given. Knobs (environment):
