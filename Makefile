@@ -189,7 +189,7 @@ demo: $(DEPS_OK) build/sibyl
 	bash scripts/demo.sh
 
 bench: $(DEPS_OK) build/sibyl $(BENCH_BIN)
-	bash bench/run.sh
+	bash bench/run.sh $(BENCH)
 
 format:
 	clang-format -i $$(find src tests bench -name '*.[ch]')

@@ -16,7 +16,13 @@
 #      size, the page's CPU, JS heap and DOM nodes in headless chromium, its
 #      poll round trips, the time from a node stopped to its row down (~2 min)
 #  10. the linearizability checker on random register histories (bench_lincheck)
+#  11. consensus (bench_consensus.py): LWT throughput and latency on a real
+#      3-node cluster, the time from SIGKILL of the Raft leader to a new
+#      leader and to the next committed DDL, and the same for 3 etcd members
+#      as the anchor (~4 min; needs /usr/bin/etcd: scripts/deps.sh bench)
 #
+# `bash bench/run.sh SECTION...` (or `make bench BENCH="SECTION..."`) runs
+# only the named sections, as BENCH_ONLY does.
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
 #   BENCH_SECONDS=20      ingestion run length
@@ -28,9 +34,10 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck consensus"  a subset
 #   (bench_cluster.py has its own knobs: BENCH_CLUSTER_*, BENCH_FD_RUNS,
 #   BENCH_HINT_SECONDS, BENCH_SIM_RATE, BENCH_SIM_BATCH; see its header)
+#   (bench_consensus.py's knobs: BENCH_CONSENSUS_*; see its header)
 #   BENCH_DASHBOARD_SECONDS=30    measurement window of the page (dashboard)
 #   BENCH_DASHBOARD_REQUESTS=200  requests per endpoint (dashboard)
 #   CHROMIUM=/usr/bin/chromium    the browser (dashboard; needs Node.js and
@@ -53,7 +60,7 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck}
+ONLY=${*:-${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck consensus}}
 
 for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
     "$BIN/bench_ring" "$BIN/bench_lincheck"; do
@@ -294,6 +301,18 @@ if want lincheck; then
     echo "$out" | grep -v '^RESULT'
     r=$(grep '^RESULT' <<<"$out")
     figure "lincheck: 2,000 ops over 10 keys $(result "$r" small_ms) ms ($(result "$r" small_steps) steps), 20,000 ops over 10 keys $(result "$r" large_ms) ms, 2,000 ops on one key $(result "$r" hot_ms) ms, a violation in 2,000 ops found in $(result "$r" bad_ms) ms"
+fi
+
+# --- 11. consensus: LWTs, Raft failover, etcd as the anchor ---------------
+if want consensus; then
+    echo "-- consensus: LWTs and Raft failover on 3 local nodes, the same failover on 3 etcd members (bench/bench_consensus.py)"
+    # etcd is this benchmark's reference only; deps.sh installs it on request
+    [ -x /usr/bin/etcd ] || bash scripts/deps.sh bench ||
+        { echo "bench: /usr/bin/etcd is missing; run 'scripts/deps.sh bench' as root" >&2; exit 1; }
+    rm -f "$TMP/consensus.txt"
+    timeout 1800 /usr/bin/python3 bench/bench_consensus.py --sibyl "$SIBYL" --out "$TMP/consensus.txt" ||
+        { echo "bench: consensus benchmark failed" >&2; exit 1; }
+    while IFS= read -r l; do LINES+=("$l"); done <"$TMP/consensus.txt"
 fi
 
 {

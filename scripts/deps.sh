@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Sibyl needs to build, test and demo.
 # Idempotent: does nothing when everything is present. Must run as root
-# (or with the packages already installed).
+# (or with the packages already installed). `deps.sh bench` adds what only
+# the benchmarks use (bench/run.sh calls it when that is missing).
 set -euo pipefail
 
 PKGS=(build-essential pkg-config clang libclang-rt-14-dev
@@ -11,6 +12,11 @@ PKGS=(build-essential pkg-config clang libclang-rt-14-dev
       python3-pytest python3-requests python3-cassandra python3-lz4 prometheus
       chromium   # chromium: the dashboard's browser tests (tests/browser)
       golang-go golang-github-gocql-gocql-dev)  # the gocql checks (tests/drivers/go)
+# etcd-server: the consensus benchmark's reference cluster (bench/bench_consensus.py);
+# never needed to build, run or test the node
+if [ "${1:-}" = bench ]; then
+    PKGS+=(etcd-server)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
