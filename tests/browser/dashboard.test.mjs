@@ -93,8 +93,14 @@ function snapshot() {
     return {
       rows: qa('node-row').map((r) => ({
         node: r.getAttribute('data-node'), state: r.getAttribute('data-state'),
-        status: r.getAttribute('data-status'),
+        status: r.getAttribute('data-status'), raft: r.getAttribute('data-raft'),
+        badge: !!r.querySelector('[data-testid="leader-badge"]')?.checkVisibility(),
       })),
+      raftTerm: q('raft-term') && {
+        term: q('raft-term').getAttribute('data-term'), leader: q('raft-term').getAttribute('data-leader'),
+        text: q('raft-term').textContent.trim(),
+      },
+      lwtRows: qa('lwt-row').length,
       chartPoints: q('sensor-chart')?.getAttribute('data-points') ?? null,
       writesPerS: q('latency-panel')?.getAttribute('data-writes-per-s') ?? null,
       replica: rv && {
@@ -208,6 +214,33 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
     assert.ok(!conn.visible || conn.text === '', `conn-status says "${conn.text}" with every node up`);
   });
 
+  step('the Raft leader has a badge on exactly one node, with the term', async () => {
+    let s;
+    await waitFor(async () => {
+      s = await snapshot();
+      return s.rows.filter((r) => r.badge).length === 1 && s.raftTerm && s.raftTerm.leader;
+    }, { timeoutMs: 30000, what: () => `one leader-badge and a raft-term, got ${JSON.stringify(s)}` });
+    const leaders = s.rows.filter((r) => r.badge);
+    assert.equal(leaders.length, 1);
+    assert.equal(leaders[0].node, s.raftTerm.leader);
+    assert.equal(leaders[0].raft, 'leader');
+    assert.deepEqual(s.rows.filter((r) => !r.badge).map((r) => r.raft), ['voter', 'voter']);
+    const term = Number(s.raftTerm.term);
+    assert.ok(term >= 1, `term ${s.raftTerm.term}`);
+    assert.match(s.raftTerm.text, new RegExp(`^Raft leader ${s.raftTerm.leader.replace(/\./g, '\\.')}, term ${term} `));
+    // the same leader and term as the node answers itself
+    const raft = await (await fetch(`http://${s.raftTerm.leader.replace(/:\d+$/, '')}:${new URL(demo.dashboard).port}/api/v1/raft`)).json();
+    assert.equal(raft.role, 'leader');
+    assert.ok(raft.term >= term);
+    assert.equal(s.lwtRows, 3, 'one LWT row per node');
+    // the election is on the timeline
+    let ev;
+    await waitFor(async () => (ev = (await snapshot()).events).includes('raft_elected'), {
+      timeoutMs: 15000, what: () => `a raft_elected event in the timeline, got ${summarize(ev)}`,
+    });
+    log(`raft: leader ${s.raftTerm.leader}, term ${term}`);
+  });
+
   let sensor;
   step('the sensor chart receives new points', async () => {
     sensor = await chooseFirst('sensor-select');
@@ -254,9 +287,12 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
 
   let stoppedAt;
   step('stopping node 3 from its row turns it down within the failure-detection time', async () => {
+    // The node may die before click() returns: its failed fetches are
+    // tolerated from the moment of the click.
+    const clickAt = Date.now();
+    tolerated.push({ addr: demo.http(3), from: clickAt, to: Infinity });
     await row(demo.listen(3)).getByTestId('node-stop').click();
     stoppedAt = Date.now();
-    tolerated.push({ addr: demo.http(3), from: stoppedAt, to: Infinity });
     let st;
     await waitFor(async () => {
       st = await demo.status();
