@@ -417,6 +417,38 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
   // Issue 20: a page of any other site (here another local port) must not
   // run CQL on a node or stop one through the demo's control server, even
   // with the simple requests a browser sends without asking first.
+  step('Partition splits node 3 off: its AP writes go on, its LWTs fail; Heal all restores both', async () => {
+    const capRow = async (i) => page.evaluate((i) => {
+      const r = document.querySelector(`[data-testid="cap-row"][data-node="${i}"]`);
+      return r && {
+        side: r.getAttribute('data-side'), apOk: Number(r.getAttribute('data-ap-ok')),
+        cpOk: Number(r.getAttribute('data-cp-ok')), cpFailed: Number(r.getAttribute('data-cp-failed')),
+      };
+    }, i);
+    let r3;
+    await waitFor(async () => (r3 = await capRow(3)) && r3.cpOk > 0 && r3.apOk > 0, {
+      timeoutMs: 60000, what: () => `node 3's CAP writers succeeding, got ${JSON.stringify(r3)}`,
+    });
+    await page.getByTestId('partition').click();
+    await waitFor(async () => (r3 = await capRow(3)) && r3.side === 'minority', {
+      timeoutMs: 10000, what: () => `cap-row 3 on the minority side, got ${JSON.stringify(r3)}`,
+    });
+    assert.equal((await capRow(1)).side, 'majority');
+    const before = r3;
+    await waitFor(async () => (r3 = await capRow(3)).cpFailed > before.cpFailed && r3.apOk > before.apOk, {
+      timeoutMs: 30000, what: () => `node 3: LWTs failing while writes go on (from ${JSON.stringify(before)} to ${JSON.stringify(r3)})`,
+    });
+    await page.getByTestId('heal-all').click();
+    await waitFor(async () => (r3 = await capRow(3)).side === '–', {
+      timeoutMs: 10000, what: () => `cap-row 3 with no side after the heal, got ${JSON.stringify(r3)}`,
+    });
+    const healed = r3;
+    await waitFor(async () => (r3 = await capRow(3)).cpOk > healed.cpOk, {
+      timeoutMs: 60000, what: () => `node 3's LWTs succeeding again (from ${JSON.stringify(healed)} to ${JSON.stringify(r3)})`,
+    });
+    log(`cap: node 3 ${JSON.stringify(r3)}`);
+  });
+
   step('a page of another site cannot run CQL on a node or stop one', async () => {
     const srv = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html' });

@@ -8,6 +8,7 @@ import { DemoControls } from "./demo";
 import { EventTimeline } from "./events";
 import { LatencyPanel } from "./latency";
 import { LwtRates } from "./lwt";
+import { CapPanel } from "./cap";
 import { model } from "./model";
 import { ReplicaView } from "./replicas";
 import { RingPanel, nodeState } from "./ring";
@@ -20,6 +21,7 @@ function start(): void {
   const ring = new RingPanel(byId("ring"), demo);
   const latency = new LatencyPanel();
   const lwt = new LwtRates();
+  const cap = new CapPanel();
   const events = new EventTimeline();
   const sensors = new SensorList();
   const chart = new SensorChart(sensors);
@@ -47,6 +49,7 @@ function start(): void {
   every(1000, async () => {
     await demo.pollHealth();
     await demo.pollDemo();
+    cap.update();
     refresh();
   });
   every(1000, async () => {

@@ -98,6 +98,7 @@ export interface DemoNode {
   rack: string;
   running: boolean;
   pid?: number | null;
+  cap?: { ap_ok: number; ap_failed: number; cp_ok: number; cp_failed: number; cp_value: number };
 }
 
 export interface DemoStatus {
@@ -114,6 +115,7 @@ export interface DemoStatus {
   };
   keyspace?: string;
   table?: string;
+  partition?: { minority: number[]; majority: number[] } | null;
 }
 
 export interface CqlResult {
