@@ -105,10 +105,9 @@ static void print_error(const char *target, int status, const sb_buf *body)
     json_decref(root);
 }
 
-
 /* One POST /api/v1/fault to target; prints the node's state line. 0, or
  * 1 when the node is unreachable or refuses. */
-static int post_fault(const char *target, const char *action, const char *const *peers, int n)
+int sb_cli_fault_post(const char *target, const char *action, const char *const *peers, int n)
 {
     char msg[SB_ERRMSG_SIZE];
     sb_buf req;
@@ -273,7 +272,7 @@ static int partition_main(const char *target, int argc, char **argv, int i)
         for (int j = 0; j < n; j++)
             if (m[j].side != m[k].side)
                 peers[np++] = m[j].listen;
-        rc |= post_fault(m[k].http, "cut", peers, np);
+        rc |= sb_cli_fault_post(m[k].http, "cut", peers, np);
     }
     return rc;
 }
@@ -286,7 +285,7 @@ static int heal_all_main(const char *target)
         return 1;
     int rc = 0;
     for (int k = 0; k < n; k++)
-        rc |= post_fault(m[k].http, "heal", NULL, 0);
+        rc |= sb_cli_fault_post(m[k].http, "heal", NULL, 0);
     return rc;
 }
 

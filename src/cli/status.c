@@ -11,6 +11,10 @@
  * - One table per datacenter, datacenters by name, nodes in the order the
  *   node lists them (by address); columns are as wide as their widest
  *   cell. Nodes that have LEFT the ring are not shown, as nodetool does.
+ * - The Raft group: when the view has one ("raft" is an object), a Raft
+ *   column gives each node's role as the asked node sees it (leader,
+ *   voter, learner, "-" outside the group), and a last line names the
+ *   leader and the term, or says that the asked node knows no leader.
  * - Exit status: 0 printed, 1 the node is unreachable or answered an
  *   error (the message says which), 2 bad usage.
  */
@@ -169,21 +173,43 @@ static void format_owns(json_t *node, int decimals, char *out, size_t outlen)
         snprintf(out, outlen, "%.*f%%", decimals, json_number_value(o) * 100);
 }
 
-static void render_status(json_t *nodes, const char *keyspace, sb_buf *out)
+/* The last line: who leads the metadata group, as the asked node sees it. */
+static void raft_summary(json_t *raft, const char *local, sb_buf *out)
+{
+    json_int_t term = json_integer_value(json_object_get(raft, "term"));
+    json_int_t voters = json_integer_value(json_object_get(raft, "voters"));
+    json_int_t learners = json_integer_value(json_object_get(raft, "learners"));
+    const char *leader = jstr(raft, "leader", NULL);
+    if (leader)
+        sb_buf_printf(out,
+                      "\nRaft: leader %s, term %" JSON_INTEGER_FORMAT ", %" JSON_INTEGER_FORMAT
+                      " voter%s, %" JSON_INTEGER_FORMAT " learner%s\n",
+                      leader, term, voters, voters == 1 ? "" : "s", learners,
+                      learners == 1 ? "" : "s");
+    else
+        sb_buf_printf(out,
+                      "\nRaft: no leader known to %s (term %" JSON_INTEGER_FORMAT
+                      "): a majority of the voters is not reachable from it; schema "
+                      "changes and LWTs fail there\n",
+                      local ? local : "this node", term);
+}
+
+static void render_status(json_t *nodes, json_t *raft, const char *keyspace, sb_buf *out)
 {
     const char *dcs[64];
     int ndc = datacenters(nodes, dcs, 64);
     table *t = calloc(1, sizeof *t);
     if (!t)
         return;
-    t->ncols = 7;
+    int has_raft = json_is_object(raft);
+    t->ncols = has_raft ? 8 : 7;
     for (int d = 0; d < ndc; d++) {
         dc_header(dcs[d], out, d == 0);
         sb_buf_printf(out, "Status=Up/Down\n|/ State=Normal/Leaving/Joining/Moving\n");
         memset(t->width, 0, sizeof t->width);
         const char *head[] = {
             "--",      "Address", "Load", "Tokens", keyspace ? "Owns (effective)" : "Owns",
-            "Host ID", "Rack"};
+            "Host ID", "Rack",    "Raft"};
         table_row(t, head);
         size_t i;
         json_t *node;
@@ -204,7 +230,8 @@ static void render_status(json_t *nodes, const char *keyspace, sb_buf *out)
                                  tokens,
                                  owns,
                                  jstr(node, "host_id", "?"),
-                                 jstr(node, "rack", "?")};
+                                 jstr(node, "rack", "?"),
+                                 jstr(node, "raft", "-")};
             table_row(t, row);
         }
         table_print(t, 0, out);
@@ -315,7 +342,9 @@ int sb_cli_cluster_render(const char *json, size_t len, int ring, const char *ke
     if (ring)
         rv = render_ring(nodes, out, errmsg);
     else
-        render_status(nodes, keyspace, out);
+        render_status(nodes, json_object_get(root, "raft"), keyspace, out);
+    if (!ring && json_is_object(json_object_get(root, "raft")))
+        raft_summary(json_object_get(root, "raft"), jstr(root, "local", NULL), out);
 done:
     json_decref(root);
     return rv;

@@ -68,6 +68,7 @@ struct sb_group {
     int nmembers;
     struct raft_change change;
     int changing;
+    sb_group_event change_ev; /* what the change in flight does */
     sb_group_status counts;
 };
 
@@ -436,13 +437,51 @@ static int member_index(const sb_group *g, raft_id id)
     return -1;
 }
 
+const char *sb_group_event_name(sb_group_event_kind k)
+{
+    switch (k) {
+    case SB_GROUP_ELECTED:
+        return "elected";
+    case SB_GROUP_STEPPED_DOWN:
+        return "stepped_down";
+    case SB_GROUP_ADDED:
+        return "added";
+    case SB_GROUP_LEARNER:
+        return "learner";
+    case SB_GROUP_PROMOTED:
+        return "promoted";
+    case SB_GROUP_DEMOTED:
+        return "demoted";
+    case SB_GROUP_REMOVED:
+        return "removed";
+    }
+    return "?";
+}
+
+static int count_voters(const struct raft_configuration *c)
+{
+    int n = 0;
+    for (unsigned j = 0; j < c->n; j++)
+        n += c->servers[j].role == RAFT_VOTER;
+    return n;
+}
+
+static void emit(sb_group *g, sb_group_event *ev)
+{
+    ev->term = g->raft.current_term;
+    ev->nvoters = count_voters(&g->raft.configuration);
+    if (g->o.on_event)
+        g->o.on_event(g->o.event_arg, ev);
+}
+
 static void on_changed(struct raft_change *req, int status)
 {
     sb_group *g = req->data;
     g->changing = 0;
-    if (status == 0)
+    if (status == 0) {
         g->counts.changes++;
-    else
+        emit(g, &g->change_ev);
+    } else
         SB_INFO("raft", "configuration change failed", "err=\"%s\"", raft_strerror(status));
 }
 
@@ -452,6 +491,14 @@ static int wanted_voters(const sb_group *g, int n)
     if (v > 1 && v % 2 == 0)
         v--;
     return v;
+}
+
+/* Remembers what the change about to be made does, for its event. */
+static void change_is(sb_group *g, sb_group_event_kind kind, const char *address)
+{
+    memset(&g->change_ev, 0, sizeof g->change_ev);
+    g->change_ev.kind = kind;
+    sb_ep_parse(address, 0, &g->change_ev.peer);
 }
 
 /* One step toward the wanted configuration (leader only). */
@@ -476,6 +523,7 @@ static void reconcile(sb_group *g)
             sb_ep_str(&g->members[i].ep, a);
             rv = raft_add(&g->raft, &g->change, id, a, on_changed);
             snprintf(what, sizeof what, "add %s", a);
+            change_is(g, SB_GROUP_ADDED, a);
         }
     }
     /* 2. servers no longer in the ring leave */
@@ -483,6 +531,7 @@ static void reconcile(sb_group *g)
         if (c->servers[j].id != g->id && member_index(g, c->servers[j].id) < 0) {
             rv = raft_remove(&g->raft, &g->change, c->servers[j].id, on_changed);
             snprintf(what, sizeof what, "remove %s", c->servers[j].address);
+            change_is(g, SB_GROUP_REMOVED, c->servers[j].address);
         }
     }
     /* 3. spares become standbys */
@@ -491,6 +540,7 @@ static void reconcile(sb_group *g)
         if (c->servers[j].role == RAFT_SPARE && mi >= 0 && g->members[mi].up) {
             rv = raft_assign(&g->raft, &g->change, c->servers[j].id, RAFT_STANDBY, on_changed);
             snprintf(what, sizeof what, "standby %s", c->servers[j].address);
+            change_is(g, SB_GROUP_LEARNER, c->servers[j].address);
         }
     }
     if (what[0])
@@ -516,6 +566,7 @@ static void reconcile(sb_group *g)
     if (nvoters < want && cand) {
         rv = raft_assign(&g->raft, &g->change, cand->id, RAFT_VOTER, on_changed);
         snprintf(what, sizeof what, "voter %s", cand->address);
+        change_is(g, SB_GROUP_PROMOTED, cand->address);
     } else if (nvoters > want || (cand && up_voters < nvoters && up_voters > nvoters / 2)) {
         /* demote a down voter (or, with too many, the highest id) */
         const struct raft_server *out = NULL;
@@ -527,14 +578,16 @@ static void reconcile(sb_group *g)
             int down = mi < 0 || !g->members[mi].up;
             if (nvoters <= want && !down)
                 continue;
-            if (!out || (down && !(member_index(g, out->id) < 0 ||
-                                   !g->members[member_index(g, out->id)].up)) ||
+            if (!out ||
+                (down &&
+                 !(member_index(g, out->id) < 0 || !g->members[member_index(g, out->id)].up)) ||
                 s->id > out->id)
                 out = s;
         }
         if (out) {
             rv = raft_assign(&g->raft, &g->change, out->id, RAFT_STANDBY, on_changed);
             snprintf(what, sizeof what, "demote %s", out->address);
+            change_is(g, SB_GROUP_DEMOTED, out->address);
         }
     }
 done:
@@ -562,10 +615,16 @@ static void on_poll(void *arg)
     g->poll_timer = g->io.timer_start(g->io.ctx, POLL_MS, on_poll, g);
     int state = raft_state(&g->raft);
     if (state != g->last_state) {
+        sb_group_event ev = {.peer = g->o.self};
         if (state == RAFT_LEADER) {
             g->counts.elections_won++;
             SB_INFO("raft", "elected leader", "term=%llu",
                     (unsigned long long)g->raft.current_term);
+            ev.kind = SB_GROUP_ELECTED;
+            emit(g, &ev);
+        } else if (g->last_state == RAFT_LEADER) {
+            ev.kind = SB_GROUP_STEPPED_DOWN;
+            emit(g, &ev);
         }
         g->last_state = state;
     }
@@ -583,8 +642,7 @@ static void on_poll(void *arg)
         prop *p = *pp;
         if (now >= p->deadline_ms) {
             *pp = p->next;
-            finish(g, p, SB_ETIMEOUT,
-                   "the change committed but this node has not applied it yet");
+            finish(g, p, SB_ETIMEOUT, "the change committed but this node has not applied it yet");
         } else {
             pp = &p->next;
         }
@@ -759,8 +817,12 @@ void sb_group_get_status(sb_group *g, sb_group_status *st)
     int voter = 0;
     for (unsigned j = 0; j < r->configuration.n; j++) {
         const struct raft_server *s = &r->configuration.servers[j];
-        if (s->role != RAFT_VOTER)
+        if (s->role != RAFT_VOTER) {
+            if (st->nlearners < SB_GROUP_MAX_SHOWN &&
+                sb_ep_parse(s->address, 0, &st->learners[st->nlearners]) == 0)
+                st->nlearners++;
             continue;
+        }
         voter |= s->id == g->id;
         if (st->nvoters < SB_GROUP_MAX_SHOWN &&
             sb_ep_parse(s->address, 0, &st->voters[st->nvoters]) == 0)

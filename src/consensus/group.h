@@ -35,6 +35,14 @@
  *   refused (a keyspace that exists) is applied as a no-op and its code
  *   and message go back to the proposer.
  *
+ *   Events. opts.on_event hears what an operator wants on a timeline:
+ *   this node won an election or lost its leadership (seen by the 50 ms
+ *   poll that diffs libraft's state, so a term won and lost between two
+ *   polls is not reported), and, on the leader that made it, each
+ *   configuration change once it committed (a node added, made a
+ *   learner, promoted, demoted, removed). Each change is reported once,
+ *   by the node that made or saw it, on the loop thread.
+ *
  * Invariants
  *   - a proposal's callback runs exactly once, never synchronously;
  *   - at most one configuration change is in flight;
@@ -61,16 +69,42 @@ typedef struct sb_group_fsm {
     void *arg;
 } sb_group_fsm;
 
+typedef enum sb_group_event_kind {
+    SB_GROUP_ELECTED = 1,  /* this node became the leader (term) */
+    SB_GROUP_STEPPED_DOWN, /* this node is no longer the leader (term) */
+    SB_GROUP_ADDED,        /* peer joined the configuration (not voting yet) */
+    SB_GROUP_LEARNER,      /* peer became a learner (a standby) */
+    SB_GROUP_PROMOTED,     /* peer became a voter */
+    SB_GROUP_DEMOTED,      /* peer, a voter, became a learner */
+    SB_GROUP_REMOVED,      /* peer left the configuration */
+} sb_group_event_kind;
+
+typedef struct sb_group_event {
+    sb_group_event_kind kind;
+    uint64_t term;
+    sb_ep peer;  /* the server changed; self for ELECTED / STEPPED_DOWN */
+    int nvoters; /* voters in the configuration after the change */
+} sb_group_event;
+
+/* "elected", "stepped_down", "added", "learner", "promoted", "demoted",
+ * "removed"; "?" for anything else. A static string. */
+const char *sb_group_event_name(sb_group_event_kind k);
+
+/* Called on the loop thread; ev is valid for the call only. */
+typedef void (*sb_group_event_fn)(void *arg, const sb_group_event *ev);
+
 typedef struct sb_group_opts {
     sb_ep self;
-    int bootstrap;                 /* may start a new group (see above) */
-    unsigned heartbeat_ms;         /* 100 */
-    unsigned election_ms;          /* 1000 */
-    unsigned max_voters;           /* 5 */
-    unsigned snapshot_threshold;   /* entries between snapshots, 1024 */
-    unsigned snapshot_trailing;    /* entries kept behind one, 128 */
-    uint32_t propose_timeout_ms;   /* 5000 */
+    int bootstrap;               /* may start a new group (see above) */
+    unsigned heartbeat_ms;       /* 100 */
+    unsigned election_ms;        /* 1000 */
+    unsigned max_voters;         /* 5 */
+    unsigned snapshot_threshold; /* entries between snapshots, 1024 */
+    unsigned snapshot_trailing;  /* entries kept behind one, 128 */
+    uint32_t propose_timeout_ms; /* 5000 */
     sb_group_fsm fsm;
+    sb_group_event_fn on_event; /* NULL: no events */
+    void *event_arg;
 } sb_group_opts;
 
 void sb_group_opts_default(sb_group_opts *o);
@@ -110,6 +144,8 @@ typedef struct sb_group_status {
     uint64_t term, commit_index, applied_index, last_index;
     int nvoters, nmembers;
     sb_ep voters[SB_GROUP_MAX_SHOWN];
+    int nlearners; /* standbys and spares: members that do not vote */
+    sb_ep learners[SB_GROUP_MAX_SHOWN];
     uint64_t elections_won, proposals, proposals_failed, forwarded, changes;
 } sb_group_status;
 void sb_group_get_status(sb_group *g, sb_group_status *st);

@@ -408,6 +408,43 @@ static int route_node(const sb_demo_request *req, int nnodes, sb_demo_action *ac
     return rv;
 }
 
+/* {"minority": [i, ...]}: the nodes on one side, 1-based, distinct; the
+ * others are the other side. */
+static int route_partition(const sb_demo_request *req, int nnodes, sb_demo_action *act,
+                           char *errmsg)
+{
+    json_t *o = NULL;
+    int rv = body_object(req, &o, errmsg);
+    if (rv)
+        return rv;
+    static const char *const keys[] = {"minority", NULL};
+    act->kind = SB_DEMO_ACT_PARTITION;
+    json_t *m = json_object_get(o, "minority");
+    if ((rv = only_keys(o, keys, errmsg)) == 0 && !json_is_array(m))
+        rv = sb_seterr(errmsg, SB_EBADINPUT,
+                       "body: give \"minority\", the nodes of one side, e.g. {\"minority\": [3]}");
+    size_t i, n = 0;
+    json_t *v;
+    json_array_foreach(m, i, v)
+    {
+        if (rv)
+            break;
+        json_int_t k = json_is_integer(v) ? json_integer_value(v) : 0;
+        if (k < 1 || k > nnodes || k > SB_DEMO_MAX_NODES)
+            rv = sb_seterr(errmsg, SB_EBADINPUT, "minority[%zu]: not a node (nodes are 1..%d)", i,
+                           nnodes);
+        else if (act->side[k - 1])
+            rv = sb_seterr(errmsg, SB_EBADINPUT, "minority[%zu]: node %d named twice", i, (int)k);
+        else
+            act->side[k - 1] = 1, n++;
+    }
+    if (!rv && (n == 0 || (int)n >= nnodes))
+        rv = sb_seterr(errmsg, SB_EBADINPUT, "minority: both sides need a node (%zu of %d named)",
+                       n, nnodes);
+    json_decref(o);
+    return rv;
+}
+
 int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, char *errmsg)
 {
     memset(act, 0, sizeof *act);
@@ -439,6 +476,23 @@ int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, c
         act->kind = SB_DEMO_ACT_CONSISTENCY;
         return rv;
     }
+    if (path_is(req, "/api/v1/demo/partition")) {
+        if (need_method(req, SB_DEMO_POST, "/api/v1/demo/partition", errmsg))
+            return SB_EMETHOD;
+        return route_partition(req, nnodes, act, errmsg);
+    }
+    if (path_is(req, "/api/v1/demo/heal")) {
+        if (need_method(req, SB_DEMO_POST, "/api/v1/demo/heal", errmsg))
+            return SB_EMETHOD;
+        json_t *o = NULL;
+        int rv = body_object(req, &o, errmsg);
+        static const char *const no_keys[] = {NULL};
+        if (!rv)
+            rv = only_keys(o, no_keys, errmsg);
+        json_decref(o);
+        act->kind = SB_DEMO_ACT_HEAL;
+        return rv;
+    }
     static const char prefix[] = "/api/v1/demo/nodes/";
     if (req->path_len > sizeof prefix - 1 && !memcmp(req->path, prefix, sizeof prefix - 1))
         return route_node(req, nnodes, act, errmsg);
@@ -446,7 +500,8 @@ int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, c
     show(s, sizeof s, req->path, req->path_len);
     return sb_seterr(errmsg, SB_ENOTFOUND,
                      "no such endpoint: %s (the demo serves /api/v1/demo, "
-                     "/api/v1/demo/nodes/<i>/stop|start and /api/v1/demo/consistency)",
+                     "/api/v1/demo/nodes/<i>/stop|start, /api/v1/demo/consistency, "
+                     "/api/v1/demo/partition and /api/v1/demo/heal)",
                      s);
 }
 

@@ -7,6 +7,8 @@
  *   POST /api/v1/demo/nodes/<i>/stop       body {} or {"signal": "TERM"}
  *   POST /api/v1/demo/nodes/<i>/start      body empty or {}
  *   POST /api/v1/demo/consistency          {"write": "ONE", "read": "ALL"}
+ *   POST /api/v1/demo/partition            {"minority": [3]}: nodes 3 | the rest
+ *   POST /api/v1/demo/heal                 body empty or {}: every cut healed
  *   OPTIONS <any path>                     CORS preflight, 204
  *
  * Cross-site requests (http/origin.h): a request with an Origin header is
@@ -76,7 +78,11 @@ enum {
     SB_DEMO_ACT_STOP,
     SB_DEMO_ACT_START,
     SB_DEMO_ACT_CONSISTENCY,
+    SB_DEMO_ACT_PARTITION,
+    SB_DEMO_ACT_HEAL,
 };
+
+#define SB_DEMO_MAX_NODES 32
 
 typedef struct sb_demo_action {
     int kind;
@@ -84,6 +90,9 @@ typedef struct sb_demo_action {
     int sig;           /* STOP: SIGKILL (default) or SIGTERM */
     char write_cl[16]; /* CONSISTENCY: canonical name, "" = unchanged */
     char read_cl[16];
+    /* PARTITION: side[i] is 1 for node i+1 on the minority side (the one
+     * named), 0 for the rest; at least one node on each side */
+    unsigned char side[SB_DEMO_MAX_NODES];
 } sb_demo_action;
 
 /* Maps a request onto an action for a demo of nnodes nodes. Returns 0, or
@@ -92,7 +101,6 @@ typedef struct sb_demo_action {
  * or node), SB_EMETHOD (405: wrong method), with errmsg. The HTTP status
  * of each is util/err.h's sb_err_http_status. */
 int sb_demo_route(const sb_demo_request *req, int nnodes, sb_demo_action *act, char *errmsg);
-
 
 /* Cross-site check of a parsed request against the server's trusted
  * addresses (neps of them; the server's own address is recognised by the

@@ -61,6 +61,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/fault.h"
 #include "util/consistency.h"
 #include "demo/control.h"
 #include "net/httpc.h"
@@ -85,6 +86,8 @@ typedef struct demo_node {
     pid_t pid;
     int exited;
     int stopped; /* through the control server */
+    /* the simulator's CAP writers aimed at this node (sim/cap.h) */
+    uint64_t ap_ok, ap_failed, cp_ok, cp_failed, cp_value;
 } demo_node;
 
 typedef struct demo {
@@ -106,6 +109,8 @@ typedef struct demo {
     char gossip_interval_ms[16]; /* passed to every node */
     char phi_threshold[32];      /* "" = the node's default */
     sb_demo_ctl *ctl;
+    int partitioned;                        /* a partition is in place */
+    unsigned char minority[DEMO_MAX_NODES]; /* node k+1 on the minority side */
 } demo;
 
 static double mono_s(void)
@@ -574,6 +579,8 @@ static int start_sim(demo *d, const char *replication)
                     reads,
                     "--control",
                     d->control_url,
+                    "--cap",
+                    "2",
                     NULL};
     int p[2];
     if (pipe2(p, O_CLOEXEC) != 0) {
@@ -601,8 +608,29 @@ static void sim_counter(const char *line, const char *key, uint64_t *out)
         *out = strtoull(p + strlen(key), NULL, 10);
 }
 
+/* "sim: cap target=HTTP ap_ok=N ...": that node's CAP writer counts. */
+static void sim_cap_line(demo *d, const char *line)
+{
+    const char *t = line + strlen("sim: cap target=");
+    size_t tl = strcspn(t, " ");
+    for (int k = 0; k < d->nnodes; k++) {
+        demo_node *n = &d->nodes[k];
+        if (strlen(n->http) != tl || memcmp(n->http, t, tl))
+            continue;
+        sim_counter(line, " ap_ok=", &n->ap_ok);
+        sim_counter(line, " ap_failed=", &n->ap_failed);
+        sim_counter(line, " cp_ok=", &n->cp_ok);
+        sim_counter(line, " cp_failed=", &n->cp_failed);
+        sim_counter(line, " cp_value=", &n->cp_value);
+    }
+}
+
 static void sim_line(demo *d, const char *line)
 {
+    if (!strncmp(line, "sim: cap target=", 16)) {
+        sim_cap_line(d, line);
+        return;
+    }
     const char *sent = strstr(line, " sent=");
     sim_counter(line, " sent=", &d->sim_sent);
     sim_counter(line, " writes_ok=", &d->sim_writes_ok);
@@ -795,14 +823,19 @@ static int render_doc(const demo *d, sb_buf *out)
     json_t *nodes = json_array();
     for (int k = 0; k < d->nnodes; k++) {
         const demo_node *n = &d->nodes[k];
+        json_t *cap =
+            json_pack("{s:I,s:I,s:I,s:I,s:I}", "ap_ok", (json_int_t)n->ap_ok, "ap_failed",
+                      (json_int_t)n->ap_failed, "cp_ok", (json_int_t)n->cp_ok, "cp_failed",
+                      (json_int_t)n->cp_failed, "cp_value", (json_int_t)n->cp_value);
         json_array_append_new(nodes,
-                              json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:o}", "i", n->i,
+                              json_pack("{s:i,s:s,s:s,s:s,s:s,s:s,s:b,s:s,s:o,s:o}", "i", n->i,
                                         "listen", n->listen, "http", n->http, "cql", n->cql, "dc",
                                         n->dc, "rack", n->rack, "running", n->pid > 0, "state",
                                         n->pid > 0   ? "running"
                                         : n->stopped ? "stopped"
                                                      : "exited",
-                                        "pid", n->pid > 0 ? json_integer(n->pid) : json_null()));
+                                        "pid", n->pid > 0 ? json_integer(n->pid) : json_null(),
+                                        "cap", cap ? cap : json_null()));
     }
     json_t *doc = json_pack(
         "{s:o,s:s,s:s,s:{s:b,s:I,s:I,s:I,s:I,s:I,s:f},s:s,s:s,s:s}", "nodes", nodes,
@@ -811,6 +844,17 @@ static int render_doc(const demo *d, sb_buf *out)
         "writes_failed", (json_int_t)d->sim_writes_failed, "reads_ok", (json_int_t)d->sim_reads_ok,
         "reads_failed", (json_int_t)d->sim_reads_failed, "reads_per_second", d->reads, "keyspace",
         d->bucket, "table", "readings", "control", d->control_url);
+    json_t *part = json_null();
+    if (d->partitioned) {
+        json_t *m = json_array(), *rest = json_array();
+        for (int k = 0; k < d->nnodes; k++)
+            json_array_append_new(d->minority[k] ? m : rest, json_integer(k + 1));
+        part = json_pack("{s:o,s:o}", "minority", m, "majority", rest);
+    }
+    if (doc)
+        json_object_set_new(doc, "partition", part);
+    else
+        json_decref(part);
     char *s = doc ? json_dumps(doc, JSON_INDENT(1)) : NULL;
     json_decref(doc);
     if (!s)
@@ -839,6 +883,54 @@ static int stop_node(demo *d, demo_node *n, int sig, char *errmsg)
            sig == SIGKILL ? "KILL" : "TERM");
     fflush(stdout);
     return 0;
+}
+
+/* Cuts every running node from every node of the other side, through
+ * each node's /api/v1/fault (what `sibyl fault partition` does). A node
+ * stopped at the time is not cut: start it after the heal. */
+static int partition(demo *d, const unsigned char *minority, char *errmsg)
+{
+    printf("demo: partition:");
+    for (int s = 1; s >= 0; s--) {
+        printf("%s", s == 0 ? " |" : "");
+        for (int k = 0; k < d->nnodes; k++)
+            if (minority[k] == s)
+                printf(" node%d", k + 1);
+    }
+    printf("\n");
+    fflush(stdout);
+    int failed = 0;
+    for (int k = 0; k < d->nnodes; k++) {
+        const char *peers[DEMO_MAX_NODES];
+        int np = 0;
+        for (int j = 0; j < d->nnodes; j++)
+            if (minority[j] != minority[k])
+                peers[np++] = d->nodes[j].listen;
+        if (d->nodes[k].pid > 0 && sb_cli_fault_post(d->nodes[k].http, "cut", peers, np) != 0)
+            failed++;
+    }
+    memcpy(d->minority, minority, sizeof d->minority);
+    d->partitioned = 1;
+    fflush(stdout);
+    return failed ? sb_seterr(errmsg, SB_EUNAVAILABLE,
+                              "%d node%s did not take the cut (see the demo's output)", failed,
+                              failed == 1 ? "" : "s")
+                  : 0;
+}
+
+static int heal(demo *d, char *errmsg)
+{
+    int failed = 0;
+    for (int k = 0; k < d->nnodes; k++)
+        if (d->nodes[k].pid > 0 && sb_cli_fault_post(d->nodes[k].http, "heal", NULL, 0) != 0)
+            failed++;
+    d->partitioned = 0;
+    memset(d->minority, 0, sizeof d->minority);
+    printf("demo: partition healed\n");
+    fflush(stdout);
+    return failed ? sb_seterr(errmsg, SB_EUNAVAILABLE, "%d node%s did not heal", failed,
+                              failed == 1 ? "" : "s")
+                  : 0;
 }
 
 static int control_handle(void *arg, const sb_demo_action *act, sb_buf *out, char *errmsg)
@@ -870,6 +962,12 @@ static int control_handle(void *arg, const sb_demo_action *act, sb_buf *out, cha
             snprintf(d->read_cl, sizeof d->read_cl, "%s", act->read_cl);
         printf("demo: the simulator now writes at %s and reads at %s\n", d->write_cl, d->read_cl);
         fflush(stdout);
+        break;
+    case SB_DEMO_ACT_PARTITION:
+        rv = partition(d, act->side, errmsg);
+        break;
+    case SB_DEMO_ACT_HEAL:
+        rv = heal(d, errmsg);
         break;
     default:
         break;

@@ -14,6 +14,11 @@
  *   that keyspace's replication (the fraction of the data the node holds a
  *   replica of, summing to the replication factor), as nodetool prints it.
  *   Members not on the ring (joining, left) own 0.
+ * - "raft" (top level) is this node's view of the metadata Raft group:
+ *   the leader it knows (null: none, e.g. in a minority), the term, how
+ *   many vote and how many are learners; each node's "raft" is its role
+ *   in that view ("leader", "voter", "learner", null: not in the group).
+ *   Both are null on a node that runs no group yet.
  * - &table=T (with keyspace) answers 404 unless this node's schema has
  *   the table: tools wait on it for the schema to reach every node.
  */
@@ -55,6 +60,7 @@ typedef struct view_node {
     double owns;
     const uint8_t *schema_version; /* NULL: unknown */
     uint64_t hints_pending;
+    const char *raft; /* "leader", "voter", "learner", NULL */
 } view_node;
 
 static void put_uuid(sb_buf *b, const uint8_t *u)
@@ -103,7 +109,9 @@ static void put_node(sb_buf *b, const view_node *v)
     sb_buf_printf(b, "], \"ntokens\": %d, \"owns\": %.6f, \"schema_version\": ", v->ntokens,
                   v->owns);
     put_uuid(b, v->schema_version);
-    sb_buf_printf(b, ", \"hints_pending\": %" PRIu64 "}", v->hints_pending);
+    sb_buf_printf(b, ", \"hints_pending\": %" PRIu64 ", \"raft\": ", v->hints_pending);
+    put_str(b, v->raft);
+    sb_buf_putc(b, '}');
 }
 
 static void ep_strings(const sb_ep *e, char *out, int host_only)
@@ -116,6 +124,35 @@ static void ep_strings(const sb_ep *e, char *out, int host_only)
         sb_ep_host(e, out);
     else
         sb_ep_str(e, out);
+}
+
+/* m's role in the group as this node sees it, or NULL. */
+static const char *raft_role(const sb_group_status *st, const sb_ep *m)
+{
+    if (!st)
+        return NULL;
+    if (st->has_leader && sb_ep_eq(&st->leader, m))
+        return "leader";
+    for (int i = 0; i < st->nvoters; i++)
+        if (sb_ep_eq(&st->voters[i], m))
+            return "voter";
+    for (int i = 0; i < st->nlearners; i++)
+        if (sb_ep_eq(&st->learners[i], m))
+            return "learner";
+    return NULL;
+}
+
+static void put_raft(sb_buf *b, const sb_group_status *st)
+{
+    char ep[SB_EP_STRLEN];
+    if (!st) {
+        sb_buf_printf(b, "null");
+        return;
+    }
+    sb_buf_printf(b, "{\"leader\": ");
+    put_str(b, st->has_leader ? sb_ep_str(&st->leader, ep) : NULL);
+    sb_buf_printf(b, ", \"term\": %" PRIu64 ", \"role\": \"%s\", \"voters\": %d, \"learners\": %d}",
+                  st->term, st->role, st->nvoters, st->nlearners);
 }
 
 /* The view from gossip. repl NULL: primary ownership. Returns 0 or
@@ -132,6 +169,12 @@ static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
     if (nring)
         sb_ring_ownership(r, repl, owns);
 
+    sb_group *grp = sb_cluster_group(n->cluster);
+    sb_group_status gst, *st = NULL;
+    if (grp) {
+        sb_group_get_status(grp, &gst);
+        st = strcmp(gst.role, "none") ? &gst : NULL;
+    }
     const sb_member *self = sb_gossip_self(g);
     char local[SB_EP_STRLEN];
     sb_buf_printf(b, "{\"cluster_name\": ");
@@ -164,11 +207,14 @@ static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
         v.owns = ri >= 0 ? owns[ri] : 0;
         v.schema_version = memcmp(m->schema_version, zero, 16) ? m->schema_version : NULL;
         v.hints_pending = (h && !m->is_self) ? sb_hints_pending(h, &m->ep) : 0;
+        v.raft = raft_role(st, &m->ep);
         if (i)
             sb_buf_printf(b, ", ");
         put_node(b, &v);
     }
-    sb_buf_printf(b, "], \"ring\": [");
+    sb_buf_printf(b, "], \"raft\": ");
+    put_raft(b, st);
+    sb_buf_printf(b, ", \"ring\": [");
     int nt = r ? sb_ring_ntokens(r) : 0;
     for (int i = 0; i < nt; i++) {
         char host[SB_EP_STRLEN];

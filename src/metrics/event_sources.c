@@ -22,6 +22,13 @@
  *       diff that drives the native protocol's SCHEMA_CHANGE events), so
  *       local DDL, DDL pulled from peers and tables created by ingestion
  *       all show, one schema_change event per keyspace or table changed.
+ * - Raft: the group's event hook (sb_group_opts.on_event, installed by
+ *   the node before the cluster starts) turns each election won, each
+ *   leadership lost and each committed configuration change into a
+ *   raft_<what> event at once (raft_elected, raft_stepped_down,
+ *   raft_added, raft_learner, raft_promoted, raft_demoted, raft_removed).
+ *   Elections are reported by the winner, changes by the leader that made
+ *   them, so each is on one node's timeline once.
  * - One node per process: the state is file-static, like the cluster
  *   glue in node_cluster.c. Everything runs on the loop thread.
  */
@@ -87,6 +94,46 @@ static void on_gossip(void *arg, int event, const sb_member *m)
         sb_node_events_add(n->events, now, "node_removed", ep, 0, "%s was removed", ep);
         break;
     default:
+        break;
+    }
+}
+
+void sb_node_events_on_raft(void *arg, const sb_group_event *ev)
+{
+    sb_node_view *n = arg;
+    if (!n->events)
+        return;
+    char ep[SB_EP_STRLEN], type[SB_NODE_EVENT_TYPE_MAX];
+    sb_ep_str(&ev->peer, ep);
+    snprintf(type, sizeof type, "raft_%s", sb_group_event_name(ev->kind));
+    unsigned long long term = (unsigned long long)ev->term;
+    int64_t now = sb_node_events_now_ms();
+    switch (ev->kind) {
+    case SB_GROUP_ELECTED:
+        sb_node_events_add(n->events, now, type, ep, 0, "%s elected Raft leader (term %llu)", ep,
+                           term);
+        break;
+    case SB_GROUP_STEPPED_DOWN:
+        sb_node_events_add(n->events, now, type, ep, 0, "%s lost Raft leadership (term %llu)", ep,
+                           term);
+        break;
+    case SB_GROUP_ADDED:
+        sb_node_events_add(n->events, now, type, ep, 0, "%s added to the Raft group", ep);
+        break;
+    case SB_GROUP_LEARNER:
+        sb_node_events_add(n->events, now, type, ep, 0, "%s is a Raft learner", ep);
+        break;
+    case SB_GROUP_PROMOTED:
+        sb_node_events_add(n->events, now, type, ep, 0,
+                           "Raft voter %s promoted (%d voters, term %llu)", ep, ev->nvoters, term);
+        break;
+    case SB_GROUP_DEMOTED:
+        sb_node_events_add(n->events, now, type, ep, 0,
+                           "Raft voter %s demoted to learner (%d voters, term %llu)", ep,
+                           ev->nvoters, term);
+        break;
+    case SB_GROUP_REMOVED:
+        sb_node_events_add(n->events, now, type, ep, 0, "%s removed from the Raft group", ep);
         break;
     }
 }

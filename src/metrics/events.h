@@ -70,6 +70,10 @@ typedef struct sb_node_view sb_node_view;
  * a 1 s timer that turns hint, read-repair and schema changes into
  * events. Call once the cluster exists. 0 or SB_ENOMEM. */
 int sb_node_events_start_sources(sb_node_view *n);
+/* The Raft group's event hook (sb_group_event_fn); arg is the
+ * sb_node_view. Events before the ring exists are dropped. */
+typedef struct sb_group_event sb_group_event;
+void sb_node_events_on_raft(void *arg, const sb_group_event *ev);
 /* Stops the timer (its handle is released by the next loop run). */
 void sb_node_events_stop_sources(sb_node_view *n);
 /* Frees n->events (after the loop released the timer). */

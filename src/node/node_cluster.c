@@ -93,6 +93,8 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     co.rpc_max_pending = n->cfg.rpc_max_pending;
     co.raft = 1; /* the metadata Raft group (consensus/group.h) */
     sb_cql_glue_fsm(&glue, &co.group.fsm);
+    co.group.on_event = sb_node_events_on_raft; /* the event timeline */
+    co.group.event_arg = &n->v;
     co.coord.table_repl = sb_cql_glue_table_repl;
     co.coord.table_repl_arg = &glue;
     n->v.stats = node_stats_new(&n->v);

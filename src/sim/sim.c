@@ -75,6 +75,7 @@
 #include "util/consistency.h"
 #include "sim/gen.h"
 #include "net/httpc.h"
+#include "sim/cap.h"
 #include "sim/reader.h"
 #include "util/buf.h"
 #include "util/err.h"
@@ -113,6 +114,7 @@ typedef struct sim_cfg {
     char write_cl[16]; /* "" = the node's default (ONE) */
     char read_cl[16];  /* "" = the node's default */
     double reads_per_s;
+    double cap_per_s;  /* --cap: the CAP writers' rate per node (cap.h) */
     char control[300]; /* HOST:PORT of the demo control server, "" = none */
 } sim_cfg;
 
@@ -186,6 +188,9 @@ static void usage(FILE *f)
             "  --reads R            also read the latest row of a random sensor R times\n"
             "                       per second (POST /api/v1/cql; default 0)\n"
             "  --read-consistency CL  consistency level of those reads\n"
+            "  --cap R              CAP writers (docs/cap.md): per node, R plain writes\n"
+            "                       at ONE and R compare-and-set LWTs per second, counted\n"
+            "                       per node in 'sim: cap' lines (default 0)\n"
             "  --control URL        poll URL/api/v1/demo every second and adopt its\n"
             "                       write_consistency and read_consistency (sibyl demo)\n");
 }
@@ -223,6 +228,7 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
         {"consistency", required_argument, 0, 'C'},
         {"read-consistency", required_argument, 0, 'Q'},
         {"reads", required_argument, 0, 'X'},
+        {"cap", required_argument, 0, 'P'},
         {"control", required_argument, 0, 'K'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -374,6 +380,10 @@ static int parse_args(int argc, char **argv, sim_cfg *c)
             if (parse_num(name, optarg, 0, 1000, &c->reads_per_s))
                 return -1;
             break;
+        case 'P':
+            if (parse_num(name, optarg, 0, 100, &c->cap_per_s))
+                return -1;
+            break;
         case 'K': {
             const char *u = optarg;
             if (!strncmp(u, "http://", 7))
@@ -454,7 +464,9 @@ typedef struct sim_conns {
     double next_poll_s;
     const sb_sim_gen *gen;
     sb_sim_reader *reader; /* --reads, once started */
-    int reader_failed;     /* could not start it (said once) */
+    sb_sim_cap *cap;       /* --cap, once started */
+    int cap_failed;
+    int reader_failed; /* could not start it (said once) */
 } sim_conns;
 
 /* The target after from, skipping those marked unreachable (unless all
@@ -585,6 +597,32 @@ static void start_reader(sim_cfg *c, sim_conns *cs)
     }
 }
 
+static void start_cap(sim_cfg *c, sim_conns *cs)
+{
+    const char *targets[SIM_MAX_TARGETS];
+    for (int i = 0; i < cs->n; i++)
+        targets[i] = c->targets[i];
+    char errmsg[SB_ERRMSG_SIZE];
+    /* a short timeout: an LWT on a minority node fails within it */
+    if (sb_sim_cap_start(&cs->cap, targets, cs->n, c->cap_per_s, c->bucket, 3000, errmsg) != 0) {
+        fprintf(stderr, "sim: cannot start the CAP writers: %s\n", errmsg);
+        cs->cap_failed = 1;
+    }
+}
+
+/* One line per target: what its AP and CP writers got so far. */
+static void print_cap(const sim_cfg *c, sim_conns *cs)
+{
+    for (int i = 0; cs->cap && i < cs->n; i++) {
+        sb_sim_cap_counts k;
+        sb_sim_cap_counts_of(cs->cap, i, &k);
+        fprintf(stderr,
+                "sim: cap target=%s ap_ok=%" PRIu64 " ap_failed=%" PRIu64 " cp_ok=%" PRIu64
+                " cp_failed=%" PRIu64 " cp_value=%" PRIu64 "\n",
+                c->targets[i], k.ap_ok, k.ap_failed, k.cp_ok, k.cp_failed, k.cp_value);
+    }
+}
+
 /* Between writes: the status line, the control poll, starting the reads. */
 static void sim_tick(sim_cfg *c, sim_conns *cs, sim_stats *st)
 {
@@ -593,6 +631,7 @@ static void sim_tick(sim_cfg *c, sim_conns *cs, sim_stats *st)
     if (c->status_s > 0 && now - st->last_status_s >= c->status_s) {
         sb_sim_reader_counts(cs->reader, &st->reads_ok, &st->reads_failed);
         print_status(c, st, now, 0);
+        print_cap(c, cs);
     }
     if (cs->has_ctl && now >= cs->next_poll_s) {
         poll_control(c, cs);
@@ -601,6 +640,9 @@ static void sim_tick(sim_cfg *c, sim_conns *cs, sim_stats *st)
     if (c->reads_per_s > 0 && cs->spread && st->points_sent > 0 && !stop_flag && !cs->reader &&
         !cs->reader_failed)
         start_reader(c, cs);
+    if (c->cap_per_s > 0 && cs->spread && st->points_sent > 0 && !stop_flag && !cs->cap &&
+        !cs->cap_failed)
+        start_cap(c, cs);
 }
 
 /* Sleeps ms (polling meanwhile); returns early on a stop or a consistency
@@ -1000,6 +1042,9 @@ int sb_sim_main(int argc, char **argv)
      * batch goes out without them and the summary has their final count */
     sb_sim_reader_stop(cs.reader, &st.reads_ok, &st.reads_failed);
     cs.reader = NULL;
+    print_cap(&c, &cs);
+    sb_sim_cap_stop(cs.cap);
+    cs.cap = NULL;
     if (npoints > 0) {
         if (c.to_stdout) {
             fwrite(body.data, 1, body.len, stdout);
@@ -1012,6 +1057,8 @@ done:
     if (cs.reader) /* an early end (rejected batches, out of memory) */
         sb_sim_reader_stop(cs.reader, &st.reads_ok, &st.reads_failed);
     cs.reader = NULL;
+    sb_sim_cap_stop(cs.cap);
+    cs.cap = NULL;
     fflush(stdout);
     if (c.status_s > 0 || stop_flag || !c.to_stdout)
         print_status(&c, &st, mono_s(), 1);

@@ -93,8 +93,14 @@ function snapshot() {
     return {
       rows: qa('node-row').map((r) => ({
         node: r.getAttribute('data-node'), state: r.getAttribute('data-state'),
-        status: r.getAttribute('data-status'),
+        status: r.getAttribute('data-status'), raft: r.getAttribute('data-raft'),
+        badge: !!r.querySelector('[data-testid="leader-badge"]')?.checkVisibility(),
       })),
+      raftTerm: q('raft-term') && {
+        term: q('raft-term').getAttribute('data-term'), leader: q('raft-term').getAttribute('data-leader'),
+        text: q('raft-term').textContent.trim(),
+      },
+      lwtRows: qa('lwt-row').length,
       chartPoints: q('sensor-chart')?.getAttribute('data-points') ?? null,
       writesPerS: q('latency-panel')?.getAttribute('data-writes-per-s') ?? null,
       replica: rv && {
@@ -208,6 +214,33 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
     assert.ok(!conn.visible || conn.text === '', `conn-status says "${conn.text}" with every node up`);
   });
 
+  step('the Raft leader has a badge on exactly one node, with the term', async () => {
+    let s;
+    await waitFor(async () => {
+      s = await snapshot();
+      return s.rows.filter((r) => r.badge).length === 1 && s.raftTerm && s.raftTerm.leader;
+    }, { timeoutMs: 30000, what: () => `one leader-badge and a raft-term, got ${JSON.stringify(s)}` });
+    const leaders = s.rows.filter((r) => r.badge);
+    assert.equal(leaders.length, 1);
+    assert.equal(leaders[0].node, s.raftTerm.leader);
+    assert.equal(leaders[0].raft, 'leader');
+    assert.deepEqual(s.rows.filter((r) => !r.badge).map((r) => r.raft), ['voter', 'voter']);
+    const term = Number(s.raftTerm.term);
+    assert.ok(term >= 1, `term ${s.raftTerm.term}`);
+    assert.match(s.raftTerm.text, new RegExp(`^Raft leader ${s.raftTerm.leader.replace(/\./g, '\\.')}, term ${term} `));
+    // the same leader and term as the node answers itself
+    const raft = await (await fetch(`http://${s.raftTerm.leader.replace(/:\d+$/, '')}:${new URL(demo.dashboard).port}/api/v1/raft`)).json();
+    assert.equal(raft.role, 'leader');
+    assert.ok(raft.term >= term);
+    assert.equal(s.lwtRows, 3, 'one LWT row per node');
+    // the election is on the timeline
+    let ev;
+    await waitFor(async () => (ev = (await snapshot()).events).includes('raft_elected'), {
+      timeoutMs: 15000, what: () => `a raft_elected event in the timeline, got ${summarize(ev)}`,
+    });
+    log(`raft: leader ${s.raftTerm.leader}, term ${term}`);
+  });
+
   let sensor;
   step('the sensor chart receives new points', async () => {
     sensor = await chooseFirst('sensor-select');
@@ -254,9 +287,12 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
 
   let stoppedAt;
   step('stopping node 3 from its row turns it down within the failure-detection time', async () => {
+    // The node may die before click() returns: its failed fetches are
+    // tolerated from the moment of the click.
+    const clickAt = Date.now();
+    tolerated.push({ addr: demo.http(3), from: clickAt, to: Infinity });
     await row(demo.listen(3)).getByTestId('node-stop').click();
     stoppedAt = Date.now();
-    tolerated.push({ addr: demo.http(3), from: stoppedAt, to: Infinity });
     let st;
     await waitFor(async () => {
       st = await demo.status();
@@ -381,6 +417,38 @@ describe('dashboard against a real 3-node demo', { timeout: 240000 }, () => {
   // Issue 20: a page of any other site (here another local port) must not
   // run CQL on a node or stop one through the demo's control server, even
   // with the simple requests a browser sends without asking first.
+  step('Partition splits node 3 off: its AP writes go on, its LWTs fail; Heal all restores both', async () => {
+    const capRow = async (i) => page.evaluate((i) => {
+      const r = document.querySelector(`[data-testid="cap-row"][data-node="${i}"]`);
+      return r && {
+        side: r.getAttribute('data-side'), apOk: Number(r.getAttribute('data-ap-ok')),
+        cpOk: Number(r.getAttribute('data-cp-ok')), cpFailed: Number(r.getAttribute('data-cp-failed')),
+      };
+    }, i);
+    let r3;
+    await waitFor(async () => (r3 = await capRow(3)) && r3.cpOk > 0 && r3.apOk > 0, {
+      timeoutMs: 60000, what: () => `node 3's CAP writers succeeding, got ${JSON.stringify(r3)}`,
+    });
+    await page.getByTestId('partition').click();
+    await waitFor(async () => (r3 = await capRow(3)) && r3.side === 'minority', {
+      timeoutMs: 10000, what: () => `cap-row 3 on the minority side, got ${JSON.stringify(r3)}`,
+    });
+    assert.equal((await capRow(1)).side, 'majority');
+    const before = r3;
+    await waitFor(async () => (r3 = await capRow(3)).cpFailed > before.cpFailed && r3.apOk > before.apOk, {
+      timeoutMs: 30000, what: () => `node 3: LWTs failing while writes go on (from ${JSON.stringify(before)} to ${JSON.stringify(r3)})`,
+    });
+    await page.getByTestId('heal-all').click();
+    await waitFor(async () => (r3 = await capRow(3)).side === '–', {
+      timeoutMs: 10000, what: () => `cap-row 3 with no side after the heal, got ${JSON.stringify(r3)}`,
+    });
+    const healed = r3;
+    await waitFor(async () => (r3 = await capRow(3)).cpOk > healed.cpOk, {
+      timeoutMs: 60000, what: () => `node 3's LWTs succeeding again (from ${JSON.stringify(healed)} to ${JSON.stringify(r3)})`,
+    });
+    log(`cap: node 3 ${JSON.stringify(r3)}`);
+  });
+
   step('a page of another site cannot run CQL on a node or stop one', async () => {
     const srv = http.createServer((req, res) => {
       res.writeHead(200, { 'Content-Type': 'text/html' });

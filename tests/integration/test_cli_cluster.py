@@ -109,7 +109,7 @@ def test_status_prints_one_up_normal_node(node):
     assert lines[2] == "Status=Up/Down"
     assert lines[3] == "|/ State=Normal/Leaving/Joining/Moving"
     head = lines[4]
-    assert re.match(r"^--\s+Address\s+Load\s+Tokens\s+Owns\s+Host ID\s+Rack$", head), head
+    assert re.match(r"^--\s+Address\s+Load\s+Tokens\s+Owns\s+Host ID\s+Rack\s+Raft$", head), head
     rows = status_rows(r.stdout)
     assert len(rows) == 1
     row = rows[0]

@@ -38,20 +38,26 @@ def addr(node):
     return "%s:%d" % (node.ip, node.listen_port)
 
 
+def wait_formed(c, timeout=30):
+    """Every node's /api/v1/raft once they all name one leader and every
+    node votes."""
+    everyone = sorted(addr(n) for n in c.nodes)
+
+    def formed():
+        views = [raft(n) for n in c.nodes]
+        leaders = {v["leader"] for v in views}
+        if len(leaders) != 1 or None in leaders:
+            return None
+        if any(sorted(v["voters"]) != everyone for v in views):
+            return None
+        return views
+    return wait_for(formed, timeout, "%d voters and one leader" % len(c.nodes))
+
+
 def test_leader_elected_killed_and_replaced(tmp_path):
     with LocalCluster(tmp_path, 3) as c:
         c.wait_normal()
-        everyone = sorted(addr(n) for n in c.nodes)
-
-        def formed():
-            views = [raft(n) for n in c.nodes]
-            leaders = {v["leader"] for v in views}
-            if len(leaders) != 1 or None in leaders:
-                return None
-            if any(sorted(v["voters"]) != everyone for v in views):
-                return None
-            return views
-        views = wait_for(formed, 30, "three voters and one leader")
+        views = wait_formed(c)
         roles = sorted(v["role"] for v in views)
         assert roles == ["follower", "follower", "leader"], views
         # /metrics says the same: one leader, everyone knows it

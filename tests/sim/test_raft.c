@@ -40,6 +40,41 @@ typedef struct fsmstate {
 
 static fsmstate fsms[MAXN];
 
+/* The group's events (opts.on_event), per node, over the run. */
+#define MAX_EVENTS 256
+typedef struct seen_events {
+    int n;
+    sb_group_event ev[MAX_EVENTS];
+} seen_events;
+static seen_events events[MAXN];
+
+static void on_group_event(void *arg, const sb_group_event *ev)
+{
+    seen_events *e = arg;
+    if (e->n < MAX_EVENTS)
+        e->ev[e->n++] = *ev;
+}
+
+/* How many events of a kind node reported about peer (-1: any peer). */
+static int count_events(int node, sb_group_event_kind kind, int peer)
+{
+    sb_ep ep = sb_fixture_ep(peer < 0 ? 0 : peer);
+    int n = 0;
+    for (int k = 0; k < events[node].n; k++)
+        n += events[node].ev[k].kind == kind &&
+             (peer < 0 || sb_ep_eq(&events[node].ev[k].peer, &ep));
+    return n;
+}
+
+/* The same, summed over every node. */
+static int count_all_events(int nnodes, sb_group_event_kind kind, int peer)
+{
+    int n = 0;
+    for (int i = 0; i < nnodes; i++)
+        n += count_events(i, kind, peer);
+    return n;
+}
+
 /* Leader per term, over the run. */
 static uint64_t leader_of_term[1024];
 
@@ -58,9 +93,10 @@ static int fsm_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len, 
     if (index >= MAX_INDEX)
         fail_msg("index %llu too large for the test", (unsigned long long)index);
     if (applied_at[index][0] && strcmp(applied_at[index], c) != 0)
-        fail_msg("seed %llu: node %d applied \"%s\" at index %llu where another applied \"%s\" " REPLAY,
-                 (unsigned long long)seed_now, s->node, c, (unsigned long long)index,
-                 applied_at[index], (unsigned long long)seed_now);
+        fail_msg(
+            "seed %llu: node %d applied \"%s\" at index %llu where another applied \"%s\" " REPLAY,
+            (unsigned long long)seed_now, s->node, c, (unsigned long long)index, applied_at[index],
+            (unsigned long long)seed_now);
     snprintf(applied_at[index], sizeof applied_at[index], "%s", c);
     s->last_index = index;
     s->napplied++;
@@ -109,6 +145,8 @@ static void start_node(sb_fixture *f, int i)
     o.group.fsm.snapshot = fsm_snapshot;
     o.group.fsm.restore = fsm_restore;
     o.group.fsm.arg = &fsms[i];
+    o.group.on_event = on_group_event;
+    o.group.event_arg = &events[i];
     char err[SB_ERRMSG_SIZE] = "";
     if (sb_fixture_start_cluster(f, i, &o, err) != 0)
         fail_msg("node %d: %s", i, err);
@@ -254,6 +292,7 @@ static void reset_run(uint64_t seed)
     seed_now = seed;
     memset(applied_at, 0, sizeof applied_at);
     memset(leader_of_term, 0, sizeof leader_of_term);
+    memset(events, 0, sizeof events);
 }
 
 static sb_fixture *boot(uint64_t seed, int n)
@@ -376,6 +415,68 @@ static void test_minority_refuses(void **state)
     sb_fixture_free(f);
 }
 
+/* Three nodes form a group: the leader reports its election once, and
+ * each of the two others added, made a learner and promoted once, by
+ * whichever node made the change. Cut off, the leader reports that it
+ * stepped down once, and the majority's new leader its election once. */
+static void test_events_once_per_change(void **state)
+{
+    (void)state;
+    sb_fixture *f = boot(29, 3);
+    want_voters w = {3, 3};
+    if (!run_until(f, configured, &w, 60 * SEC))
+        fail_msg("seed 29: three voters never configured");
+    run_for(f, 2 * SEC);
+    int l = leader_of(f, NULL);
+    assert_true(l >= 0);
+    sb_group_status st;
+    sb_group_get_status(group(f, l), &st);
+    for (int i = 0; i < 3; i++) {
+        sb_group_status si;
+        sb_group_get_status(group(f, i), &si);
+        assert_int_equal(count_events(i, SB_GROUP_ELECTED, -1), (int)si.elections_won);
+    }
+    assert_int_equal(count_events(l, SB_GROUP_ELECTED, l), 1);
+    for (int k = 0; k < events[l].n; k++)
+        if (events[l].ev[k].kind == SB_GROUP_ELECTED)
+            assert_int_equal(events[l].ev[k].term, st.term);
+    for (int i = 0; i < 3; i++) {
+        if (i == 0)
+            continue; /* the bootstrap node was a voter from the start */
+        assert_int_equal(count_all_events(3, SB_GROUP_ADDED, i), 1);
+        assert_int_equal(count_all_events(3, SB_GROUP_LEARNER, i), 1);
+        assert_int_equal(count_all_events(3, SB_GROUP_PROMOTED, i), 1);
+    }
+    assert_int_equal(count_all_events(3, SB_GROUP_DEMOTED, -1), 0);
+    assert_int_equal(count_all_events(3, SB_GROUP_REMOVED, -1), 0);
+    assert_int_equal(count_all_events(3, SB_GROUP_STEPPED_DOWN, -1), 0);
+    /* the last promotion leaves three voters */
+    int last_promo = -1;
+    for (int k = 0; k < events[l].n; k++)
+        if (events[l].ev[k].kind == SB_GROUP_PROMOTED)
+            last_promo = k;
+    assert_true(last_promo >= 0);
+    assert_int_equal(events[l].ev[last_promo].nvoters, 3);
+
+    int before[MAXN];
+    for (int i = 0; i < 3; i++)
+        before[i] = count_events(i, SB_GROUP_ELECTED, -1);
+    sb_fixture_isolate(f, l);
+    run_for(f, 4 * SEC);
+    assert_int_equal(count_events(l, SB_GROUP_STEPPED_DOWN, l), 1);
+    int others[MAXN] = {0};
+    for (int i = 0; i < 3; i++)
+        others[i] = i != l;
+    int nl = leader_of(f, others);
+    assert_true(nl >= 0);
+    assert_int_equal(count_events(nl, SB_GROUP_ELECTED, -1) - before[nl], 1);
+    assert_int_equal(count_events(l, SB_GROUP_ELECTED, -1) - before[l], 0);
+    sb_fixture_heal(f);
+    run_for(f, 3 * SEC);
+    assert_int_equal(count_events(l, SB_GROUP_STEPPED_DOWN, -1), 1);
+    sb_fixture_free(f);
+}
+
 static int count_role(sb_fixture *f, const char *role)
 {
     int n = 0;
@@ -439,6 +540,9 @@ static void test_five_voters_and_learners(void **state)
         fail_msg("seed 51: the dead voter %d was not replaced by a learner", victim);
     run_for(f, 2 * SEC); /* every node hears the new configuration */
     assert_int_equal(count_role(f, "learner"), 1);
+    /* the leader reported the dead voter's demotion once */
+    assert_int_equal(count_all_events(7, SB_GROUP_DEMOTED, victim), 1);
+    assert_int_equal(count_all_events(7, SB_GROUP_DEMOTED, -1), 1);
     assert_int_equal(propose(f, l, "after-replacement", 10 * SEC).status, 0);
     sb_fixture_free(f);
 }
@@ -520,9 +624,8 @@ static void test_safety_under_faults(void **state)
         for (int tries = 0; tries < 5 && (!o.done || o.status != 0); tries++)
             o = propose(f, 0, last, 10 * SEC);
         if (o.status != 0)
-            fail_msg("seed %llu: no progress after heal: %s (%s) " REPLAY,
-                     (unsigned long long)seed, sb_strerror(o.status), o.msg,
-                     (unsigned long long)seed);
+            fail_msg("seed %llu: no progress after heal: %s (%s) " REPLAY, (unsigned long long)seed,
+                     sb_strerror(o.status), o.msg, (unsigned long long)seed);
         run_for(f, 5 * SEC);
         for (int i = 0; i < n; i++)
             if (strcmp(fsms[i].last_cmd, last) != 0)
@@ -544,6 +647,7 @@ int main(void)
         cmocka_unit_test(test_leader_crash_and_restart),
         cmocka_unit_test(test_minority_refuses),
         cmocka_unit_test(test_five_voters_and_learners),
+        cmocka_unit_test(test_events_once_per_change),
         cmocka_unit_test(test_safety_under_faults),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,6 +17,8 @@ export class DemoControls implements RingActions {
   private readonly clWrite = byId<HTMLSelectElement>("cl-write");
   private readonly clRead = byId<HTMLSelectElement>("cl-read");
   private readonly simNote = byId("sim-status");
+  private readonly partitionBtn = byId<HTMLButtonElement>("partition");
+  private readonly healBtn = byId<HTMLButtonElement>("heal-all");
   private readonly actionNote = byId("action-status");
   private posting = false;
   private demoError = "";
@@ -30,6 +32,27 @@ export class DemoControls implements RingActions {
     }
     this.clWrite.addEventListener("change", () => void this.setConsistency({ write: this.clWrite.value }));
     this.clRead.addEventListener("change", () => void this.setConsistency({ read: this.clRead.value }));
+    this.partitionBtn.addEventListener("click", () => void this.partition(true));
+    this.healBtn.addEventListener("click", () => void this.partition(false));
+  }
+
+  /** Partition: the highest-numbered nodes, fewer than half, cut off from
+   * the rest (node 3 of 3, nodes 4 and 5 of 5); heal: every cut healed. */
+  private async partition(on: boolean): Promise<void> {
+    const ctl = model.demoControl;
+    const n = model.demo?.nodes?.length ?? 0;
+    if (!ctl || (on && n < 2)) return this.say("A partition needs a demo of two nodes or more.", true);
+    const minority: number[] = [];
+    for (let i = n - Math.max(1, Math.floor((n - 1) / 2)) + 1; i <= n; i++) minority.push(i);
+    this.say(on ? `Partitioning nodes ${minority.join(", ")} from the others…` : "Healing every cut…");
+    const r = on
+      ? await postJson<DemoStatus>(`${ctl}/api/v1/demo/partition`, { minority }, 15000)
+      : await postJson<DemoStatus>(`${ctl}/api/v1/demo/heal`, {}, 15000);
+    if (r.ok) {
+      model.demo = r.data;
+      this.say(on ? `Partitioned: nodes ${minority.join(", ")} | the others.` : "Healed.");
+    } else this.say(`Could not ${on ? "partition" : "heal"}: ${r.message}`, true);
+    this.render();
   }
 
   get active(): boolean {

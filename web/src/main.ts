@@ -7,6 +7,8 @@ import { updateBanner } from "./banner";
 import { DemoControls } from "./demo";
 import { EventTimeline } from "./events";
 import { LatencyPanel } from "./latency";
+import { LwtRates } from "./lwt";
+import { CapPanel } from "./cap";
 import { model } from "./model";
 import { ReplicaView } from "./replicas";
 import { RingPanel, nodeState } from "./ring";
@@ -18,6 +20,8 @@ function start(): void {
   const demo = new DemoControls();
   const ring = new RingPanel(byId("ring"), demo);
   const latency = new LatencyPanel();
+  const lwt = new LwtRates();
+  const cap = new CapPanel();
   const events = new EventTimeline();
   const sensors = new SensorList();
   const chart = new SensorChart(sensors);
@@ -38,12 +42,14 @@ function start(): void {
   every(1000, async () => {
     await stats.poll();
     latency.update();
+    lwt.update();
     refresh();
   });
   every(1000, () => events.poll());
   every(1000, async () => {
     await demo.pollHealth();
     await demo.pollDemo();
+    cap.update();
     refresh();
   });
   every(1000, async () => {

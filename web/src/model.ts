@@ -7,7 +7,7 @@
 
 import { baseOf, getJson, Result } from "./api";
 import { PALETTE } from "./dom";
-import type { ClusterNode, ClusterView, DemoStatus } from "./types";
+import type { ClusterNode, ClusterView, DemoStatus, RaftView } from "./types";
 
 export interface Reach {
   ok: boolean;
@@ -18,6 +18,7 @@ export interface Reach {
 export class Model {
   nodes: ClusterNode[] = [];
   ring: { token: string; address: string }[] = [];
+  raft: RaftView | null = null; // the metadata Raft group, as viewFrom sees it
   viewFrom = ""; // base URL whose cluster view is shown
   viewError = "";
   keyspace = "sensors";
@@ -126,6 +127,7 @@ export class Model {
     nodes.sort((a, b) => a.listen.localeCompare(b.listen, undefined, { numeric: true }));
     this.nodes = nodes;
     this.ring = Array.isArray(v.ring) ? v.ring : [];
+    this.raft = v.raft && typeof v.raft === "object" ? v.raft : null;
     this.viewFrom = base;
     this.viewError = "";
   }

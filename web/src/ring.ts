@@ -27,7 +27,7 @@ interface Row {
   busy: boolean;
 }
 
-const COLS = ["node", "dc", "rack", "status", "state", "owns", "load", "points", "hints", "note"] as const;
+const COLS = ["node", "raft", "dc", "rack", "status", "state", "owns", "load", "points", "hints", "note"] as const;
 const LOAD_TIP = "estimated: SSTable live data + memtable allocation";
 const SVG = "http://www.w3.org/2000/svg";
 const TWO64 = 18446744073709551616;
@@ -47,6 +47,7 @@ export class RingPanel {
   private readonly tbody: HTMLTableSectionElement;
   private readonly svg: SVGSVGElement;
   private readonly caption: HTMLElement;
+  private readonly raftNote: HTMLElement;
   private ringSig = "";
   private demoMode = false;
 
@@ -55,6 +56,7 @@ export class RingPanel {
     private readonly actions: RingActions,
   ) {
     this.caption = root.querySelector(".panel-note") as HTMLElement;
+    this.raftNote = root.querySelector(".raft-note") as HTMLElement;
     this.svg = root.querySelector("svg") as SVGSVGElement;
     this.tbody = root.querySelector("tbody") as HTMLTableSectionElement;
   }
@@ -96,6 +98,17 @@ export class RingPanel {
         : `${model.nodes.length} node${model.nodes.length === 1 ? "" : "s"}, as ${own ? "this node" : from} sees them` +
             (model.keyspaceReady ? `; owns = share of keyspace ${model.keyspace}` : "; owns = primary ranges"),
     );
+    const raft = model.raft;
+    setAttr(this.raftNote, "data-term", raft ? String(raft.term) : "");
+    setAttr(this.raftNote, "data-leader", raft?.leader ?? "");
+    setText(
+      this.raftNote,
+      !raft
+        ? "Raft: no group yet"
+        : raft.leader
+          ? `Raft leader ${raft.leader}, term ${raft.term} (${raft.voters} voter${raft.voters === 1 ? "" : "s"}, ${raft.learners} learner${raft.learners === 1 ? "" : "s"})`
+          : `Raft: no leader known to ${own ? "this node" : from} (term ${raft.term}): a majority of the voters is not reachable; schema changes and LWTs fail there`,
+    );
     this.drawRing();
   }
 
@@ -109,7 +122,10 @@ export class RingPanel {
       tr.append(td);
     }
     const label = h("span");
-    cells.node.append(swatch, label);
+    // The leader's badge sits in the node cell; fill() shows or hides it.
+    const badge = h("span", { class: "badge-leader", "data-testid": "leader-badge", title: "Raft leader of the metadata group" }, "leader");
+    badge.hidden = true;
+    cells.node.append(swatch, label, badge);
     const actions = h("td", { class: "c-actions" });
     tr.append(actions);
     const row: Row = { tr, cells, swatch, actions, buttons: {}, busy: false };
@@ -152,7 +168,14 @@ export class RingPanel {
     setAttr(row.tr, "data-state", state);
     setAttr(row.tr, "data-status", n.status ?? "UNKNOWN");
     row.swatch.style.background = model.colorOf(n.listen);
-    setText(row.cells.node.lastChild as Element, n.listen);
+    setText(row.cells.node.children[1] as Element, n.listen);
+    // Only the node the view's source calls leader gets the badge: one
+    // node's view, so there is never more than one.
+    const leads = model.raft?.leader === n.listen;
+    const badge = row.cells.node.querySelector(".badge-leader") as HTMLElement;
+    if (badge.hidden === leads) badge.hidden = !leads;
+    setAttr(row.tr, "data-raft", n.raft ?? "none");
+    setText(row.cells.raft, n.raft ?? "–");
     row.cells.node.title = `http ${n.http ?? "?"}, cql ${n.cql ?? "?"}, host id ${n.host_id ?? "?"}`;
     setText(row.cells.dc, n.dc ?? "");
     setText(row.cells.rack, n.rack ?? "");

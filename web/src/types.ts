@@ -18,6 +18,15 @@ export interface ClusterNode {
   ntokens: number;
   owns: number;
   hints_pending: number;
+  raft?: string | null; // "leader", "voter", "learner" as the answering node sees it
+}
+
+export interface RaftView {
+  leader: string | null;
+  term: number;
+  role: string;
+  voters: number;
+  learners: number;
 }
 
 export interface ClusterView {
@@ -25,6 +34,7 @@ export interface ClusterView {
   local: string;
   nodes: ClusterNode[];
   ring: { token: string; address: string }[];
+  raft?: RaftView | null;
 }
 
 export interface Health {
@@ -62,6 +72,7 @@ export interface Stats {
   peers?: PeerStats[];
   storage?: { live_bytes: number; memtable_bytes: number; sstable_bytes: number };
   ingest?: { requests: number; points: number; rejected_requests: number };
+  lwt?: { applied: number; not_applied: number; unavailable: number; timeout: number; contention: number };
 }
 
 export interface NodeEvent {
@@ -87,6 +98,7 @@ export interface DemoNode {
   rack: string;
   running: boolean;
   pid?: number | null;
+  cap?: { ap_ok: number; ap_failed: number; cp_ok: number; cp_failed: number; cp_value: number };
 }
 
 export interface DemoStatus {
@@ -103,6 +115,7 @@ export interface DemoStatus {
   };
   keyspace?: string;
   table?: string;
+  partition?: { minority: number[]; majority: number[] } | null;
 }
 
 export interface CqlResult {

@@ -4,6 +4,7 @@
  * of input that is not a cluster view. */
 #include "test.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,63 @@ static void test_status_layout(void **state)
     sb_buf_reset(&out);
     assert_int_equal(sb_cli_cluster_render(VIEW, strlen(VIEW), 0, "ks", &out, errmsg), 0);
     assert_non_null(strstr(sb_buf_cstr(&out), "Tokens  Owns (effective)  Host ID"));
+    sb_buf_free(&out);
+}
+
+/* Three nodes in one datacenter with their Raft roles, as 127.0.0.2 sees
+ * them; raft_json is the top-level "raft" object. */
+static char *raft_view(const char *raft_json)
+{
+    static const char *fmt =
+        "{\"local\": \"127.0.0.2:7000\", \"nodes\": ["
+        "{\"address\": \"127.0.0.1\", \"host_id\": \"h1\", \"dc\": \"dc1\", \"rack\": \"r\", "
+        "\"status\": \"NORMAL\", \"state\": \"up\", \"load_bytes\": 1, \"ntokens\": 1, "
+        "\"owns\": 0.5, \"raft\": \"leader\"},"
+        "{\"address\": \"127.0.0.2\", \"host_id\": \"h2\", \"dc\": \"dc1\", \"rack\": \"r\", "
+        "\"status\": \"NORMAL\", \"state\": \"up\", \"load_bytes\": 1, \"ntokens\": 1, "
+        "\"owns\": 0.25, \"raft\": \"voter\"},"
+        "{\"address\": \"127.0.0.3\", \"host_id\": \"h3\", \"dc\": \"dc1\", \"rack\": \"r\", "
+        "\"status\": \"NORMAL\", \"state\": \"down\", \"load_bytes\": 1, \"ntokens\": 1, "
+        "\"owns\": 0.25, \"raft\": null}"
+        "], \"raft\": %s, \"ring\": []}";
+    size_t n = strlen(fmt) + strlen(raft_json) + 1;
+    char *v = malloc(n);
+    snprintf(v, n, fmt, raft_json);
+    return v;
+}
+
+static void test_status_raft_column_and_summary(void **state)
+{
+    char errmsg[SB_ERRMSG_SIZE];
+    sb_buf out;
+    sb_buf_init(&out);
+    char *v = raft_view("{\"leader\": \"127.0.0.1:7000\", \"term\": 4, \"role\": \"follower\", "
+                        "\"voters\": 2, \"learners\": 1}");
+    assert_int_equal(sb_cli_cluster_render(v, strlen(v), 0, NULL, &out, errmsg), 0);
+    assert_string_equal(sb_buf_cstr(&out),
+                        "Datacenter: dc1\n"
+                        "===============\n"
+                        "Status=Up/Down\n"
+                        "|/ State=Normal/Leaving/Joining/Moving\n"
+                        "--  Address    Load     Tokens  Owns   Host ID  Rack  Raft\n"
+                        "UN  127.0.0.1  1 bytes  1       50.0%  h1       r     leader\n"
+                        "UN  127.0.0.2  1 bytes  1       25.0%  h2       r     voter\n"
+                        "DN  127.0.0.3  1 bytes  1       25.0%  h3       r     -\n"
+                        "\n"
+                        "Raft: leader 127.0.0.1:7000, term 4, 2 voters, 1 learner\n");
+    free(v);
+    /* no leader known: the last line says so and what it means */
+    sb_buf_reset(&out);
+    v = raft_view("{\"leader\": null, \"term\": 9, \"role\": \"candidate\", \"voters\": 3, "
+                  "\"learners\": 0}");
+    assert_int_equal(sb_cli_cluster_render(v, strlen(v), 0, NULL, &out, errmsg), 0);
+    assert_non_null(
+        strstr(sb_buf_cstr(&out), "\nRaft: no leader known to 127.0.0.2:7000 (term 9)"));
+    /* ring output has no Raft line */
+    sb_buf_reset(&out);
+    assert_int_equal(sb_cli_cluster_render(v, strlen(v), 1, NULL, &out, errmsg), 0);
+    assert_null(strstr(sb_buf_cstr(&out), "Raft"));
+    free(v);
     sb_buf_free(&out);
 }
 
@@ -128,9 +186,8 @@ static void test_format_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_layout),
-        cmocka_unit_test(test_ring_layout),
-        cmocka_unit_test(test_bad_views_are_refused),
+        cmocka_unit_test(test_status_layout), cmocka_unit_test(test_status_raft_column_and_summary),
+        cmocka_unit_test(test_ring_layout),   cmocka_unit_test(test_bad_views_are_refused),
         cmocka_unit_test(test_format_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -158,6 +158,36 @@ static void test_route_endpoints(void **state)
     assert_string_equal(act.read_cl, "LOCAL_QUORUM");
 }
 
+/* Partition and heal: the minority's nodes marked, everything else on the
+ * other side; bad bodies refused with what was wrong. */
+static void test_route_partition_and_heal(void **state)
+{
+    sb_demo_action act;
+    char errmsg[SB_ERRMSG_SIZE];
+    assert_int_equal(route(post("/api/v1/demo/partition", "{\"minority\": [3, 1]}"), &act, errmsg),
+                     0);
+    assert_int_equal(act.kind, SB_DEMO_ACT_PARTITION);
+    assert_int_equal(act.side[0], 1);
+    assert_int_equal(act.side[1], 0);
+    assert_int_equal(act.side[2], 1);
+    assert_int_equal(route(post("/api/v1/demo/heal", ""), &act, errmsg), 0);
+    assert_int_equal(act.kind, SB_DEMO_ACT_HEAL);
+    expect_route_error(post("/api/v1/demo/partition", "{\"minority\": []}"), SB_EBADINPUT, 400,
+                       "both sides");
+    expect_route_error(post("/api/v1/demo/partition", "{\"minority\": [1, 2, 3]}"), SB_EBADINPUT,
+                       400, "both sides");
+    expect_route_error(post("/api/v1/demo/partition", "{\"minority\": [4]}"), SB_EBADINPUT, 400,
+                       "minority[0]: not a node");
+    expect_route_error(post("/api/v1/demo/partition", "{\"minority\": [\"2\"]}"), SB_EBADINPUT, 400,
+                       "not a node");
+    expect_route_error(post("/api/v1/demo/partition", "{\"minority\": [2, 2]}"), SB_EBADINPUT, 400,
+                       "named twice");
+    expect_route_error(post("/api/v1/demo/partition", "{}"), SB_EBADINPUT, 400, "\"minority\"");
+    expect_route_error(post("/api/v1/demo/heal", "{\"all\": true}"), SB_EBADINPUT, 400, "all");
+    expect_route_error("GET /api/v1/demo/partition HTTP/1.1\r\n\r\n", SB_EMETHOD, 405, "POST");
+    expect_route_error("GET /api/v1/demo/heal HTTP/1.1\r\n\r\n", SB_EMETHOD, 405, "POST");
+}
+
 static void test_route_errors(void **state)
 {
     expect_route_error("GET /api/v1/nope HTTP/1.1\r\n\r\n", SB_ENOTFOUND, 404, "no such endpoint");
@@ -400,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_parse_post_body_and_incomplete),
         cmocka_unit_test(test_parse_rejects_malformed),
         cmocka_unit_test(test_route_endpoints),
+        cmocka_unit_test(test_route_partition_and_heal),
         cmocka_unit_test(test_route_errors),
         cmocka_unit_test(test_server_round_trip),
         cmocka_unit_test(test_cross_site),
