@@ -358,14 +358,27 @@ sb_ring *sb_topo_future_ring(const sb_topo *t)
 }
 
 struct sb_topo_pending {
+    int refs;
+    int njoining;
     sb_ring *cur;
     int nrings;
     sb_ring **rings; /* the future ring, then NORMAL + each joining node */
 };
 
+void sb_topo_pending_ref(sb_topo_pending *pd)
+{
+    if (pd)
+        pd->refs++;
+}
+
+int sb_topo_pending_njoining(const sb_topo_pending *pd)
+{
+    return pd ? pd->njoining : 0;
+}
+
 void sb_topo_pending_free(sb_topo_pending *pd)
 {
-    if (!pd)
+    if (!pd || --pd->refs > 0)
         return;
     sb_ring_free(pd->cur);
     for (int i = 0; i < pd->nrings; i++)
@@ -387,6 +400,8 @@ int sb_topo_pending_new(const sb_topo *t, sb_topo_pending **out)
     sb_topo_pending *pd = calloc(1, sizeof *pd);
     if (!pd || !(pd->rings = calloc((size_t)njoining + 1, sizeof *pd->rings)))
         goto fail;
+    pd->refs = 1;
+    pd->njoining = njoining;
     if (!(pd->cur = sb_topo_current_ring(t)) || !(pd->rings[pd->nrings++] = sb_topo_future_ring(t)))
         goto fail;
     if (njoining > 1) {

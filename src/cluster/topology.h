@@ -126,15 +126,22 @@ sb_ring *sb_topo_future_ring(const sb_topo *t);
 typedef struct sb_topo_pending sb_topo_pending;
 /* Builds it from the topology (current ring, future ring and one ring per
  * joining node); *out NULL when no node is JOINING or LEAVING. 0 or
- * SB_ENOMEM. Owned by the caller (sb_topo_pending_free). */
+ * SB_ENOMEM. Reference counted (one event loop, no atomics): the caller
+ * holds one reference; _ref adds one, _free drops one and frees the set
+ * with the last (NULL is ignored by both). */
 int sb_topo_pending_new(const sb_topo *t, sb_topo_pending **out);
+void sb_topo_pending_ref(sb_topo_pending *pd);
 void sb_topo_pending_free(sb_topo_pending *pd);
+/* Nodes that can be pending (JOINING ones; 0 for NULL): a bound on the
+ * endpoints sb_topo_pending_eps adds to a request beyond the current ring. */
+int sb_topo_pending_njoining(const sb_topo_pending *pd);
 /* Endpoints that must get writes for token under strategy p on top of
  * its current replicas; at most max, in endpoint order. Returns the count
  * (0 when pd is NULL or for LOCAL). */
 int sb_topo_pending_eps(const sb_topo_pending *pd, const sb_repl *p, int64_t token, sb_ep *out,
                         int max);
-/* The pending endpoint's dc (for LOCAL_* consistency levels), or "". */
+/* The pending endpoint's dc (for LOCAL_* consistency levels), or ""; valid
+ * while the caller holds its reference to pd. */
 const char *sb_topo_pending_dc(const sb_topo_pending *pd, const sb_ep *ep);
 
 /* --- the bootstrap hook -------------------------------------------------------- */

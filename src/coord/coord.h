@@ -142,6 +142,17 @@ sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
                        const sb_coord_opts *o);
 void sb_coord_free(sb_coord *c);
 
+/* Pending ranges (cluster/topology.h) while nodes join or leave: a write
+ * then also goes to the token's pending replicas, and its consistency
+ * level needs that many more acknowledgements (Cassandra's rule: the
+ * level's count over the current replicas plus the number of pending
+ * ones; LOCAL_* levels add only the local datacenter's pending ones).
+ * Reads use the current replicas only. Takes over the caller's reference
+ * (pd may be NULL: nothing pending); the previous set is released, and
+ * writes in flight keep the set they started with. */
+struct sb_topo_pending;
+void sb_coord_set_pending(sb_coord *c, struct sb_topo_pending *pd);
+
 /* Outcome of a request, with the native protocol's error fields
  * (store.h). */
 typedef sb_write_result sb_coord_result;
