@@ -523,8 +523,8 @@ out:
     return rc;
 }
 
-void sb_topo_bootstrap_now(void *arg, const sb_topo_range *ranges, int n, sb_topo_join_done_fn done,
-                           void *done_arg)
+void sb_topo_bootstrap_now(void *arg, const sb_topo *t, const sb_ep *self,
+                           sb_topo_join_done_fn done, void *done_arg)
 {
     done(done_arg, 0);
 }

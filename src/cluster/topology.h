@@ -160,15 +160,18 @@ typedef struct sb_topo_range {
  * frees), *n its length. 0 or SB_ENOMEM. */
 int sb_topo_gains(const sb_topo *t, const sb_repl *p, const sb_ep *ep, sb_topo_range **out, int *n);
 
-/* Called on a node when it turns JOINING: it gets the ranges it gains and
- * must call done(done_arg, 0) once it holds their data (or an SB_E* code
- * to give up; the join is then retried). Streaming plugs in here; the
- * default, sb_topo_bootstrap_now, calls done at once. The ranges are valid
- * only during the call. */
+/* Called on a node when it turns JOINING (and again after a restart or a
+ * failed attempt while it still is): it gets the topology and its own
+ * endpoint (sb_topo_gains gives the ranges it gains per keyspace's
+ * strategy, with their sources) and must call done(done_arg, 0) once it
+ * holds their data, or done(done_arg, SB_E*) to give up this attempt (it
+ * is retried). done may be called from inside the call. Streaming plugs
+ * in here; the default, sb_topo_bootstrap_now, calls done at once. t is
+ * valid only during the call. */
 typedef void (*sb_topo_join_done_fn)(void *done_arg, int status);
-typedef void (*sb_topo_bootstrap_fn)(void *arg, const sb_topo_range *ranges, int n,
+typedef void (*sb_topo_bootstrap_fn)(void *arg, const sb_topo *t, const sb_ep *self,
                                      sb_topo_join_done_fn done, void *done_arg);
-void sb_topo_bootstrap_now(void *arg, const sb_topo_range *ranges, int n, sb_topo_join_done_fn done,
-                           void *done_arg);
+void sb_topo_bootstrap_now(void *arg, const sb_topo *t, const sb_ep *self,
+                           sb_topo_join_done_fn done, void *done_arg);
 
 #endif

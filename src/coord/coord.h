@@ -33,6 +33,7 @@
 #include "storage/mutation.h"
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
+#include "cluster/topology.h"
 #include "consensus/group.h"
 #include "cql/cql.h"
 #include "storage/store.h"
@@ -150,8 +151,7 @@ void sb_coord_free(sb_coord *c);
  * Reads use the current replicas only. Takes over the caller's reference
  * (pd may be NULL: nothing pending); the previous set is released, and
  * writes in flight keep the set they started with. */
-struct sb_topo_pending;
-void sb_coord_set_pending(sb_coord *c, struct sb_topo_pending *pd);
+void sb_coord_set_pending(sb_coord *c, sb_topo_pending *pd);
 
 /* Outcome of a request, with the native protocol's error fields
  * (store.h). */
@@ -310,6 +310,11 @@ typedef struct sb_cluster_opts {
      * first seed, or has no seeds). Default off. */
     int raft;
     sb_group_opts group;
+    /* With raft: called when this node turns JOINING in the committed
+     * topology (cluster/topology.h, sb_topo_bootstrap_fn); default
+     * sb_topo_bootstrap_now, which completes the join at once. */
+    sb_topo_bootstrap_fn bootstrap;
+    void *bootstrap_arg;
 } sb_cluster_opts;
 
 void sb_cluster_opts_default(sb_cluster_opts *o);
@@ -333,6 +338,9 @@ void sb_cluster_schema_applied(sb_cluster *c);
  * for after DDL). */
 int sb_cluster_schema_agreed(sb_cluster *c);
 
+/* The committed topology (empty without raft); valid until the next
+ * event-loop turn. */
+const sb_topo *sb_cluster_topology(sb_cluster *c);
 sb_gossip *sb_cluster_gossip(sb_cluster *c);
 /* The metadata Raft group, NULL when opts.raft is off. */
 sb_group *sb_cluster_group(sb_cluster *c);

@@ -377,7 +377,7 @@ static void test_gains_and_default_bootstrap(void **state)
     assert_int_equal(g[1].sources[0].ip[3], 3);
     assert_int_equal(g[1].sources[1].ip[3], 1);
     int called = 0;
-    sb_topo_bootstrap_now(NULL, g, n, on_done, &called);
+    sb_topo_bootstrap_now(NULL, &t, &e4, on_done, &called);
     assert_int_equal(called, 1);
     free(g);
     sb_ep e1 = ep_of(1);
