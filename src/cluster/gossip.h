@@ -31,7 +31,9 @@
  * it knows; otherwise it waits until it has gossiped with a seed and then
  * ring_delay_ms more (so it learns the ring), allocates num_tokens with
  * sb_ring_allocate, saves them, and goes JOINING -> NORMAL (there is no
- * data streaming yet).
+ * data streaming yet). With a join_hook (the Raft topology, coord's
+ * cluster.c) the tokens come from the committed topology instead, through
+ * sb_gossip_adopt_tokens: JOINING with them, then NORMAL.
  */
 #ifndef SB_CLUSTER_GOSSIP_H
 #define SB_CLUSTER_GOSSIP_H

@@ -451,6 +451,33 @@ static int has_ep(const sb_ep *v, int n, const sb_ep *ep)
     return 0;
 }
 
+/* Inserts ep into the sorted set out (n entries, room for max). */
+static int add_sorted(sb_ep *out, int n, int max, const sb_ep *ep)
+{
+    if (n >= max || has_ep(out, n, ep))
+        return n;
+    int j = n++;
+    while (j > 0 && sb_ep_cmp(&out[j - 1], ep) > 0) {
+        out[j] = out[j - 1];
+        j--;
+    }
+    out[j] = *ep;
+    return n;
+}
+
+int sb_topo_write_eps(const sb_topo_pending *pd, const sb_repl *p, int64_t token, sb_ep *out,
+                      int max)
+{
+    if (!pd || p->kind == SB_REPL_LOCAL)
+        return 0;
+    sb_ep cur[SB_MAX_REPLICAS];
+    int nc = replica_eps(pd->cur, p, token, cur);
+    int n = sb_topo_pending_eps(pd, p, token, out, max);
+    for (int i = 0; i < nc; i++)
+        n = add_sorted(out, n, max, &cur[i]);
+    return n;
+}
+
 int sb_topo_pending_eps(const sb_topo_pending *pd, const sb_repl *p, int64_t token, sb_ep *out,
                         int max)
 {
@@ -460,26 +487,20 @@ int sb_topo_pending_eps(const sb_topo_pending *pd, const sb_repl *p, int64_t tok
     int nc = replica_eps(pd->cur, p, token, cur), n = 0;
     for (int k = 0; k < pd->nrings; k++) {
         int nf = replica_eps(pd->rings[k], p, token, fut);
-        for (int i = 0; i < nf && n < max; i++) {
-            if (has_ep(cur, nc, &fut[i]) || has_ep(out, n, &fut[i]))
-                continue;
-            int j = n++;
-            while (j > 0 && sb_ep_cmp(&out[j - 1], &fut[i]) > 0) {
-                out[j] = out[j - 1];
-                j--;
-            }
-            out[j] = fut[i];
-        }
+        for (int i = 0; i < nf; i++)
+            if (!has_ep(cur, nc, &fut[i]))
+                n = add_sorted(out, n, max, &fut[i]);
     }
     return n;
 }
 
 const char *sb_topo_pending_dc(const sb_topo_pending *pd, const sb_ep *ep)
 {
-    for (int k = 0; pd && k < pd->nrings; k++) {
-        int i = sb_ring_find(pd->rings[k], ep);
+    for (int k = -1; pd && k < pd->nrings; k++) {
+        const sb_ring *r = k < 0 ? pd->cur : pd->rings[k];
+        int i = sb_ring_find(r, ep);
         if (i >= 0)
-            return sb_ring_node_at(pd->rings[k], i)->dc;
+            return sb_ring_node_at(r, i)->dc;
     }
     return "";
 }

@@ -140,6 +140,14 @@ int sb_topo_pending_njoining(const sb_topo_pending *pd);
  * (0 when pd is NULL or for LOCAL). */
 int sb_topo_pending_eps(const sb_topo_pending *pd, const sb_repl *p, int64_t token, sb_ep *out,
                         int max);
+/* What a coordinator whose own ring may lag the topology sends a write
+ * to on top of its ring's replicas: the token's replicas under the
+ * topology's current ring and its pending ones, at most max, in endpoint
+ * order (0 when pd is NULL or for LOCAL). A coordinator that adds those
+ * missing from its replicas, and requires one more acknowledgement for
+ * each, covers every view of the ring in flight. */
+int sb_topo_write_eps(const sb_topo_pending *pd, const sb_repl *p, int64_t token, sb_ep *out,
+                      int max);
 /* The pending endpoint's dc (for LOCAL_* consistency levels), or ""; valid
  * while the caller holds its reference to pd. */
 const char *sb_topo_pending_dc(const sb_topo_pending *pd, const sb_ep *ep);

@@ -38,6 +38,9 @@ struct sb_cluster {
     sb_group *grp;
     sb_io_timer *schema_timer;
     sb_io_timer *load_timer;
+    sb_io_timer *reconcile_timer; /* topo_reconcile after a topology change */
+    sb_io_timer *linger_timer;    /* clears the pending set after the last change */
+    int pending_on;               /* the coordinator holds a pending set */
     pull_state pulls[MAX_PULL_PEERS];
     int npulls;
     int started, stopped;
@@ -50,7 +53,7 @@ struct sb_cluster {
     sb_group_fsm user_fsm;
     int topo_proposing;              /* one topology proposal at a time */
     int bootstrapping, bootstrapped; /* this node's bootstrap hook */
-    int join_waits;                  /* rounds waited for a leader to join through */
+    uint64_t join_wait_since_ms;     /* when the join began to wait for a leader */
 };
 
 void sb_cluster_opts_default(sb_cluster_opts *o)
@@ -355,7 +358,8 @@ static void on_load_timer(void *arg)
  * is an older one that holds only the caller's state. */
 #define TOPO_TAG 0xF7
 static const uint8_t SNAP_MAGIC[8] = {0xF7, 'S', 'B', 'T', 'O', 'P', 'O', 1};
-#define JOIN_WAIT_ROUNDS 30 /* gossip rounds a joiner waits for a Raft leader */
+#define TOPO_LINGER_ROUNDS 10 /* gossip rounds writes go to both rings after a change */
+#define JOIN_WAIT_MS 20000    /* how long a joiner waits for a Raft leader to join through */
 
 static int topo_propose(sb_cluster *c, const sb_topo_cmd *cmd, sb_group_done_fn cb)
 {
@@ -457,10 +461,13 @@ static int topo_join_hook(void *arg)
     if (!st.has_leader) {
         /* No Raft group to join through (it has not reached us yet, or
          * there is none): after a while, the gossip-only path. */
-        if (++c->join_waits <= JOIN_WAIT_ROUNDS)
+        uint64_t now = c->io.mono_ms(c->io.ctx);
+        if (!c->join_wait_since_ms)
+            c->join_wait_since_ms = now;
+        if (now < c->join_wait_since_ms + JOIN_WAIT_MS)
             return 1;
-        SB_WARN("topology", "no Raft leader; taking tokens through gossip", "waited_rounds=%d",
-                JOIN_WAIT_ROUNDS);
+        SB_WARN("topology", "no Raft leader; taking tokens through gossip", "waited_ms=%d",
+                JOIN_WAIT_MS);
         return 0;
     }
     const sb_gossip_opts *go = &c->o.gossip;
@@ -476,13 +483,48 @@ static int topo_join_hook(void *arg)
     return 1;
 }
 
+static void on_reconcile_timer(void *arg)
+{
+    sb_cluster *c = arg;
+    c->reconcile_timer = NULL;
+    topo_reconcile(c);
+}
+
+/* New pending ranges at once; the rest (gossip, bootstrap, proposals) from
+ * a 0 ms timer, outside libraft's apply callback. */
+static void stop_timer(sb_cluster *c, sb_io_timer **t)
+{
+    if (*t)
+        c->io.timer_stop(c->io.ctx, *t);
+    *t = NULL;
+}
+
+static void on_linger_timer(void *arg)
+{
+    sb_cluster *c = arg;
+    c->linger_timer = NULL;
+    sb_coord_set_pending(c->co, NULL);
+    c->pending_on = 0;
+}
+
 static void topo_changed(sb_cluster *c)
 {
     sb_topo_pending *pd = NULL;
     if (sb_topo_pending_new(&c->topo, &pd) != 0)
         SB_ERROR("topology", "out of memory for pending ranges", "nodes=%d", c->topo.n);
-    sb_coord_set_pending(c->co, pd);
-    topo_reconcile(c);
+    if (pd) {
+        stop_timer(c, &c->linger_timer);
+        sb_coord_set_pending(c->co, pd);
+        c->pending_on = 1;
+    } else if (c->pending_on && !c->linger_timer && !c->stopped) {
+        /* The last change completed: gossip brings the new ring to every
+         * coordinator within a few rounds; until then the old set keeps
+         * writes going to both rings. */
+        c->linger_timer = c->io.timer_start(c->io.ctx, TOPO_LINGER_ROUNDS * gossip_interval_ms(c),
+                                            on_linger_timer, c);
+    }
+    if (!c->reconcile_timer && !c->stopped)
+        c->reconcile_timer = c->io.timer_start(c->io.ctx, 0, on_reconcile_timer, c);
 }
 
 static int meta_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len, char *errmsg)
@@ -641,14 +683,10 @@ void sb_cluster_stop(sb_cluster *c)
     if (!c || c->stopped)
         return;
     c->stopped = 1;
-    if (c->schema_timer) {
-        c->io.timer_stop(c->io.ctx, c->schema_timer);
-        c->schema_timer = NULL;
-    }
-    if (c->load_timer) {
-        c->io.timer_stop(c->io.ctx, c->load_timer);
-        c->load_timer = NULL;
-    }
+    sb_io_timer **timers[] = {&c->schema_timer, &c->load_timer, &c->reconcile_timer,
+                              &c->linger_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
+        stop_timer(c, timers[i]);
     if (c->started)
         sb_gossip_stop(c->g);
     sb_group_stop(c->grp);

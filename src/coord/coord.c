@@ -984,16 +984,18 @@ static int view_entries(creq *rq)
     return rc == SB_EBADINPUT ? SB_EINVAL : rc;
 }
 
-/* Appends the token's pending replicas that are not among its current
- * ones to reps (room for SB_MAX_REPLICAS) and returns how many
- * acknowledgements they add to the level's count: all of them, or for a
- * LOCAL_* level the local datacenter's (EACH_QUORUM counts per
- * datacenter over the current replicas only). */
+/* Appends the token's pending replicas, and its replicas under the
+ * topology's current ring, that are not among reps (this coordinator's
+ * ring, which gossip updates and may lag or lead the topology) to reps
+ * (room for SB_MAX_REPLICAS) and returns how many acknowledgements they
+ * add to the level's count: all of them, or for a LOCAL_* level the local
+ * datacenter's (EACH_QUORUM counts per datacenter over reps only). While
+ * the rings agree only the pending replicas are added. */
 static int add_pending(creq *rq, const sb_repl *p, int64_t tok, creplica *reps, int *nr)
 {
     sb_coord *c = rq->c;
     sb_ep pe[SB_MAX_REPLICAS];
-    int np = sb_topo_pending_eps(rq->pend, p, tok, pe, SB_MAX_REPLICAS), extra = 0;
+    int np = sb_topo_write_eps(rq->pend, p, tok, pe, SB_MAX_REPLICAS), extra = 0;
     for (int k = 0; k < np && *nr < SB_MAX_REPLICAS; k++) {
         int dup = 0;
         for (int j = 0; j < *nr && !dup; j++)

@@ -266,6 +266,16 @@ static void test_pending_simple(void **state)
     assert_int_equal(oct[0], 4);
     assert_int_equal(pending_octets(pd, &rf2, 70, oct), 0);
     assert_int_equal(pending_octets(NULL, &rf2, -50, oct), 0);
+    /* what a coordinator whose ring may lag sends to: current and pending */
+    sb_ep we[SB_MAX_REPLICAS];
+    assert_int_equal(sb_topo_write_eps(pd, &rf1, 30, we, SB_MAX_REPLICAS), 2);
+    assert_int_equal(we[0].ip[3], 3);
+    assert_int_equal(we[1].ip[3], 4);
+    assert_int_equal(sb_topo_write_eps(pd, &rf1, 70, we, SB_MAX_REPLICAS), 1);
+    assert_int_equal(we[0].ip[3], 3);
+    assert_int_equal(sb_topo_write_eps(pd, &rf2, -50, we, SB_MAX_REPLICAS), 3);
+    assert_int_equal(sb_topo_write_eps(pd, &rf2, -50, we, 2), 2); /* max holds */
+    assert_int_equal(sb_topo_write_eps(NULL, &rf2, -50, we, SB_MAX_REPLICAS), 0);
     sb_topo_pending_free(pd);
 
     /* JOINED: nothing pending, and node 4 owns its range on the ring */
@@ -283,6 +293,8 @@ static void test_pending_simple(void **state)
     assert_int_equal(sb_topo_pending_new(&t, &pd), 0);
     assert_int_equal(pending_octets(pd, &rf1, -10, oct), 1);
     assert_int_equal(oct[0], 4); /* the next token clockwise is 50 (node 4) */
+    sb_ep e2 = ep_of(2);
+    assert_string_equal(sb_topo_pending_dc(pd, &e2), "dc1"); /* only on the current ring */
     assert_int_equal(pending_octets(pd, &rf1, 10, oct), 0);
     sb_topo_pending_free(pd);
     sb_topo_close(&t);
