@@ -64,6 +64,29 @@ static int joiners_ahead(const sb_gossip *g)
     return k;
 }
 
+int sb_gossip_adopt_tokens(sb_gossip *g, const int64_t *t, int n, int status)
+{
+    if (n < 1 || n > SB_MAX_TOKENS || (status != SB_STATUS_JOINING && status != SB_STATUS_NORMAL))
+        return SB_EINVAL;
+    if (status == SB_STATUS_NORMAL) {
+        int rc = gossip_save_tokens(g, t, n);
+        if (rc) {
+            SB_ERROR("gossip", "cannot save tokens", "rc=%s", sb_errname(rc));
+            return rc;
+        }
+    }
+    sb_member *m = &g->self->m;
+    memcpy(m->tokens, t, (size_t)n * sizeof *t);
+    m->ntokens = n;
+    gossip_touch_self(g, F_TOKENS);
+    m->status = status;
+    gossip_touch_self(g, F_STATUS);
+    SB_INFO("gossip", status == SB_STATUS_NORMAL ? "joined the ring" : "joining the ring",
+            "tokens=%d ring_nodes=%d", m->ntokens, sb_ring_nnodes(g->ring));
+    gossip_ring_changed(g, g->self);
+    return 0;
+}
+
 static void join(sb_gossip *g)
 {
     int64_t toks[SB_MAX_TOKENS];
@@ -72,20 +95,7 @@ static void join(sb_gossip *g)
         SB_ERROR("gossip", "token allocation failed", "rc=%s", sb_errname(rc));
         return;
     }
-    rc = gossip_save_tokens(g, toks, g->o.num_tokens);
-    if (rc) {
-        SB_ERROR("gossip", "cannot save tokens", "rc=%s", sb_errname(rc));
-        return;
-    }
-    sb_member *m = &g->self->m;
-    memcpy(m->tokens, toks, (size_t)g->o.num_tokens * sizeof *toks);
-    m->ntokens = g->o.num_tokens;
-    gossip_touch_self(g, F_TOKENS);
-    m->status = SB_STATUS_NORMAL;
-    gossip_touch_self(g, F_STATUS);
-    SB_INFO("gossip", "joined the ring", "tokens=%d ring_nodes=%d", m->ntokens,
-            sb_ring_nnodes(g->ring));
-    gossip_ring_changed(g, g->self);
+    sb_gossip_adopt_tokens(g, toks, g->o.num_tokens, SB_STATUS_NORMAL);
 }
 
 static void maybe_join(sb_gossip *g)
@@ -96,6 +106,9 @@ static void maybe_join(sb_gossip *g)
     uint64_t ready =
         (g->seed_contact_ms ? g->seed_contact_ms : g->start_ms) + (uint64_t)g->o.ring_delay_ms;
     if (now < ready)
+        return;
+    /* The committed topology allocates the tokens (join_hook). */
+    if (g->o.join_hook && g->o.join_hook(g->o.join_arg))
         return;
     /* Wait for the joiners ahead while they make progress (one of them
      * finished within the last 4 ring delays). */

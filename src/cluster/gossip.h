@@ -31,7 +31,9 @@
  * it knows; otherwise it waits until it has gossiped with a seed and then
  * ring_delay_ms more (so it learns the ring), allocates num_tokens with
  * sb_ring_allocate, saves them, and goes JOINING -> NORMAL (there is no
- * data streaming yet).
+ * data streaming yet). With a join_hook (the Raft topology, coord's
+ * cluster.c) the tokens come from the committed topology instead, through
+ * sb_gossip_adopt_tokens: JOINING with them, then NORMAL.
  */
 #ifndef SB_CLUSTER_GOSSIP_H
 #define SB_CLUSTER_GOSSIP_H
@@ -103,6 +105,12 @@ typedef struct sb_gossip_opts {
     int ring_delay_ms;    /* default 2 * interval_ms */
     int settle_ms;        /* longest wait for peers at start; default 5000, 0: none */
     char release_version[32];
+    /* Called every round while this node is JOINING without tokens and
+     * ready to take them: 1 when the caller takes care of the join (the
+     * Raft topology allocates the tokens and calls sb_gossip_adopt_tokens),
+     * 0 to allocate them here (the gossip-only path). NULL: always here. */
+    int (*join_hook)(void *arg);
+    void *join_arg;
 } sb_gossip_opts;
 
 void sb_gossip_opts_default(sb_gossip_opts *o);
@@ -140,6 +148,11 @@ void sb_gossip_receive(sb_gossip *g, int type, const uint8_t *payload, size_t le
 void sb_gossip_set_schema(sb_gossip *g, const uint8_t version[16]);
 void sb_gossip_set_load(sb_gossip *g, uint64_t bytes);
 void sb_gossip_set_status(sb_gossip *g, int status);
+/* Takes tokens decided elsewhere (the committed topology) with status
+ * JOINING (announced, not saved: a restart asks the topology again) or
+ * NORMAL (saved in "sys/tokens", as the gossip-only path does). 0, or
+ * SB_EINVAL / the store's error. */
+int sb_gossip_adopt_tokens(sb_gossip *g, const int64_t *t, int n, int status);
 /* A gossip exchange with every live peer now, not at the next round: for a
  * change every node should learn at once (a new schema version, which
  * drivers wait to see everywhere). */

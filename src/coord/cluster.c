@@ -38,12 +38,22 @@ struct sb_cluster {
     sb_group *grp;
     sb_io_timer *schema_timer;
     sb_io_timer *load_timer;
+    sb_io_timer *reconcile_timer; /* topo_reconcile after a topology change */
+    sb_io_timer *linger_timer;    /* clears the pending set after the last change */
+    int pending_on;               /* the coordinator holds a pending set */
     pull_state pulls[MAX_PULL_PEERS];
     int npulls;
     int started, stopped;
     /* version and timestamp of the local schema, cached */
     uint8_t version[16];
     int64_t ts_us;
+    /* the committed topology (topology.h), kept by the group's state
+     * machine, which wraps the caller's (user_fsm) */
+    sb_topo topo;
+    sb_group_fsm user_fsm;
+    int topo_proposing;              /* one topology proposal at a time */
+    int bootstrapping, bootstrapped; /* this node's bootstrap hook */
+    uint64_t join_wait_since_ms;     /* when the join began to wait for a leader */
 };
 
 void sb_cluster_opts_default(sb_cluster_opts *o)
@@ -54,6 +64,7 @@ void sb_cluster_opts_default(sb_cluster_opts *o)
     sb_coord_opts_default(&o->coord);
     sb_hints_opts_default(&o->hints);
     o->rpc_max_pending = SB_RPC_MAX_PENDING_DEFAULT;
+    o->bootstrap = sb_topo_bootstrap_now;
 }
 
 sb_gossip *sb_cluster_gossip(sb_cluster *c)
@@ -323,6 +334,8 @@ static void refresh_group_members(sb_cluster *c)
     free(m);
 }
 
+static void topo_reconcile(sb_cluster *c);
+
 static void on_load_timer(void *arg)
 {
     sb_cluster *c = arg;
@@ -331,8 +344,256 @@ static void on_load_timer(void *arg)
         return;
     refresh_load(c);
     refresh_group_members(c);
+    topo_reconcile(c);
     c->load_timer =
         c->io.timer_start(c->io.ctx, LOAD_ROUNDS * gossip_interval_ms(c), on_load_timer, c);
+}
+
+/* -------------------------------------------------------------- topology */
+
+/* Topology commands share the group's log with the caller's state machine
+ * (the schema): they start with TOPO_TAG, a byte no schema command
+ * starts with. The group's snapshot is SNAP_MAGIC, the caller's snapshot
+ * (u32 length, bytes), then the topology's; a snapshot without the magic
+ * is an older one that holds only the caller's state. */
+#define TOPO_TAG 0xF7
+static const uint8_t SNAP_MAGIC[8] = {0xF7, 'S', 'B', 'T', 'O', 'P', 'O', 1};
+#define TOPO_LINGER_ROUNDS 10 /* gossip rounds writes go to both rings after a change */
+#define JOIN_WAIT_MS 20000    /* how long a joiner waits for a Raft leader to join through */
+
+static int topo_propose(sb_cluster *c, const sb_topo_cmd *cmd, sb_group_done_fn cb)
+{
+    sb_buf b;
+    sb_buf_init(&b);
+    int rc = sb_wire_put_u8(&b, TOPO_TAG);
+    rc = rc ? rc : sb_topo_cmd_encode(cmd, &b);
+    rc = rc ? rc : sb_group_propose(c->grp, b.data, b.len, cb, c);
+    sb_buf_free(&b);
+    return rc;
+}
+
+static void on_topo_proposed(void *arg, int status, const char *errmsg)
+{
+    sb_cluster *c = arg;
+    c->topo_proposing = 0;
+    if (status != 0)
+        SB_INFO("topology", "proposal not applied", "status=%s err=\"%s\"", sb_errname(status),
+                errmsg ? errmsg : "");
+}
+
+/* Proposes at most one command at a time; 1 if it went out. */
+static int topo_propose_one(sb_cluster *c, const sb_topo_cmd *cmd)
+{
+    if (c->topo_proposing || c->stopped)
+        return 0;
+    if (topo_propose(c, cmd, on_topo_proposed) != 0)
+        return 0;
+    c->topo_proposing = 1;
+    return 1;
+}
+
+static void on_bootstrapped(void *arg, int status)
+{
+    sb_cluster *c = arg;
+    c->bootstrapping = 0;
+    if (status != 0) {
+        SB_WARN("topology", "bootstrap failed; it will be retried", "status=%s",
+                sb_errname(status));
+        return;
+    }
+    c->bootstrapped = 1;
+    sb_topo_cmd cmd = {.op = SB_TOPO_JOINED, .ep = c->o.gossip.self};
+    topo_propose_one(c, &cmd);
+}
+
+/* Brings this node's gossip state and bootstrap in line with the committed
+ * topology, and (on the leader) adopts nodes whose tokens came from the
+ * gossip-only path. Runs after every apply and every load round. */
+static void topo_reconcile(sb_cluster *c)
+{
+    if (c->stopped || !c->grp)
+        return;
+    const sb_member *self = sb_gossip_self(c->g);
+    const sb_topo_node *me = sb_topo_find(&c->topo, &c->o.gossip.self);
+    if (me && me->status == SB_STATUS_JOINING) {
+        if (self->status == SB_STATUS_JOINING && self->ntokens == 0)
+            sb_gossip_adopt_tokens(c->g, me->tokens, me->ntokens, SB_STATUS_JOINING);
+        if (c->bootstrapped) {
+            sb_topo_cmd cmd = {.op = SB_TOPO_JOINED, .ep = c->o.gossip.self};
+            topo_propose_one(c, &cmd);
+        } else if (!c->bootstrapping) {
+            c->bootstrapping = 1;
+            c->o.bootstrap(c->o.bootstrap_arg, &c->topo, &c->o.gossip.self, on_bootstrapped, c);
+        }
+    } else if (me && me->status == SB_STATUS_NORMAL && self->status == SB_STATUS_JOINING) {
+        sb_gossip_adopt_tokens(c->g, me->tokens, me->ntokens, SB_STATUS_NORMAL);
+    }
+    if (!sb_group_is_leader(c->grp))
+        return;
+    for (int i = 0; i < sb_gossip_nmembers(c->g); i++) {
+        const sb_member *m = sb_gossip_member(c->g, i);
+        if (m->status != SB_STATUS_NORMAL || m->ntokens == 0 || sb_topo_find(&c->topo, &m->ep))
+            continue;
+        sb_topo_cmd cmd = {.op = SB_TOPO_JOIN,
+                           .ep = m->ep,
+                           .status = SB_STATUS_NORMAL,
+                           .num_tokens = m->ntokens,
+                           .ntokens = m->ntokens};
+        memcpy(cmd.host_id, m->host_id, 16);
+        memcpy(cmd.dc, m->dc, sizeof cmd.dc);
+        memcpy(cmd.rack, m->rack, sizeof cmd.rack);
+        memcpy(cmd.tokens, m->tokens, sizeof(int64_t) * (size_t)m->ntokens);
+        topo_propose_one(c, &cmd);
+        return;
+    }
+}
+
+/* gossip's join_hook: 1 while the join goes through the group. */
+static int topo_join_hook(void *arg)
+{
+    sb_cluster *c = arg;
+    if (!c->grp || c->stopped)
+        return 0;
+    if (sb_topo_find(&c->topo, &c->o.gossip.self))
+        return 1; /* in the topology: topo_reconcile takes it on */
+    sb_group_status st;
+    sb_group_get_status(c->grp, &st);
+    if (!st.has_leader) {
+        /* No Raft group to join through (it has not reached us yet, or
+         * there is none): after a while, the gossip-only path. */
+        uint64_t now = c->io.mono_ms(c->io.ctx);
+        if (!c->join_wait_since_ms)
+            c->join_wait_since_ms = now;
+        if (now < c->join_wait_since_ms + JOIN_WAIT_MS)
+            return 1;
+        SB_WARN("topology", "no Raft leader; taking tokens through gossip", "waited_ms=%d",
+                JOIN_WAIT_MS);
+        return 0;
+    }
+    const sb_gossip_opts *go = &c->o.gossip;
+    sb_topo_cmd cmd = {.op = SB_TOPO_JOIN,
+                       .ep = go->self,
+                       .status = SB_STATUS_JOINING,
+                       .num_tokens = go->num_tokens};
+    memcpy(cmd.host_id, go->host_id, 16);
+    memcpy(cmd.dc, go->dc, sizeof cmd.dc);
+    memcpy(cmd.rack, go->rack, sizeof cmd.rack);
+    if (topo_propose_one(c, &cmd))
+        SB_INFO("topology", "asking the Raft group to join", "num_tokens=%d", go->num_tokens);
+    return 1;
+}
+
+static void on_reconcile_timer(void *arg)
+{
+    sb_cluster *c = arg;
+    c->reconcile_timer = NULL;
+    topo_reconcile(c);
+}
+
+/* New pending ranges at once; the rest (gossip, bootstrap, proposals) from
+ * a 0 ms timer, outside libraft's apply callback. */
+static void stop_timer(sb_cluster *c, sb_io_timer **t)
+{
+    if (*t)
+        c->io.timer_stop(c->io.ctx, *t);
+    *t = NULL;
+}
+
+static void on_linger_timer(void *arg)
+{
+    sb_cluster *c = arg;
+    c->linger_timer = NULL;
+    sb_coord_set_pending(c->co, NULL);
+    c->pending_on = 0;
+}
+
+static void topo_changed(sb_cluster *c)
+{
+    sb_topo_pending *pd = NULL;
+    if (sb_topo_pending_new(&c->topo, &pd) != 0)
+        SB_ERROR("topology", "out of memory for pending ranges", "nodes=%d", c->topo.n);
+    if (pd) {
+        stop_timer(c, &c->linger_timer);
+        sb_coord_set_pending(c->co, pd);
+        c->pending_on = 1;
+    } else if (c->pending_on && !c->linger_timer && !c->stopped) {
+        /* The last change completed: gossip brings the new ring to every
+         * coordinator within a few rounds; until then the old set keeps
+         * writes going to both rings. */
+        c->linger_timer = c->io.timer_start(c->io.ctx, TOPO_LINGER_ROUNDS * gossip_interval_ms(c),
+                                            on_linger_timer, c);
+    }
+    if (!c->reconcile_timer && !c->stopped)
+        c->reconcile_timer = c->io.timer_start(c->io.ctx, 0, on_reconcile_timer, c);
+}
+
+static int meta_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len, char *errmsg)
+{
+    sb_cluster *c = arg;
+    if (len == 0 || cmd[0] != TOPO_TAG) {
+        if (!c->user_fsm.apply)
+            return sb_seterr(errmsg, SB_EINVALID, "no state machine for this command");
+        return c->user_fsm.apply(c->user_fsm.arg, index, cmd, len, errmsg);
+    }
+    sb_topo_cmd tc;
+    if (sb_topo_cmd_decode(cmd + 1, len - 1, &tc) != 0)
+        return sb_seterr(errmsg, SB_EBADINPUT, "malformed topology command at index %llu",
+                         (unsigned long long)index);
+    int rc = sb_topo_apply(&c->topo, index, &tc, errmsg);
+    if (rc != 0) {
+        SB_INFO("topology", "change refused", "index=%llu err=\"%s\"", (unsigned long long)index,
+                errmsg);
+        return rc;
+    }
+    if (errmsg[0]) {
+        SB_INFO("topology", "change applied", "index=%llu change=\"%s\"", (unsigned long long)index,
+                errmsg);
+        topo_changed(c);
+    }
+    return 0;
+}
+
+static int meta_snapshot(void *arg, sb_buf *out)
+{
+    sb_cluster *c = arg;
+    sb_buf user;
+    sb_buf_init(&user);
+    int rc = c->user_fsm.snapshot ? c->user_fsm.snapshot(c->user_fsm.arg, &user) : 0;
+    rc = rc ? rc : sb_wire_put_raw(out, SNAP_MAGIC, sizeof SNAP_MAGIC);
+    rc = rc ? rc : sb_wire_put_bytes(out, user.data, user.len);
+    rc = rc ? rc : sb_topo_snapshot(&c->topo, out);
+    sb_buf_free(&user);
+    return rc;
+}
+
+static int meta_restore(void *arg, const uint8_t *p, size_t len)
+{
+    sb_cluster *c = arg;
+    const uint8_t *user = p;
+    size_t ulen = len;
+    int has_topo = len >= sizeof SNAP_MAGIC && memcmp(p, SNAP_MAGIC, sizeof SNAP_MAGIC) == 0;
+    sb_wire_reader r;
+    if (has_topo) {
+        sb_wire_reader_init(&r, p + sizeof SNAP_MAGIC, len - sizeof SNAP_MAGIC);
+        sb_wire_get_bytes(&r, &user, &ulen, len);
+        if (r.err)
+            return SB_EBADINPUT;
+    }
+    int rc = c->user_fsm.restore ? c->user_fsm.restore(c->user_fsm.arg, user, ulen) : 0;
+    if (rc == 0 && has_topo) {
+        rc = sb_topo_restore(&c->topo, r.p + r.off, r.n - r.off);
+        if (rc)
+            SB_ERROR("topology", "could not restore the topology from a snapshot", "rc=%s",
+                     sb_errname(rc));
+        else
+            topo_changed(c);
+    }
+    return rc;
+}
+
+const sb_topo *sb_cluster_topology(sb_cluster *c)
+{
+    return &c->topo;
 }
 
 /* ------------------------------------------------------------ life cycle */
@@ -346,6 +607,16 @@ sb_cluster *sb_cluster_new(const sb_io *io, const sb_cluster_opts *o, char *errm
     }
     c->io = *io;
     c->o = *o;
+    sb_topo_init(&c->topo);
+    if (!c->o.bootstrap)
+        c->o.bootstrap = sb_topo_bootstrap_now;
+    if (o->raft) {
+        /* topology changes share the group's log with the caller's fsm */
+        c->user_fsm = o->group.fsm;
+        c->o.group.fsm = (sb_group_fsm){meta_apply, meta_snapshot, meta_restore, c};
+        c->o.gossip.join_hook = topo_join_hook;
+        c->o.gossip.join_arg = c;
+    }
     if (o->gossip.nseeds > 0) {
         c->seeds = sb_calloc((size_t)o->gossip.nseeds, sizeof *c->seeds);
         if (!c->seeds)
@@ -412,14 +683,10 @@ void sb_cluster_stop(sb_cluster *c)
     if (!c || c->stopped)
         return;
     c->stopped = 1;
-    if (c->schema_timer) {
-        c->io.timer_stop(c->io.ctx, c->schema_timer);
-        c->schema_timer = NULL;
-    }
-    if (c->load_timer) {
-        c->io.timer_stop(c->io.ctx, c->load_timer);
-        c->load_timer = NULL;
-    }
+    sb_io_timer **timers[] = {&c->schema_timer, &c->load_timer, &c->reconcile_timer,
+                              &c->linger_timer};
+    for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
+        stop_timer(c, timers[i]);
     if (c->started)
         sb_gossip_stop(c->g);
     sb_group_stop(c->grp);
@@ -439,6 +706,7 @@ void sb_cluster_free(sb_cluster *c)
     sb_hints_free(c->h);
     sb_group_free(c->grp);
     sb_gossip_free(c->g);
+    sb_topo_close(&c->topo);
     free(c->seeds);
     free(c);
 }

@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cluster/topology.h"
 #include "coord/coord_int.h"
 #include "util/alloc.h"
 #include "util/consistency.h"
@@ -120,10 +121,17 @@ static void op_ended(creq *rq, ctarget *t, int from)
     }
 }
 
+void sb_coord_set_pending(sb_coord *c, struct sb_topo_pending *pd)
+{
+    sb_topo_pending_free(c->pending);
+    c->pending = pd;
+}
+
 void sb_coord_free(sb_coord *c)
 {
     if (!c)
         return;
+    sb_coord_set_pending(c, NULL);
     while (c->reqs) {
         creq *rq = c->reqs;
         rq->starting = 0;
@@ -390,6 +398,7 @@ static void req_free(creq *rq)
             c->ninflight--;
         }
     }
+    sb_topo_pending_free(rq->pend); /* pending targets' dc pointed into it */
     while (rq->phases) {
         cphase *ph = rq->phases;
         rq->phases = ph->next;
@@ -975,10 +984,41 @@ static int view_entries(creq *rq)
     return rc == SB_EBADINPUT ? SB_EINVAL : rc;
 }
 
+/* Appends the token's pending replicas, and its replicas under the
+ * topology's current ring, that are not among reps (this coordinator's
+ * ring, which gossip updates and may lag or lead the topology) to reps
+ * (room for SB_MAX_REPLICAS) and returns how many acknowledgements they
+ * add to the level's count: all of them, or for a LOCAL_* level the local
+ * datacenter's (EACH_QUORUM counts per datacenter over reps only). While
+ * the rings agree only the pending replicas are added. */
+static int add_pending(creq *rq, const sb_repl *p, int64_t tok, creplica *reps, int *nr)
+{
+    sb_coord *c = rq->c;
+    sb_ep pe[SB_MAX_REPLICAS];
+    int np = sb_topo_write_eps(rq->pend, p, tok, pe, SB_MAX_REPLICAS), extra = 0;
+    for (int k = 0; k < np && *nr < SB_MAX_REPLICAS; k++) {
+        int dup = 0;
+        for (int j = 0; j < *nr && !dup; j++)
+            dup = sb_ep_eq(&reps[j].ep, &pe[k]);
+        if (dup)
+            continue;
+        creplica *r = &reps[(*nr)++];
+        r->ep = pe[k];
+        r->dc = sb_topo_pending_dc(rq->pend, &pe[k]);
+        r->local = sb_ep_eq(&pe[k], &c->self);
+        r->up = r->local || sb_gossip_is_up(c->g, &pe[k]);
+        if (!is_local_cl(rq->cl) || strcmp(r->dc, c->local_dc) == 0)
+            extra++;
+    }
+    return each_quorum_nts(rq, p) ? 0 : extra;
+}
+
 static void write_start(creq *rq)
 {
     sb_coord *c = rq->c;
-    int nnodes = sb_ring_nnodes(rq->ring) + 1;
+    rq->pend = c->pending;
+    sb_topo_pending_ref(rq->pend);
+    int nnodes = sb_ring_nnodes(rq->ring) + 1 + sb_topo_pending_njoining(rq->pend);
     int *eg = NULL;
     cphase *ph = NULL;
     int rc = view_entries(rq);
@@ -1003,13 +1043,15 @@ static void write_start(creq *rq)
             goto out;
         }
         creplica reps[SB_MAX_REPLICAS];
-        int nr = coord_replicas(rq, p, sb_raw_token(e->e.key, e->e.klen), reps, 0);
+        int64_t tok = sb_raw_token(e->e.key, e->e.klen);
+        int nr = coord_replicas(rq, p, tok, reps, 0);
+        int extra = add_pending(rq, p, tok, reps, &nr);
         int tg[SB_MAX_REPLICAS];
         for (int k = 0; k < nr; k++)
             tg[k] = find_target(ph, &nt, &reps[k]);
         eg[i] = find_group(rq, ri, tg, nr);
         cgroup *g = &rq->groups[eg[i]];
-        g->blockfor = sb_coord_blockfor(rq->ring, p, NULL, 0, rq->cl, c->local_dc);
+        g->blockfor = sb_coord_blockfor(rq->ring, p, NULL, 0, rq->cl, c->local_dc) + extra;
     }
     ph->nt = nt; /* the rest of the array stays unused */
     for (int i = 0; i < rq->ngroups; i++)

@@ -33,6 +33,7 @@
 #include "storage/mutation.h"
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
+#include "cluster/topology.h"
 #include "consensus/group.h"
 #include "cql/cql.h"
 #include "storage/store.h"
@@ -141,6 +142,16 @@ typedef struct sb_coord sb_coord;
 sb_coord *sb_coord_new(const sb_io *io, sb_rpc *rpc, sb_gossip *g, sb_hints *h,
                        const sb_coord_opts *o);
 void sb_coord_free(sb_coord *c);
+
+/* Pending ranges (cluster/topology.h) while nodes join or leave: a write
+ * then also goes to the token's pending replicas, and its consistency
+ * level needs that many more acknowledgements (Cassandra's rule: the
+ * level's count over the current replicas plus the number of pending
+ * ones; LOCAL_* levels add only the local datacenter's pending ones).
+ * Reads use the current replicas only. Takes over the caller's reference
+ * (pd may be NULL: nothing pending); the previous set is released, and
+ * writes in flight keep the set they started with. */
+void sb_coord_set_pending(sb_coord *c, sb_topo_pending *pd);
 
 /* Outcome of a request, with the native protocol's error fields
  * (store.h). */
@@ -303,6 +314,11 @@ typedef struct sb_cluster_opts {
      * first seed, or has no seeds). Default off. */
     int raft;
     sb_group_opts group;
+    /* With raft: called when this node turns JOINING in the committed
+     * topology (cluster/topology.h, sb_topo_bootstrap_fn); default
+     * sb_topo_bootstrap_now, which completes the join at once. */
+    sb_topo_bootstrap_fn bootstrap;
+    void *bootstrap_arg;
 } sb_cluster_opts;
 
 void sb_cluster_opts_default(sb_cluster_opts *o);
@@ -326,6 +342,9 @@ void sb_cluster_schema_applied(sb_cluster *c);
  * for after DDL). */
 int sb_cluster_schema_agreed(sb_cluster *c);
 
+/* The committed topology (empty without raft); valid until the next
+ * event-loop turn. */
+const sb_topo *sb_cluster_topology(sb_cluster *c);
 sb_gossip *sb_cluster_gossip(sb_cluster *c);
 /* The metadata Raft group, NULL when opts.raft is off. */
 sb_group *sb_cluster_group(sb_cluster *c);

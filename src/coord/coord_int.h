@@ -119,6 +119,7 @@ struct creq {
     int cl;
     int64_t start_us; /* io->now_us at the API call (metrics) */
     const sb_ring *ring;
+    struct sb_topo_pending *pend; /* writes: the pending ranges they started with (a reference) */
     uint64_t deadline_ms;
     int pending;                /* rpc calls, timers of targets, applies, hint callbacks */
     sb_io_timer *timer;         /* the request's timeout */
@@ -167,7 +168,8 @@ struct sb_coord {
     sb_ep self;
     char local_dc[SB_DC_MAX];
     creq *reqs;
-    uint32_t ninflight; /* requests admitted and not yet freed */
+    struct sb_topo_pending *pending; /* owned; NULL: no topology change in flight */
+    uint32_t ninflight;              /* requests admitted and not yet freed */
     sb_buf scratch;
     struct creplica_op *replica_ops; /* replica-side applies in flight */
     /* lightweight transactions (paxos.c, paxos_replica.c) */

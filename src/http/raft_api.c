@@ -6,8 +6,11 @@
  *    "commit_index": N, "applied_index": N, "last_index": N,
  *    "voters": ["HOST:PORT", ...], "members": N, "elections_won": N,
  *    "proposals": N, "proposals_failed": N, "forwarded": N,
- *    "configuration_changes": N}
- * "none" means the node is not in a group yet (waiting to be added).
+ *    "configuration_changes": N,
+ *    "topology": {"index": N, "changes": N, "nodes": N, "joining": N,
+ *                 "normal": N, "leaving": N}}
+ * (topology: the committed topology, cluster/topology.h; index is the log
+ * index of its last change.) "none" means the node is not in a group yet (waiting to be added).
  */
 #include <inttypes.h>
 
@@ -42,9 +45,20 @@ void sb_http_handle_raft(sb_node_view *n, sb_http_req *req)
     int rc = sb_buf_printf(&b,
                            "],\"members\":%d,\"elections_won\":%" PRIu64 ",\"proposals\":%" PRIu64
                            ",\"proposals_failed\":%" PRIu64 ",\"forwarded\":%" PRIu64
-                           ",\"configuration_changes\":%" PRIu64 "}\n",
+                           ",\"configuration_changes\":%" PRIu64,
                            st.nmembers, st.elections_won, st.proposals, st.proposals_failed,
                            st.forwarded, st.changes);
+    const sb_topo *t = sb_cluster_topology(n->cluster);
+    int counts[4] = {0}; /* by status: JOINING, NORMAL, LEAVING */
+    for (int i = 0; i < t->n; i++)
+        if (t->nodes[i].status >= SB_STATUS_JOINING && t->nodes[i].status <= SB_STATUS_LEAVING)
+            counts[t->nodes[i].status]++;
+    rc = rc ? rc
+            : sb_buf_printf(&b,
+                            ",\"topology\":{\"index\":%" PRIu64 ",\"changes\":%" PRIu64
+                            ",\"nodes\":%d,\"joining\":%d,\"normal\":%d,\"leaving\":%d}}\n",
+                            t->index, t->changes, t->n, counts[SB_STATUS_JOINING],
+                            counts[SB_STATUS_NORMAL], counts[SB_STATUS_LEAVING]);
     if (rc != 0 || !b.data)
         sb_http_reply_err(req->pending, SB_ENOMEM, "out of memory rendering the Raft status");
     else

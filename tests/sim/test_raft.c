@@ -639,6 +639,94 @@ static void test_safety_under_faults(void **state)
     }
 }
 
+/* --- topology ---------------------------------------------------------------- */
+
+typedef struct want_topo {
+    int n;           /* started nodes, each NORMAL in every topology */
+    int saw_joining; /* some node was seen JOINING on the way */
+} want_topo;
+
+/* Every started node's committed topology holds the first n nodes, all
+ * NORMAL, and its gossip ring has the same n owners. */
+static int topo_settled(sb_fixture *f, void *arg)
+{
+    want_topo *w = arg;
+    int ok = 1;
+    for (int i = 0; i < w->n; i++) {
+        sb_cluster *c = sb_fixture_cluster(f, i);
+        if (!c)
+            return 0;
+        const sb_topo *t = sb_cluster_topology(c);
+        for (int k = 0; k < t->n; k++)
+            w->saw_joining |= t->nodes[k].status == SB_STATUS_JOINING;
+        int normal = 0;
+        for (int k = 0; k < t->n; k++)
+            normal += t->nodes[k].status == SB_STATUS_NORMAL;
+        ok = ok && t->n == w->n && normal == w->n &&
+             sb_ring_nnodes(sb_gossip_ring(sb_cluster_gossip(c))) == w->n;
+    }
+    return ok;
+}
+
+/* The topologies of the first n nodes are identical, no token is held
+ * twice, and each node gossips the tokens the topology gave it. */
+static void check_topologies(sb_fixture *f, int n)
+{
+    const sb_topo *t0 = sb_cluster_topology(sb_fixture_cluster(f, 0));
+    assert_int_equal(t0->n, n);
+    assert_true(t0->index > 0);
+    for (int i = 1; i < n; i++) {
+        const sb_topo *t = sb_cluster_topology(sb_fixture_cluster(f, i));
+        assert_int_equal(t->n, n);
+        for (int k = 0; k < n; k++)
+            assert_memory_equal(&t->nodes[k], &t0->nodes[k], sizeof t->nodes[k]);
+    }
+    for (int a = 0; a < n; a++)
+        for (int b = a + 1; b < n; b++)
+            for (int x = 0; x < t0->nodes[a].ntokens; x++)
+                for (int y = 0; y < t0->nodes[b].ntokens; y++)
+                    assert_true(t0->nodes[a].tokens[x] != t0->nodes[b].tokens[y]);
+    for (int i = 0; i < n; i++) {
+        const sb_member *m = sb_gossip_self(sb_cluster_gossip(sb_fixture_cluster(f, i)));
+        const sb_topo_node *x = sb_topo_find(t0, &m->ep);
+        assert_non_null(x);
+        assert_int_equal(m->ntokens, x->ntokens);
+        assert_memory_equal(m->tokens, x->tokens, sizeof(int64_t) * (size_t)x->ntokens);
+    }
+}
+
+/* Three nodes form the topology (the first seed's gossip-chosen tokens are
+ * adopted, the others join through the group), then two more join at
+ * once: every node ends with the same topology and no shared token. */
+static void test_topology_joins(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 21; seed < 24; seed++) {
+        reset_run(seed);
+        sb_fixture *f = sb_fixture_new(seed, 5, NULL, NULL);
+        assert_non_null(f);
+        for (int i = 0; i < 3; i++)
+            start_node(f, i);
+        want_topo w = {3, 0};
+        if (!run_until(f, topo_settled, &w, 90 * SEC))
+            fail_msg("seed %llu: three nodes never settled in the topology " REPLAY,
+                     (unsigned long long)seed, (unsigned long long)seed);
+        assert_true(w.saw_joining);
+        check_topologies(f, 3);
+        uint64_t index = sb_cluster_topology(sb_fixture_cluster(f, 0))->index;
+        start_node(f, 3);
+        start_node(f, 4);
+        w = (want_topo){5, 0};
+        if (!run_until(f, topo_settled, &w, 120 * SEC))
+            fail_msg("seed %llu: two joiners never settled " REPLAY, (unsigned long long)seed,
+                     (unsigned long long)seed);
+        assert_true(w.saw_joining);
+        check_topologies(f, 5);
+        assert_true(sb_cluster_topology(sb_fixture_cluster(f, 0))->index > index);
+        sb_fixture_free(f);
+    }
+}
+
 int main(void)
 {
     sb_log_set_level(SB_LOG_WARN);
@@ -649,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_five_voters_and_learners),
         cmocka_unit_test(test_events_once_per_change),
         cmocka_unit_test(test_safety_under_faults),
+        cmocka_unit_test(test_topology_joins),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include "cluster/hints.h"
 #include "cluster/ring.h"
 #include "cluster/rpc.h"
+#include "cluster/topology.h"
 #include "cql/cql.h"
 #include "dsim/fixture.h"
 #include "util/log.h"
@@ -173,6 +174,11 @@ static sb_repl simple(int rf)
     return p;
 }
 
+/* A node world_start leaves without saved tokens and with a ring delay
+ * longer than any test, so that it stays JOINING outside the ring (-1:
+ * none); reset by world_start. */
+static int joining_node = -1;
+
 /* Starts nn nodes (dcs[i] or "dc1") and lets gossip converge. */
 static void world_start(int nn, const char *const *dcs, sb_repl repl)
 {
@@ -198,8 +204,9 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
             uint64_t step = UINT64_MAX / (uint64_t)(nn * NTOK + 1);
             sb_wire_put_i64(&b, (int64_t)((uint64_t)INT64_MIN + step * (uint64_t)(j * nn + i + 1)));
         }
-        assert_int_equal(
-            dsim_store_kv_put(store(i), (const uint8_t *)"sys/tokens", 10, b.data, b.len), 0);
+        if (i != joining_node)
+            assert_int_equal(
+                dsim_store_kv_put(store(i), (const uint8_t *)"sys/tokens", 10, b.data, b.len), 0);
         sb_buf_free(&b);
     }
     for (int i = 0; i < nn; i++) {
@@ -218,6 +225,8 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
         go.seeds = &W.n[0].ep;
         go.nseeds = 1;
         go.num_tokens = NTOK;
+        if (i == joining_node)
+            go.ring_delay_ms = 1000000000;
         char err[SB_ERRMSG_SIZE];
         n->g = sb_gossip_new(io, &go, err);
         if (!n->g)
@@ -237,10 +246,11 @@ static void world_start(int nn, const char *const *dcs, sb_repl repl)
     }
     run_for(10000);
     for (int i = 0; i < nn; i++) {
-        assert_int_equal(sb_ring_nnodes(sb_gossip_ring(W.n[i].g)), nn);
+        assert_int_equal(sb_ring_nnodes(sb_gossip_ring(W.n[i].g)), nn - (joining_node >= 0));
         for (int j = 0; j < nn; j++)
             assert_true(sb_gossip_is_up(W.n[i].g, &W.n[j].ep));
     }
+    joining_node = -1;
 }
 
 static void world_stop(void)
@@ -987,6 +997,94 @@ static int teardown(void **state)
     return 0;
 }
 
+/* Node 3 joins (JOINING in the topology, outside the ring): writes for
+ * the ranges it gains also go to it, and the level needs one more
+ * acknowledgement for them (Cassandra's pending-range rule). */
+static void test_pending_replicas(void **state)
+{
+    joining_node = 3;
+    world_start(4, NULL, simple(1));
+    sb_topo t;
+    sb_topo_init(&t);
+    for (int i = 0; i < 4; i++) {
+        const sb_member *m = sb_gossip_find(W.n[0].g, &W.n[i].ep);
+        assert_non_null(m);
+        assert_int_equal(m->ntokens, i == 3 ? 0 : NTOK);
+        sb_topo_cmd c = {
+            .op = SB_TOPO_JOIN, .ep = m->ep, .num_tokens = NTOK, .ntokens = m->ntokens};
+        c.status = i == 3 ? SB_STATUS_JOINING : SB_STATUS_NORMAL;
+        memcpy(c.host_id, m->host_id, 16);
+        memcpy(c.dc, m->dc, sizeof c.dc);
+        memcpy(c.rack, m->rack, sizeof c.rack);
+        memcpy(c.tokens, m->tokens, sizeof(int64_t) * (size_t)m->ntokens);
+        char err[SB_ERRMSG_SIZE];
+        assert_int_equal(sb_topo_apply(&t, (uint64_t)i + 1, &c, err), 0);
+    }
+    sb_topo_pending *pd;
+    assert_int_equal(sb_topo_pending_new(&t, &pd), 0);
+    sb_topo_pending_ref(pd); /* one for the coordinator, one for this test */
+    sb_coord_set_pending(W.n[0].c, pd);
+
+    rows r = {0};
+    int gained = 0;
+    for (int k = 0; k < 40; k++) {
+        char sensor[16];
+        snprintf(sensor, sizeof sensor, "p%d", k);
+        row(&r, sensor, 1, k, 100);
+    }
+    sb_repl rf1 = simple(1);
+    for (size_t i = 0; i < r.n; i++) {
+        sb_ep pe[SB_MAX_REPLICAS];
+        int np = sb_topo_pending_eps(pd, &rf1, sb_raw_token(r.m[i].e.key, r.m[i].e.klen), pe,
+                                     SB_MAX_REPLICAS);
+        assert_true(np <= 1);
+        gained += np == 1 && sb_ep_eq(&pe[0], &W.n[3].ep);
+    }
+    assert_true(gained > 0 && gained < 40);
+    wres w;
+    write_at(0, &r, SB_CL_ONE, &w);
+    assert_int_equal(w.r.status, 0);
+    /* each row on its one current replica, and node 3's on node 3 too */
+    assert_int_equal(entries(0) + entries(1) + entries(2), 40);
+    assert_int_equal(entries(3), (size_t)gained);
+
+    /* With node 3 down, ONE needs 2 of its 1 live replica for those rows
+     * and is refused; a write elsewhere is not affected. */
+    kill_node(3);
+    int refused = 0;
+    for (int k = 0; k < 40; k++) {
+        rows one = {0};
+        char sensor[16];
+        snprintf(sensor, sizeof sensor, "p%d", k);
+        row(&one, sensor, 2, 1.0, 200);
+        sb_ep pe[SB_MAX_REPLICAS];
+        int np = sb_topo_pending_eps(pd, &rf1, sb_raw_token(one.m[0].e.key, one.m[0].e.klen), pe,
+                                     SB_MAX_REPLICAS);
+        write_at(0, &one, SB_CL_ONE, &w);
+        if (np) {
+            assert_int_equal(w.r.status, SB_EUNAVAILABLE);
+            assert_int_equal(w.r.required, 2);
+            assert_int_equal(w.r.alive, 1);
+            refused++;
+        } else {
+            assert_int_equal(w.r.status, 0);
+        }
+        rows_free(&one);
+    }
+    assert_int_equal(refused, gained);
+    /* The join is over (or abandoned): nothing pending, ONE as usual. */
+    sb_coord_set_pending(W.n[0].c, NULL);
+    rows one = {0};
+    row(&one, "p0", 3, 1.0, 300);
+    write_at(0, &one, SB_CL_ONE, &w);
+    assert_int_equal(w.r.status, 0);
+    rows_free(&one);
+    sb_topo_pending_free(pd);
+    sb_topo_close(&t);
+    rows_free(&r);
+    world_stop();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1003,6 +1101,7 @@ int main(void)
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_free_with_requests_in_flight),
         cmocka_unit_test(test_observers),
+        cmocka_unit_test(test_pending_replicas),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
