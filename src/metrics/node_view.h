@@ -42,6 +42,9 @@ typedef struct sb_node_view {
      * the CQL port is open; /health answers 503 before. settle_note names
      * the peers not heard from when settling timed out ("" = none). */
     int ready;
+    /* disk_failure_policy=stop after a disk failure: the CQL port and
+     * gossip are closed, /health answers 503 (node.c) */
+    int disk_stopped;
     char settle_note[256];
     uv_loop_t *loop;
     /* Parts. */

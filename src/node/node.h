@@ -30,6 +30,8 @@ struct sb_node {
     uv_signal_t sigint;
     uv_signal_t sigterm;
     uv_timer_t ready_timer; /* polls gossip until settled, then opens CQL */
+    uv_timer_t disk_timer;  /* watches the store's disk state (log, policy) */
+    sb_disk_state disk_seen;
     int stopping;
     int exit_code;
 };

@@ -1,0 +1,200 @@
+"""A real node on a 64 MiB tmpfs that fills up (issue 20, item 1).
+
+Writes until the file system is full: the node stays up, clients get the
+disk-full error (HTTP 507, CQL WriteFailure naming the node and the path),
+reads keep working, writes resume by themselves once a filler file is
+deleted, and no acknowledged row is missing. Then a restart on a full disk
+comes up read-only. Needs root to mount tmpfs; skips with a message when
+mounting is not permitted.
+"""
+import os
+import subprocess
+import time
+
+import pytest
+import requests
+
+from conftest import Node
+
+MIB = 1 << 20
+VALUE = "v" * 4000  # ~4 KB a row: the disk fills in a few hundred requests
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs (needs root): %s" % (r.stderr.strip() or r.returncode))
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def free_bytes(path):
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
+
+
+def fill(path, leave_bytes):
+    """Writes a filler file so that about leave_bytes stay free."""
+    filler = os.path.join(path, "filler")
+    n = max(0, free_bytes(path) - leave_bytes)
+    with open(filler, "ab") as f:
+        chunk = b"\0" * MIB
+        while n > 0:
+            try:
+                f.write(chunk[:min(n, MIB)])
+                f.flush()
+            except OSError:
+                break
+            n -= MIB
+    return filler
+
+
+def insert_batch(node, first, count):
+    """One logged batch of count rows; returns the response."""
+    stmts = ["INSERT INTO ks.t (id, v) VALUES (%d, '%s')" % (i, VALUE)
+             for i in range(first, first + count)]
+    q = "BEGIN UNLOGGED BATCH " + "; ".join(stmts) + "; APPLY BATCH"
+    return requests.post(node.url + "/api/v1/cql", json={"query": q}, timeout=30)
+
+
+def write_until_refused(node, acked, start, max_requests=2000, deadline_s=25):
+    """Writes batches until one is refused with 507; returns that answer."""
+    i = start
+    t_end = time.time() + deadline_s
+    for _ in range(max_requests):
+        assert time.time() < t_end, "the disk never filled"
+        r = insert_batch(node, i, 20)
+        if r.status_code == 200:
+            acked.update(range(i, i + 20))
+            i += 20
+            continue
+        return r, i
+    raise AssertionError("no write was refused")
+
+
+def read_ids(node):
+    res = node.cql("SELECT id FROM ks.t")
+    return {row[0] for row in res["rows"]}
+
+
+def health(node):
+    r = requests.get(node.url + "/health", timeout=5)
+    return r.status_code, r.json()
+
+
+def test_disk_full_single_node(tmpfs):
+    data = tmpfs / "node"
+    # An 8 MiB reserve: the node refuses writes while the tmpfs still has
+    # room for memtable flushes.
+    node = Node(data, ["--min-free-bytes", str(8 * MIB)]).start()
+    filler = None
+    try:
+        node.cql("CREATE KEYSPACE ks WITH replication = "
+                 "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        node.cql("CREATE TABLE ks.t (id int PRIMARY KEY, v text)")
+        node.write("cpu,host=a usage=1 1000000000")  # the line-protocol table exists
+        filler = fill(str(tmpfs), 20 * MIB)
+        acked = set()
+        r, nxt = write_until_refused(node, acked, 0)
+        assert r.status_code == 507, r.text
+        err = r.json()["error"]
+        assert err["code"] == "WriteFailure"  # the CQL class, as every CQL error
+        assert "disk full on" in err["message"] and str(data) in err["message"], err
+        # The line-protocol endpoint answers 507 with the same cause.
+        r = node.write("cpu,host=a usage=2 2000000000", expect=507)
+        assert r.json()["error"]["code"] == "insufficient_storage", r.text
+        assert "disk full on" in r.json()["error"]["message"], r.text
+        assert len(acked) > 0
+        # The node is up, says why it refuses writes, and serves reads.
+        assert node.proc.poll() is None
+        code, h = health(node)
+        assert code == 200 and h["read_only"] is True and h["disk"]["state"] in ("low", "full"), h
+        assert acked <= read_ids(node)
+        # The CQL native protocol answers WriteFailure with the same cause.
+        from cassandra.cluster import Cluster
+        from cassandra import WriteFailure
+        cluster = Cluster(["127.0.0.1"], port=node.cql_port, connect_timeout=10)
+        try:
+            sess = cluster.connect()
+            with pytest.raises(WriteFailure) as ei:
+                sess.execute("INSERT INTO ks.t (id, v) VALUES (-1, 'x')")
+            assert "disk full on" in str(ei.value)
+            assert sess.execute("SELECT id FROM ks.t WHERE id = %d" % min(acked)).one() is not None
+        finally:
+            cluster.shutdown()
+        # Space returns: writes resume without a restart.
+        os.unlink(filler)
+        filler = None
+        deadline = time.time() + 10
+        while True:
+            r = insert_batch(node, nxt, 20)
+            if r.status_code == 200:
+                acked.update(range(nxt, nxt + 20))
+                break
+            assert r.status_code == 507, r.text
+            assert time.time() < deadline, "writes did not resume: " + r.text
+            time.sleep(0.2)
+        code, h = health(node)
+        assert code == 200 and h["read_only"] is False, h
+        assert acked <= read_ids(node), "acknowledged rows missing"
+        m = requests.get(node.url + "/metrics", timeout=5).text
+        assert 'sibyl_storage_write_refusals_total{cause="low"}' in m
+        assert "sibyl_storage_free_bytes" in m
+        assert node.stop() == 0, node.logs()
+
+        # A start on a full disk: read-only, and it says so.
+        filler = fill(str(tmpfs), 0)
+        node.start()
+        code, h = health(node)
+        assert code == 200 and h["read_only"] is True, h
+        assert "read-only" in node.logs()
+        r = insert_batch(node, 10 ** 6, 1)
+        assert r.status_code == 507, r.text
+        assert acked <= read_ids(node), "acknowledged rows missing after the restart"
+    finally:
+        if node.proc and node.proc.poll() is None:
+            rc = node.stop()
+            assert rc == 0, node.logs()
+        if filler:
+            os.unlink(filler)
+
+
+def test_enospc_without_reserve(tmpfs):
+    """No reserve: RocksDB itself runs out of space; the node must not
+    abort, must answer 507 and must take writes again once space returns."""
+    data = tmpfs / "node"
+    node = Node(data, ["--min-free-bytes", "0"]).start()
+    filler = None
+    try:
+        node.cql("CREATE KEYSPACE ks WITH replication = "
+                 "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        node.cql("CREATE TABLE ks.t (id int PRIMARY KEY, v text)")
+        filler = fill(str(tmpfs), 6 * MIB)
+        acked = set()
+        r, nxt = write_until_refused(node, acked, 0)
+        assert r.status_code == 507, r.text
+        assert "disk full on" in r.json()["error"]["message"]
+        assert node.proc.poll() is None, node.logs()
+        assert acked <= read_ids(node)
+        os.unlink(filler)
+        filler = None
+        deadline = time.time() + 30
+        while True:
+            r = insert_batch(node, nxt, 20)
+            if r.status_code == 200:
+                acked.update(range(nxt, nxt + 20))
+                break
+            assert node.proc.poll() is None, node.logs()
+            assert time.time() < deadline, "writes did not resume: " + r.text
+            time.sleep(0.5)
+        assert acked <= read_ids(node), "acknowledged rows missing"
+    finally:
+        if node.proc and node.proc.poll() is None:
+            rc = node.stop()
+            assert rc == 0, node.logs()
+        if filler:
+            os.unlink(filler)
