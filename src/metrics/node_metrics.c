@@ -41,17 +41,12 @@ void node_metrics_add_cql(node_metrics *nm, const char *kind, int ok)
         sb_counter_vec_with(nm->cql_statements, SB_LABELS(kind, ok ? "success" : "error")));
 }
 
-/* Free space and write refusals (storage/disk.c). */
+/* The reserve and write refusals (storage/disk.c); free and total bytes
+ * are sibyl_storage_disk_free_bytes / _total_bytes (node_stats.c). */
 static void collect_disk(sb_metrics_sink *s, struct sb_store *store)
 {
     sb_disk_status ds;
     sb_store_disk_status(store, &ds);
-    sb_metrics_sink_family(s, SB_METRIC_GAUGE, "sibyl_storage_free_bytes",
-                           "Free bytes of the data directory's file system.");
-    sb_metrics_sink_sample(s, NULL, NULL, (double)ds.free_bytes);
-    sb_metrics_sink_family(s, SB_METRIC_GAUGE, "sibyl_storage_total_bytes",
-                           "Size of the data directory's file system.");
-    sb_metrics_sink_sample(s, NULL, NULL, (double)ds.total_bytes);
     sb_metrics_sink_family(s, SB_METRIC_GAUGE, "sibyl_storage_min_free_bytes",
                            "Free-space reserve below which writes are refused.");
     sb_metrics_sink_sample(s, NULL, NULL, (double)ds.min_free_bytes);

@@ -220,15 +220,15 @@ static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
             "Hints delivered to their replica and deleted.", (double)hs.replayed);
     sb_metrics_sink_family(k, SB_METRIC_COUNTER, "sibyl_hints_dropped_total",
                            "Hints dropped, by reason.");
-    uint64_t other = hs.dropped - hs.dropped_full - hs.dropped_window - hs.dropped_expired;
-    if (hs.dropped < hs.dropped_full + hs.dropped_window + hs.dropped_expired)
-        other = 0;
+    uint64_t known = hs.dropped_full + hs.dropped_window + hs.dropped_expired + hs.dropped_disk;
+    uint64_t other = hs.dropped >= known ? hs.dropped - known : 0;
     const struct {
         const char *reason;
         uint64_t v;
     } dr[] = {{"full", hs.dropped_full},
               {"window", hs.dropped_window},
               {"expired", hs.dropped_expired},
+              {"disk", hs.dropped_disk},
               {"failed", other}};
     for (size_t i = 0; i < sizeof dr / sizeof dr[0]; i++)
         sb_metrics_sink_sample(k, SB_LABELS("reason"), SB_LABELS(dr[i].reason), (double)dr[i].v);

@@ -143,7 +143,8 @@ def test_disk_full_single_node(tmpfs):
         assert acked <= read_ids(node), "acknowledged rows missing"
         m = requests.get(node.url + "/metrics", timeout=5).text
         assert 'sibyl_storage_write_refusals_total{cause="low"}' in m
-        assert "sibyl_storage_free_bytes" in m
+        assert "sibyl_storage_min_free_bytes 8388608" in m
+        assert "sibyl_storage_writes_refused 0" in m
         assert node.stop() == 0, node.logs()
 
         # A start on a full disk: read-only, and it says so.
