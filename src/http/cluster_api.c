@@ -55,6 +55,7 @@ typedef struct view_node {
     double owns;
     const uint8_t *schema_version; /* NULL: unknown */
     uint64_t hints_pending;
+    const char *refuses_writes; /* the local node only: why, or NULL */
 } view_node;
 
 static void put_uuid(sb_buf *b, const uint8_t *u)
@@ -103,7 +104,13 @@ static void put_node(sb_buf *b, const view_node *v)
     sb_buf_printf(b, "], \"ntokens\": %d, \"owns\": %.6f, \"schema_version\": ", v->ntokens,
                   v->owns);
     put_uuid(b, v->schema_version);
-    sb_buf_printf(b, ", \"hints_pending\": %" PRIu64 "}", v->hints_pending);
+    sb_buf_printf(b, ", \"hints_pending\": %" PRIu64, v->hints_pending);
+    if (v->refuses_writes) {
+        /* known for the answering node only (not gossiped) */
+        sb_buf_printf(b, ", \"read_only\": true, \"read_only_reason\": ");
+        put_str(b, v->refuses_writes);
+    }
+    sb_buf_printf(b, "}");
 }
 
 static void ep_strings(const sb_ep *e, char *out, int host_only)
@@ -164,6 +171,10 @@ static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
         v.owns = ri >= 0 ? owns[ri] : 0;
         v.schema_version = memcmp(m->schema_version, zero, 16) ? m->schema_version : NULL;
         v.hints_pending = (h && !m->is_self) ? sb_hints_pending(h, &m->ep) : 0;
+        char why[256] = "";
+        if (m->is_self)
+            sb_store_disk_why(n->store, why, sizeof why);
+        v.refuses_writes = why[0] ? why : NULL;
         if (i)
             sb_buf_printf(b, ", ");
         put_node(b, &v);

@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from conftest import Node
+from conftest import BIN, Node
 
 MIB = 1 << 20
 VALUE = "v" * 4000  # ~4 KB a row: the disk fills in a few hundred requests
@@ -155,6 +155,10 @@ def test_disk_full_single_node(tmpfs):
         assert "read-only" in node.logs()
         r = insert_batch(node, 10 ** 6, 1)
         assert r.status_code == 507, r.text
+        st = subprocess.run([BIN, "status", "127.0.0.1:%d" % node.port], capture_output=True,
+                            text=True, timeout=30)
+        assert st.returncode == 0, st.stderr
+        assert "Read-only: 127.0.0.1 refuses writes: disk full on" in st.stdout, st.stdout
         assert acked <= read_ids(node), "acknowledged rows missing after the restart"
     finally:
         if node.proc and node.proc.poll() is None:
