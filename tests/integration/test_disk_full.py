@@ -113,6 +113,12 @@ def test_disk_full_single_node(tmpfs):
         assert node.proc.poll() is None
         code, h = health(node)
         assert code == 200 and h["read_only"] is True and h["disk"]["state"] in ("low", "full"), h
+        assert "disk full on" in h["disk"]["reason"], h
+        # What the dashboard shows for the node (web/src/ring.ts).
+        st = requests.get(node.url + "/api/v1/stats", timeout=5).json()["storage"]
+        assert "disk full on" in st["refuses_writes"], st
+        m = requests.get(node.url + "/metrics", timeout=5).text
+        assert "sibyl_storage_writes_refused 1" in m
         assert acked <= read_ids(node)
         # The CQL native protocol answers WriteFailure with the same cause.
         from cassandra.cluster import Cluster
@@ -140,6 +146,8 @@ def test_disk_full_single_node(tmpfs):
             time.sleep(0.2)
         code, h = health(node)
         assert code == 200 and h["read_only"] is False, h
+        st = requests.get(node.url + "/api/v1/stats", timeout=5).json()["storage"]
+        assert st["refuses_writes"] is None, st
         assert acked <= read_ids(node), "acknowledged rows missing"
         m = requests.get(node.url + "/metrics", timeout=5).text
         assert 'sibyl_storage_write_refusals_total{cause="low"}' in m
