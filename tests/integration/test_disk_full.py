@@ -211,3 +211,64 @@ def test_enospc_without_reserve(tmpfs):
             assert rc == 0, node.logs()
         if filler:
             os.unlink(filler)
+
+
+def cql_at(node_url, query, consistency):
+    return requests.post(node_url + "/api/v1/cql",
+                         json={"query": query, "consistency": consistency}, timeout=30)
+
+
+def test_one_full_replica_of_three(tmpfs, tmp_path):
+    """Node 2 of 3 fills up: ALL writes fail at once naming it, QUORUM
+    writes (coordinated anywhere, node 2 included) still succeed, reads
+    work, and ALL writes succeed again once its space returns."""
+    from cluster import LocalCluster
+    c = LocalCluster(tmp_path, 3, extra=["--gossip-interval-ms", "200"])
+    full = c.nodes[1]
+    full.data_dir = str(tmpfs / "node2")
+    full.log_path = str(tmp_path / "node2.log")
+    full.extra += ["--min-free-bytes", str(8 * MIB)]
+    filler = None
+    with c:
+        c.wait_normal()
+        n1 = c.nodes[0]
+        n1.cql("CREATE KEYSPACE ks WITH replication = "
+               "{'class': 'SimpleStrategy', 'replication_factor': 3}")
+        n1.cql("CREATE TABLE ks.t (id int PRIMARY KEY, v text)")
+        filler = fill(str(tmpfs), 16 * MIB)
+        acked = set()
+        i = 0
+        t_end = time.time() + 30
+        while True:
+            assert time.time() < t_end, "node 2's disk never filled"
+            stmts = ["INSERT INTO ks.t (id, v) VALUES (%d, '%s')" % (k, VALUE)
+                     for k in range(i, i + 20)]
+            r = cql_at(n1.url, "BEGIN UNLOGGED BATCH " + "; ".join(stmts) + "; APPLY BATCH",
+                       "ALL")
+            if r.status_code == 200:
+                acked.update(range(i, i + 20))
+                i += 20
+                continue
+            break
+        assert r.status_code == 507, r.text
+        assert "disk full on %s:" % full.ip in r.json()["error"]["message"], r.text
+        # QUORUM does not need node 2: through node 1 and through node 2.
+        for k, coord in ((i, n1), (i + 1, full)):
+            r = cql_at(coord.url, "INSERT INTO ks.t (id, v) VALUES (%d, 'q')" % k, "QUORUM")
+            assert r.status_code == 200, r.text
+            acked.add(k)
+        res = requests.post(full.url + "/api/v1/cql",
+                            json={"query": "SELECT id FROM ks.t", "consistency": "QUORUM"},
+                            timeout=30).json()
+        assert "rows" in res, res
+        assert acked <= {row[0] for row in res["rows"]}, "acknowledged rows missing"
+        assert full.proc.poll() is None
+        os.unlink(filler)
+        filler = None
+        deadline = time.time() + 10
+        while True:
+            r = cql_at(n1.url, "INSERT INTO ks.t (id, v) VALUES (%d, 'all')" % (i + 2), "ALL")
+            if r.status_code == 200:
+                break
+            assert time.time() < deadline, "ALL writes did not resume: " + r.text
+            time.sleep(0.2)
