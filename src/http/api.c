@@ -198,6 +198,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
         {"/api/v1/raft", 0, 0, sb_http_handle_raft},
         {"/api/v1/events", 0, 0, sb_http_handle_events},
         {"/api/v1/fault", 2, 1, sb_http_handle_fault},
+        {"/api/v1/fault/disk", 1, 1, sb_http_handle_disk_fault},
         {"/api/v1/replicas", 0, 0, sb_http_handle_replicas},
         {"/api/v1/local", 0, 0, sb_http_handle_local},
         {"/", 0, 0, sb_http_handle_static},

@@ -274,11 +274,35 @@ int st_disk_write_failed(sb_store *s, const char *err)
     return rv;
 }
 
+void sb_store_inject_write_error(sb_store *s, int err, int writes)
+{
+    st_disk *d = &s->disk;
+    pthread_mutex_lock(&d->mu);
+    d->inject_errno = err;
+    d->inject_left = err ? writes : 0;
+    pthread_mutex_unlock(&d->mu);
+}
+
+/* The injected errno for the next batch, 0 for none. */
+static int injected(sb_store *s)
+{
+    st_disk *d = &s->disk;
+    int e = 0;
+    pthread_mutex_lock(&d->mu);
+    if (d->inject_errno && d->inject_left != 0) {
+        e = d->inject_errno;
+        if (d->inject_left > 0 && --d->inject_left == 0)
+            d->inject_errno = 0;
+    }
+    pthread_mutex_unlock(&d->mu);
+    if (!e && s->opts.write_fault)
+        e = s->opts.write_fault(s->opts.fault_arg);
+    return e;
+}
+
 char *st_disk_fault(sb_store *s)
 {
-    if (!s->opts.write_fault)
-        return NULL;
-    int e = s->opts.write_fault(s->opts.fault_arg);
+    int e = injected(s);
     if (!e)
         return NULL;
     char msg[160];

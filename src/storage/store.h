@@ -445,6 +445,11 @@ void sb_store_disk_status(sb_store *s, sb_disk_status *st);
 const char *sb_disk_state_name(sb_disk_state st);
 /* Why writes are refused now ("" when they are not) into buf. */
 void sb_store_disk_why(sb_store *s, char *buf, size_t size);
+/* Makes the next `writes` batches (-1: every batch until called again
+ * with err 0) fail as RocksDB would with errno err (ENOSPC, EIO); err 0
+ * clears. For fault injection from the node's HTTP API and tests; the
+ * failures go through the same path as real ones. Any thread. */
+void sb_store_inject_write_error(sb_store *s, int err, int writes);
 /* The default reserve for a file system of total_bytes. */
 uint64_t sb_disk_default_reserve(uint64_t total_bytes);
 /* Forces a flush and full compaction of every table (benchmarks, tests).

@@ -55,6 +55,8 @@ typedef struct st_disk {
     uint64_t failed;
     char node[128];
     char reason[256];
+    int inject_errno; /* sb_store_inject_write_error */
+    int inject_left;  /* -1: until cleared */
 } st_disk;
 
 struct sb_store {

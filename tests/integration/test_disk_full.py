@@ -272,3 +272,63 @@ def test_one_full_replica_of_three(tmpfs, tmp_path):
                 break
             assert time.time() < deadline, "ALL writes did not resume: " + r.text
             time.sleep(0.2)
+
+
+def inject(node, error, writes=1):
+    r = requests.post(node.url + "/api/v1/fault/disk", json={"error": error, "writes": writes},
+                      timeout=5)
+    assert r.status_code == 200, r.text
+
+
+@pytest.mark.parametrize("policy", ["stop", "best_effort", "die", "ignore"])
+def test_disk_failure_policy(tmp_path, policy):
+    """An I/O error (injected inside the store, where RocksDB's would come
+    from) under each disk_failure_policy, as Cassandra defines them."""
+    node = Node(tmp_path / "data", ["--disk-failure-policy", policy]).start()
+    try:
+        node.cql("CREATE KEYSPACE ks WITH replication = "
+                 "{'class': 'SimpleStrategy', 'replication_factor': 1}")
+        node.cql("CREATE TABLE ks.t (id int PRIMARY KEY, v text)")
+        node.cql("INSERT INTO ks.t (id, v) VALUES (1, 'a')")
+        inject(node, "eio")
+        if policy == "die":
+            try:
+                insert_batch(node, 2, 1)
+            except requests.RequestException:
+                pass
+            assert node.proc.wait(10) == 3, node.logs()
+            assert "disk_failure_policy=die" in node.logs()
+            node.proc = None
+            return
+        r = insert_batch(node, 2, 1)
+        assert r.status_code == 500, r.text
+        r = insert_batch(node, 3, 1)
+        if policy == "ignore":
+            assert r.status_code == 200, r.text  # only the one write failed
+            assert read_ids(node) == {1, 3}
+            code, h = health(node)
+            assert code == 200 and h["read_only"] is False, h
+            return
+        assert r.status_code == 500, r.text
+        assert "disk failure on" in r.json()["error"]["message"], r.text
+        deadline = time.time() + 5
+        while True:
+            code, h = health(node)
+            if policy == "best_effort" or h["status"] == "stopped":
+                break
+            assert time.time() < deadline, h
+            time.sleep(0.1)
+        assert h["read_only"] is True, h
+        if policy == "best_effort":
+            assert code == 200 and h["disk"]["state"] == "failed", h
+            assert read_ids(node) == {1}
+        else:
+            # stop: the CQL port and gossip are closed, HTTP stays for inspection
+            assert code == 503 and h["disk"]["state"] == "stopped", h
+            import socket
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", node.cql_port), timeout=2).close()
+    finally:
+        if node.proc and node.proc.poll() is None:
+            rc = node.stop()
+            assert rc == 0, node.logs()
