@@ -886,9 +886,10 @@ static void write_refused_check(creq *rq, const ctarget *failed)
             snprintf(why, sizeof why, "%s on %s",
                      failed->refused == SB_EDISKFULL ? "disk full" : "disk failure",
                      sb_ep_str(&failed->ep, e));
-        coord_finish(rq, failed->refused, "%s (the replica refused the write; %d of %d required "
-                     "replicas can still acknowledge at %s)", why, possible, g->blockfor,
-                     cl_name(rq->cl));
+        coord_finish(rq, failed->refused,
+                     "%s (the replica refused the write; %d of %d required "
+                     "replicas can still acknowledge at %s)",
+                     why, possible, g->blockfor, cl_name(rq->cl));
         return;
     }
 }

@@ -57,7 +57,9 @@ static void handle_health(sb_node_view *n, sb_http_req *req)
     sb_buf_init(&b);
     /* Starting: gossip has not settled and the CQL port is not open yet. */
     sb_buf_printf(&b, "{\"status\": \"%s\", \"uptime_seconds\": %.3f, ",
-                  n->disk_stopped ? "stopped" : n->ready ? "ok" : "starting",
+                  n->disk_stopped ? "stopped"
+                  : n->ready      ? "ok"
+                                  : "starting",
                   wall_s() - n->start_time_s);
     if (n->settle_note[0]) {
         sb_buf_printf(&b, n->ready ? "\"not_heard_at_start\": " : "\"waiting_for\": ");

@@ -61,6 +61,9 @@ void sb_http_handle_disk_fault(sb_node_view *n, sb_http_req *req)
     sb_store_inject_write_error(n->store, err, writes);
     char body[160];
     int len = snprintf(body, sizeof body, "{\"error\": \"%s\", \"writes\": %d}\n",
-                       err == EIO ? "eio" : err == ENOSPC ? "enospc" : "none", err ? writes : 0);
+                       err == EIO      ? "eio"
+                       : err == ENOSPC ? "enospc"
+                                       : "none",
+                       err ? writes : 0);
     sb_http_reply(req->pending, 200, NULL, body, (size_t)len);
 }

@@ -626,8 +626,8 @@ int node_stats_json(node_stats *s, sb_buf *b)
     memset(&ds, 0, sizeof ds);
     if (n->store)
         sb_store_disk_status(n->store, &ds);
-    sb_buf_printf(b, ", \"disk_state\": \"%s\", \"min_free_bytes\": %" PRIu64
-                  ", \"refuses_writes\": ",
+    sb_buf_printf(b,
+                  ", \"disk_state\": \"%s\", \"min_free_bytes\": %" PRIu64 ", \"refuses_writes\": ",
                   sb_disk_state_name(ds.state), ds.min_free_bytes);
     if (ds.state != SB_DISK_OK)
         sb_json_append_string(b, ds.reason, strlen(ds.reason));

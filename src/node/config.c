@@ -262,7 +262,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         if (errno || *end || end == v || x < -1)
             return sb_seterr(errmsg, SB_ECONFIG,
                              "%s: expected a number of bytes (-1 = default, 0 = no reserve), "
-                             "got '%s'", key, v);
+                             "got '%s'",
+                             key, v);
         c->min_free_bytes = x;
         return 0;
     }
@@ -273,8 +274,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
                 c->disk_failure_policy = (sb_disk_policy)i;
                 return 0;
             }
-        return sb_seterr(errmsg, SB_ECONFIG,
-                         "%s: expected stop|best_effort|die|ignore, got '%s'", key, v);
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: expected stop|best_effort|die|ignore, got '%s'",
+                         key, v);
     }
     if (!strcmp(key, "log_level")) {
         static const char *names[] = {"debug", "info", "warn", "error"};

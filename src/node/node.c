@@ -167,12 +167,14 @@ static void on_disk_poll(uv_timer_t *t)
     if (ds.state == SB_DISK_OK)
         SB_INFO("node", "accepting writes", "free_bytes=%llu", (unsigned long long)ds.free_bytes);
     else
-        SB_WARN("node", ds.read_only_at_start ? "read-only: started on a full disk"
-                                              : "read-only: refusing writes",
+        SB_WARN("node",
+                ds.read_only_at_start ? "read-only: started on a full disk"
+                                      : "read-only: refusing writes",
                 "disk=%s reason=\"%s\"", sb_disk_state_name(ds.state), ds.reason);
     if (ds.state == SB_DISK_FAILED && n->cfg.disk_failure_policy == SB_DISK_POLICY_STOP &&
         !n->v.disk_stopped) {
-        SB_ERROR("node", "disk failure: stopping the CQL port and gossip (disk_failure_policy=stop)",
+        SB_ERROR("node",
+                 "disk failure: stopping the CQL port and gossip (disk_failure_policy=stop)",
                  "reason=\"%s\"", ds.reason);
         n->v.disk_stopped = 1;
         n->v.cqlproto = NULL;

@@ -260,8 +260,8 @@ int st_disk_write_failed(sb_store *s, const char *err)
                      s->dir, err);
             break;
         case SB_DISK_POLICY_DIE:
-            SB_ERROR("storage", "disk failure; disk_failure_policy=die: exiting", "dir=%s err=\"%s\"",
-                     s->dir, err);
+            SB_ERROR("storage", "disk failure; disk_failure_policy=die: exiting",
+                     "dir=%s err=\"%s\"", s->dir, err);
             /* No unwinding: other threads hold RocksDB; what was
              * acknowledged is in the synced WAL. */
             _exit(3);

@@ -432,7 +432,7 @@ typedef struct sb_disk_status {
     int read_only_at_start; /* opened read-only: no space to open for writes */
     uint64_t free_bytes;    /* of the data directory's file system, last check */
     uint64_t total_bytes;
-    uint64_t min_free_bytes; /* the reserve in force */
+    uint64_t min_free_bytes;           /* the reserve in force */
     uint64_t refused[SB_DISK_NSTATES]; /* writes refused, by the state that refused */
     uint64_t failed;                   /* writes RocksDB failed (ENOSPC, EIO) */
     char reason[256]; /* "disk full on <node>: <path>" or ""; see sb_store_disk_why */

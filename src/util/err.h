@@ -87,7 +87,7 @@ enum {
     X(UNAVAILABLE, -17, 503, SB_CQL_ERR_UNAVAILABLE, "unavailable",                                \
       "not enough replicas available")                                                             \
     X(CLOSED, -18, 502, SB_CQL_ERR_SERVER, "bad_gateway", "connection closed")                     \
-    X(METHOD, -20, 405, SB_CQL_ERR_PROTOCOL, "method_not_allowed", "method not allowed")         \
+    X(METHOD, -20, 405, SB_CQL_ERR_PROTOCOL, "method_not_allowed", "method not allowed")           \
     X(DISKFULL, -21, 507, SB_CQL_ERR_WRITE_FAILURE, "insufficient_storage", "disk full")
 
 enum {
