@@ -12,13 +12,14 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "http/fault_api.h"
 #include "http/handlers.h"
 #include "http/server.h"
 #include "metrics/node_view.h"
 #include "storage/store.h"
 #include "util/err.h"
 
-static int parse(const uint8_t *body, size_t len, int *err, int *writes, char *errmsg)
+int sb_disk_fault_parse(const uint8_t *body, size_t len, int *err, int *writes, char *errmsg)
 {
     json_error_t jerr;
     json_t *root = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -28,17 +29,28 @@ static int parse(const uint8_t *body, size_t len, int *err, int *writes, char *e
                          "body: expected {\"error\": \"eio\"|\"enospc\"|\"none\", \"writes\": N}");
     }
     int rv = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "error") && strcmp(key, "writes") && !rv)
+            rv = sb_seterr(errmsg, SB_EBADINPUT,
+                           "body: unknown field \"%.64s\" (expected error and writes)", key);
+    }
     const char *e = json_string_value(json_object_get(root, "error"));
     json_t *w = json_object_get(root, "writes");
+    static const struct {
+        const char *name;
+        int err;
+    } errs[] = {{"eio", EIO}, {"enospc", ENOSPC}, {"none", 0}};
+    size_t k = 0;
+    while (e && k < sizeof errs / sizeof errs[0] && strcmp(e, errs[k].name))
+        k++;
     *writes = 1;
-    if (e && !strcmp(e, "eio"))
-        *err = EIO;
-    else if (e && !strcmp(e, "enospc"))
-        *err = ENOSPC;
-    else if (e && !strcmp(e, "none"))
-        *err = 0;
-    else
+    if (!rv && (!e || k == sizeof errs / sizeof errs[0]))
         rv = sb_seterr(errmsg, SB_EBADINPUT, "error: expected \"eio\", \"enospc\" or \"none\"");
+    else if (!rv)
+        *err = errs[k].err;
     if (!rv && w) {
         json_int_t n = json_is_integer(w) ? json_integer_value(w) : 0;
         if (n < -1 || n == 0 || n > 1000000)
@@ -54,7 +66,7 @@ void sb_http_handle_disk_fault(sb_node_view *n, sb_http_req *req)
 {
     char errmsg[SB_ERRMSG_SIZE];
     int err = 0, writes = 1;
-    if (parse(req->body, req->body_len, &err, &writes, errmsg) != 0) {
+    if (sb_disk_fault_parse(req->body, req->body_len, &err, &writes, errmsg) != 0) {
         sb_http_reply_err(req->pending, SB_EBADINPUT, errmsg);
         return;
     }
