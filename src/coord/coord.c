@@ -879,7 +879,7 @@ static void write_refused_check(creq *rq, const ctarget *failed)
             continue;
         rq->res.received = group_received(rq, g, &ok);
         rq->res.required = g->blockfor;
-        char e[SB_EP_STRLEN], why[256] = "";
+        char e[SB_EP_STRLEN], why[512] = "";
         if (failed->local && rq->c->o.local_refusal)
             rq->c->o.local_refusal(rq->c->o.local_refusal_arg, why, sizeof why);
         if (!why[0])

@@ -171,7 +171,7 @@ static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
         v.owns = ri >= 0 ? owns[ri] : 0;
         v.schema_version = memcmp(m->schema_version, zero, 16) ? m->schema_version : NULL;
         v.hints_pending = (h && !m->is_self) ? sb_hints_pending(h, &m->ep) : 0;
-        char why[256] = "";
+        char why[512] = "";
         if (m->is_self)
             sb_store_disk_why(n->store, why, sizeof why);
         v.refuses_writes = why[0] ? why : NULL;

@@ -115,10 +115,9 @@ static void set_state(st_disk *d, sb_disk_state to, const char *dir, const char 
                 (unsigned long long)d->min_free_bytes);
         return;
     }
-    if (to == SB_DISK_FAILED)
-        snprintf(d->reason, sizeof d->reason, "disk failure on %s: %s: %s", d->node, dir, cause);
-    else
-        snprintf(d->reason, sizeof d->reason, "disk full on %s: %s: %s", d->node, dir, cause);
+    /* Bounded parts: node, path and cause always fit the reason. */
+    snprintf(d->reason, sizeof d->reason, "disk %s on %.64s: %.256s: %.160s",
+             to == SB_DISK_FAILED ? "failure" : "full", d->node, dir, cause);
     SB_ERROR("storage", "refusing writes", "state=%s reason=\"%s\" free_bytes=%llu",
              sb_disk_state_name(to), d->reason, (unsigned long long)d->free_bytes);
 }
@@ -210,7 +209,8 @@ void st_disk_set_read_only(sb_store *s, const char *cause)
     st_disk *d = &s->disk;
     pthread_mutex_lock(&d->mu);
     d->read_only_at_start = 1;
-    snprintf(d->reason, sizeof d->reason, "disk full on %s: %s: %s", d->node, s->dir, cause);
+    snprintf(d->reason, sizeof d->reason, "disk full on %.64s: %.256s: %.160s", d->node, s->dir,
+             cause);
     pthread_mutex_unlock(&d->mu);
 }
 

@@ -1262,7 +1262,7 @@ int sb_store_write_sync(sb_store *s, sb_wbatch *b, char *errmsg)
     rocksdb_writebatch_data(b->wb, &bytes);
     int rv = st_disk_admit(s, bytes);
     if (rv) {
-        char why[256];
+        char why[512];
         sb_store_disk_why(s, why, sizeof why);
         sb_seterr(errmsg, rv, "%s", why);
         sb_wbatch_free(b);

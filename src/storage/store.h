@@ -435,7 +435,7 @@ typedef struct sb_disk_status {
     uint64_t min_free_bytes;           /* the reserve in force */
     uint64_t refused[SB_DISK_NSTATES]; /* writes refused, by the state that refused */
     uint64_t failed;                   /* writes RocksDB failed (ENOSPC, EIO) */
-    char reason[256]; /* "disk full on <node>: <path>" or ""; see sb_store_disk_why */
+    char reason[512]; /* "disk full on <node>: <path>: <why>" or ""; see sb_store_disk_why */
 } sb_disk_status;
 
 /* A snapshot of the disk state; re-checks free space when the last check

@@ -54,7 +54,7 @@ typedef struct st_disk {
     uint64_t refused[SB_DISK_NSTATES];
     uint64_t failed;
     char node[128];
-    char reason[256];
+    char reason[512];
     int inject_errno; /* sb_store_inject_write_error */
     int inject_left;  /* -1: until cleared */
 } st_disk;
