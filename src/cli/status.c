@@ -237,6 +237,16 @@ static void render_status(json_t *nodes, json_t *raft, const char *keyspace, sb_
         table_print(t, 0, out);
     }
     free(t);
+    /* A node that refuses writes (disk full or failed) still serves
+     * reads; nodetool has no column for it, so it gets a line. */
+    size_t i;
+    json_t *node;
+    json_array_foreach(nodes, i, node)
+    {
+        if (json_is_true(json_object_get(node, "read_only")))
+            sb_buf_printf(out, "\nRead-only: %s refuses writes: %s\n", jstr(node, "address", "?"),
+                          jstr(node, "read_only_reason", "disk full or failed"));
+    }
 }
 
 typedef struct ring_tok {

@@ -304,7 +304,13 @@ static int init_self_node(sb_gossip *g, const struct kvload *lp, char *errmsg)
             v[i] = (uint8_t)((uint64_t)gen >> (56 - 8 * i));
         int rc = io->st->kv_put(io->st_ctx, (const uint8_t *)KV_GENERATION, strlen(KV_GENERATION),
                                 v, 8, NULL, NULL);
-        if (rc)
+        /* A node on a full disk still starts (read-only): the generation
+         * comes from the clock, saving it only guards against a clock
+         * that went back. */
+        if (rc == SB_EDISKFULL || rc == SB_EIO)
+            SB_WARN("gossip", "cannot save the generation; using it unsaved", "err=%s",
+                    sb_strerror(rc));
+        else if (rc)
             return sb_seterr(errmsg, rc, "gossip: cannot save generation: %s", sb_strerror(rc));
     }
     gnode *s = gossip_add_node(g, &g->o.self);

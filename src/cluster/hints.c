@@ -389,6 +389,8 @@ static void put_done(void *arg, int status)
     if (status != 0) {
         SB_WARN("hints", "hint not stored", "error=%s", sb_errname(status));
         h->st.dropped++;
+        if (status == SB_EDISKFULL || status == SB_EIO)
+            h->st.dropped_disk++;
         unlink_hint(hn);
         free(hn);
     } else {
@@ -451,6 +453,12 @@ int sb_hints_store(sb_hints *h, const sb_ep *target, const sb_raw_mut *m, size_t
     pc->arg = arg;
     rc = h->io->st->kv_put(h->io->st_ctx, hn->key, HINT_KEY_LEN, v->data, v->len, put_done, pc);
     if (rc != 0) {
+        /* A full disk refuses the hint up front: count it as dropped
+         * rather than let hints grow on a disk that has no room. */
+        if (rc == SB_EDISKFULL || rc == SB_EIO) {
+            h->st.dropped++;
+            h->st.dropped_disk++;
+        }
         free(hn);
         free(pc);
         return rc;

@@ -61,8 +61,10 @@ void sb_hints_target_up(sb_hints *h, const sb_ep *target);
 typedef struct sb_hints_stats {
     uint64_t stored, replayed, dropped, pending, pending_bytes;
     /* dropped = dropped_full (bounds) + dropped_window (target down too
-     * long) + dropped_expired (too old at replay) + failed kv writes */
-    uint64_t dropped_full, dropped_window, dropped_expired;
+     * long) + dropped_expired (too old at replay) + dropped_disk (the
+     * local disk is full or failed: hints stop growing) + other failed kv
+     * writes */
+    uint64_t dropped_full, dropped_window, dropped_expired, dropped_disk;
     uint64_t replay_failed; /* MUTATIONs that failed, timed out or were refused */
 } sb_hints_stats;
 void sb_hints_get_stats(const sb_hints *h, sb_hints_stats *st);

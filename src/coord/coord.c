@@ -865,6 +865,44 @@ static void hint(ctarget *t)
     }
 }
 
+/* A replica refused the write (its disk is full or failed): it will not
+ * acknowledge, so when too few replicas are left for a group to reach its
+ * consistency level the client learns why now rather than at the write
+ * timeout (Cassandra's WriteFailure). */
+static void write_refused_check(creq *rq, const ctarget *failed)
+{
+    if (rq->finished || rq->cl == SB_CL_ANY)
+        return;
+    for (int i = 0; i < rq->ngroups; i++) {
+        const cgroup *g = &rq->groups[i];
+        if (each_quorum_nts(rq, &rq->repls[g->repl].p))
+            continue; /* per-DC counts: left to the timeout */
+        int possible = 0, ok;
+        for (int k = 0; k < g->ntg; k++) {
+            const ctarget *t = &rq->cur->t[g->tg[k]];
+            if (is_local_cl(rq->cl) && strcmp(t->dc, rq->c->local_dc) != 0)
+                continue;
+            possible += !t->refused;
+        }
+        if (possible >= g->blockfor)
+            continue;
+        rq->res.received = group_received(rq, g, &ok);
+        rq->res.required = g->blockfor;
+        char e[SB_EP_STRLEN], why[512] = "";
+        if (failed->local && rq->c->o.local_refusal)
+            rq->c->o.local_refusal(rq->c->o.local_refusal_arg, why, sizeof why);
+        if (!why[0])
+            snprintf(why, sizeof why, "%s on %s",
+                     failed->refused == SB_EDISKFULL ? "disk full" : "disk failure",
+                     sb_ep_str(&failed->ep, e));
+        coord_finish(rq, failed->refused,
+                     "%s (the replica refused the write; %d of %d required "
+                     "replicas can still acknowledge at %s)",
+                     why, possible, g->blockfor, cl_name(rq->cl));
+        return;
+    }
+}
+
 static void write_result(ctarget *t, int status)
 {
     creq *rq = t->req;
@@ -876,6 +914,10 @@ static void write_result(ctarget *t, int status)
         return;
     }
     t->state = CT_FAILED;
+    if (status == SB_EDISKFULL || status == SB_EIO) {
+        t->refused = status;
+        write_refused_check(t->req, t);
+    }
     hint(t);
 }
 

@@ -133,6 +133,12 @@ typedef struct sb_coord_opts {
     void (*on_request)(void *arg, const char *op, int cl, int status, double seconds);
     void (*on_replica)(void *arg, const char *op, int status, double seconds);
     void *observer_arg;
+    /* Why the local replica refuses writes ("disk full on <node>: <path>:
+     * ..."), written into buf; "" when it does not. Used for the message
+     * of a write the local replica refused. NULL: the message names the
+     * node only. */
+    void (*local_refusal)(void *arg, char *buf, size_t size);
+    void *local_refusal_arg;
 } sb_coord_opts;
 
 void sb_coord_opts_default(sb_coord_opts *o);

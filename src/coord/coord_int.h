@@ -75,6 +75,7 @@ typedef struct ctarget {
     size_t nmuts, capmuts;
     int whole;
     int acked, hint_durable;
+    int refused; /* the replica refused the write: SB_EDISKFULL or SB_EIO */
     /* reads */
     int want_digest;
     sb_buf body; /* the response, copied */

@@ -459,7 +459,11 @@ void coord_read_on_repair_ack(ctarget *t, int status)
     cphase *ph = t->ph;
     if (rq->finished || ph != rq->cur)
         return;
-    if (status) {
+    /* A replica whose disk is full refuses the repair as it refuses
+     * every write: the read still answers (reads keep working on a
+     * cluster with a full node) and the stale replica stays stale until a
+     * later repair. The rows read are on the replicas that answered. */
+    if (status && status != SB_EDISKFULL) {
         char e[SB_EP_STRLEN];
         SB_DEBUG("coord", "read repair not acknowledged", "replica=%s err=%s", sb_ep_str(&t->ep, e),
                  sb_errname(status));

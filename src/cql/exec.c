@@ -86,6 +86,12 @@ void sb_cql_error_from_result(const sb_write_result *r, int is_read, sb_cql_erro
     case SB_EOVERLOADED:
         snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "Overloaded");
         break;
+    case SB_EDISKFULL: /* WriteFailure: a replica refused the write */
+        d->required = r->required;
+        d->alive = r->received;
+        d->write_type = r->write_type ? r->write_type : "SIMPLE";
+        snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "disk full");
+        break;
     case SB_EINVALID:
     case SB_ENOTFOUND:
         snprintf(d->message, sizeof d->message, "%s", r->message[0] ? r->message : "unknown table");

@@ -57,13 +57,31 @@ static void handle_health(sb_node_view *n, sb_http_req *req)
     sb_buf_init(&b);
     /* Starting: gossip has not settled and the CQL port is not open yet. */
     sb_buf_printf(&b, "{\"status\": \"%s\", \"uptime_seconds\": %.3f, ",
-                  n->ready ? "ok" : "starting", wall_s() - n->start_time_s);
+                  n->disk_stopped ? "stopped"
+                  : n->ready      ? "ok"
+                                  : "starting",
+                  wall_s() - n->start_time_s);
     if (n->settle_note[0]) {
         sb_buf_printf(&b, n->ready ? "\"not_heard_at_start\": " : "\"waiting_for\": ");
         sb_json_append_string(&b, n->settle_note, strlen(n->settle_note));
         sb_buf_printf(&b, ", ");
     }
-    sb_buf_printf(&b, "\"http\": ");
+    /* A node that refuses writes still serves reads: it stays healthy
+     * (200) and says why; disk_failure_policy=stop makes it 503. */
+    sb_disk_status ds;
+    sb_store_disk_status(n->store, &ds);
+    sb_buf_printf(&b,
+                  "\"read_only\": %s, \"disk\": {\"state\": \"%s\", \"free_bytes\": %llu, "
+                  "\"total_bytes\": %llu, \"min_free_bytes\": %llu, \"reason\": ",
+                  ds.state != SB_DISK_OK ? "true" : "false",
+                  n->disk_stopped ? "stopped" : sb_disk_state_name(ds.state),
+                  (unsigned long long)ds.free_bytes, (unsigned long long)ds.total_bytes,
+                  (unsigned long long)ds.min_free_bytes);
+    if (ds.state != SB_DISK_OK)
+        sb_json_append_string(&b, ds.reason, strlen(ds.reason));
+    else
+        sb_buf_printf(&b, "null");
+    sb_buf_printf(&b, "}, \"http\": ");
     sb_json_append_string(&b, n->http_addr, strlen(n->http_addr));
     sb_buf_printf(&b, ", \"dc\": ");
     sb_json_append_string(&b, n->dc, strlen(n->dc));
@@ -75,7 +93,7 @@ static void handle_health(sb_node_view *n, sb_http_req *req)
     else
         sb_buf_printf(&b, "null");
     sb_buf_printf(&b, "}\n");
-    sb_http_reply(req->pending, n->ready ? 200 : 503, NULL, b.data, b.len);
+    sb_http_reply(req->pending, n->ready && !n->disk_stopped ? 200 : 503, NULL, b.data, b.len);
     sb_buf_free(&b);
 }
 
@@ -182,6 +200,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
         {"/api/v1/raft", 0, 0, sb_http_handle_raft},
         {"/api/v1/events", 0, 0, sb_http_handle_events},
         {"/api/v1/fault", 2, 1, sb_http_handle_fault},
+        {"/api/v1/fault/disk", 1, 1, sb_http_handle_disk_fault},
         {"/api/v1/replicas", 0, 0, sb_http_handle_replicas},
         {"/api/v1/local", 0, 0, sb_http_handle_local},
         {"/", 0, 0, sb_http_handle_static},

@@ -61,6 +61,7 @@ typedef struct view_node {
     const uint8_t *schema_version; /* NULL: unknown */
     uint64_t hints_pending;
     const char *raft; /* "leader", "voter", "learner", NULL */
+    const char *refuses_writes; /* the local node only: why, or NULL */
 } view_node;
 
 static void put_uuid(sb_buf *b, const uint8_t *u)
@@ -111,6 +112,11 @@ static void put_node(sb_buf *b, const view_node *v)
     put_uuid(b, v->schema_version);
     sb_buf_printf(b, ", \"hints_pending\": %" PRIu64 ", \"raft\": ", v->hints_pending);
     put_str(b, v->raft);
+    if (v->refuses_writes) {
+        /* known for the answering node only (not gossiped) */
+        sb_buf_printf(b, ", \"read_only\": true, \"read_only_reason\": ");
+        put_str(b, v->refuses_writes);
+    }
     sb_buf_putc(b, '}');
 }
 
@@ -208,6 +214,10 @@ static int cluster_view(sb_node_view *n, const sb_repl *repl, sb_buf *b)
         v.schema_version = memcmp(m->schema_version, zero, 16) ? m->schema_version : NULL;
         v.hints_pending = (h && !m->is_self) ? sb_hints_pending(h, &m->ep) : 0;
         v.raft = raft_role(st, &m->ep);
+        char why[512] = "";
+        if (m->is_self)
+            sb_store_disk_why(n->store, why, sizeof why);
+        v.refuses_writes = why[0] ? why : NULL;
         if (i)
             sb_buf_printf(b, ", ");
         put_node(b, &v);

@@ -30,6 +30,12 @@ typedef struct sb_fault_req {
  * than SB_FAULT_MAX_PEERS peers, an unknown field). */
 int sb_fault_parse(const uint8_t *body, size_t len, sb_fault_req *out, char *errmsg);
 
+/* A POST /api/v1/fault/disk body: {"error": "eio"|"enospc"|"none",
+ * "writes": N}. *err = EIO, ENOSPC or 0; *writes = N (default 1; -1 =
+ * until cleared). 0, or SB_EBADINPUT with errmsg (not an object, an
+ * unknown error, writes not -1 or 1..1000000). */
+int sb_disk_fault_parse(const uint8_t *body, size_t len, int *err, int *writes, char *errmsg);
+
 /* Converts the text form of a partition-key value (a query parameter of
  * /api/v1/replicas and /api/v1/local) to type t's serialization, appended
  * to out: text as is, numbers, true/false, uuids, timestamps as CQL reads

@@ -9,6 +9,8 @@
 void sb_http_handle_cql(sb_node_view *n, sb_http_req *req);
 /* POST /api/v2/write (write_api.c) */
 void sb_http_handle_write(sb_node_view *n, sb_http_req *req);
+/* POST /api/v1/fault/disk (disk_fault_api.c) */
+void sb_http_handle_disk_fault(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/cluster[?keyspace=KS] (cluster_api.c) */
 void sb_http_handle_cluster(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/raft (raft_api.c) */

@@ -5,7 +5,8 @@
  * InfluxDB client libraries work unchanged: gzip bodies
  * (Content-Encoding: gzip), 204 on success, 400 naming the line on bad
  * input, 413 when too large, 503 when the commit queue is full, 504 when
- * the replicas did not acknowledge in time (the connection stays open). The
+ * the replicas did not acknowledge in time, 507 when a replica refused the
+ * write for lack of disk space (the connection stays open). The
  * Authorization header is accepted and ignored (authentication is a later
  * issue). Batch semantics are in ingest.h: all or nothing per request.
  */
@@ -37,6 +38,10 @@ static void on_durable(void *arg, const sb_write_result *r)
                  "write timed out: not enough replicas acknowledged it within the coordinator's "
                  "write timeout (replicas overloaded or unreachable); it may still be applied, "
                  "and resending points that carry their own timestamps is safe");
+    } else if (r->message[0]) {
+        /* disk full or failed: the coordinator's message names the node
+         * and the path */
+        snprintf(msg, sizeof msg, "write failed: %s", r->message);
     }
     sb_http_reply_err(p, status, msg);
 }

@@ -41,6 +41,31 @@ void node_metrics_add_cql(node_metrics *nm, const char *kind, int ok)
         sb_counter_vec_with(nm->cql_statements, SB_LABELS(kind, ok ? "success" : "error")));
 }
 
+/* The reserve and write refusals (storage/disk.c); free and total bytes
+ * are sibyl_storage_disk_free_bytes / _total_bytes (node_stats.c). */
+static void collect_disk(sb_metrics_sink *s, struct sb_store *store)
+{
+    sb_disk_status ds;
+    sb_store_disk_status(store, &ds);
+    sb_metrics_sink_family(s, SB_METRIC_GAUGE, "sibyl_storage_min_free_bytes",
+                           "Free-space reserve below which writes are refused.");
+    sb_metrics_sink_sample(s, NULL, NULL, (double)ds.min_free_bytes);
+    sb_metrics_sink_family(s, SB_METRIC_GAUGE, "sibyl_storage_writes_refused",
+                           "1 while the node refuses writes (disk low, full or failed).");
+    sb_metrics_sink_sample(s, NULL, NULL, ds.state != SB_DISK_OK ? 1.0 : 0.0);
+    sb_metrics_sink_family(s, SB_METRIC_COUNTER, "sibyl_storage_write_refusals_total",
+                           "Writes refused because of the disk, by cause (low: below the "
+                           "reserve; full: out of space; failed: I/O error).");
+    static const char *const cause[] = {"cause", NULL};
+    for (int st = SB_DISK_LOW; st < SB_DISK_NSTATES; st++) {
+        const char *const val[] = {sb_disk_state_name((sb_disk_state)st), NULL};
+        sb_metrics_sink_sample(s, cause, val, (double)ds.refused[st]);
+    }
+    sb_metrics_sink_family(s, SB_METRIC_COUNTER, "sibyl_storage_write_failures_total",
+                           "Writes RocksDB failed with an I/O error (out of space included).");
+    sb_metrics_sink_sample(s, NULL, NULL, (double)ds.failed);
+}
+
 static void collect_storage(sb_metrics_sink *s, void *arg)
 {
     node_metrics *nm = arg;
@@ -78,6 +103,8 @@ static void collect_storage(sb_metrics_sink *s, void *arg)
         sb_metrics_sink_family(s, rows[i].type, rows[i].name, rows[i].help);
         sb_metrics_sink_sample(s, NULL, NULL, v);
     }
+
+    collect_disk(s, nm->store);
 
     sb_ingest_stats is;
     sb_ingest_get_stats(&is);

@@ -221,15 +221,15 @@ static void collect_cluster(sb_metrics_sink *k, sb_node_view *n)
             "Hints delivered to their replica and deleted.", (double)hs.replayed);
     sb_metrics_sink_family(k, SB_METRIC_COUNTER, "sibyl_hints_dropped_total",
                            "Hints dropped, by reason.");
-    uint64_t other = hs.dropped - hs.dropped_full - hs.dropped_window - hs.dropped_expired;
-    if (hs.dropped < hs.dropped_full + hs.dropped_window + hs.dropped_expired)
-        other = 0;
+    uint64_t known = hs.dropped_full + hs.dropped_window + hs.dropped_expired + hs.dropped_disk;
+    uint64_t other = hs.dropped >= known ? hs.dropped - known : 0;
     const struct {
         const char *reason;
         uint64_t v;
     } dr[] = {{"full", hs.dropped_full},
               {"window", hs.dropped_window},
               {"expired", hs.dropped_expired},
+              {"disk", hs.dropped_disk},
               {"failed", other}};
     for (size_t i = 0; i < sizeof dr / sizeof dr[0]; i++)
         sb_metrics_sink_sample(k, SB_LABELS("reason"), SB_LABELS(dr[i].reason), (double)dr[i].v);
@@ -634,9 +634,22 @@ int node_stats_json(node_stats *s, sb_buf *b)
                   ", \"memtable_bytes\": %" PRIu64 ", \"sstables\": %" PRIu64
                   ", \"compactions\": %" PRIu64 ", \"commitlog_syncs\": %" PRIu64
                   ", \"commitlog_sync_seconds\": %.6f, \"disk_free_bytes\": %.0f"
-                  ", \"disk_total_bytes\": %.0f}",
+                  ", \"disk_total_bytes\": %.0f",
                   st.live_bytes, st.sst_bytes, st.memtable_bytes, st.sst_files, st.compactions,
                   st.wal_syncs, st.wal_sync_seconds, d.free_bytes, d.total_bytes);
+    /* Whether the node refuses writes (storage/disk.c), for the dashboard. */
+    sb_disk_status ds;
+    memset(&ds, 0, sizeof ds);
+    if (n->store)
+        sb_store_disk_status(n->store, &ds);
+    sb_buf_printf(b,
+                  ", \"disk_state\": \"%s\", \"min_free_bytes\": %" PRIu64 ", \"refuses_writes\": ",
+                  sb_disk_state_name(ds.state), ds.min_free_bytes);
+    if (ds.state != SB_DISK_OK)
+        sb_json_append_string(b, ds.reason, strlen(ds.reason));
+    else
+        sb_buf_printf(b, "null");
+    sb_buf_printf(b, "}");
     sb_ingest_stats is;
     memset(&is, 0, sizeof is);
     sb_ingest_get_stats(&is);

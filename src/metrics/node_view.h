@@ -43,6 +43,9 @@ typedef struct sb_node_view {
      * the peers not heard from when settling timed out ("" = none). */
     int ready;
     int clock_refusing; /* node/clocks.h: its clock is off, writes refused */
+    /* disk_failure_policy=stop after a disk failure: the CQL port and
+     * gossip are closed, /health answers 503 (node.c) */
+    int disk_stopped;
     char settle_note[256];
     uv_loop_t *loop;
     /* Parts. */

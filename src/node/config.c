@@ -86,6 +86,8 @@ void sb_config_default(sb_config *c)
     c->max_connections = 1024;
     c->max_connections_per_ip = -1;
     c->startup_timeout_ms = 10000;
+    c->min_free_bytes = -1;
+    c->disk_failure_policy = SB_DISK_POLICY_STOP;
 }
 
 static int set_addr(char *dst, const char *key, const char *v, int default_port, char *errmsg)
@@ -261,6 +263,28 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
             return sb_seterr(errmsg, SB_ECONFIG, "%s: %s", key, sub);
         return 0;
     }
+    if (!strcmp(key, "storage.min_free_bytes") || !strcmp(key, "min_free_bytes")) {
+        char *end;
+        errno = 0;
+        long long x = strtoll(v, &end, 10);
+        if (errno || *end || end == v || x < -1)
+            return sb_seterr(errmsg, SB_ECONFIG,
+                             "%s: expected a number of bytes (-1 = default, 0 = no reserve), "
+                             "got '%s'",
+                             key, v);
+        c->min_free_bytes = x;
+        return 0;
+    }
+    if (!strcmp(key, "disk_failure_policy")) {
+        static const char *names[] = {"stop", "best_effort", "die", "ignore"};
+        for (int i = 0; i < 4; i++)
+            if (!strcmp(v, names[i])) {
+                c->disk_failure_policy = (sb_disk_policy)i;
+                return 0;
+            }
+        return sb_seterr(errmsg, SB_ECONFIG, "%s: expected stop|best_effort|die|ignore, got '%s'",
+                         key, v);
+    }
     if (!strcmp(key, "log_level")) {
         static const char *names[] = {"debug", "info", "warn", "error"};
         for (int i = 0; i < 4; i++)
@@ -432,6 +456,8 @@ static const struct {
     {"--startup-timeout-ms", "native_transport_startup_timeout_in_ms"},
     {"--demo-control", "demo_control"},
     {"--cors-allowed-origins", "cors_allowed_origins"},
+    {"--min-free-bytes", "storage.min_free_bytes"},
+    {"--disk-failure-policy", "disk_failure_policy"},
 };
 
 static void usage(void)
@@ -452,6 +478,8 @@ static void usage(void)
         "                  [--max-connections-per-ip N] [--startup-timeout-ms N]\n"
         "                  [--demo-control URL]\n"
         "                  [--cors-allowed-origins ORIGIN[,ORIGIN...]]\n"
+        "                  [--min-free-bytes N] [--disk-failure-policy "
+        "stop|best_effort|die|ignore]\n"
         "Flags override settings from the YAML --config file.\n");
 }
 

@@ -49,6 +49,10 @@ typedef struct sb_config {
      * cluster's that may use the HTTP API from a browser, canonical and
      * comma-separated (http/origin.h); "" = none */
     char cors_allowed_origins[2048];
+    /* storage.min_free_bytes: the free-space reserve below which writes
+     * are refused; -1 = the default (store.h), 0 = none */
+    long long min_free_bytes;
+    sb_disk_policy disk_failure_policy; /* disk_failure_policy, default stop */
 } sb_config;
 
 void sb_config_default(sb_config *c);

@@ -132,7 +132,7 @@ static void on_ready_poll(uv_timer_t *t)
 {
     sb_node *n = t->data;
     char errmsg[SB_ERRMSG_SIZE];
-    if (n->v.ready || n->stopping ||
+    if (n->v.ready || n->stopping || n->v.disk_stopped ||
         !sb_gossip_settled(sb_cluster_gossip(n->v.cluster), n->v.settle_note,
                            sizeof n->v.settle_note))
         return;
@@ -149,6 +149,42 @@ static void on_ready_poll(uv_timer_t *t)
     SB_INFO("node", "ready", "cql=%s http=%s ready_ms=%.1f%s%s", n->cfg.cql_addr, n->cfg.http_addr,
             (wall_s() - n->v.start_time_s) * 1000.0,
             n->v.settle_note[0] ? " not_heard_at_start=" : "", n->v.settle_note);
+}
+
+#define DISK_POLL_MS 250
+
+/* Logs changes of the store's disk state and applies
+ * disk_failure_policy=stop: after a disk failure the node stops serving
+ * (CQL port and gossip closed) but stays up for inspection over HTTP, as
+ * Cassandra's stop keeps JMX. */
+static void on_disk_poll(uv_timer_t *t)
+{
+    sb_node *n = t->data;
+    sb_disk_status ds;
+    sb_store_disk_status(n->v.store, &ds);
+    if (ds.state == n->disk_seen)
+        return;
+    n->disk_seen = ds.state;
+    if (ds.state == SB_DISK_OK)
+        SB_INFO("node", "accepting writes", "free_bytes=%llu", (unsigned long long)ds.free_bytes);
+    else
+        SB_WARN("node",
+                ds.read_only_at_start ? "read-only: started on a full disk"
+                                      : "read-only: refusing writes",
+                "disk=%s reason=\"%s\"", sb_disk_state_name(ds.state), ds.reason);
+    if (ds.state == SB_DISK_FAILED && n->cfg.disk_failure_policy == SB_DISK_POLICY_STOP &&
+        !n->v.disk_stopped) {
+        SB_ERROR("node",
+                 "disk failure: stopping the CQL port and gossip (disk_failure_policy=stop)",
+                 "reason=\"%s\"", ds.reason);
+        n->v.disk_stopped = 1;
+        n->v.cqlproto = NULL;
+        if (n->cqlproto)
+            sb_cqlproto_stop(n->cqlproto);
+        n->cqlproto = NULL;
+        if (n->v.cluster)
+            sb_node_cluster_stop(n);
+    }
 }
 
 int sb_node_main(int argc, char **argv)
@@ -192,6 +228,9 @@ int sb_node_main(int argc, char **argv)
     sb_store_opts_default(&so);
     so.sync_mode = n->cfg.sync_mode;
     so.sync_period_ms = n->cfg.sync_period_ms;
+    so.min_free_bytes = n->cfg.min_free_bytes;
+    so.disk_failure_policy = n->cfg.disk_failure_policy;
+    so.node_name = n->cfg.listen_addr;
     n->v.metrics = sb_metrics_new();
     if (n->v.metrics) {
         so.on_sync = node_stats_observe_sync;
@@ -246,6 +285,11 @@ int sb_node_main(int argc, char **argv)
             n->cfg.http_addr, n->cfg.data_dir,
             n->cfg.sync_mode == SB_SYNC_GROUP ? "group" : "periodic",
             (wall_s() - n->v.start_time_s) * 1000.0);
+    uv_timer_init(n->v.loop, &n->disk_timer);
+    n->disk_timer.data = n;
+    n->disk_seen = SB_DISK_OK;
+    on_disk_poll(&n->disk_timer);
+    uv_timer_start(&n->disk_timer, on_disk_poll, DISK_POLL_MS, DISK_POLL_MS);
     on_ready_poll(&n->ready_timer);
     if (!n->v.ready && !n->stopping)
         uv_timer_start(&n->ready_timer, on_ready_poll, READY_POLL_MS, READY_POLL_MS);
@@ -264,7 +308,7 @@ fail:
      * send it, then close the transport. The store drains next: its
      * completions still reach the coordinator, which is freed after it,
      * and the engine last (coordinator callbacks may run statements). */
-    if (n->v.cluster) {
+    if (n->v.cluster && !n->v.disk_stopped) {
         sb_node_cluster_stop(n);
         for (int i = 0; i < 3; i++)
             uv_run(n->v.loop, UV_RUN_NOWAIT);
@@ -283,6 +327,7 @@ fail:
         uv_close((uv_handle_t *)&n->sigint, NULL);
         uv_close((uv_handle_t *)&n->sigterm, NULL);
         uv_close((uv_handle_t *)&n->ready_timer, NULL);
+        uv_close((uv_handle_t *)&n->disk_timer, NULL);
     }
     sb_node_clocks_stop(n);
     if (n->v.loop)

@@ -30,6 +30,11 @@ static void on_frame(void *arg, int type, const uint8_t *payload, size_t len)
         sb_cluster_receive(n->v.cluster, type, payload, len);
 }
 
+static void local_refusal(void *arg, char *buf, size_t size)
+{
+    sb_store_disk_why(arg, buf, size);
+}
+
 static void on_schema_change(void *arg)
 {
     sb_cql_glue_schema_changed(arg);
@@ -96,6 +101,8 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     co.group.on_event = sb_node_events_on_raft; /* the event timeline */
     co.group.event_arg = &n->v;
     co.coord.table_repl = sb_cql_glue_table_repl;
+    co.coord.local_refusal = local_refusal;
+    co.coord.local_refusal_arg = n->v.store;
     co.coord.table_repl_arg = &glue;
     n->v.stats = node_stats_new(&n->v);
     if (!n->v.stats)

@@ -70,33 +70,55 @@ static void sync_wal(sb_store *s, char **err)
     count_sync(s, t0);
 }
 
+static void release_batch(citem *it)
+{
+    sb_wbatch_free(it->b);
+    it->b = NULL;
+}
+
 static void apply_round(struct st_commit *cl, citem *list)
 {
     sb_store *s = cl->s;
-    int applied = 0;
+    int applied = 0, nospace = 0;
     uint64_t n = 0;
     for (citem *it = list; it; it = it->next, n++) {
-        char *err = NULL;
+        char *fault = st_disk_fault(s), *err = NULL;
+        if (fault) {
+            SB_ERROR("storage", "write failed", "err=\"%s\"", fault);
+            it->status = st_disk_write_failed(s, fault);
+            free(fault);
+            release_batch(it);
+            continue;
+        }
         rocksdb_write(s->db, s->wo_async, it->b->wb, &err);
         if (err) {
             SB_ERROR("storage", "write failed", "err=\"%s\"", err);
+            it->status = st_disk_write_failed(s, err);
+            nospace |= it->status == SB_EDISKFULL;
             rocksdb_free(err);
-            it->status = SB_EIO;
         } else {
             it->status = 0;
             applied = 1;
         }
-        sb_wbatch_free(it->b);
-        it->b = NULL;
+        release_batch(it);
     }
-    if (applied && s->opts.sync_mode == SB_SYNC_GROUP) {
+    if (nospace) {
+        /* The WAL file saw an error: syncing it again would only repeat
+         * the error (and trips an assertion in RocksDB's debug builds).
+         * The writes applied before it are not known durable: fail them
+         * too; the client may retry once space returns. */
+        for (citem *it = list; it; it = it->next)
+            if (it->status == 0)
+                it->status = SB_EDISKFULL;
+    } else if (applied && s->opts.sync_mode == SB_SYNC_GROUP) {
         char *err = NULL;
         sync_wal(s, &err);
         if (err) {
             SB_ERROR("storage", "WAL sync failed", "err=\"%s\"", err);
+            int st = st_disk_write_failed(s, err);
             rocksdb_free(err);
             for (citem *it = list; it; it = it->next)
-                it->status = SB_EIO;
+                it->status = st;
         }
     }
     atomic_fetch_add(&s->writes, n);
@@ -150,7 +172,8 @@ static void *sync_main(void *arg)
             break;
         pthread_mutex_unlock(&cl->mu);
         char *err = NULL;
-        sync_wal(cl->s, &err);
+        if (st_disk_healthy(cl->s))
+            sync_wal(cl->s, &err);
         if (err) {
             SB_ERROR("storage", "periodic WAL sync failed", "err=\"%s\"", err);
             rocksdb_free(err);
@@ -240,7 +263,8 @@ void st_commit_stop(sb_store *s)
     /* Everything queued has been applied; make it durable before the
      * callbacks say so. */
     char *err = NULL;
-    sync_wal(s, &err);
+    if (st_disk_healthy(s))
+        sync_wal(s, &err);
     if (err) {
         SB_ERROR("storage", "WAL sync at close failed", "err=\"%s\"", err);
         rocksdb_free(err);
@@ -313,7 +337,7 @@ int st_apply_sync(sb_store *s, rocksdb_writebatch_t *wb, char *errmsg)
     rocksdb_write(s->db, s->wo_sync, wb, &err);
     count_sync(s, t0);
     if (err) {
-        int rv = sb_seterr(errmsg, SB_EIO, "write failed: %s", err);
+        int rv = sb_seterr(errmsg, st_disk_write_failed(s, err), "write failed: %s", err);
         rocksdb_free(err);
         return rv;
     }

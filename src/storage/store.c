@@ -62,6 +62,12 @@ void sb_store_opts_default(sb_store_opts *o)
     o->max_queued_writes = 65536;
     o->on_sync = NULL;
     o->on_sync_arg = NULL;
+    o->min_free_bytes = -1;
+    o->disk_failure_policy = SB_DISK_POLICY_BEST_EFFORT;
+    o->node_name = NULL;
+    o->statfs = NULL;
+    o->write_fault = NULL;
+    o->fault_arg = NULL;
 }
 
 const sb_schema *sb_store_schema(sb_store *s)
@@ -369,8 +375,9 @@ static void setup_options(sb_store *s)
     s->ro = rocksdb_readoptions_create();
 }
 
-/* Opens every column family with the options of its table. */
-static int open_db(sb_store *s, char *errmsg)
+/* Opens every column family with the options of its table; read-only
+ * (a full disk) opens them without writing anything. */
+static int open_db(sb_store *s, int read_only, char *errmsg)
 {
     char *err = NULL;
     size_t ncf = 0;
@@ -421,8 +428,12 @@ static int open_db(sb_store *s, char *errmsg)
         if (strcmp(names[i], "default") != 0)
             opts[i] = st_cf_options(s, owner[i], owner[i] ? cfctx_get(s, owner[i]) : NULL);
     }
-    s->db = rocksdb_open_column_families(s->dbopts, s->dir, (int)ncf, (const char *const *)names,
-                                         opts, hs, &err);
+    if (read_only)
+        s->db = rocksdb_open_for_read_only_column_families(
+            s->dbopts, s->dir, (int)ncf, (const char *const *)names, opts, hs, 0, &err);
+    else
+        s->db = rocksdb_open_column_families(s->dbopts, s->dir, (int)ncf,
+                                             (const char *const *)names, opts, hs, &err);
     if (err) {
         rv = rerr(errmsg, err, "cannot open the database");
         goto out;
@@ -432,6 +443,8 @@ static int open_db(sb_store *s, char *errmsg)
             s->default_cf = hs[i];
         } else if (owner[i]) {
             owner[i]->cf = hs[i];
+        } else if (read_only) {
+            rocksdb_column_family_handle_destroy(hs[i]);
         } else {
             SB_WARN("storage", "dropping column family without a table", "cf=%s", names[i]);
             rocksdb_drop_column_family(s->db, hs[i], &err);
@@ -505,6 +518,16 @@ static int drop_cf(sb_store *s, sb_table *t, char *errmsg)
     return 0;
 }
 
+/* Forgets the schema loaded by a failed open_db, before another try. */
+static void schema_reset(sb_store *s)
+{
+    for (int k = 0; k < s->schema.nks; k++)
+        sb_keyspace_free(s->schema.ks[k]);
+    free(s->schema.ks);
+    s->schema.ks = NULL;
+    s->schema.nks = 0;
+}
+
 int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv_loop_t *loop,
                   char *errmsg)
 {
@@ -525,6 +548,11 @@ int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv
             s->opts.max_queued_writes = opts->max_queued_writes;
         s->opts.on_sync = opts->on_sync;
         s->opts.on_sync_arg = opts->on_sync_arg;
+        s->opts.min_free_bytes = opts->min_free_bytes;
+        s->opts.disk_failure_policy = opts->disk_failure_policy;
+        s->opts.statfs = opts->statfs;
+        s->opts.write_fault = opts->write_fault;
+        s->opts.fault_arg = opts->fault_arg;
     }
     s->loop = loop;
     s->dir = strdup(dir);
@@ -537,15 +565,27 @@ int sb_store_open(sb_store **out, const char *dir, const sb_store_opts *opts, uv
         rv = sb_seterr(errmsg, SB_EIO, "cannot create data directory %s: %s", dir, strerror(errno));
         goto fail;
     }
+    st_disk_init(s, opts);
+    s->disk_ready = 1;
     setup_options(s);
-    rv = open_db(s, errmsg);
+    int room = st_disk_room_to_open(s);
+    rv = room ? open_db(s, 0, errmsg) : 0;
+    if (!room || (rv && strstr(errmsg, "No space left"))) {
+        /* Opening for writes needs space (a new WAL, MANIFEST and OPTIONS
+         * file); without it the node still serves what it has. */
+        SB_ERROR("storage", "no space to open the database for writes: opening read-only",
+                 "dir=%s err=\"%s\"", dir, errmsg);
+        st_disk_set_read_only(s, "no space left on device at start");
+        schema_reset(s);
+        rv = open_db(s, 1, errmsg);
+    }
     if (rv) {
         if (strstr(errmsg, "lock"))
             rv = SB_ELOCKED;
         goto fail;
     }
     /* Tables whose column family is missing (a crash during TRUNCATE). */
-    for (int k = 0; k < s->schema.nks; k++)
+    for (int k = 0; k < s->schema.nks && !s->disk.read_only_at_start; k++)
         for (int j = 0; j < s->schema.ks[k]->ntables; j++)
             if (!s->schema.ks[k]->tables[j]->cf &&
                 (rv = create_cf(s, s->schema.ks[k]->tables[j], errmsg)))
@@ -600,6 +640,8 @@ void sb_store_close(sb_store *s)
         s->cfctxs = n;
     }
     free(s->dir);
+    if (s->disk_ready)
+        st_disk_destroy(s);
     pthread_mutex_unlock(&s->maint_mu);
     pthread_mutex_destroy(&s->maint_mu);
     free(s);
@@ -1203,13 +1245,30 @@ int sb_store_write(sb_store *s, sb_wbatch *b, sb_write_cb cb, void *arg)
         sb_wbatch_free(b);
         return SB_EINVAL; /* opened without a loop: use sb_store_write_sync */
     }
+    size_t bytes = 0;
+    rocksdb_writebatch_data(b->wb, &bytes);
+    int rv = st_disk_admit(s, bytes);
+    if (rv) {
+        sb_wbatch_free(b);
+        return rv;
+    }
     return st_commit_submit(s, b, cb, arg);
 }
 
 int sb_store_write_sync(sb_store *s, sb_wbatch *b, char *errmsg)
 {
     SB_ASSERT(b->mode != ST_WB_MUTATION);
-    int rv = st_apply_sync(s, b->wb, errmsg);
+    size_t bytes = 0;
+    rocksdb_writebatch_data(b->wb, &bytes);
+    int rv = st_disk_admit(s, bytes);
+    if (rv) {
+        char why[512];
+        sb_store_disk_why(s, why, sizeof why);
+        sb_seterr(errmsg, rv, "%s", why);
+        sb_wbatch_free(b);
+        return rv;
+    }
+    rv = st_apply_sync(s, b->wb, errmsg);
     if (!rv)
         atomic_fetch_add(&s->writes, 1);
     sb_wbatch_free(b);

@@ -55,6 +55,26 @@ typedef enum sb_sync_mode {
     SB_SYNC_PERIODIC, /* ack after apply; fsync every period_ms */
 } sb_sync_mode;
 
+/* What the store does when a write fails with an I/O error other than
+ * running out of space (Cassandra's disk_failure_policy). Running out of
+ * space is never a failure of the disk: the store refuses writes until
+ * space returns, under every policy. */
+typedef enum sb_disk_policy {
+    SB_DISK_POLICY_STOP,        /* read-only, and the node stops serving */
+    SB_DISK_POLICY_BEST_EFFORT, /* read-only: reads keep working */
+    SB_DISK_POLICY_DIE,         /* log and exit the process at once */
+    SB_DISK_POLICY_IGNORE,      /* fail that write only; try the next */
+} sb_disk_policy;
+
+/* The state of the data directory's file system, as writes see it. */
+typedef enum sb_disk_state {
+    SB_DISK_OK,
+    SB_DISK_LOW,    /* free space below min_free_bytes: writes refused */
+    SB_DISK_FULL,   /* a write failed with ENOSPC: writes refused */
+    SB_DISK_FAILED, /* a write failed with an I/O error: read-only */
+    SB_DISK_NSTATES
+} sb_disk_state;
+
 typedef struct sb_store_opts {
     sb_sync_mode sync_mode;
     int sync_period_ms;        /* periodic mode; default 10000 as Cassandra */
@@ -67,6 +87,22 @@ typedef struct sb_store_opts {
      * no store calls. NULL: none. */
     void (*on_sync)(void *arg, double seconds);
     void *on_sync_arg;
+    /* Free space kept in reserve: below it new writes are refused
+     * (SB_EDISKFULL) before RocksDB runs out of space mid-write. -1 (the
+     * default) = max(256 MiB, 2 % of the file system), at most a quarter
+     * of it; 0 = no reserve. */
+    int64_t min_free_bytes;
+    sb_disk_policy disk_failure_policy; /* default best_effort */
+    /* The node's name in disk-full messages ("disk full on <node>: ..."),
+     * copied; NULL = "this node". */
+    const char *node_name;
+    /* Fault injection for tests (NULL: the real file system). statfs
+     * reports the data directory's free and total bytes (0 or an errno);
+     * write_fault, called on the commit thread before each batch, returns
+     * an errno (ENOSPC, EIO) to fail that batch as RocksDB would. */
+    int (*statfs)(void *arg, const char *dir, uint64_t *free_bytes, uint64_t *total_bytes);
+    int (*write_fault)(void *arg);
+    void *fault_arg;
 } sb_store_opts;
 
 void sb_store_opts_default(sb_store_opts *o);
@@ -194,8 +230,12 @@ typedef int (*sb_write_fn)(void *arg, sb_wbatch *b, int consistency, const char 
                            sb_write_done_fn cb, void *cb_arg);
 
 /* Queues the batch; takes ownership of b in every case. Returns
- * SB_EOVERLOADED without queueing when the commit queue is full (cb is not
- * called then); otherwise 0 and cb is called exactly once later. */
+ * SB_EOVERLOADED without queueing when the commit queue is full, and
+ * SB_EDISKFULL (the data directory is below its free-space reserve or
+ * out of space) or SB_EIO (read-only after a disk failure) when the store
+ * refuses writes (cb is not called then); otherwise 0 and cb is called
+ * exactly once later, with SB_EDISKFULL or SB_EIO if the write could not
+ * be made durable. */
 int sb_store_write(sb_store *s, sb_wbatch *b, sb_write_cb cb, void *arg);
 /* Blocking variant for tools and tests: applies and syncs. Takes b. */
 int sb_store_write_sync(sb_store *s, sb_wbatch *b, char *errmsg);
@@ -385,6 +425,33 @@ typedef struct sb_store_stats {
 } sb_store_stats;
 
 void sb_store_get_stats(sb_store *s, sb_store_stats *st);
+
+/* --- disk space and failures (disk.c) ------------------------------------ */
+typedef struct sb_disk_status {
+    sb_disk_state state;
+    int read_only_at_start; /* opened read-only: no space to open for writes */
+    uint64_t free_bytes;    /* of the data directory's file system, last check */
+    uint64_t total_bytes;
+    uint64_t min_free_bytes;           /* the reserve in force */
+    uint64_t refused[SB_DISK_NSTATES]; /* writes refused, by the state that refused */
+    uint64_t failed;                   /* writes RocksDB failed (ENOSPC, EIO) */
+    char reason[512]; /* "disk full on <node>: <path>: <why>" or ""; see sb_store_disk_why */
+} sb_disk_status;
+
+/* A snapshot of the disk state; re-checks free space when the last check
+ * is older than 100 ms. Any thread. */
+void sb_store_disk_status(sb_store *s, sb_disk_status *st);
+/* "ok", "low", "full", "failed". */
+const char *sb_disk_state_name(sb_disk_state st);
+/* Why writes are refused now ("" when they are not) into buf. */
+void sb_store_disk_why(sb_store *s, char *buf, size_t size);
+/* Makes the next `writes` batches (-1: every batch until called again
+ * with err 0) fail as RocksDB would with errno err (ENOSPC, EIO); err 0
+ * clears. For fault injection from the node's HTTP API and tests; the
+ * failures go through the same path as real ones. Any thread. */
+void sb_store_inject_write_error(sb_store *s, int err, int writes);
+/* The default reserve for a file system of total_bytes. */
+uint64_t sb_disk_default_reserve(uint64_t total_bytes);
 /* Forces a flush and full compaction of every table (benchmarks, tests).
  * Blocks the caller until done. */
 int sb_store_compact_all(sb_store *s, char *errmsg);

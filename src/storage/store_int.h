@@ -41,6 +41,24 @@ typedef struct st_cfctx {
 
 struct st_commit;
 
+/* disk.c: free space and disk failures (the state machine is there). */
+typedef struct st_disk {
+    pthread_mutex_t mu;
+    sb_disk_state state;
+    int read_only_at_start;
+    int reserve_fixed; /* min_free_bytes configured, not derived */
+    uint64_t min_free_bytes;
+    uint64_t checked_ns;
+    uint64_t written_since_check;
+    uint64_t free_bytes, total_bytes;
+    uint64_t refused[SB_DISK_NSTATES];
+    uint64_t failed;
+    char node[128];
+    char reason[512];
+    int inject_errno; /* sb_store_inject_write_error */
+    int inject_left;  /* -1: until cleared */
+} st_disk;
+
 struct sb_store {
     rocksdb_t *db;
     rocksdb_env_t *env;
@@ -63,6 +81,8 @@ struct sb_store {
     _Atomic uint64_t wal_sync_ns;
     _Atomic uint64_t writes;
     pthread_mutex_t maint_mu; /* manual compaction vs DDL, see compact_all */
+    st_disk disk;
+    int disk_ready; /* disk initialised (sb_store_close may run before) */
 };
 
 /* What a batch builds (store.h): both the RocksDB batch and the mutation
@@ -99,6 +119,29 @@ void st_commit_drain(struct sb_store *s); /* waits until every queued batch is a
 uint64_t st_commit_queued(struct sb_store *s);
 /* Applies a batch with the WAL fsynced; counts the sync. */
 int st_apply_sync(struct sb_store *s, rocksdb_writebatch_t *wb, char *errmsg);
+
+/* disk.c */
+void st_disk_init(struct sb_store *s, const sb_store_opts *o);
+void st_disk_destroy(struct sb_store *s);
+/* Loop thread, before queueing a batch of about bytes: 0, or SB_EDISKFULL /
+ * SB_EIO when writes are refused (counted). */
+int st_disk_admit(struct sb_store *s, size_t bytes);
+/* A write (or WAL sync) RocksDB failed with err: moves the state and
+ * applies the disk failure policy; returns the write's status
+ * (SB_EDISKFULL or SB_EIO). Any thread. */
+int st_disk_write_failed(struct sb_store *s, const char *err);
+/* The injected fault for the next batch as a RocksDB-style error string
+ * (malloc'd, free with free()), or NULL. */
+char *st_disk_fault(struct sb_store *s);
+/* No write has failed since the last recovery (state OK or LOW) and the
+ * database is open for writes: a WAL sync may run. */
+int st_disk_healthy(struct sb_store *s);
+/* Is there room to open the database for writes (free space covers WAL
+ * replay and the new files an open writes)? Opening without it could
+ * fail a write inside RocksDB, whose debug builds abort then. */
+int st_disk_room_to_open(struct sb_store *s);
+/* Opened read-only because there was no space to open for writes. */
+void st_disk_set_read_only(struct sb_store *s, const char *cause);
 
 /* raw.c: records a merge the batch carries as a raw entry. */
 int st_wbatch_record(sb_wbatch *b, const uint8_t id[16], const uint8_t *k, size_t klen,

@@ -59,6 +59,10 @@ enum {
  *    coordinator's backend, which knows the operation, picks it): the node
  *    waited for replicas, like a gateway for its upstream;
  *  - CLOSED (a replica dropped the connection) is 502;
+ *  - DISKFULL (a replica cannot make a write durable: its data directory's
+ *    file system is full or below storage.min_free_bytes, or failed) is
+ *    507 Insufficient Storage and CQL WRITE_FAILURE: the write was refused
+ *    and the message names the node and the path;
  *  - everything internal is 500 with ServerError.
  *
  * -1 is no code: a stray "return -1" is never taken for out of memory.
@@ -83,7 +87,8 @@ enum {
     X(UNAVAILABLE, -17, 503, SB_CQL_ERR_UNAVAILABLE, "unavailable",                                \
       "not enough replicas available")                                                             \
     X(CLOSED, -18, 502, SB_CQL_ERR_SERVER, "bad_gateway", "connection closed")                     \
-    X(METHOD, -20, 405, SB_CQL_ERR_PROTOCOL, "method_not_allowed", "method not allowed")
+    X(METHOD, -20, 405, SB_CQL_ERR_PROTOCOL, "method_not_allowed", "method not allowed")           \
+    X(DISKFULL, -21, 507, SB_CQL_ERR_WRITE_FAILURE, "insufficient_storage", "disk full")
 
 enum {
 #define SB_ERR_ENUM(name, val, http, cql, code, msg) SB_E##name = (val),

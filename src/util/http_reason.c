@@ -23,6 +23,7 @@ const char *sb_http_reason(int status)
         {501, "Not Implemented"},
         {503, "Service Unavailable"},
         {504, "Gateway Timeout"},
+        {507, "Insufficient Storage"},
     };
     for (unsigned i = 0; i < sizeof phrases / sizeof phrases[0]; i++)
         if (phrases[i].status == status)

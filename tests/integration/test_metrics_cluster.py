@@ -236,8 +236,11 @@ def test_stats_json_has_the_spec_shape_and_agrees_with_metrics(c3, session):
         assert p["up"] is True and p["blocked"] is False and p["sent"] > 0
     assert set(s["storage"]) == {"live_bytes", "sstable_bytes", "memtable_bytes", "sstables",
                                  "compactions", "commitlog_syncs", "commitlog_sync_seconds",
-                                 "disk_free_bytes", "disk_total_bytes"}
+                                 "disk_free_bytes", "disk_total_bytes", "disk_state",
+                                 "min_free_bytes", "refuses_writes"}
     assert s["storage"]["commitlog_syncs"] > 0
+    assert s["storage"]["disk_state"] == "ok" and s["storage"]["refuses_writes"] is None
+    assert s["storage"]["min_free_bytes"] > 0
     assert s["storage"]["disk_total_bytes"] >= s["storage"]["disk_free_bytes"] > 0
     assert set(s["ingest"]) == {"requests", "points", "rejected_requests"}
     assert s["process"]["resident_bytes"] > 1 << 20 and s["process"]["cpu_seconds"] > 0

@@ -217,6 +217,11 @@ export class RingPanel {
     const blocked = (own?.peers ?? []).filter((p) => p.blocked).length;
     setAttr(row.tr, "data-cut", blocked > 0 ? "true" : "false");
     if (blocked > 0) notes.push(`cut off from ${blocked} peer${blocked > 1 ? "s" : ""}`);
+    // A node whose disk is full or failed still serves reads but refuses
+    // writes: say so, with the node's own reason.
+    const refuses = own?.storage?.refuses_writes;
+    setAttr(row.tr, "data-read-only", refuses ? "true" : "false");
+    if (refuses) notes.push(`read-only: ${refuses}`);
     const demo = this.actions.demoInfo(n);
     if (demo && !demo.running) notes.push("stopped");
     if (state === "unreachable" || (base && model.reach.get(base)?.ok === false)) {

@@ -70,7 +70,14 @@ export interface Stats {
   replica?: HistEntry[];
   hints?: { stored: number; replayed: number; dropped: number; pending: number };
   peers?: PeerStats[];
-  storage?: { live_bytes: number; memtable_bytes: number; sstable_bytes: number };
+  storage?: {
+    live_bytes: number;
+    memtable_bytes: number;
+    sstable_bytes: number;
+    disk_state?: string;
+    /** why the node refuses writes (disk full or failed); null when it takes them */
+    refuses_writes?: string | null;
+  };
   ingest?: { requests: number; points: number; rejected_requests: number };
   lwt?: { applied: number; not_applied: number; unavailable: number; timeout: number; contention: number };
 }

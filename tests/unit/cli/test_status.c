@@ -113,6 +113,24 @@ static void test_status_raft_column_and_summary(void **state)
     assert_int_equal(sb_cli_cluster_render(v, strlen(v), 1, NULL, &out, errmsg), 0);
     assert_null(strstr(sb_buf_cstr(&out), "Raft"));
     free(v);
+static void test_status_read_only_node(void **state)
+{
+    static const char *RO =
+        "{\"nodes\": [{\"address\": \"127.0.0.1\", \"dc\": \"dc1\", \"rack\": \"r1\", "
+        "\"status\": \"NORMAL\", \"state\": \"up\", \"load_bytes\": 0, \"tokens\": [], "
+        "\"ntokens\": 0, \"owns\": 1, \"read_only\": true, \"read_only_reason\": "
+        "\"disk full on 127.0.0.1:7000: /d/db: no space left on device\"}], \"ring\": []}";
+    char errmsg[SB_ERRMSG_SIZE];
+    sb_buf out;
+    sb_buf_init(&out);
+    assert_int_equal(sb_cli_cluster_render(RO, strlen(RO), 0, NULL, &out, errmsg), 0);
+    assert_non_null(strstr(sb_buf_cstr(&out),
+                           "\nRead-only: 127.0.0.1 refuses writes: disk full on 127.0.0.1:7000: "
+                           "/d/db: no space left on device\n"));
+    /* a node that takes writes gets no such line */
+    sb_buf_reset(&out);
+    assert_int_equal(sb_cli_cluster_render(VIEW, strlen(VIEW), 0, NULL, &out, errmsg), 0);
+    assert_null(strstr(sb_buf_cstr(&out), "Read-only"));
     sb_buf_free(&out);
 }
 
@@ -187,6 +205,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_status_layout), cmocka_unit_test(test_status_raft_column_and_summary),
+        cmocka_unit_test(test_status_read_only_node),
         cmocka_unit_test(test_ring_layout),   cmocka_unit_test(test_bad_views_are_refused),
         cmocka_unit_test(test_format_bytes),
     };

@@ -630,6 +630,28 @@ static void test_failed_kv_write_is_reported(void **state)
     env_free(e);
 }
 
+/* A full local disk: hints are dropped and counted, nothing is kept in
+ * memory waiting for a write that cannot happen. */
+static void test_disk_full_drops_hints(void **state)
+{
+    env *e = env_new();
+    env_open(e);
+    sb_fixture_fail_kv_puts(e->fx, 0, SB_EDISKFULL);
+    acks a = {0};
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(store_one(e, e->a, i, &a), 0);
+    land_acks(e);
+    assert_int_equal(a.n, 3);
+    assert_int_equal(a.last, SB_EDISKFULL);
+    assert_int_equal(sb_hints_pending(e->h, &e->a->ep), 0);
+    sb_hints_stats st;
+    sb_hints_get_stats(e->h, &st);
+    assert_int_equal(st.dropped, 3);
+    assert_int_equal(st.dropped_disk, 3);
+    assert_int_equal(st.pending_bytes, 0);
+    env_free(e);
+}
+
 static void test_malformed_stored_hint_deleted_at_load(void **state)
 {
     env *e = env_new();
@@ -752,6 +774,7 @@ int main(void)
         cmocka_unit_test(test_expired_hints_dropped),
         cmocka_unit_test(test_expired_dropped_by_check_for_dead_target),
         cmocka_unit_test(test_failed_kv_write_is_reported),
+        cmocka_unit_test(test_disk_full_drops_hints),
         cmocka_unit_test(test_malformed_stored_hint_deleted_at_load),
         cmocka_unit_test(test_targets_served_round_robin),
         cmocka_unit_test(test_target_unknown_to_gossip),

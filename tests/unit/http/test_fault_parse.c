@@ -2,6 +2,7 @@
  * text form of partition-key values (/api/v1/replicas, /api/v1/local). */
 #include "test.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -67,6 +68,41 @@ static void test_fault_errors(void **state)
     expect_error(big, "at most 64");
 }
 
+static void test_disk_fault_parse(void **state)
+{
+    char err[SB_ERRMSG_SIZE];
+    int e = -1, w = 0;
+    const char *ok = "{\"error\": \"enospc\", \"writes\": -1}";
+    assert_int_equal(sb_disk_fault_parse((const uint8_t *)ok, strlen(ok), &e, &w, err), 0);
+    assert_int_equal(e, ENOSPC);
+    assert_int_equal(w, -1);
+    const char *one = "{\"error\": \"eio\"}";
+    assert_int_equal(sb_disk_fault_parse((const uint8_t *)one, strlen(one), &e, &w, err), 0);
+    assert_int_equal(e, EIO);
+    assert_int_equal(w, 1);
+    const char *none = "{\"error\": \"none\"}";
+    assert_int_equal(sb_disk_fault_parse((const uint8_t *)none, strlen(none), &e, &w, err), 0);
+    assert_int_equal(e, 0);
+    static const struct {
+        const char *body, *needle;
+    } bad[] = {
+        {"[]", "expected {"},
+        {"not json", "expected {"},
+        {"{\"error\": \"ebusy\"}", "error: expected"},
+        {"{}", "error: expected"},
+        {"{\"error\": \"eio\", \"writes\": 0}", "writes: expected"},
+        {"{\"error\": \"eio\", \"writes\": \"2\"}", "writes: expected"},
+        {"{\"error\": \"eio\", \"disk\": 1}", "unknown field \"disk\""},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        assert_int_equal(
+            sb_disk_fault_parse((const uint8_t *)bad[i].body, strlen(bad[i].body), &e, &w, err),
+            SB_EBADINPUT);
+        assert_non_null(strstr(err, bad[i].needle));
+    }
+}
+
 static void key_ok(const char *type, const char *text, const char *hex)
 {
     sb_type t;
@@ -126,6 +162,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fault_valid),
         cmocka_unit_test(test_fault_errors),
+        cmocka_unit_test(test_disk_fault_parse),
         cmocka_unit_test(test_key_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,7 @@ static void test_error_table_edges(void **state)
         {SB_EOVERLOADED, 503, SB_CQL_ERR_OVERLOADED, "overloaded"},
         {SB_EUNAVAILABLE, 503, SB_CQL_ERR_UNAVAILABLE, "unavailable"},
         {SB_ETIMEOUT, 504, SB_CQL_ERR_WRITE_TIMEOUT, "timeout"},
+        {SB_EDISKFULL, 507, SB_CQL_ERR_WRITE_FAILURE, "insufficient_storage"},
         {SB_ENOMEM, 500, SB_CQL_ERR_SERVER, "server_error"},
         {SB_ESERVER, 500, SB_CQL_ERR_SERVER, "server_error"},
         {12345, 500, SB_CQL_ERR_SERVER, "server_error"},
