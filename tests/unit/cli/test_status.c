@@ -113,6 +113,9 @@ static void test_status_raft_column_and_summary(void **state)
     assert_int_equal(sb_cli_cluster_render(v, strlen(v), 1, NULL, &out, errmsg), 0);
     assert_null(strstr(sb_buf_cstr(&out), "Raft"));
     free(v);
+    sb_buf_free(&out);
+}
+
 static void test_status_read_only_node(void **state)
 {
     static const char *RO =
