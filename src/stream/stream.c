@@ -533,12 +533,15 @@ static void pump(session *ss)
         log_progress(ss, "progress");
     }
     uint64_t allowed = allowance(ss);
-    if (ss->bytes >= allowed) {
-        uint64_t per_ms = (uint64_t)s->o.throughput_mb_per_sec * 1048576u / 1000u;
-        arm_timer(ss, (ss->bytes - allowed) / (per_ms ? per_ms : 1) + 1);
-        return;
-    }
     for (size_t scanned = 0; ss->busy < s->o.window && scanned < ss->nparts; scanned++) {
+        /* Pulls in flight count as a full chunk each, so that a window
+         * of pulls cannot overshoot the rate. */
+        uint64_t due = ss->bytes + (uint64_t)ss->busy * s->o.chunk_bytes;
+        if (due >= allowed) {
+            uint64_t per_ms = (uint64_t)s->o.throughput_mb_per_sec * 1048576u / 1000u;
+            arm_timer(ss, (due - allowed) / (per_ms ? per_ms : 1) + 1);
+            return;
+        }
         part *p = &ss->parts[ss->rr];
         ss->rr = (ss->rr + 1) % ss->nparts;
         if (p->done || p->busy)

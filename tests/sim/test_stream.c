@@ -51,32 +51,48 @@ static void proc_free(void *obj)
 
 static const sb_fixture_proc OPS = {proc_receive, NULL, proc_free};
 
-static proc *boot(sb_fixture *f, int node)
+static proc *boot_with(sb_fixture *f, int node, const sb_stream_opts *o)
 {
     const sb_io *io = sb_fixture_boot(f, node);
     assert_non_null(io);
     proc *p = calloc(1, sizeof(*p));
     sb_ep self = sb_fixture_ep(node);
     p->rpc = sb_rpc_new(io, &self);
-    sb_stream_opts o;
-    sb_stream_opts_default(&o);
-    o.chunk_rows = 64; /* many chunks for few rows */
-    o.timeout_ms = 200;
-    o.retries = 6;
-    o.window = 3;
-    p->stream = sb_stream_new(io, p->rpc, &self, &o);
+    p->stream = sb_stream_new(io, p->rpc, &self, o);
     assert_true(p->rpc && p->stream);
     sb_fixture_attach(f, node, &OPS, p);
     return p;
 }
+
+static void test_opts(sb_stream_opts *o)
+{
+    sb_stream_opts_default(o);
+    o->chunk_rows = 64; /* many chunks for few rows */
+    o->timeout_ms = 200;
+    o->retries = 6;
+    o->window = 3;
+}
+
+static proc *boot(sb_fixture *f, int node)
+{
+    sb_stream_opts o;
+    test_opts(&o);
+    return boot_with(f, node, &o);
+}
+
+/* Bytes of each live cell's value (the throttle test raises it). */
+static int32_t value_len = 8;
 
 /* Row i's value: live, expiring (TTL) or a row tombstone, at ts. */
 static void value(sb_buf *out, int i, int64_t ts)
 {
     rc_frag fr;
     rc_frag_init(&fr);
-    uint8_t v[8] = {0, 0, 0, 0, (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
-                    (uint8_t)i};
+    uint8_t v[1024] = {0};
+    v[0] = (uint8_t)(i >> 24);
+    v[1] = (uint8_t)(i >> 16);
+    v[2] = (uint8_t)(i >> 8);
+    v[3] = (uint8_t)i;
     if (i % 5 == 0) {
         fr.has_del = 1;
         fr.del_ts = ts;
@@ -84,7 +100,7 @@ static void value(sb_buf *out, int i, int64_t ts)
     } else {
         fr.has_live = 1;
         fr.live_ts = ts;
-        rc_cell c = {.col = 1, .kind = RC_LIVE, .ts = ts, .elen = -1, .val = v, .vlen = 8};
+        rc_cell c = {.col = 1, .kind = RC_LIVE, .ts = ts, .elen = -1, .val = v, .vlen = value_len};
         if (i % 3 == 0) {
             c.kind = RC_EXPIRING;
             c.ttl = 3600;
@@ -238,10 +254,117 @@ static void test_stream_with_loss_and_source_crash(void **state)
     sb_fixture_free(f);
 }
 
+/* Two nodes, the table on both, NROWS rows on node 0; node 1 runs with o. */
+static sb_fixture *two_nodes(const sb_stream_opts *o, proc **dst)
+{
+    sb_fixture *f = sb_fixture_new(11, 2, NULL, NULL);
+    assert_non_null(f);
+    assert_int_equal(dsim_store_add_table(sb_fixture_store(f, 0), TABLE), 0);
+    assert_int_equal(dsim_store_add_table(sb_fixture_store(f, 1), TABLE), 0);
+    for (int i = 0; i < NROWS; i++)
+        put(sb_fixture_store(f, 0), i, 1000 + i);
+    boot(f, 0);
+    *dst = boot_with(f, 1, o);
+    return f;
+}
+
+/* Virtual microseconds a whole-ring stream takes; *bytes gets its size. */
+static uint64_t timed_stream(uint32_t mb_per_sec, uint64_t *bytes)
+{
+    sb_stream_opts o;
+    test_opts(&o);
+    o.chunk_bytes = 64u << 10;
+    o.chunk_rows = 4096;
+    o.throughput_mb_per_sec = mb_per_sec;
+    proc *d;
+    sb_fixture *f = two_nodes(&o, &d);
+    sb_stream_range whole = {INT64_MIN, INT64_MIN};
+    outcome out = {0};
+    char errmsg[SB_ERRMSG_SIZE];
+    sb_ep src = sb_fixture_ep(0);
+    uint64_t t0 = sb_fixture_now_us(f);
+    assert_int_equal(sb_stream_start(d->stream, &src, &whole, 1, &TABLE, 1, on_done, &out, NULL,
+                                     errmsg),
+                     0);
+    assert_true(sb_fixture_step_until(f, finished, &out, 600 * SEC));
+    assert_int_equal(out.status, 0);
+    uint64_t took = sb_fixture_now_us(f) - t0;
+    sb_stream_stats st;
+    sb_stream_get_stats(d->stream, &st);
+    assert_int_equal(st.rows_received, NROWS);
+    assert_int_equal(dsim_store_count(sb_fixture_store(f, 1), TABLE), NROWS);
+    *bytes = st.bytes_received;
+    sb_fixture_free(f);
+    return took;
+}
+
+/* With a throttle the session takes at least bytes / rate (less one
+ * chunk of credit); without one it is far quicker. */
+static void test_throttle(void **state)
+{
+    (void)state;
+    uint64_t bytes, fast_bytes;
+    value_len = 1000; /* about 3 MB */
+    uint64_t slow_us = timed_stream(1, &bytes);
+    uint64_t fast_us = timed_stream(0, &fast_bytes);
+    value_len = 8;
+    assert_int_equal(bytes, fast_bytes);
+    assert_true(bytes > 2000000);
+    uint64_t floor_us = (bytes - (64u << 10)) * 1000000ull / 1048576ull;
+    assert_true(slow_us >= floor_us);
+    print_message("throttle: %llu bytes in %llu us at 1 MB/s, %llu us unthrottled\n", (unsigned long long)bytes, (unsigned long long)slow_us, (unsigned long long)fast_us);
+    assert_true(fast_us * 3 < slow_us);
+}
+
+/* A table the source does not have fails the session at once (no
+ * retries) with SB_ENOTFOUND; the callback never runs inside start; an
+ * empty range completes. */
+static void test_unknown_table_and_empty_range(void **state)
+{
+    (void)state;
+    sb_stream_opts o;
+    test_opts(&o);
+    proc *d;
+    sb_fixture *f = two_nodes(&o, &d);
+    static const uint8_t other[16] = {0xee};
+    assert_int_equal(dsim_store_add_table(sb_fixture_store(f, 1), other), 0);
+    sb_ep src = sb_fixture_ep(0);
+    sb_stream_range all = {INT64_MIN, INT64_MIN};
+    outcome o1 = {0}, o2 = {0};
+    char errmsg[SB_ERRMSG_SIZE];
+    assert_int_equal(sb_stream_start(d->stream, &src, &all, 1, &other, 1, on_done, &o1, NULL,
+                                     errmsg),
+                     0);
+    assert_int_equal(o1.calls, 0);
+    assert_true(sb_fixture_step_until(f, finished, &o1, 10 * SEC));
+    assert_int_equal(o1.status, SB_ENOTFOUND);
+    assert_non_null(strstr(o1.errmsg, "no such table"));
+    sb_stream_stats st;
+    sb_stream_get_stats(d->stream, &st);
+    assert_int_equal(st.retries, 0);
+    /* (0, 1]: almost surely no key has a token in it */
+    sb_stream_range tiny = {0, 1};
+    assert_int_equal(sb_stream_start(d->stream, &src, &tiny, 1, &TABLE, 1, on_done, &o2, NULL,
+                                     errmsg),
+                     0);
+    assert_int_equal(o2.calls, 0);
+    assert_true(sb_fixture_step_until(f, finished, &o2, 10 * SEC));
+    assert_int_equal(o2.status, 0);
+    /* no tables at all is refused up front */
+    assert_int_equal(sb_stream_start(d->stream, &src, &tiny, 1, NULL, 0, on_done, &o2, NULL,
+                                     errmsg),
+                     SB_EINVAL);
+    sb_fixture_run_for(f, SEC);
+    assert_int_equal(o2.calls, 1);
+    sb_fixture_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_with_loss_and_source_crash),
+        cmocka_unit_test(test_throttle),
+        cmocka_unit_test(test_unknown_table_and_empty_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
