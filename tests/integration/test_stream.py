@@ -136,3 +136,42 @@ def test_stream_request_errors(c2):
         r = requests.post(b.url + "/api/v1/streams", json=body, timeout=5)
         assert r.status_code == 400, (body, r.text)
         assert words in r.json()["error"]["message"], (body, r.text)
+
+
+def test_cli_stream_follows_the_session(c2):
+    """`sibyl stream` starts a session on the receiving node and prints
+    its progress until it is done (exit 0); a refused request exits 1 with
+    the node's message."""
+    import subprocess
+    from conftest import BIN
+    a, b = c2.nodes
+    a.cql("CREATE TABLE st.c (k int PRIMARY KEY, v int)")
+    for k in range(40):
+        a.cql("INSERT INTO st.c (k, v) VALUES (%d, %d)" % (k, k))
+    a_listen = "%s:%d" % (a.ip, a.listen_port)
+    http = "%s:%d" % (b.ip, b.http_port)
+    p = subprocess.run([BIN, "stream", "--from", a_listen, "--keyspace", "st", "--table", "c",
+                        "--range", "-9223372036854775808:0", "--range", "0:-9223372036854775808",
+                        "--http", http, "--timeout-s", "60"],
+                       capture_output=True, text=True, timeout=90)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "started on " + http in p.stdout
+    last = p.stdout.strip().splitlines()[-1]
+    assert ": done," in last and "from " + a_listen in last, p.stdout
+    owned = 0
+    for k in range(40):
+        ra = requests.get(a.url + "/api/v1/local",
+                          params={"keyspace": "st", "table": "c", "k": str(k)}, timeout=5).json()
+        if ra["rows"]:
+            owned += 1
+            rb = requests.get(b.url + "/api/v1/local",
+                              params={"keyspace": "st", "table": "c", "k": str(k)},
+                              timeout=5).json()
+            assert rb["rows"] == ra["rows"], k
+    assert owned > 0
+    p = subprocess.run([BIN, "stream", "--from", a_listen, "--keyspace", "nope", "--http", http],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1 and "no keyspace" in p.stderr, p.stdout + p.stderr
+    p = subprocess.run([BIN, "stream", "--http", http], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 2
