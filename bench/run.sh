@@ -16,6 +16,8 @@
 #      size, the page's CPU, JS heap and DOM nodes in headless chromium, its
 #      poll round trips, the time from a node stopped to its row down (~2 min)
 #  10. the linearizability checker on random register histories (bench_lincheck)
+#  11. range streaming between two local nodes (bench_stream.py): MB/s and
+#      rows/s unthrottled, and the rate achieved under a throttle
 #
 # Prints one figure line per benchmark and writes them to
 # build/bench/results.txt. Knobs (environment):
@@ -28,7 +30,8 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck stream"  a subset
+#   (bench_stream.py: BENCH_STREAM_ROWS, BENCH_STREAM_THROTTLE; see its header)
 #   (bench_cluster.py has its own knobs: BENCH_CLUSTER_*, BENCH_FD_RUNS,
 #   BENCH_HINT_SECONDS, BENCH_SIM_RATE, BENCH_SIM_BATCH; see its header)
 #   BENCH_DASHBOARD_SECONDS=30    measurement window of the page (dashboard)
@@ -53,7 +56,7 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck}
+ONLY=${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck stream}
 
 for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
     "$BIN/bench_ring" "$BIN/bench_lincheck"; do
@@ -294,6 +297,15 @@ if want lincheck; then
     echo "$out" | grep -v '^RESULT'
     r=$(grep '^RESULT' <<<"$out")
     figure "lincheck: 2,000 ops over 10 keys $(result "$r" small_ms) ms ($(result "$r" small_steps) steps), 20,000 ops over 10 keys $(result "$r" large_ms) ms, 2,000 ops on one key $(result "$r" hot_ms) ms, a violation in 2,000 ops found in $(result "$r" bad_ms) ms"
+fi
+
+# --- 11. range streaming ---------------------------------------------------
+if want stream; then
+    echo "-- stream: node 2 pulls node 1's rows of an RF=1 keyspace (bench/bench_stream.py)"
+    rm -f "$TMP/stream.txt"
+    /usr/bin/python3 bench/bench_stream.py --sibyl "$SIBYL" --out "$TMP/stream.txt" ||
+        { echo "bench: stream benchmark failed" >&2; exit 1; }
+    while IFS= read -r l; do LINES+=("$l"); done <"$TMP/stream.txt"
 fi
 
 {
