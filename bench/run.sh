@@ -20,6 +20,8 @@
 #      3-node cluster, the time from SIGKILL of the Raft leader to a new
 #      leader and to the next committed DDL, and the same for 3 etcd members
 #      as the anchor (~4 min; needs /usr/bin/etcd: scripts/deps.sh bench)
+#  12. range streaming between two local nodes (bench_stream.py): MB/s and
+#      rows/s unthrottled, and the rate achieved under a throttle
 #
 # `bash bench/run.sh SECTION...` (or `make bench BENCH="SECTION..."`) runs
 # only the named sections, as BENCH_ONLY does.
@@ -34,7 +36,8 @@
 #   BENCH_CQL_INFLIGHT=256   requests in flight per connection (cql)
 #   BENCH_SELECT_RATE=2000   point selects per second (select)
 #   BENCH_SELECT_ROWS=100000 rows written before the selects (select)
-#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck consensus"  a subset
+#   BENCH_ONLY="ingest size startup cql select driver ring cluster dashboard lincheck consensus stream"  a subset
+#   (bench_stream.py: BENCH_STREAM_ROWS, BENCH_STREAM_THROTTLE; see its header)
 #   (bench_cluster.py has its own knobs: BENCH_CLUSTER_*, BENCH_FD_RUNS,
 #   BENCH_HINT_SECONDS, BENCH_SIM_RATE, BENCH_SIM_BATCH; see its header)
 #   (bench_consensus.py's knobs: BENCH_CONSENSUS_*; see its header)
@@ -60,7 +63,7 @@ CQL_CONNS=${BENCH_CQL_CONNECTIONS:-4}
 CQL_INFLIGHT=${BENCH_CQL_INFLIGHT:-256}
 SELECT_RATE=${BENCH_SELECT_RATE:-2000}
 SELECT_ROWS=${BENCH_SELECT_ROWS:-100000}
-ONLY=${*:-${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck consensus}}
+ONLY=${*:-${BENCH_ONLY:-ingest size startup cql select driver ring cluster dashboard lincheck consensus stream}}
 
 for f in "$SIBYL" "$BIN/bench_ingest" "$BIN/bench_http" "$BIN/bench_startup" "$BIN/bench_cql" \
     "$BIN/bench_ring" "$BIN/bench_lincheck"; do
@@ -313,6 +316,15 @@ if want consensus; then
     timeout 1800 /usr/bin/python3 bench/bench_consensus.py --sibyl "$SIBYL" --out "$TMP/consensus.txt" ||
         { echo "bench: consensus benchmark failed" >&2; exit 1; }
     while IFS= read -r l; do LINES+=("$l"); done <"$TMP/consensus.txt"
+fi
+
+# --- 12. range streaming ---------------------------------------------------
+if want stream; then
+    echo "-- stream: node 2 pulls node 1's rows of an RF=1 keyspace (bench/bench_stream.py)"
+    rm -f "$TMP/stream.txt"
+    /usr/bin/python3 bench/bench_stream.py --sibyl "$SIBYL" --out "$TMP/stream.txt" ||
+        { echo "bench: stream benchmark failed" >&2; exit 1; }
+    while IFS= read -r l; do LINES+=("$l"); done <"$TMP/stream.txt"
 fi
 
 {

@@ -15,7 +15,7 @@ LAYERS = [
     ["storage"],
     ["cql", "ingest", "net"],
     ["cluster"],
-    ["consensus"],
+    ["consensus", "stream"],
     ["coord"],
     ["cqlproto"],
     ["metrics"],

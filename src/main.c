@@ -7,6 +7,7 @@
  *   sibyl status nodes of the cluster (as nodetool status)
  *   sibyl ring   token ownership (as nodetool ring)
  *   sibyl fault  cut or heal a node's network (fault injection)
+ *   sibyl stream pull token ranges from a peer into a node
  *   sibyl lincheck  check a recorded history for linearizability
  */
 #include <stdio.h>
@@ -14,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/fault.h"
+#include "cli/stream.h"
 #include "cli/lincheck.h"
 #include "demo/demo.h"
 #include "dsim/dsim.h"
@@ -32,6 +34,7 @@ static void usage(FILE *f)
                "  status  the nodes of the cluster (sibyl status [HOST[:PORT]])\n"
                "  ring    the token ring (sibyl ring [HOST[:PORT]])\n"
                "  fault   cut or heal a node's network (sibyl fault --help)\n"
+               "  stream  pull token ranges from a peer into a node (sibyl stream --help)\n"
                "  dsim    deterministic cluster simulation (sibyl dsim --help)\n"
                "  lincheck  check a history file for linearizability (sibyl lincheck --help)\n"
                "  version print the version\n");
@@ -58,6 +61,8 @@ int main(int argc, char **argv)
         return sb_cli_ring_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "fault"))
         return sb_cli_fault_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "stream"))
+        return sb_cli_stream_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "dsim"))
         return sb_dsim_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "lincheck"))

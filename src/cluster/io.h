@@ -48,6 +48,7 @@ enum {
     SB_MSG_PAXOS_PREPARE = 25, /* coord.h: LWT prepare (coord/paxos_int.h) */
     SB_MSG_PAXOS_PROPOSE = 26, /* coord.h: LWT propose */
     SB_MSG_PAXOS_COMMIT = 27,  /* coord.h: LWT commit */
+    SB_MSG_STREAM_PULL = 29,   /* stream/stream.h: the next chunk of a range */
     SB_MSG_MAX = 32
 };
 

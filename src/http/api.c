@@ -13,6 +13,7 @@
  *   GET/POST /api/v1/fault       network fault injection (fault_api.c)
  *   GET  /api/v1/replicas        replicas of a partition key (replica_api.c)
  *   GET  /api/v1/local           this node's copy of a partition (replica_api.c)
+ *   GET/POST /api/v1/streams     range streaming sessions (stream_api.c)
  *   GET  /, /assets/<file>       the web dashboard (static.c)
  *
  * Every error is {"error": {"code": "...", "message": "..."}} with a 4xx or
@@ -203,6 +204,7 @@ void sb_http_dispatch(sb_node_view *n, sb_http_req *req)
         {"/api/v1/fault/disk", 1, 1, sb_http_handle_disk_fault},
         {"/api/v1/replicas", 0, 0, sb_http_handle_replicas},
         {"/api/v1/local", 0, 0, sb_http_handle_local},
+        {"/api/v1/streams", 2, 1, sb_http_handle_streams},
         {"/", 0, 0, sb_http_handle_static},
     };
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {

@@ -23,6 +23,8 @@ void sb_http_handle_static(sb_node_view *n, sb_http_req *req);
 void sb_http_handle_events(sb_node_view *n, sb_http_req *req);
 /* GET/POST /api/v1/fault (fault_api.c) */
 void sb_http_handle_fault(sb_node_view *n, sb_http_req *req);
+/* GET/POST /api/v1/streams (stream_api.c) */
+void sb_http_handle_streams(sb_node_view *n, sb_http_req *req);
 /* GET /api/v1/replicas and GET /api/v1/local (replica_api.c) */
 void sb_http_handle_replicas(sb_node_view *n, sb_http_req *req);
 void sb_http_handle_local(sb_node_view *n, sb_http_req *req);

@@ -18,6 +18,7 @@ struct sb_cql_error;
 struct sb_cql_engine;
 struct sb_metrics;
 struct sb_cluster;
+struct sb_stream;
 struct sb_transport;
 struct sb_cqlproto;
 struct node_metrics;
@@ -55,6 +56,7 @@ typedef struct sb_node_view {
     struct node_metrics *m;         /* the node's own metric handles */
     struct sb_cluster *cluster;     /* gossip, coordination, hints */
     struct sb_transport *transport; /* node-to-node TCP on --listen */
+    struct sb_stream *stream;       /* range streaming (stream/stream.h) */
     struct sb_cqlproto *cqlproto;   /* the CQL server; NULL before start, after stop */
     struct node_stats *stats;       /* live request/cluster statistics */
     struct sb_node_events *events;  /* event timeline */

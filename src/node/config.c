@@ -27,6 +27,7 @@
  *   range_request_timeout_in_ms: 10000
  *   max_hint_window_in_ms: 10800000
  *   hinted_handoff_throttle_per_second: 1000
+ *   stream_throughput_mb_per_sec: 0     # range streaming; 0 = unthrottled
  *   max_coordinator_requests_in_flight: 4096
  *   max_pending_rpc_calls: 65536
  *   native_transport_max_frame_bytes: 16777216
@@ -209,6 +210,8 @@ static int apply(sb_config *c, const char *key, const char *v, char *errmsg)
         {"max_hint_window_in_ms", 0, 30L * 86400 * 1000, offsetof(sb_config, max_hint_window_ms),
          sizeof(long)},
         {"hinted_handoff_throttle_per_second", 1, 1000000, offsetof(sb_config, hints_per_second),
+         sizeof(int)},
+        {"stream_throughput_mb_per_sec", 0, 100000, offsetof(sb_config, stream_mb_per_sec),
          sizeof(int)},
         {"max_coordinator_requests_in_flight", 0, 1L << 24, offsetof(sb_config, max_inflight),
          sizeof(int)},
@@ -448,6 +451,7 @@ static const struct {
     {"--max-clock-offset-ms", "cluster.max_clock_offset_in_ms"},
     {"--max-clock-offset-hard-ms", "cluster.max_clock_offset_hard_in_ms"},
     {"--hints-per-second", "hinted_handoff_throttle_per_second"},
+    {"--stream-throughput-mb-per-sec", "stream_throughput_mb_per_sec"},
     {"--max-inflight", "max_coordinator_requests_in_flight"},
     {"--max-pending-rpc", "max_pending_rpc_calls"},
     {"--max-frame-bytes", "native_transport_max_frame_bytes"},

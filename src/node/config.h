@@ -38,6 +38,7 @@ typedef struct sb_config {
     int range_timeout_ms;         /* range_request_timeout_in_ms, default 10000 */
     long max_hint_window_ms;      /* default 3 h */
     int hints_per_second;         /* hint replay rate, default 1000 */
+    int stream_mb_per_sec;        /* stream_throughput_mb_per_sec, 0 = unthrottled */
     int max_inflight;             /* max_coordinator_requests_in_flight, 4096; 0 = no cap */
     size_t rpc_max_pending;       /* max_pending_rpc_calls, 65536; 0 = no cap */
     size_t max_frame_bytes;       /* native_transport_max_frame_bytes, default 16 MiB */

@@ -11,11 +11,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics/stream_metrics.h"
 #include "net/transport.h"
 #include "node/node_cluster.h"
 #include "node/node.h"
 #include "metrics/node_stats.h"
 #include "metrics/events.h"
+#include "stream/stream.h"
 #include "util/err.h"
 #include "util/hlc.h"
 #include "util/log.h"
@@ -26,8 +28,41 @@ static sb_cql_glue glue;
 static void on_frame(void *arg, int type, const uint8_t *payload, size_t len)
 {
     sb_node *n = arg;
-    if (n->v.cluster)
+    if (type == SB_MSG_STREAM_PULL) {
+        if (n->v.stream)
+            sb_stream_receive(n->v.stream, type, payload, len);
+    } else if (n->v.cluster) {
         sb_cluster_receive(n->v.cluster, type, payload, len);
+    }
+}
+
+/* Tables a stream copies when it names none: every table outside the
+ * system keyspaces (those hold this node's own metadata). */
+static size_t list_tables(void *arg, uint8_t (*ids)[16], size_t max)
+{
+    sb_node *n = arg;
+    const sb_schema *s = sb_store_schema(n->v.store);
+    size_t k = 0;
+    for (int i = 0; i < s->nks; i++) {
+        if (!strncmp(s->ks[i]->name, "system", 6))
+            continue;
+        for (int j = 0; j < s->ks[i]->ntables && k < max; j++)
+            memcpy(ids[k++], s->ks[i]->tables[j]->id, 16);
+    }
+    return k;
+}
+
+static int start_stream(sb_node *n, const sb_ep *self, char *errmsg)
+{
+    sb_stream_opts so;
+    sb_stream_opts_default(&so);
+    so.throughput_mb_per_sec = (uint32_t)n->cfg.stream_mb_per_sec;
+    so.list_tables = list_tables;
+    so.list_arg = n;
+    n->v.stream = sb_stream_new(&node_io.io, sb_cluster_rpc(n->v.cluster), self, &so);
+    if (!n->v.stream || sb_stream_metrics_install(n->v.metrics, n->v.stream) != 0)
+        return sb_seterr(errmsg, SB_ENOMEM, "out of memory for range streaming");
+    return 0;
 }
 
 static void local_refusal(void *arg, char *buf, size_t size)
@@ -128,6 +163,8 @@ int sb_node_cluster_start(sb_node *n, const uint8_t host_id[16], sb_cql_engine_o
     if (!n->v.cluster)
         return SB_ECONFIG;
     glue.cluster = n->v.cluster;
+    if ((rc = start_stream(n, &go->self, errmsg)) != 0)
+        return rc;
     sb_cql_glue_install(&glue, eo);
     eo->on_schema_change = on_schema_change;
     eo->schema_arg = &glue;
@@ -167,6 +204,11 @@ int sb_node_schema_version(void *arg, uint8_t out[16])
 
 void sb_node_cluster_free(sb_node *n)
 {
+    if (n->v.stream) {
+        sb_stream_metrics_remove(n->v.metrics, n->v.stream);
+        sb_stream_free(n->v.stream); /* before the rpc it cancels calls on */
+        n->v.stream = NULL;
+    }
     if (n->v.cluster)
         sb_cluster_free(n->v.cluster);
     n->v.cluster = NULL;
