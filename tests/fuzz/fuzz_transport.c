@@ -59,7 +59,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (got == crc) {
             /* A frame that checks out re-encodes to the same header. */
             uint8_t h[SB_TRANSPORT_HEADER];
-            sb_transport_put_header(h, type, payload, len);
+            int64_t hlc, wall;
+            sb_transport_header_clocks(data + off - SB_TRANSPORT_HEADER, &hlc, &wall);
+            sb_transport_put_header(h, type, payload, len, hlc, wall);
             if (memcmp(h, data + off - SB_TRANSPORT_HEADER, SB_TRANSPORT_HEADER))
                 abort();
         }
