@@ -50,8 +50,7 @@ static void usage(FILE *f)
                "  --timeout-s N        stop following after N seconds (default 86400)\n");
 }
 
-static int request(const char *target, const char *method, const sb_buf *body,
-                   sb_http_resp *resp)
+static int request(const char *target, const char *method, const sb_buf *body, sb_http_resp *resp)
 {
     char msg[SB_ERRMSG_SIZE];
     sb_httpc c;
@@ -155,8 +154,7 @@ static int follow(const char *target, json_int_t id, long timeout_s)
         json_decref(doc);
         sb_buf_free(&resp.body);
         if (!st) {
-            fprintf(stderr, "sibyl stream: the node no longer lists session %lld\n",
-                    (long long)id);
+            fprintf(stderr, "sibyl stream: the node no longer lists session %lld\n", (long long)id);
             return 1;
         }
         if (strcmp(st, "running"))

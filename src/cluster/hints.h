@@ -29,12 +29,12 @@
 #include "cluster/rpc.h"
 
 typedef struct sb_hints_opts {
-    int64_t max_window_ms;   /* default 3 h */
-    uint32_t max_per_target; /* default 100000 */
-    uint64_t max_bytes;      /* default 256 MiB */
-    uint32_t replay_per_sec; /* default 1000 hints/s */
+    int64_t max_window_ms;    /* default 3 h */
+    uint32_t max_per_target;  /* default 100000 */
+    uint64_t max_bytes;       /* default 256 MiB */
+    uint32_t replay_per_sec;  /* default 1000 hints/s */
     uint32_t replay_check_ms; /* default 1000 */
-    uint32_t timeout_ms;     /* replay MUTATION timeout, default 2000 */
+    uint32_t timeout_ms;      /* replay MUTATION timeout, default 2000 */
 } sb_hints_opts;
 
 /* Zero fields given to sb_hints_new keep their defaults; replay_per_sec
@@ -53,8 +53,8 @@ void sb_hints_free(sb_hints *h);
  * NULL) gets 0 once the hint is durable, or an error; returns non-zero
  * (and never calls cb) when the hint is refused at once: SB_EOVERLOADED
  * (bounds), SB_ETIMEOUT (target down longer than the window). */
-int sb_hints_store(sb_hints *h, const sb_ep *target, const sb_raw_mut *m, size_t n,
-                   sb_write_cb cb, void *arg);
+int sb_hints_store(sb_hints *h, const sb_ep *target, const sb_raw_mut *m, size_t n, sb_write_cb cb,
+                   void *arg);
 /* The gossip UP event of a target: start replaying its hints now. */
 void sb_hints_target_up(sb_hints *h, const sb_ep *target);
 

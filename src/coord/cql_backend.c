@@ -1039,8 +1039,8 @@ static int meta_apply(void *arg, uint64_t index, const uint8_t *cmd, size_t len,
     id[8] = (uint8_t)((id[8] & 0x3f) | 0x80);
     int rc = sb_cql_apply_ddl(g->engine, ks, (const char *)text, tlen, id, errmsg);
     if (rc != 0)
-        SB_INFO("raft", "schema change refused", "index=%llu err=\"%s\"",
-                (unsigned long long)index, errmsg);
+        SB_INFO("raft", "schema change refused", "index=%llu err=\"%s\"", (unsigned long long)index,
+                errmsg);
     if (rc == 0 && errmsg[0]) {
         int64_t old = schema_ts(g);
         set_schema_ts(g, ts > old ? ts : old);

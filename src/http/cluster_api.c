@@ -60,7 +60,7 @@ typedef struct view_node {
     double owns;
     const uint8_t *schema_version; /* NULL: unknown */
     uint64_t hints_pending;
-    const char *raft; /* "leader", "voter", "learner", NULL */
+    const char *raft;           /* "leader", "voter", "learner", NULL */
     const char *refuses_writes; /* the local node only: why, or NULL */
 } view_node;
 

@@ -74,8 +74,7 @@ static int parse_ranges(json_t *rs, stream_post *p, char *errmsg)
     {
         sb_stream_range *x = &p->ranges[i];
         if (!json_is_array(r) || json_array_size(r) != 2 ||
-            token_of(json_array_get(r, 0), &x->start) ||
-            token_of(json_array_get(r, 1), &x->end))
+            token_of(json_array_get(r, 0), &x->start) || token_of(json_array_get(r, 1), &x->end))
             return sb_seterr(errmsg, SB_EBADINPUT,
                              "ranges[%zu]: expected [\"START\", \"END\"], two tokens as "
                              "integers or decimal strings",
@@ -114,8 +113,8 @@ static int parse_tables(sb_node_view *n, const char *ks, const char *table, stre
 static int parse_post(sb_node_view *n, const sb_http_req *req, stream_post *p, char *errmsg)
 {
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES,
-                              &jerr);
+    json_t *root =
+        json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
         return sb_seterr(errmsg, SB_EBADINPUT, "body: invalid JSON at line %d column %d: %.200s",
                          jerr.line, jerr.column, jerr.text);
@@ -163,15 +162,15 @@ static void append_session(sb_buf *b, const sb_stream_info *in)
     sb_buf_printf(b, "{\"id\": %" PRIu64 ", \"peer\": \"%s\", \"state\": \"%s\", \"ranges\": [",
                   in->id, sb_ep_str(&in->peer, ep), sb_stream_state_name(in->state));
     for (size_t i = 0; i < in->nranges; i++)
-        sb_buf_printf(b, "%s[\"%" PRId64 "\", \"%" PRId64 "\"]", i ? ", " : "",
-                      in->ranges[i].start, in->ranges[i].end);
-    sb_buf_printf(b,
-                  "], \"tables\": %zu, \"parts\": %zu, \"parts_done\": %zu, \"bytes\": %" PRIu64
-                  ", \"rows\": %" PRIu64 ", \"rate_bytes_per_sec\": %.0f, \"resumed_parts\": %" PRIu64
-                  ", \"retries\": %" PRIu64 ", \"elapsed_ms\": %" PRIu64 ", \"error\": ",
-                  in->ntables, in->parts, in->parts_done, in->bytes, in->rows,
-                  secs > 0 ? (double)in->bytes / secs : 0.0, in->resumed_parts, in->retries,
-                  in->elapsed_ms);
+        sb_buf_printf(b, "%s[\"%" PRId64 "\", \"%" PRId64 "\"]", i ? ", " : "", in->ranges[i].start,
+                      in->ranges[i].end);
+    sb_buf_printf(
+        b,
+        "], \"tables\": %zu, \"parts\": %zu, \"parts_done\": %zu, \"bytes\": %" PRIu64
+        ", \"rows\": %" PRIu64 ", \"rate_bytes_per_sec\": %.0f, \"resumed_parts\": %" PRIu64
+        ", \"retries\": %" PRIu64 ", \"elapsed_ms\": %" PRIu64 ", \"error\": ",
+        in->ntables, in->parts, in->parts_done, in->bytes, in->rows,
+        secs > 0 ? (double)in->bytes / secs : 0.0, in->resumed_parts, in->retries, in->elapsed_ms);
     sb_json_append_cstr(b, in->errmsg);
     sb_buf_printf(b, "}");
 }
@@ -218,8 +217,7 @@ void sb_http_handle_streams(sb_node_view *n, sb_http_req *req)
     int rc = p ? parse_post(n, req, p, errmsg) : sb_seterr(errmsg, SB_ENOMEM, "out of memory");
     if (!rc)
         rc = sb_stream_start(n->stream, &p->from, p->ranges, p->nranges,
-                             (const uint8_t(*)[16])p->tables, p->ntables, NULL, NULL, &id,
-                             errmsg);
+                             (const uint8_t(*)[16])p->tables, p->ntables, NULL, NULL, &id, errmsg);
     if (p)
         free(p->tables);
     free(p);

@@ -221,8 +221,7 @@ void sb_http_handle_write(sb_node_view *n, sb_http_req *req)
     }
     if (!n->ddl) {
         rv = sb_ingest_write_to(n->store, n->cluster_write, n->cluster_write_arg, cl, bucket,
-                                precision, body ? body : "", len, on_durable, req->pending,
-                                errmsg);
+                                precision, body ? body : "", len, on_durable, req->pending, errmsg);
         sb_buf_free(&plain);
         if (rv)
             sb_http_reply_err(req->pending, rv, errmsg);

@@ -34,7 +34,7 @@ struct sb_node {
     sb_ep clock_warned[64]; /* peers whose offset is over the limit (warned) */
     sb_ep clock_warned_now[64];
     int nclock_warned;
-    uv_timer_t disk_timer;  /* watches the store's disk state (log, policy) */
+    uv_timer_t disk_timer; /* watches the store's disk state (log, policy) */
     sb_disk_state disk_seen;
     int stopping;
     int exit_code;

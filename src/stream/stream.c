@@ -94,8 +94,7 @@ const char *sb_stream_state_name(int state)
     }
 }
 
-sb_stream *sb_stream_new(const sb_io *io, sb_rpc *rpc, const sb_ep *self,
-                         const sb_stream_opts *o)
+sb_stream *sb_stream_new(const sb_io *io, sb_rpc *rpc, const sb_ep *self, const sb_stream_opts *o)
 {
     sb_stream *s = calloc(1, sizeof(*s));
     if (!s)
@@ -195,7 +194,8 @@ static int pull_query(const sb_stream_req *rq, sb_rawq *q)
         sb_buf_reset(&q->hi);
     else
         rc = rc || token_key(&q->hi, rq->range.end + 1);
-    q->max_bytes = rq->max_bytes && rq->max_bytes < SERVE_MAX_BYTES ? rq->max_bytes : SERVE_MAX_BYTES;
+    q->max_bytes =
+        rq->max_bytes && rq->max_bytes < SERVE_MAX_BYTES ? rq->max_bytes : SERVE_MAX_BYTES;
     q->max_entries = rq->max_rows && rq->max_rows < SERVE_MAX_ROWS ? rq->max_rows : SERVE_MAX_ROWS;
     return rc ? SB_ENOMEM : 0;
 }
@@ -645,9 +645,9 @@ static int build_parts(session *ss, const uint8_t (*tables)[16], size_t ntables)
     return 0;
 }
 
-int sb_stream_start(sb_stream *s, const sb_ep *src, const sb_stream_range *ranges,
-                    size_t nranges, const uint8_t (*tables)[16], size_t ntables,
-                    sb_stream_done_cb cb, void *arg, uint64_t *session_id, char *errmsg)
+int sb_stream_start(sb_stream *s, const sb_ep *src, const sb_stream_range *ranges, size_t nranges,
+                    const uint8_t (*tables)[16], size_t ntables, sb_stream_done_cb cb, void *arg,
+                    uint64_t *session_id, char *errmsg)
 {
     uint8_t(*listed)[16] = NULL;
     if (!tables || !ntables) {
@@ -705,22 +705,22 @@ int sb_stream_session(const sb_stream *s, size_t i, sb_stream_info *out)
     if (i >= s->nsessions)
         return SB_ENOTFOUND;
     const session *ss = s->sessions[i];
-    *out = (sb_stream_info){.id = ss->id,
-                            .peer = ss->peer,
-                            .state = ss->state,
-                            .ranges = ss->ranges,
-                            .nranges = ss->nranges,
-                            .ntables = ss->ntables,
-                            .parts = ss->nparts,
-                            .parts_done = ss->parts_done,
-                            .bytes = ss->bytes,
-                            .rows = ss->rows,
-                            .resumed_parts = ss->resumed,
-                            .retries = ss->retries,
-                            .started_ms = ss->started_ms,
-                            .elapsed_ms = (ss->ended_ms ? ss->ended_ms : now_ms(s)) -
-                                          ss->started_ms,
-                            .errmsg = ss->errmsg};
+    *out =
+        (sb_stream_info){.id = ss->id,
+                         .peer = ss->peer,
+                         .state = ss->state,
+                         .ranges = ss->ranges,
+                         .nranges = ss->nranges,
+                         .ntables = ss->ntables,
+                         .parts = ss->nparts,
+                         .parts_done = ss->parts_done,
+                         .bytes = ss->bytes,
+                         .rows = ss->rows,
+                         .resumed_parts = ss->resumed,
+                         .retries = ss->retries,
+                         .started_ms = ss->started_ms,
+                         .elapsed_ms = (ss->ended_ms ? ss->ended_ms : now_ms(s)) - ss->started_ms,
+                         .errmsg = ss->errmsg};
     return 0;
 }
 

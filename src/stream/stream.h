@@ -134,8 +134,7 @@ void sb_stream_opts_default(sb_stream_opts *o);
 
 /* io, rpc and self are borrowed and must outlive the stream. NULL if out
  * of memory. */
-sb_stream *sb_stream_new(const sb_io *io, sb_rpc *rpc, const sb_ep *self,
-                         const sb_stream_opts *o);
+sb_stream *sb_stream_new(const sb_io *io, sb_rpc *rpc, const sb_ep *self, const sb_stream_opts *o);
 /* Cancels pending pulls and timers and frees every session (their done
  * callbacks do not run). Call with no store apply pending (after the
  * loop stopped, or in the simulator, where a crash drops them). */
@@ -145,8 +144,7 @@ void sb_stream_set_throughput(sb_stream *s, uint32_t mb_per_sec);
 /* Serves an SB_MSG_STREAM_PULL request (the source side). */
 void sb_stream_receive(sb_stream *s, int type, const uint8_t *payload, size_t len);
 
-typedef void (*sb_stream_done_cb)(void *arg, uint64_t session_id, int status,
-                                  const char *errmsg);
+typedef void (*sb_stream_done_cb)(void *arg, uint64_t session_id, int status, const char *errmsg);
 
 /* Starts pulling ranges (copied; a wrapping range, start >= end, is split
  * into (start, max] and (min, end]) of tables (copied; NULL/0: every
@@ -155,9 +153,9 @@ typedef void (*sb_stream_done_cb)(void *arg, uint64_t session_id, int status,
  * 0, or SB_ETIMEOUT / SB_ENOTFOUND / SB_EBADINPUT / an apply error with
  * errmsg. Returns 0, SB_EINVAL (no ranges or tables) or SB_ENOMEM with
  * errmsg; cb never runs then. */
-int sb_stream_start(sb_stream *s, const sb_ep *src, const sb_stream_range *ranges,
-                    size_t nranges, const uint8_t (*tables)[16], size_t ntables,
-                    sb_stream_done_cb cb, void *arg, uint64_t *session_id, char *errmsg);
+int sb_stream_start(sb_stream *s, const sb_ep *src, const sb_stream_range *ranges, size_t nranges,
+                    const uint8_t (*tables)[16], size_t ntables, sb_stream_done_cb cb, void *arg,
+                    uint64_t *session_id, char *errmsg);
 
 enum { SB_STREAM_RUNNING = 0, SB_STREAM_DONE = 1, SB_STREAM_FAILED = 2 };
 const char *sb_stream_state_name(int state);

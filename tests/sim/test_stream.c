@@ -145,14 +145,12 @@ static int finished(sb_fixture *f, void *arg)
 }
 
 static const sb_stream_range RANGES[2] = {
-    {INT64_MIN / 2, INT64_MAX / 4},
-    {INT64_MAX / 2, INT64_MIN + INT64_MAX / 4}, /* wraps */
+    {INT64_MIN / 2, INT64_MAX / 4}, {INT64_MAX / 2, INT64_MIN + INT64_MAX / 4}, /* wraps */
 };
 
 static int in_ranges(int64_t t)
 {
-    return (t > RANGES[0].start && t <= RANGES[0].end) || t > RANGES[1].start ||
-           t <= RANGES[1].end;
+    return (t > RANGES[0].start && t <= RANGES[0].end) || t > RANGES[1].start || t <= RANGES[1].end;
 }
 
 static int rows_received(sb_fixture *f, void *arg)
@@ -184,9 +182,8 @@ static void test_stream_with_loss_and_source_crash(void **state)
 
     outcome o1 = {0};
     char errmsg[SB_ERRMSG_SIZE];
-    assert_int_equal(sb_stream_start(d->stream, &src_ep, RANGES, 2, &TABLE, 1, on_done, &o1,
-                                     NULL, errmsg),
-                     0);
+    assert_int_equal(
+        sb_stream_start(d->stream, &src_ep, RANGES, 2, &TABLE, 1, on_done, &o1, NULL, errmsg), 0);
     /* Crash the source a third of the way through. */
     uint64_t third = NROWS / 3;
     assert_true(sb_fixture_step_until(f, rows_received, &third, 60 * SEC));
@@ -204,9 +201,8 @@ static void test_stream_with_loss_and_source_crash(void **state)
     boot(f, 0);
     outcome o2 = {0};
     uint64_t id2 = 0;
-    assert_int_equal(sb_stream_start(d->stream, &src_ep, RANGES, 2, &TABLE, 1, on_done, &o2, &id2,
-                                     errmsg),
-                     0);
+    assert_int_equal(
+        sb_stream_start(d->stream, &src_ep, RANGES, 2, &TABLE, 1, on_done, &o2, &id2, errmsg), 0);
     assert_true(sb_fixture_step_until(f, finished, &o2, 120 * SEC));
     assert_int_equal(o2.status, 0);
     sb_stream_info info;
@@ -283,9 +279,8 @@ static uint64_t timed_stream(uint32_t mb_per_sec, uint64_t *bytes)
     char errmsg[SB_ERRMSG_SIZE];
     sb_ep src = sb_fixture_ep(0);
     uint64_t t0 = sb_fixture_now_us(f);
-    assert_int_equal(sb_stream_start(d->stream, &src, &whole, 1, &TABLE, 1, on_done, &out, NULL,
-                                     errmsg),
-                     0);
+    assert_int_equal(
+        sb_stream_start(d->stream, &src, &whole, 1, &TABLE, 1, on_done, &out, NULL, errmsg), 0);
     assert_true(sb_fixture_step_until(f, finished, &out, 600 * SEC));
     assert_int_equal(out.status, 0);
     uint64_t took = sb_fixture_now_us(f) - t0;
@@ -312,7 +307,9 @@ static void test_throttle(void **state)
     assert_true(bytes > 2000000);
     uint64_t floor_us = (bytes - (64u << 10)) * 1000000ull / 1048576ull;
     assert_true(slow_us >= floor_us);
-    print_message("throttle: %llu bytes in %llu us at 1 MB/s, %llu us unthrottled\n", (unsigned long long)bytes, (unsigned long long)slow_us, (unsigned long long)fast_us);
+    print_message("throttle: %llu bytes in %llu us at 1 MB/s, %llu us unthrottled\n",
+                  (unsigned long long)bytes, (unsigned long long)slow_us,
+                  (unsigned long long)fast_us);
     assert_true(fast_us * 3 < slow_us);
 }
 
@@ -332,9 +329,8 @@ static void test_unknown_table_and_empty_range(void **state)
     sb_stream_range all = {INT64_MIN, INT64_MIN};
     outcome o1 = {0}, o2 = {0};
     char errmsg[SB_ERRMSG_SIZE];
-    assert_int_equal(sb_stream_start(d->stream, &src, &all, 1, &other, 1, on_done, &o1, NULL,
-                                     errmsg),
-                     0);
+    assert_int_equal(
+        sb_stream_start(d->stream, &src, &all, 1, &other, 1, on_done, &o1, NULL, errmsg), 0);
     assert_int_equal(o1.calls, 0);
     assert_true(sb_fixture_step_until(f, finished, &o1, 10 * SEC));
     assert_int_equal(o1.status, SB_ENOTFOUND);
@@ -344,16 +340,14 @@ static void test_unknown_table_and_empty_range(void **state)
     assert_int_equal(st.retries, 0);
     /* (0, 1]: almost surely no key has a token in it */
     sb_stream_range tiny = {0, 1};
-    assert_int_equal(sb_stream_start(d->stream, &src, &tiny, 1, &TABLE, 1, on_done, &o2, NULL,
-                                     errmsg),
-                     0);
+    assert_int_equal(
+        sb_stream_start(d->stream, &src, &tiny, 1, &TABLE, 1, on_done, &o2, NULL, errmsg), 0);
     assert_int_equal(o2.calls, 0);
     assert_true(sb_fixture_step_until(f, finished, &o2, 10 * SEC));
     assert_int_equal(o2.status, 0);
     /* no tables at all is refused up front */
-    assert_int_equal(sb_stream_start(d->stream, &src, &tiny, 1, NULL, 0, on_done, &o2, NULL,
-                                     errmsg),
-                     SB_EINVAL);
+    assert_int_equal(
+        sb_stream_start(d->stream, &src, &tiny, 1, NULL, 0, on_done, &o2, NULL, errmsg), SB_EINVAL);
     sb_fixture_run_for(f, SEC);
     assert_int_equal(o2.calls, 1);
     sb_fixture_free(f);

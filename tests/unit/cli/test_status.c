@@ -207,9 +207,11 @@ static void test_format_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_status_layout), cmocka_unit_test(test_status_raft_column_and_summary),
+        cmocka_unit_test(test_status_layout),
+        cmocka_unit_test(test_status_raft_column_and_summary),
         cmocka_unit_test(test_status_read_only_node),
-        cmocka_unit_test(test_ring_layout),   cmocka_unit_test(test_bad_views_are_refused),
+        cmocka_unit_test(test_ring_layout),
+        cmocka_unit_test(test_bad_views_are_refused),
         cmocka_unit_test(test_format_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -47,8 +47,8 @@ static void test_req_roundtrip_and_strict(void **state)
     (void)state;
     uint8_t cur[10];
     mkkey(cur, 42, 0);
-    sb_stream_req q = {.range = {-100, 100}, .cursor = cur, .cursor_len = 10,
-                       .max_bytes = 4096, .max_rows = 7};
+    sb_stream_req q = {
+        .range = {-100, 100}, .cursor = cur, .cursor_len = 10, .max_bytes = 4096, .max_rows = 7};
     memcpy(q.table_id, TABLE, 16);
     sb_buf b;
     sb_buf_init(&b);
@@ -121,8 +121,7 @@ static void test_chunk_damage_refused(void **state)
     for (size_t i = 0; i < b.len; i++) {
         for (int bit = 0; bit < 8; bit++) {
             b.data[i] ^= (uint8_t)(1u << bit);
-            assert_int_equal(sb_stream_chunk_decode(b.data, b.len, NULL, NULL, 0, &c),
-                             SB_ECORRUPT);
+            assert_int_equal(sb_stream_chunk_decode(b.data, b.len, NULL, NULL, 0, &c), SB_ECORRUPT);
             b.data[i] ^= (uint8_t)(1u << bit);
         }
     }
